@@ -1,0 +1,78 @@
+/**
+ * The context of the agent a step belongs to, and `withAgent`.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect } from "effect"
+import type { Option } from "effect"
+import type { Agent } from "./Agent.js"
+import type { Checkpoint } from "./Checkpoint.js"
+import type { BackendError, CheckpointError, ReplayError, SerializationError } from "./Errors.js"
+import * as runtime from "./internal/runtime.js"
+import type { Metadata } from "./Model.js"
+import type { RunContext, RunContextService } from "./RunContext.js"
+import type { StateAccess } from "./StateKey.js"
+import type { StepKind } from "./Step.js"
+import type { StepContextService } from "./StepContext.js"
+
+/**
+ * How to start an agent.
+ *
+ * @since 0.1.0
+ */
+export interface AgentOptions {
+  readonly name: string
+  readonly agentConfigId?: string | undefined
+  readonly metadata?: Metadata | undefined
+}
+
+/**
+ * An agent of the current run.
+ *
+ * @since 0.1.0
+ */
+export interface AgentContextService extends StateAccess<SerializationError, ReplayError> {
+  /** A snapshot of the agent record, totals included. */
+  readonly agent: Effect.Effect<Agent>
+  readonly runContext: RunContextService
+  readonly isDefault: boolean
+  readonly isReplaying: Effect.Effect<boolean>
+  /** The agent's steps as stored by the backend, in order. */
+  readonly steps: Effect.Effect<ReadonlyArray<import("./Step.js").Step>, BackendError>
+  /** Starts a step driven by hand; finish it with `complete` or `fail` on the result. */
+  readonly startStep: (options: {
+    readonly name: string
+    readonly kind?: StepKind | undefined
+    readonly input?: unknown
+  }) => Effect.Effect<StepContextService, SerializationError>
+  /** The recorded result of a step with this name and input, if replay holds one (not consumed). */
+  readonly getStepResult: (name: string, input?: unknown) => Effect.Effect<Option.Option<unknown>, SerializationError>
+  /** A checkpoint of the whole run, noting this agent as its author. */
+  readonly checkpoint: (
+    name: string,
+    options?: { readonly extraState?: unknown }
+  ) => Effect.Effect<Checkpoint, CheckpointError | BackendError | SerializationError>
+  readonly complete: (result?: unknown) => Effect.Effect<void, BackendError>
+  readonly fail: (error: unknown) => Effect.Effect<void, BackendError>
+}
+
+/**
+ * The agent tag.
+ *
+ * @since 0.1.0
+ */
+export class AgentContext extends Context.Tag("@multirun/core/AgentContext")<AgentContext, AgentContextService>() {}
+
+/**
+ * Runs `self` as an agent of the current run: starts the agent, provides `AgentContext`, and
+ * completes, fails or interrupts the agent from the effect's `Exit`. Agents may run
+ * concurrently. After a restore, an agent with the same name as one in the checkpoint takes
+ * over its id, state and totals.
+ *
+ * @since 0.1.0
+ */
+export const withAgent = (nameOrOptions: string | AgentOptions) =>
+<A, E, R>(
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | BackendError | SerializationError, Exclude<R, AgentContext> | RunContext> =>
+  runtime.withAgent(typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions, self)

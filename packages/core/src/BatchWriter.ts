@@ -1,0 +1,197 @@
+/**
+ * The buffered writer of the hot path, for backend authors: records are buffered in memory and
+ * written in batches by one background fiber, in the order they were offered. It never drops a
+ * record: when the buffer is full, `offer` waits (backpressure) until a batch is written.
+ *
+ * @since 0.1.0
+ */
+import { Deferred, Effect, FiberId, Schedule } from "effect"
+import type { Scope } from "effect"
+import { BackendError } from "./Errors.js"
+
+/**
+ * What a writer has done so far. `backpressureWaits` counts offers that had to wait for room;
+ * nothing is ever dropped, so there is no drop counter.
+ *
+ * @since 0.1.0
+ */
+export interface Stats {
+  readonly offered: number
+  readonly written: number
+  readonly batches: number
+  readonly buffered: number
+  readonly backpressureWaits: number
+  readonly failedAttempts: number
+}
+
+/**
+ * A buffered, ordered, batching writer.
+ *
+ * @since 0.1.0
+ */
+export interface BatchWriter<A> {
+  /** Buffers one record; waits while the buffer is full, fails if the backend keeps failing then. */
+  readonly offer: (item: A) => Effect.Effect<void, BackendError>
+  /** Returns once every record offered before it has been written. */
+  readonly flush: Effect.Effect<void, BackendError>
+  readonly stats: Effect.Effect<Stats>
+}
+
+/**
+ * How to write and how much to buffer.
+ *
+ * - `write`: writes one batch (one transaction, one request); retried by `retry` on failure.
+ * - `maxBatch`: records per batch (default 1,000).
+ * - `capacity`: records buffered before `offer` waits (default 20,000).
+ * - `retry`: retry policy of a failed batch (default: exponential from 50 ms, jittered, 5 times).
+ * - `retryPause`: pause after a batch failed all its retries, before trying it again (default 1 s).
+ *
+ * @since 0.1.0
+ */
+export interface Options<A> {
+  readonly write: (batch: ReadonlyArray<A>) => Effect.Effect<void, BackendError>
+  readonly maxBatch?: number | undefined
+  readonly capacity?: number | undefined
+  readonly retry?: Schedule.Schedule<unknown, BackendError> | undefined
+  readonly retryPause?: number | undefined
+}
+
+interface Waiter {
+  readonly target: number
+  readonly deferred: Deferred.Deferred<void, BackendError>
+}
+
+/**
+ * Starts a writer whose background fiber lives in the scope; closing the scope flushes what is
+ * buffered (a failure to do so is logged, with the number of records left).
+ *
+ * @since 0.1.0
+ */
+export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const maxBatch = options.maxBatch ?? 1_000
+    const capacity = Math.max(options.capacity ?? 20_000, maxBatch)
+    const retry = options.retry ??
+      Schedule.exponential("50 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5)))
+    const retryPause = options.retryPause ?? 1_000
+    let buffer: Array<A> = []
+    let offered = 0
+    let written = 0
+    let batches = 0
+    let backpressureWaits = 0
+    let failedAttempts = 0
+    let lastError: BackendError | undefined
+    let flushWaiters: Array<Waiter> = []
+    let roomWaiters: Array<Deferred.Deferred<void, BackendError>> = []
+    const wake = yield* Effect.makeLatch(false)
+
+    const settle = () => {
+      const pending: Array<Waiter> = []
+      for (const waiter of flushWaiters) {
+        if (written >= waiter.target) Deferred.unsafeDone(waiter.deferred, Effect.void)
+        else if (lastError !== undefined) Deferred.unsafeDone(waiter.deferred, Effect.fail(lastError))
+        else pending.push(waiter)
+      }
+      flushWaiters = pending
+      if (buffer.length < capacity || lastError !== undefined) {
+        const waiting = roomWaiters
+        roomWaiters = []
+        for (const deferred of waiting) {
+          Deferred.unsafeDone(deferred, lastError === undefined ? Effect.void : Effect.fail(lastError))
+        }
+      }
+    }
+
+    const writeOnce: Effect.Effect<void> = Effect.suspend(() => {
+      if (buffer.length === 0) {
+        wake.unsafeClose()
+        settle()
+        return Effect.void
+      }
+      const batch = buffer.length <= maxBatch ? buffer : buffer.slice(0, maxBatch)
+      buffer = buffer.length <= maxBatch ? [] : buffer.slice(maxBatch)
+      if (buffer.length === 0) wake.unsafeClose()
+      return options.write(batch).pipe(
+        Effect.tapError(() => Effect.sync(() => failedAttempts++)),
+        Effect.retry(retry),
+        Effect.matchEffect({
+          onSuccess: () =>
+            Effect.sync(() => {
+              written += batch.length
+              batches++
+              lastError = undefined
+              settle()
+            }),
+          onFailure: (error) =>
+            Effect.suspend(() => {
+              buffer = batch.concat(buffer)
+              wake.unsafeOpen()
+              lastError = error
+              settle()
+              return Effect.sleep(retryPause)
+            })
+        })
+      )
+    })
+
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(wake.await, writeOnce)).pipe(Effect.interruptible))
+
+    const waitFor = (target: number): Effect.Effect<void, BackendError> =>
+      Effect.suspend(() => {
+        if (written >= target) return Effect.void
+        const deferred = Deferred.unsafeMake<void, BackendError>(FiberId.none)
+        flushWaiters.push({ target, deferred })
+        wake.unsafeOpen()
+        return Deferred.await(deferred)
+      })
+
+    const flush = Effect.suspend(() => waitFor(offered))
+
+    yield* Effect.addFinalizer(() =>
+      flush.pipe(
+        Effect.timeout("30 seconds"),
+        Effect.catchAll((error) =>
+          Effect.logError(
+            `multirun: ${buffer.length} buffered records could not be written before shutdown: ${String(error)}`
+          )
+        )
+      )
+    )
+
+    const offer = (item: A): Effect.Effect<void, BackendError> =>
+      Effect.suspend(() => {
+        if (buffer.length < capacity) {
+          buffer.push(item)
+          offered++
+          if (buffer.length === 1) wake.unsafeOpen()
+          return Effect.void
+        }
+        if (lastError !== undefined) return Effect.fail(lastError)
+        backpressureWaits++
+        const deferred = Deferred.unsafeMake<void, BackendError>(FiberId.none)
+        roomWaiters.push(deferred)
+        wake.unsafeOpen()
+        return Effect.zipRight(Deferred.await(deferred), offer(item))
+      })
+
+    return {
+      offer,
+      flush,
+      stats: Effect.sync(() => ({
+        offered,
+        written,
+        batches,
+        buffered: buffer.length,
+        backpressureWaits,
+        failedAttempts
+      }))
+    }
+  })
+
+/**
+ * Wraps an unknown failure of a backend operation as `BackendError`.
+ *
+ * @since 0.1.0
+ */
+export const toBackendError = (operation: string) => (cause: unknown): BackendError =>
+  new BackendError({ operation, detail: cause instanceof Error ? cause.message : String(cause) })

@@ -1,0 +1,83 @@
+/**
+ * The Checkpoint record: what a run needs to continue from a point.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { AgentId, CheckpointId, RunId } from "./Ids.js"
+import { Timestamp, Totals } from "./Model.js"
+
+/**
+ * JSON state: key to JSON value.
+ *
+ * @since 0.1.0
+ */
+export const State = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/** @since 0.1.0 */
+export type State = typeof State.Type
+
+/**
+ * One agent as captured by a checkpoint.
+ *
+ * @since 0.1.0
+ */
+export const AgentSnapshot = Schema.Struct({
+  agentId: AgentId,
+  name: Schema.String,
+  isDefault: Schema.Boolean,
+  state: State,
+  ...Totals.fields
+})
+
+/** @since 0.1.0 */
+export type AgentSnapshot = typeof AgentSnapshot.Type
+
+/**
+ * Half-open ranges `[from, to)` of step sequence numbers: the watermark of the steps a
+ * checkpoint covers. Steps still running when it was taken are left out.
+ *
+ * @since 0.1.0
+ */
+export const Ranges = Schema.Array(Schema.Tuple(Schema.Int, Schema.Int))
+
+/** @since 0.1.0 */
+export type Ranges = typeof Ranges.Type
+
+/**
+ * Run state, every agent's state, `extraState`, the run totals and the watermark of completed
+ * steps. `version` increases by one per checkpoint of a run; the store refuses a second
+ * checkpoint with the same version, so two writers on one run are detected.
+ *
+ * @since 0.1.0
+ */
+export class Checkpoint extends Schema.Class<Checkpoint>("@multirun/core/Checkpoint")({
+  id: CheckpointId,
+  runId: RunId,
+  name: Schema.String,
+  version: Schema.Int,
+  agentId: Schema.NullOr(AgentId),
+  createdAt: Timestamp,
+  runState: State,
+  agents: Schema.Array(AgentSnapshot),
+  extraState: Schema.NullOr(Schema.Unknown),
+  covered: Ranges,
+  ...Totals.fields
+}) {}
+
+/**
+ * A checkpoint as stored and sent over the wire.
+ *
+ * @since 0.1.0
+ */
+export type Encoded = typeof Checkpoint.Encoded
+
+/**
+ * Whether a sequence number lies in the ranges.
+ *
+ * @since 0.1.0
+ */
+export const covers = (ranges: Ranges, seq: number): boolean => {
+  for (const [from, to] of ranges) if (seq >= from && seq < to) return true
+  return false
+}

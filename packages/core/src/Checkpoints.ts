@@ -1,0 +1,123 @@
+/**
+ * The checkpoint service: take, restore, list and compare checkpoints.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Checkpoint, covers } from "./Checkpoint.js"
+import { BackendError, type CheckpointError, type SerializationError } from "./Errors.js"
+import { CheckpointId } from "./Ids.js"
+import { loadCheckpoint, toCheckpoint } from "./internal/runtime.js"
+import { MultiRunClient } from "./MultiRunClient.js"
+import { RunContext } from "./RunContext.js"
+import { Step } from "./Step.js"
+
+/**
+ * The difference between two checkpoints of a run: state keys (`run.k`, `agent:NAME.k`,
+ * `extra`) added, removed and changed, and the steps completed between the two.
+ *
+ * @since 0.1.0
+ */
+export class CheckpointDiff extends Schema.Class<CheckpointDiff>("@multirun/core/CheckpointDiff")({
+  from: CheckpointId,
+  to: CheckpointId,
+  added: Schema.Array(Schema.String),
+  removed: Schema.Array(Schema.String),
+  changed: Schema.Array(Schema.String),
+  steps: Schema.Array(Step)
+}) {}
+
+/**
+ * Checkpoints of any run in the backend. `checkpoint` and `restore` act on the current run.
+ *
+ * @since 0.1.0
+ */
+export interface CheckpointsService {
+  readonly checkpoint: (
+    name: string,
+    options?: { readonly extraState?: unknown }
+  ) => Effect.Effect<Checkpoint, CheckpointError | BackendError | SerializationError, RunContext>
+  readonly restore: (checkpointId: string) => Effect.Effect<Checkpoint, CheckpointError | BackendError, RunContext>
+  readonly get: (checkpointId: string) => Effect.Effect<Checkpoint, CheckpointError | BackendError>
+  readonly list: (runId: string) => Effect.Effect<ReadonlyArray<Checkpoint>, CheckpointError | BackendError>
+  readonly latest: (runId: string) => Effect.Effect<Option.Option<Checkpoint>, CheckpointError | BackendError>
+  readonly diff: (from: string, to: string) => Effect.Effect<CheckpointDiff, CheckpointError | BackendError>
+}
+
+/**
+ * The checkpoint service tag.
+ *
+ * @since 0.1.0
+ */
+export class Checkpoints extends Context.Tag("@multirun/core/Checkpoints")<Checkpoints, CheckpointsService>() {}
+
+const compareState = (
+  prefix: string,
+  from: Readonly<Record<string, unknown>>,
+  to: Readonly<Record<string, unknown>>,
+  out: { added: Array<string>; removed: Array<string>; changed: Array<string> }
+) => {
+  for (const key of Object.keys(to)) {
+    if (!(key in from)) out.added.push(`${prefix}.${key}`)
+    else if (JSON.stringify(from[key]) !== JSON.stringify(to[key])) out.changed.push(`${prefix}.${key}`)
+  }
+  for (const key of Object.keys(from)) if (!(key in to)) out.removed.push(`${prefix}.${key}`)
+}
+
+const agentStates = (checkpoint: Checkpoint) =>
+  Object.fromEntries(checkpoint.agents.map((agent) => [agent.name, agent.state]))
+
+const decodeSteps = Schema.decodeUnknown(Schema.Array(Step))
+
+/**
+ * Builds the checkpoint service over a backend.
+ *
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<CheckpointsService, never, MultiRunClient> = Effect.gen(function*() {
+  const client = yield* MultiRunClient
+  const list = (runId: string) =>
+    Effect.flatMap(client.listCheckpoints(runId), Effect.forEach((encoded) => toCheckpoint(encoded, encoded.id)))
+  const get = (checkpointId: string) => loadCheckpoint(client, checkpointId)
+  return Checkpoints.of({
+    checkpoint: (name, options) => Effect.flatMap(RunContext, (run) => run.checkpoint(name, options)),
+    restore: (checkpointId) => Effect.flatMap(RunContext, (run) => run.restoreFromCheckpoint(checkpointId)),
+    get,
+    list,
+    latest: (runId) => Effect.map(list(runId), (all) => Option.fromNullable(all.at(-1))),
+    diff: (fromId, toId) =>
+      Effect.gen(function*() {
+        const [from, to] = yield* Effect.all([get(fromId), get(toId)])
+        const out = { added: [] as Array<string>, removed: [] as Array<string>, changed: [] as Array<string> }
+        compareState("run", from.runState, to.runState, out)
+        const fromAgents = agentStates(from)
+        const toAgents = agentStates(to)
+        for (const name of new Set([...Object.keys(fromAgents), ...Object.keys(toAgents)])) {
+          compareState(`agent:${name}`, fromAgents[name] ?? {}, toAgents[name] ?? {}, out)
+        }
+        compareState("", { extra: from.extraState }, { extra: to.extraState }, out)
+        const runSteps = from.runId === to.runId ? yield* client.listSteps(to.runId) : []
+        const between = runSteps.filter((step) =>
+          step.status !== "running" && covers(to.covered, step.seq) && !covers(from.covered, step.seq)
+        )
+        const steps = yield* Effect.mapError(decodeSteps(between), (error) =>
+          new BackendError({ operation: "diff", detail: `stored steps do not decode: ${error.message}` }))
+        const trim = (paths: Array<string>) => paths.map((path) => path.startsWith(".") ? path.slice(1) : path)
+        return new CheckpointDiff({
+          from: from.id,
+          to: to.id,
+          added: trim(out.added),
+          removed: trim(out.removed),
+          changed: trim(out.changed),
+          steps
+        })
+      })
+  })
+})
+
+/**
+ * The checkpoint service over the provided backend.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Checkpoints, never, MultiRunClient> = Layer.effect(Checkpoints, make)

@@ -1,0 +1,159 @@
+/**
+ * Typed errors of multirun. Every error that can cross a boundary (HTTP, the store) is a
+ * `Schema.TaggedError`, so it can be encoded, stored and decoded again.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * A value given to multirun (a step input, a step output, a state value, metadata) is not
+ * canonical JSON. `path` names the offending value, e.g. `input.args[0].when`, and `found`
+ * says what it was (`Date`, `function`, `bigint`, `NaN`, `cycle`, `class Foo`, ...).
+ *
+ * @since 0.1.0
+ */
+export class SerializationError extends Schema.TaggedError<SerializationError>("@multirun/core/SerializationError")(
+  "SerializationError",
+  {
+    path: Schema.String,
+    found: Schema.String,
+    detail: Schema.optional(Schema.String)
+  }
+) {
+  override get message(): string {
+    return `${this.path} is not JSON (found ${this.found})${this.detail ? `: ${this.detail}` : ""}. ` +
+      `Pass plain JSON values (objects, arrays, strings, finite numbers, booleans, null), ` +
+      `or give the step an \`inputSchema\`/\`output\` schema that encodes this value.`
+  }
+}
+
+/**
+ * Why a checkpoint could not be used.
+ *
+ * @since 0.1.0
+ */
+export const CheckpointErrorReason = Schema.Literal("NotFound", "WrongRun", "Corrupt", "Unavailable", "Conflict")
+
+/**
+ * @since 0.1.0
+ */
+export type CheckpointErrorReason = typeof CheckpointErrorReason.Type
+
+/**
+ * A checkpoint could not be saved or restored: it does not exist (`NotFound`), belongs to
+ * another run (`WrongRun`), its stored payload does not decode (`Corrupt`), the backend could
+ * not provide it (`Unavailable`), or another writer saved a checkpoint of the same run first
+ * (`Conflict`, the optimistic version check).
+ *
+ * @since 0.1.0
+ */
+export class CheckpointError extends Schema.TaggedError<CheckpointError>("@multirun/core/CheckpointError")(
+  "CheckpointError",
+  {
+    reason: CheckpointErrorReason,
+    checkpointId: Schema.optional(Schema.String),
+    runId: Schema.optional(Schema.String),
+    detail: Schema.String
+  }
+) {
+  override get message(): string {
+    const where = [
+      this.checkpointId === undefined ? undefined : `checkpoint ${this.checkpointId}`,
+      this.runId === undefined ? undefined : `run ${this.runId}`
+    ].filter((s) => s !== undefined).join(", ")
+    return `CheckpointError(${this.reason})${where ? ` for ${where}` : ""}: ${this.detail}`
+  }
+}
+
+/**
+ * Why replay could not use a recorded result.
+ *
+ * @since 0.1.0
+ */
+export const ReplayErrorReason = Schema.Literal("Decode", "InputChanged")
+
+/**
+ * @since 0.1.0
+ */
+export type ReplayErrorReason = typeof ReplayErrorReason.Type
+
+/**
+ * Replay could not use what was recorded: a recorded output or state value no longer decodes
+ * with the schema in the code (`Decode`), or a step was called with an input different from
+ * the recorded one (`InputChanged`, drift). For drift, `expectedHash`/`actualHash` are the
+ * recorded and the current input hash and `path` the JSON path of the first difference.
+ *
+ * @since 0.1.0
+ */
+export class ReplayError extends Schema.TaggedError<ReplayError>("@multirun/core/ReplayError")("ReplayError", {
+  reason: ReplayErrorReason,
+  stepName: Schema.String,
+  agentName: Schema.optional(Schema.String),
+  expectedHash: Schema.optional(Schema.String),
+  actualHash: Schema.optional(Schema.String),
+  path: Schema.optional(Schema.String),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    const where = this.agentName === undefined ? `"${this.stepName}"` : `"${this.stepName}" of agent "${this.agentName}"`
+    if (this.reason === "InputChanged") {
+      return `ReplayError(InputChanged): step ${where} was recorded with input ${this.expectedHash} ` +
+        `but is now called with ${this.actualHash}; first difference at ${this.path ?? "input"}. ${this.detail}`
+    }
+    return `ReplayError(Decode): recorded value of ${where} does not decode: ${this.detail}`
+  }
+}
+
+/**
+ * A backend (memory, SQLite, PostgreSQL, remote server) failed to read or write.
+ *
+ * @since 0.1.0
+ */
+export class BackendError extends Schema.TaggedError<BackendError>("@multirun/core/BackendError")("BackendError", {
+  operation: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `BackendError during ${this.operation}: ${this.detail}`
+  }
+}
+
+/**
+ * `currentRun` was asked outside `withRun`.
+ *
+ * @since 0.1.0
+ */
+export class NoActiveRun extends Schema.TaggedError<NoActiveRun>("@multirun/core/NoActiveRun")("NoActiveRun", {}) {
+  override get message(): string {
+    return "No active run: wrap the program in `withRun(...)` or provide `RunContext.layer(...)`."
+  }
+}
+
+/**
+ * `currentAgent` was asked outside `withAgent`.
+ *
+ * @since 0.1.0
+ */
+export class NoActiveAgent extends Schema.TaggedError<NoActiveAgent>("@multirun/core/NoActiveAgent")(
+  "NoActiveAgent",
+  {}
+) {
+  override get message(): string {
+    return "No active agent: wrap the code in `withAgent(...)`."
+  }
+}
+
+/**
+ * `currentClient` was asked where no backend layer is provided.
+ *
+ * @since 0.1.0
+ */
+export class NoActiveClient extends Schema.TaggedError<NoActiveClient>("@multirun/core/NoActiveClient")(
+  "NoActiveClient",
+  {}
+) {
+  override get message(): string {
+    return "No multirun backend: provide `LocalLayer`, `SqliteLayer(...)`, `PgLayer(...)` or `RemoteLayer(...)`."
+  }
+}

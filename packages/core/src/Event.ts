@@ -1,0 +1,60 @@
+/**
+ * Write events: what a buffered backend writer sends in one batch (to a database transaction or
+ * to the server's ingest endpoint).
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import * as Agent from "./Agent.js"
+import * as Run from "./Run.js"
+import * as Step from "./Step.js"
+
+/**
+ * A run record written (upsert by run id).
+ *
+ * @since 0.1.0
+ */
+export class RunWritten extends Schema.TaggedClass<RunWritten>("@multirun/core/RunWritten")("RunWritten", {
+  eventId: Schema.String,
+  run: Schema.encodedSchema(Run.Run)
+}) {}
+
+/**
+ * An agent record written (upsert by agent id).
+ *
+ * @since 0.1.0
+ */
+export class AgentWritten extends Schema.TaggedClass<AgentWritten>("@multirun/core/AgentWritten")("AgentWritten", {
+  eventId: Schema.String,
+  agent: Schema.encodedSchema(Agent.Agent)
+}) {}
+
+/**
+ * A step record written (a step is written once, when it ends; a repeat is ignored).
+ *
+ * @since 0.1.0
+ */
+export class StepWritten extends Schema.TaggedClass<StepWritten>("@multirun/core/StepWritten")("StepWritten", {
+  eventId: Schema.String,
+  step: Schema.encodedSchema(Step.Step)
+}) {}
+
+/**
+ * One write event.
+ *
+ * @since 0.1.0
+ */
+export const Event = Schema.Union(RunWritten, AgentWritten, StepWritten)
+
+/** @since 0.1.0 */
+export type Event = typeof Event.Type
+
+/**
+ * A batch of events with a client-generated id: a batch retried with the same id is stored once.
+ *
+ * @since 0.1.0
+ */
+export class Batch extends Schema.Class<Batch>("@multirun/core/Batch")({
+  batchId: Schema.String,
+  events: Schema.Array(Event)
+}) {}

@@ -1,0 +1,18 @@
+/**
+ * The in-memory backend: the counterpart of the reference's `init_local()`.
+ *
+ * @since 0.1.0
+ */
+import { Layer } from "effect"
+import * as Checkpoints from "./Checkpoints.js"
+import * as MultiRunClient from "./MultiRunClient.js"
+
+/**
+ * In-process memory backend with the checkpoint service: for tests and notebooks. Each build of
+ * the layer starts empty.
+ *
+ * @since 0.1.0
+ */
+export const LocalLayer: Layer.Layer<MultiRunClient.MultiRunClient | Checkpoints.Checkpoints> = Checkpoints.layer.pipe(
+  Layer.provideMerge(MultiRunClient.layerMemory)
+)

@@ -1,0 +1,125 @@
+/**
+ * The backend service: where runs, agents, steps and checkpoints are written and read.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Option } from "effect"
+import type * as Agent from "./Agent.js"
+import type * as Checkpoint from "./Checkpoint.js"
+import { type BackendError, CheckpointError } from "./Errors.js"
+import type * as Run from "./Run.js"
+import type * as Step from "./Step.js"
+
+/**
+ * A backend. It works on encoded (JSON) records only; the contexts above it own the schemas.
+ *
+ * Writes are upserts keyed by id (a step is written once, when it ends) and may be buffered:
+ * `flush` returns once everything written before it is durable, and `saveCheckpoint` first
+ * makes every earlier write durable, then stores the checkpoint, refusing a second checkpoint
+ * with the same `(runId, version)` with `CheckpointError("Conflict")`. Reads see every write
+ * made before them through the same client.
+ *
+ * @since 0.1.0
+ */
+export interface MultiRunClient {
+  readonly writeRun: (run: Run.Encoded) => Effect.Effect<void, BackendError>
+  readonly writeAgent: (agent: Agent.Encoded) => Effect.Effect<void, BackendError>
+  readonly writeStep: (step: Step.Encoded) => Effect.Effect<void, BackendError>
+  readonly saveCheckpoint: (checkpoint: Checkpoint.Encoded) => Effect.Effect<void, BackendError | CheckpointError>
+  readonly flush: Effect.Effect<void, BackendError>
+  readonly getRun: (runId: string) => Effect.Effect<Option.Option<Run.Encoded>, BackendError>
+  readonly listRuns: (filter?: Run.RunFilter) => Effect.Effect<ReadonlyArray<Run.Encoded>, BackendError>
+  readonly listAgents: (runId: string) => Effect.Effect<ReadonlyArray<Agent.Encoded>, BackendError>
+  /** Steps of a run ordered by `seq`. */
+  readonly listSteps: (runId: string) => Effect.Effect<ReadonlyArray<Step.Encoded>, BackendError>
+  readonly getCheckpoint: (
+    checkpointId: string
+  ) => Effect.Effect<Option.Option<Checkpoint.Encoded>, BackendError | CheckpointError>
+  /** Checkpoints of a run ordered by `version`. */
+  readonly listCheckpoints: (
+    runId: string
+  ) => Effect.Effect<ReadonlyArray<Checkpoint.Encoded>, BackendError | CheckpointError>
+}
+
+/**
+ * The backend tag.
+ *
+ * @since 0.1.0
+ */
+export const MultiRunClient: Context.Tag<MultiRunClient, MultiRunClient> = Context.GenericTag<MultiRunClient>(
+  "@multirun/core/MultiRunClient"
+)
+
+/**
+ * Applies a run filter the same way on every backend that filters in memory.
+ *
+ * @since 0.1.0
+ */
+export const matchesFilter = (run: Run.Encoded, filter: Run.RunFilter): boolean =>
+  (filter.status === undefined || run.status === filter.status) &&
+  (filter.name === undefined || run.name === filter.name) &&
+  (filter.tag === undefined || run.tags.includes(filter.tag)) &&
+  (filter.parentRunId === undefined || run.parentRunId === filter.parentRunId)
+
+/**
+ * An in-memory backend. Nothing is buffered: every write is visible at once.
+ *
+ * @since 0.1.0
+ */
+export const makeMemory: Effect.Effect<MultiRunClient> = Effect.sync(() => {
+  const runs = new Map<string, Run.Encoded>()
+  const agents = new Map<string, Map<string, Agent.Encoded>>()
+  const steps = new Map<string, Map<string, Step.Encoded>>()
+  const checkpoints = new Map<string, Checkpoint.Encoded>()
+  const checkpointsByRun = new Map<string, Array<Checkpoint.Encoded>>()
+  const child = <A>(map: Map<string, Map<string, A>>, runId: string): Map<string, A> => {
+    let inner = map.get(runId)
+    if (inner === undefined) map.set(runId, inner = new Map())
+    return inner
+  }
+  return MultiRunClient.of({
+    writeRun: (run) => Effect.sync(() => void runs.set(run.id, run)),
+    writeAgent: (agent) => Effect.sync(() => void child(agents, agent.runId).set(agent.id, agent)),
+    writeStep: (step) => Effect.sync(() => void child(steps, step.runId).set(step.id, step)),
+    saveCheckpoint: (checkpoint) =>
+      Effect.suspend(() => {
+        const list = checkpointsByRun.get(checkpoint.runId) ?? []
+        if (list.some((c) => c.version === checkpoint.version)) {
+          return Effect.fail(
+            new CheckpointError({
+              reason: "Conflict",
+              checkpointId: checkpoint.id,
+              runId: checkpoint.runId,
+              detail: `version ${checkpoint.version} of this run was already saved by another writer; ` +
+                `resume from the latest checkpoint instead of writing to the same run twice`
+            })
+          )
+        }
+        list.push(checkpoint)
+        checkpointsByRun.set(checkpoint.runId, list)
+        checkpoints.set(checkpoint.id, checkpoint)
+        return Effect.void
+      }),
+    flush: Effect.void,
+    getRun: (runId) => Effect.sync(() => Option.fromNullable(runs.get(runId))),
+    listRuns: (filter = {}) =>
+      Effect.sync(() =>
+        [...runs.values()]
+          .filter((run) => matchesFilter(run, filter))
+          .sort((a, b) => b.startedAt - a.startedAt || (a.id < b.id ? 1 : -1))
+          .slice(0, filter.limit ?? 100)
+      ),
+    listAgents: (runId) =>
+      Effect.sync(() => [...(agents.get(runId)?.values() ?? [])].sort((a, b) => a.startedAt - b.startedAt)),
+    listSteps: (runId) => Effect.sync(() => [...(steps.get(runId)?.values() ?? [])].sort((a, b) => a.seq - b.seq)),
+    getCheckpoint: (checkpointId) => Effect.sync(() => Option.fromNullable(checkpoints.get(checkpointId))),
+    listCheckpoints: (runId) => Effect.sync(() => [...(checkpointsByRun.get(runId) ?? [])])
+  })
+})
+
+/**
+ * In-memory backend layer; each build of the layer has its own memory.
+ *
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<MultiRunClient> = Layer.effect(MultiRunClient, makeMemory)

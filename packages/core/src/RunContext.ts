@@ -1,0 +1,123 @@
+/**
+ * The context of the current run, `withRun` and `RunContext.layer`.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer } from "effect"
+import type { Agent } from "./Agent.js"
+import type { AgentContextService, AgentOptions } from "./AgentContext.js"
+import type { Checkpoint } from "./Checkpoint.js"
+import type { BackendError, CheckpointError, ReplayError, SerializationError } from "./Errors.js"
+import type { CheckpointId, RunId } from "./Ids.js"
+import { bracketExit } from "./internal/lifecycle.js"
+import * as runtime from "./internal/runtime.js"
+import type { Metadata } from "./Model.js"
+import type { MultiRunClient } from "./MultiRunClient.js"
+import type { Run } from "./Run.js"
+import type { StateAccess } from "./StateKey.js"
+
+/**
+ * What to do when replay meets a recorded step called with another input: execute it for real
+ * and report the drift (default), or fail with `ReplayError("InputChanged")`.
+ *
+ * @since 0.1.0
+ */
+export type DriftPolicy = "execute" | "fail"
+
+/**
+ * How to start a run.
+ *
+ * - `resume`: continue an existing run (same id) from a checkpoint, e.g. in a new process.
+ *   `{ runId, latest: true }` takes the run's latest checkpoint (or restarts the run under its
+ *   id when it has none).
+ * - `forkFrom`: a new run, linked to its parent, that starts from that checkpoint's state and
+ *   replay cache.
+ *
+ * @since 0.1.0
+ */
+export interface RunOptions {
+  readonly name: string
+  readonly metadata?: Metadata | undefined
+  readonly tags?: ReadonlyArray<string> | undefined
+  readonly resume?:
+    | { readonly checkpointId: CheckpointId | string }
+    | { readonly runId: RunId | string; readonly latest: true }
+    | undefined
+  readonly forkFrom?: CheckpointId | string | undefined
+  readonly onDrift?: DriftPolicy | undefined
+}
+
+/**
+ * The current run.
+ *
+ * @since 0.1.0
+ */
+export interface RunContextService extends StateAccess<SerializationError, ReplayError> {
+  readonly runId: RunId
+  /** A snapshot of the run record, totals included. */
+  readonly run: Effect.Effect<Run>
+  readonly client: MultiRunClient
+  /** True from a restore until every recorded step has been replayed. */
+  readonly isReplaying: Effect.Effect<boolean>
+  /** The agents started in this process, in order. */
+  readonly agents: Effect.Effect<ReadonlyArray<Agent>>
+  /** Drift reported during replay under the `execute` policy. */
+  readonly drifts: Effect.Effect<ReadonlyArray<ReplayError>>
+  readonly startAgent: (options: AgentOptions) => Effect.Effect<AgentContextService, SerializationError | BackendError>
+  readonly complete: (result?: unknown) => Effect.Effect<void, BackendError>
+  readonly fail: (error: unknown) => Effect.Effect<void, BackendError>
+  /** Captures state and the completed steps; returns once the backend holds them durably. */
+  readonly checkpoint: (
+    name: string,
+    options?: { readonly extraState?: unknown }
+  ) => Effect.Effect<Checkpoint, CheckpointError | BackendError | SerializationError>
+  /** Restores state from a checkpoint of this run and enters replay. */
+  readonly restoreFromCheckpoint: (
+    checkpointId: CheckpointId | string
+  ) => Effect.Effect<Checkpoint, CheckpointError | BackendError>
+}
+
+/**
+ * The run tag.
+ *
+ * @since 0.1.0
+ */
+export class RunContext extends Context.Tag("@multirun/core/RunContext")<RunContext, RunContextService>() {}
+
+const toOptions = (nameOrOptions: string | RunOptions): RunOptions =>
+  typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions
+
+/**
+ * Runs `self` as a run: creates (or resumes, or forks) the run, provides `RunContext`, and
+ * records the outcome from the effect's `Exit` (`completed` with the result, `failed` with the
+ * error, `interrupted`), then flushes the backend.
+ *
+ * @since 0.1.0
+ */
+export const withRun = (nameOrOptions: string | RunOptions) =>
+<A, E, R>(
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<
+  A,
+  E | BackendError | CheckpointError | SerializationError,
+  Exclude<R, RunContext> | MultiRunClient
+> =>
+  bracketExit(
+    runtime.startRun(toOptions(nameOrOptions)),
+    (run) => Effect.provideService(self, RunContext, run),
+    (run, exit) => run.finish(exit)
+  )
+
+/**
+ * `withRun` as a scoped layer: the run ends when the layer's scope closes.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  nameOrOptions: string | RunOptions
+): Layer.Layer<RunContext, BackendError | CheckpointError | SerializationError, MultiRunClient> =>
+  Layer.scoped(
+    RunContext,
+    Effect.acquireRelease(runtime.startRun(toOptions(nameOrOptions)), (run, exit) =>
+      run.finish(exit).pipe(Effect.catchAll((error) => Effect.logError("multirun: could not record the run's end", error))))
+  )

@@ -1,0 +1,147 @@
+/**
+ * The Step record and the combinators that record steps.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import type { Effect } from "effect"
+import type { BackendError, ReplayError, SerializationError } from "./Errors.js"
+import { AgentId, RunId, StepId } from "./Ids.js"
+import * as runtime from "./internal/runtime.js"
+import { ErrorInfo, JsonText, Status, Timestamp } from "./Model.js"
+import type { DriftPolicy, RunContext } from "./RunContext.js"
+import type { StepContext, Usage } from "./StepContext.js"
+
+/**
+ * What a step does.
+ *
+ * @since 0.1.0
+ */
+export const StepKind = Schema.Literal("llm_call", "tool_call", "retrieval", "function", "handoff", "custom")
+
+/** @since 0.1.0 */
+export type StepKind = typeof StepKind.Type
+
+/**
+ * One recorded unit of work: its canonical input and hash, output or error, timing, usage,
+ * and whether it was replayed from a checkpoint instead of executed. `seq` is the step's order
+ * within its run, taken when the step was called. `output` is `null` when the step returned
+ * nothing (`void`) or failed.
+ *
+ * @since 0.1.0
+ */
+export class Step extends Schema.Class<Step>("@multirun/core/Step")({
+  id: StepId,
+  runId: RunId,
+  agentId: AgentId,
+  name: Schema.String,
+  kind: StepKind,
+  seq: Schema.Int,
+  inputHash: Schema.String,
+  input: JsonText,
+  output: Schema.NullOr(JsonText),
+  error: Schema.NullOr(ErrorInfo),
+  status: Status,
+  startedAt: Timestamp,
+  endedAt: Schema.NullOr(Timestamp),
+  latencyMs: Schema.Number,
+  tokensUsed: Schema.Number,
+  costUsd: Schema.Number,
+  replayed: Schema.Boolean
+}) {}
+
+/**
+ * A step as stored and sent over the wire.
+ *
+ * @since 0.1.0
+ */
+export type Encoded = typeof Step.Encoded
+
+/**
+ * Options of a step.
+ *
+ * - `kind`: what the step does (default `"function"`).
+ * - `input`: the value that identifies the call; its canonical JSON is hashed into the replay
+ *   key, so give everything that changes the result (prompt, model, arguments).
+ * - `inputSchema`: encodes `input` when it holds non-JSON values (dates, classes).
+ * - `output`: a schema for the result; the step returns the decoded round-trip of its encoding,
+ *   on first execution and on replay alike. Without it the result must be plain JSON.
+ * - `usage`: tokens and cost read off the result.
+ * - `onDrift`: overrides the run's drift policy for this step.
+ *
+ * @since 0.1.0
+ */
+export interface StepOptions<A, I = unknown> {
+  readonly kind?: StepKind | undefined
+  readonly input?: I | undefined
+  readonly inputSchema?: Schema.Schema<I, any> | undefined
+  readonly output?: Schema.Schema<A, any> | undefined
+  readonly usage?: ((result: A) => Usage) | undefined
+  readonly onDrift?: DriftPolicy | undefined
+}
+
+/**
+ * Step options that read the result (`output`, `usage`): they fix the step's result type.
+ *
+ * @since 0.1.0
+ */
+export type TypedStepOptions<A, I = unknown> =
+  & StepOptions<A, I>
+  & ({ readonly output: Schema.Schema<A, any> } | { readonly usage: (result: A) => Usage })
+
+/**
+ * Step options that do not read the result.
+ *
+ * @since 0.1.0
+ */
+export type PlainStepOptions<I = unknown> = Omit<StepOptions<unknown, I>, "output" | "usage">
+
+/**
+ * The errors a step adds to its body's.
+ *
+ * @since 0.1.0
+ */
+export type StepError = SerializationError | ReplayError | BackendError
+
+/**
+ * Records `self` as a step of the current agent (or of the run's default agent, created on
+ * first use). During replay a step with a recorded result returns it without running `self`.
+ * `RunContext` joins the requirements, so a step outside `withRun` does not compile.
+ *
+ * @example
+ * const answer = yield* llm.complete(prompt).pipe(
+ *   step("ask", { kind: "llm_call", input: { prompt }, usage: (r) => ({ tokensUsed: r.tokens }) })
+ * )
+ *
+ * @since 0.1.0
+ */
+export const step: {
+  <A, I = unknown>(
+    name: string,
+    options: TypedStepOptions<A, I>
+  ): <E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StepError, Exclude<R, StepContext> | RunContext>
+  <I = unknown>(
+    name: string,
+    options?: PlainStepOptions<I>
+  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StepError, Exclude<R, StepContext> | RunContext>
+} = (name: string, options: StepOptions<any, any> = {}) => (self: Effect.Effect<any, any, any>) =>
+  runtime.step(name, options, self) as any
+
+/**
+ * Turns a function returning an effect into one whose every call is a step. The step's input
+ * is the arguments array, or what `options.input` derives from the arguments.
+ *
+ * @example
+ * const search = Step.fn("search", { kind: "tool_call" })((query: string) => searchWeb(query))
+ *
+ * @since 0.1.0
+ */
+export const fn = <Args extends ReadonlyArray<unknown>>(
+  name: string,
+  options: PlainStepOptions & { readonly input?: ((...args: Args) => unknown) | undefined } = {}
+) =>
+<A, E, R>(
+  body: (...args: Args) => Effect.Effect<A, E, R>
+): (...args: Args) => Effect.Effect<A, E | StepError, Exclude<R, StepContext> | RunContext> =>
+(...args) =>
+  runtime.step(name, { ...options, input: options.input === undefined ? args : options.input(...args) }, body(...args)) as any

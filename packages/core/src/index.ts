@@ -1,0 +1,60 @@
+/**
+ * @multirun/core: track multi-agent AI runs in Effect and make them resumable.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Accessors from "./Accessors.js"
+/** @since 0.1.0 */
+export * as Agent from "./Agent.js"
+/** @since 0.1.0 */
+export * as AgentContext from "./AgentContext.js"
+/** @since 0.1.0 */
+export * as BatchWriter from "./BatchWriter.js"
+/** @since 0.1.0 */
+export * as Checkpoint from "./Checkpoint.js"
+/** @since 0.1.0 */
+export * as Checkpoints from "./Checkpoints.js"
+/** @since 0.1.0 */
+export * as Errors from "./Errors.js"
+/** @since 0.1.0 */
+export * as Event from "./Event.js"
+/** @since 0.1.0 */
+export * as Ids from "./Ids.js"
+/** @since 0.1.0 */
+export * as Model from "./Model.js"
+/** @since 0.1.0 */
+export * as MultiRunClient from "./MultiRunClient.js"
+/** @since 0.1.0 */
+export * as Run from "./Run.js"
+/** @since 0.1.0 */
+export * as RunContext from "./RunContext.js"
+/** @since 0.1.0 */
+export * as StateKey from "./StateKey.js"
+/** @since 0.1.0 */
+export * as Step from "./Step.js"
+/** @since 0.1.0 */
+export * as StepContext from "./StepContext.js"
+
+export {
+  currentAgent,
+  currentClient,
+  currentRun,
+  hasActiveAgent,
+  hasActiveClient,
+  hasActiveRun
+} from "./Accessors.js"
+export { withAgent } from "./AgentContext.js"
+export {
+  BackendError,
+  CheckpointError,
+  NoActiveAgent,
+  NoActiveClient,
+  NoActiveRun,
+  ReplayError,
+  SerializationError
+} from "./Errors.js"
+export { LocalLayer } from "./LocalLayer.js"
+export { withRun } from "./RunContext.js"
+export { step } from "./Step.js"

@@ -1,0 +1,131 @@
+import * as Crypto from "node:crypto"
+import { SerializationError } from "../Errors.js"
+
+/** Thrown (and caught at the boundary) when a value is not canonical JSON. */
+class NotJson {
+  constructor(readonly path: ReadonlyArray<string | number>, readonly found: string) {}
+}
+
+const describe = (value: unknown): string => {
+  switch (typeof value) {
+    case "undefined":
+      return "undefined"
+    case "function":
+      return "function"
+    case "symbol":
+      return "symbol"
+    case "bigint":
+      return "bigint"
+    case "number":
+      return Number.isNaN(value) ? "NaN" : String(value)
+    default: {
+      const ctor = (value as object).constructor
+      return ctor === undefined ? "object without prototype" : ctor.name === "Date" ? "Date" : `class ${ctor.name}`
+    }
+  }
+}
+
+/** Renders a path as `root.key[0].other`. */
+export const formatPath = (root: string, path: ReadonlyArray<string | number>): string => {
+  let out = root
+  for (const segment of path) {
+    out += typeof segment === "number"
+      ? `[${segment}]`
+      : /^[A-Za-z_$][\w$]*$/.test(segment)
+      ? `.${segment}`
+      : `[${JSON.stringify(segment)}]`
+  }
+  return out
+}
+
+const write = (value: unknown, path: Array<string | number>, ancestors: Array<object>): string => {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value)
+    case "number":
+      if (Number.isFinite(value)) return JSON.stringify(value)
+      throw new NotJson([...path], describe(value))
+    case "boolean":
+      return value ? "true" : "false"
+    case "object": {
+      if (value === null) return "null"
+      if (ancestors.includes(value)) throw new NotJson([...path], "cycle")
+      ancestors.push(value)
+      let out: string
+      if (Array.isArray(value)) {
+        out = "["
+        for (let i = 0; i < value.length; i++) {
+          path.push(i)
+          out += (i === 0 ? "" : ",") + write(value[i], path, ancestors)
+          path.pop()
+        }
+        out += "]"
+      } else {
+        const proto = Object.getPrototypeOf(value)
+        if (proto !== Object.prototype && proto !== null) throw new NotJson([...path], describe(value))
+        const keys = Object.keys(value).sort()
+        out = "{"
+        for (let i = 0; i < keys.length; i++) {
+          const key = keys[i]!
+          path.push(key)
+          out += (i === 0 ? "" : ",") + JSON.stringify(key) + ":" + write((value as any)[key], path, ancestors)
+          path.pop()
+        }
+        out += "}"
+      }
+      ancestors.pop()
+      return out
+    }
+    default:
+      throw new NotJson([...path], describe(value))
+  }
+}
+
+/**
+ * Canonical JSON text of `value`: object keys sorted, and only JSON values allowed. Returns a
+ * `SerializationError` (naming the path under `root`) instead of text when the value is not JSON.
+ */
+export const canonicalJson = (value: unknown, root: string): string | SerializationError => {
+  try {
+    return write(value, [], [])
+  } catch (e) {
+    if (e instanceof NotJson) return new SerializationError({ path: formatPath(root, e.path), found: e.found })
+    throw e
+  }
+}
+
+const hasHash = typeof (Crypto as { hash?: unknown }).hash === "function"
+
+/** SHA-256 of a string, hex encoded. */
+export const sha256 = (text: string): string =>
+  hasHash
+    ? (Crypto as unknown as { hash: (algorithm: string, data: string) => string }).hash("sha256", text)
+    : Crypto.createHash("sha256").update(text).digest("hex")
+
+/**
+ * The JSON path of the first place where two JSON values differ, or `undefined` when equal.
+ */
+export const firstDifference = (a: unknown, b: unknown, root: string): string | undefined => {
+  const path: Array<string | number> = []
+  const go = (x: unknown, y: unknown): boolean => {
+    if (x === y) return false
+    if (typeof x !== "object" || typeof y !== "object" || x === null || y === null) return true
+    if (Array.isArray(x) !== Array.isArray(y)) return true
+    if (Array.isArray(x) && Array.isArray(y)) {
+      for (let i = 0; i < Math.max(x.length, y.length); i++) {
+        path.push(i)
+        if (go(x[i], y[i])) return true
+        path.pop()
+      }
+      return false
+    }
+    const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()
+    for (const key of keys) {
+      path.push(key)
+      if (go((x as any)[key], (y as any)[key])) return true
+      path.pop()
+    }
+    return false
+  }
+  return go(a, b) ? formatPath(root, path) : undefined
+}
