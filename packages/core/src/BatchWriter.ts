@@ -40,7 +40,7 @@ export interface BatchWriter<A> {
 /**
  * How to write and how much to buffer.
  *
- * - `write`: writes one batch (one transaction, one request); retried by `retry` on failure.
+ * - `write`: writes one batch (one transaction, one request); called again for each retry.
  * - `maxBatch`: records per batch (default 1,000).
  * - `capacity`: records buffered before `offer` waits (default 20,000).
  * - `retry`: retry policy of a failed batch (default: exponential from 50 ms, jittered, 5 times).
@@ -111,7 +111,7 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
       const batch = buffer.length <= maxBatch ? buffer : buffer.slice(0, maxBatch)
       buffer = buffer.length <= maxBatch ? [] : buffer.slice(maxBatch)
       if (buffer.length === 0) wake.unsafeClose()
-      return options.write(batch).pipe(
+      return Effect.suspend(() => options.write(batch)).pipe(
         Effect.tapError(() => Effect.sync(() => failedAttempts++)),
         Effect.retry(retry),
         Effect.matchEffect({

@@ -67,6 +67,9 @@ const compareState = (
 const agentStates = (checkpoint: Checkpoint) =>
   Object.fromEntries(checkpoint.agents.map((agent) => [agent.name, agent.state]))
 
+const extraOf = (checkpoint: Checkpoint): Record<string, unknown> =>
+  checkpoint.extraState === null ? {} : { extra: checkpoint.extraState }
+
 const decodeSteps = Schema.decodeUnknown(Schema.Array(Step))
 
 /**
@@ -95,7 +98,7 @@ export const make: Effect.Effect<CheckpointsService, never, MultiRunClient> = Ef
         for (const name of new Set([...Object.keys(fromAgents), ...Object.keys(toAgents)])) {
           compareState(`agent:${name}`, fromAgents[name] ?? {}, toAgents[name] ?? {}, out)
         }
-        compareState("", { extra: from.extraState }, { extra: to.extraState }, out)
+        compareState("", extraOf(from), extraOf(to), out)
         const runSteps = from.runId === to.runId ? yield* client.listSteps(to.runId) : []
         const between = runSteps.filter((step) =>
           step.status !== "running" && covers(to.covered, step.seq) && !covers(from.covered, step.seq)

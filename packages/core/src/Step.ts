@@ -136,11 +136,11 @@ export const step: {
  *
  * @since 0.1.0
  */
-export const fn = <Args extends ReadonlyArray<unknown>>(
+export const fn = (
   name: string,
-  options: PlainStepOptions & { readonly input?: ((...args: Args) => unknown) | undefined } = {}
+  options: Omit<PlainStepOptions, "input"> & { readonly input?: ((...args: any) => unknown) | undefined } = {}
 ) =>
-<A, E, R>(
+<Args extends ReadonlyArray<unknown>, A, E, R>(
   body: (...args: Args) => Effect.Effect<A, E, R>
 ): (...args: Args) => Effect.Effect<A, E | StepError, Exclude<R, StepContext> | RunContext> =>
 (...args) =>

@@ -9,6 +9,8 @@ export * as Accessors from "./Accessors.js"
 /** @since 0.1.0 */
 export * as Agent from "./Agent.js"
 /** @since 0.1.0 */
+export * as Api from "./Api.js"
+/** @since 0.1.0 */
 export * as AgentContext from "./AgentContext.js"
 /** @since 0.1.0 */
 export * as BatchWriter from "./BatchWriter.js"

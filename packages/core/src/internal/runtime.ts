@@ -56,6 +56,8 @@ export const errorInfo = (error: unknown): ErrorInfo => {
     ? error.message
     : typeof error === "string"
     ? error
+    : typeof (error as { message?: unknown } | null)?.message === "string"
+    ? (error as { message: string }).message
     : (() => {
       const text = canonicalJson(error, "error")
       return typeof text === "string" ? text : String(error)

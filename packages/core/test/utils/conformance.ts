@@ -1,17 +1,614 @@
-import { describe, it } from "@effect/vitest"
-import type { Layer } from "effect"
-import type { Checkpoints } from "../../src/Checkpoints.js"
-import type { MultiRunClient } from "../../src/MultiRunClient.js"
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Layer, Option, Schema, TestClock } from "effect"
+import * as Accessors from "../../src/Accessors.js"
+import { AgentContext, withAgent } from "../../src/AgentContext.js"
+import { Checkpoints } from "../../src/Checkpoints.js"
+import { CheckpointError, ReplayError, SerializationError } from "../../src/Errors.js"
+import { MultiRunClient } from "../../src/MultiRunClient.js"
+import { RunContext, withRun } from "../../src/RunContext.js"
+import * as StateKey from "../../src/StateKey.js"
+import * as Step from "../../src/Step.js"
+import { StepContext } from "../../src/StepContext.js"
 
 /** A backend under test: a fresh layer per test. */
 export type BackendLayer = () => Layer.Layer<MultiRunClient | Checkpoints, unknown>
+
+/** Counts executions of step bodies, to prove what replay did not execute. */
+const counter = () => {
+  const counts = new Map<string, number>()
+  return {
+    counts,
+    hit: (key: string) => Effect.sync(() => counts.set(key, (counts.get(key) ?? 0) + 1)),
+    get: (key: string) => counts.get(key) ?? 0
+  }
+}
+
+/** A fake LLM call: deterministic answer and usage from the prompt. */
+const fakeLlm = (prompt: string) =>
+  Effect.succeed({ text: `answer to ${prompt}`, tokens: prompt.length * 10, cost: prompt.length / 1000 })
+
+const llmStep = (prompt: string) =>
+  fakeLlm(prompt).pipe(
+    Step.step("llm", {
+      kind: "llm_call",
+      input: { prompt },
+      usage: (r) => ({ tokensUsed: r.tokens, costUsd: r.cost })
+    })
+  )
 
 /**
  * The backend conformance suite: every backend's tests call it with a layer factory, so the same
  * behaviours hold on memory, SQLite, PostgreSQL and the remote server.
  */
-export const conformance = (name: string, _makeLayer: BackendLayer): void => {
+export const conformance = (name: string, makeLayer: BackendLayer): void => {
+  const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
+    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints>)
+
   describe(`conformance: ${name}`, () => {
-    it.todo("is being written")
+    describe("runs", () => {
+      it.effect("records a completed run with its result", () =>
+        run(Effect.gen(function*() {
+          const runId = yield* withRun("ok")(Effect.map(RunContext, (ctx) => ctx.runId))
+          const client = yield* MultiRunClient
+          const stored = Option.getOrThrow(yield* client.getRun(runId))
+          assert.strictEqual(stored.status, "completed")
+          assert.strictEqual(stored.name, "ok")
+          assert.strictEqual(stored.result, JSON.stringify(runId))
+          assert.isNumber(stored.endedAt)
+        })))
+
+      it.effect("records a failed run with its error, and an interrupted one", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          let failedId = ""
+          const failed = yield* Effect.exit(withRun("bad")(Effect.gen(function*() {
+            failedId = (yield* RunContext).runId
+            return yield* Effect.fail({ _tag: "Boom", message: "it broke" })
+          })))
+          assert.isTrue(Exit.isFailure(failed))
+          const failedRun = Option.getOrThrow(yield* client.getRun(failedId))
+          assert.strictEqual(failedRun.status, "failed")
+          assert.deepStrictEqual(failedRun.error, { tag: "Boom", message: "it broke" })
+
+          let interruptedId = ""
+          const interrupted = yield* Effect.exit(withRun("stopped")(Effect.gen(function*() {
+            interruptedId = (yield* RunContext).runId
+            return yield* Effect.interrupt
+          })))
+          assert.isTrue(Exit.isFailure(interrupted) && Cause.isInterruptedOnly(interrupted.cause))
+          assert.strictEqual(Option.getOrThrow(yield* client.getRun(interruptedId)).status, "interrupted")
+        })))
+
+      it.effect("complete and fail may be called explicitly; the first end wins", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const runId = yield* withRun("explicit")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            yield* ctx.fail(new Error("gave up"))
+            return ctx.runId
+          }))
+          const stored = Option.getOrThrow(yield* client.getRun(runId))
+          assert.strictEqual(stored.status, "failed")
+          assert.strictEqual(stored.error?.message, "gave up")
+          const other = yield* withRun("explicit-ok")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            yield* ctx.complete({ answer: 42 })
+            return ctx.runId
+          }))
+          assert.strictEqual(Option.getOrThrow(yield* client.getRun(other)).result, "{\"answer\":42}")
+        })))
+
+      it.effect("lists runs by filter", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          yield* withRun({ name: "tagged", tags: ["nightly"], metadata: { team: "a" } })(Effect.void)
+          yield* withRun("plain")(Effect.void)
+          const tagged = yield* client.listRuns({ tag: "nightly" })
+          assert.deepStrictEqual(tagged.map((r) => r.name), ["tagged"])
+          assert.deepStrictEqual(tagged[0]!.metadata, { team: "a" })
+          assert.strictEqual((yield* client.listRuns({ name: "plain" })).length, 1)
+          assert.strictEqual((yield* client.listRuns({ limit: 1 })).length, 1)
+        })))
+    })
+
+    describe("state", () => {
+      const Deadline = StateKey.make("deadline", Schema.DateFromString)
+
+      it.effect("plain and typed keys, with defaults, on run and agent", () =>
+        run(Effect.gen(function*() {
+          yield* withRun("state")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            assert.deepStrictEqual(yield* ctx.getState("missing"), Option.none())
+            assert.strictEqual(yield* ctx.getState("missing", 7), 7)
+            yield* ctx.setState("plan", { steps: ["a", "b"] })
+            assert.deepStrictEqual(yield* ctx.getState("plan"), Option.some({ steps: ["a", "b"] }))
+            const when = new Date("2026-01-02T03:04:05.000Z")
+            yield* ctx.setState(Deadline, when)
+            const back = yield* ctx.getState(Deadline)
+            assert.isTrue(Option.isSome(back) && back.value instanceof Date)
+            assert.strictEqual(Option.getOrThrow(back).toISOString(), when.toISOString())
+            yield* withAgent("worker")(Effect.gen(function*() {
+              const agent = yield* AgentContext
+              yield* agent.setState("notes", ["x"])
+              assert.deepStrictEqual(yield* agent.getState("notes", []), ["x"])
+            }))
+            const checkpoint = yield* ctx.checkpoint("state")
+            assert.deepStrictEqual(checkpoint.runState, {
+              plan: { steps: ["a", "b"] },
+              deadline: "2026-01-02T03:04:05.000Z"
+            })
+            assert.deepStrictEqual(checkpoint.agents.map((a) => [a.name, a.state]), [["worker", { notes: ["x"] }]])
+            const notJson = yield* Effect.flip(ctx.setState("bad", { at: new Date(0) }))
+            assert.instanceOf(notJson, SerializationError)
+            assert.strictEqual(notJson.path, "run.state.bad.at")
+          }))
+        })))
+
+      it.effect("a stored value that no longer decodes is a ReplayError(Decode)", () =>
+        run(Effect.gen(function*() {
+          yield* withRun("decode")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            yield* ctx.setState("deadline", "not a date at all")
+            const Strict = StateKey.make("deadline", Schema.Struct({ at: Schema.Number }))
+            const error = yield* Effect.flip(ctx.getState(Strict))
+            assert.instanceOf(error, ReplayError)
+            assert.strictEqual(error.reason, "Decode")
+          }))
+        })))
+    })
+
+    describe("agents and steps", () => {
+      it.effect("withAgent and startAgent record agents; agents run concurrently", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const runId = yield* withRun("agents")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            yield* Effect.all([
+              withAgent("a")(llmStep("one")),
+              withAgent({ name: "b", agentConfigId: "cfg-b", metadata: { model: "m" } })(llmStep("two"))
+            ], { concurrency: 2 })
+            const manual = yield* ctx.startAgent({ name: "manual" })
+            yield* manual.complete("done")
+            return ctx.runId
+          }))
+          const agents = yield* client.listAgents(runId)
+          assert.deepStrictEqual(agents.map((a) => a.name).sort(), ["a", "b", "manual"])
+          const b = agents.find((a) => a.name === "b")!
+          assert.strictEqual(b.agentConfigId, "cfg-b")
+          assert.deepStrictEqual(b.metadata, { model: "m" })
+          assert.strictEqual(b.status, "completed")
+          assert.strictEqual(b.stepCount, 1)
+          assert.strictEqual(b.tokensUsed, 30)
+        })))
+
+      it.effect("steps outside any agent go to one lazily created default agent", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const runId = yield* withRun("default-agent")(Effect.gen(function*() {
+            yield* Effect.all(Array.from({ length: 10 }, (_, i) => llmStep(`p${i}`)), { concurrency: "unbounded" })
+            return (yield* RunContext).runId
+          }))
+          const agents = yield* client.listAgents(runId)
+          assert.strictEqual(agents.length, 1)
+          assert.isTrue(agents[0]!.isDefault)
+          assert.strictEqual(agents[0]!.stepCount, 10)
+          assert.strictEqual(agents[0]!.status, "completed")
+        })))
+
+      it.effect("inputs are canonical: key order does not change the hash; non-JSON inputs are refused with a path", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const runId = yield* withRun("hash")(Effect.gen(function*() {
+            yield* Effect.succeed(1).pipe(Step.step("s", { input: { a: 1, b: { c: [1, 2], d: "x" } } }))
+            yield* Effect.succeed(1).pipe(Step.step("s", { input: { b: { d: "x", c: [1, 2] }, a: 1 } }))
+            const errors = yield* Effect.all([
+              Effect.flip(Effect.void.pipe(Step.step("s", { input: { args: [{ when: new Date(0) }] } }))),
+              Effect.flip(Effect.void.pipe(Step.step("s", { input: { f: () => 1 } }))),
+              Effect.flip(Effect.void.pipe(Step.step("s", { input: { n: BigInt(1) } }))),
+              Effect.flip(Effect.void.pipe(Step.step("s", { input: [Number.NaN] }))),
+              Effect.flip(Effect.void.pipe(Step.step("s", { input: new (class Point {})() }))),
+              Effect.flip(Effect.void.pipe(Step.step("s", { input: (() => {
+                const cyclic: Record<string, unknown> = {}
+                cyclic.self = cyclic
+                return cyclic
+              })() })))
+            ])
+            assert.deepStrictEqual(errors.map((e) => [e._tag, (e as SerializationError).path, (e as SerializationError).found]), [
+              ["SerializationError", "input.args[0].when", "Date"],
+              ["SerializationError", "input.f", "function"],
+              ["SerializationError", "input.n", "bigint"],
+              ["SerializationError", "input[0]", "NaN"],
+              ["SerializationError", "input", "class Point"],
+              ["SerializationError", "input.self", "cycle"]
+            ])
+            return (yield* RunContext).runId
+          }))
+          const steps = yield* client.listSteps(runId)
+          assert.strictEqual(steps.length, 2)
+          assert.strictEqual(steps[0]!.inputHash, steps[1]!.inputHash)
+          assert.strictEqual(steps[0]!.input, "{\"a\":1,\"b\":{\"c\":[1,2],\"d\":\"x\"}}")
+          assert.match(steps[0]!.inputHash, /^[0-9a-f]{64}$/)
+        })))
+
+      it.effect("latency comes from Clock; usage from the option and from StepContext; totals aggregate", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const runId = yield* withRun("metrics")(withAgent("worker")(Effect.gen(function*() {
+            const slow = Effect.gen(function*() {
+              yield* TestClock.adjust("250 millis")
+              const ctx = yield* StepContext
+              yield* ctx.addUsage({ tokensUsed: 100, costUsd: 0.5 })
+              return "slow"
+            })
+            assert.strictEqual(yield* slow.pipe(Step.step("slow", { kind: "tool_call" })), "slow")
+            yield* llmStep("abc")
+            return (yield* RunContext).runId
+          })))
+          const steps = yield* client.listSteps(runId)
+          assert.deepStrictEqual(steps.map((s) => [s.name, s.kind, s.latencyMs, s.tokensUsed, s.costUsd, s.seq]), [
+            ["slow", "tool_call", 250, 100, 0.5, 0],
+            ["llm", "llm_call", 0, 30, 0.003, 1]
+          ])
+          const stored = Option.getOrThrow(yield* client.getRun(runId))
+          assert.deepStrictEqual([stored.stepCount, stored.tokensUsed, stored.costUsd, stored.latencyMs], [2, 130, 0.503, 250])
+          const agent = (yield* client.listAgents(runId))[0]!
+          assert.deepStrictEqual([agent.stepCount, agent.tokensUsed, agent.latencyMs], [2, 130, 250])
+        })))
+
+      it.effect("totals are exact with 100 concurrent steps over 4 agents", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const runId = yield* withRun("concurrent")(Effect.gen(function*() {
+            yield* Effect.all(
+              ["a", "b", "c", "d"].map((agent) =>
+                withAgent(agent)(Effect.all(
+                  Array.from({ length: 25 }, (_, i) =>
+                    Effect.succeed(i).pipe(
+                      Step.step("work", { input: { agent, i }, usage: () => ({ tokensUsed: 3, costUsd: 0.25 }) })
+                    )),
+                  { concurrency: "unbounded" }
+                ))
+              ),
+              { concurrency: "unbounded" }
+            )
+            return (yield* RunContext).runId
+          }))
+          const stored = Option.getOrThrow(yield* client.getRun(runId))
+          assert.deepStrictEqual([stored.stepCount, stored.tokensUsed, stored.costUsd], [100, 300, 25])
+          const steps = yield* client.listSteps(runId)
+          assert.strictEqual(steps.length, 100)
+          assert.deepStrictEqual(steps.map((s) => s.seq), Array.from({ length: 100 }, (_, i) => i))
+          for (const agent of yield* client.listAgents(runId)) assert.strictEqual(agent.stepCount, 25)
+        })))
+
+      it.effect("a failing step is recorded as failed and its error propagates", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          let runId = ""
+          const exit = yield* Effect.exit(withRun("failing")(Effect.gen(function*() {
+            runId = (yield* RunContext).runId
+            yield* Effect.fail("tool down").pipe(Step.step("tool", { kind: "tool_call" }))
+          })))
+          assert.deepStrictEqual(Option.flatMap(Exit.causeOption(exit), Cause.failureOption), Option.some("tool down"))
+          const [step] = yield* client.listSteps(runId)
+          assert.strictEqual(step!.status, "failed")
+          assert.deepStrictEqual(step!.error, { tag: null, message: "tool down" })
+        })))
+
+      it.effect("Step.fn records each call with its arguments as input", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const add = Step.fn("add", { kind: "function" })((a: number, b: number) => Effect.succeed(a + b))
+          const runId = yield* withRun("fn")(Effect.gen(function*() {
+            assert.strictEqual(yield* add(1, 2), 3)
+            return (yield* RunContext).runId
+          }))
+          const [step] = yield* client.listSteps(runId)
+          assert.deepStrictEqual([step!.name, step!.input, step!.output], ["add", "[1,2]", "3"])
+        })))
+
+      it.effect("startStep drives a step by hand", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const runId = yield* withRun("manual")(withAgent("a")(Effect.gen(function*() {
+            const agent = yield* AgentContext
+            const s = yield* agent.startStep({ name: "by-hand", kind: "custom", input: { q: 1 } })
+            yield* TestClock.adjust("40 millis")
+            yield* s.complete({ ok: true }, { tokensUsed: 5 })
+            return (yield* RunContext).runId
+          })))
+          const [step] = yield* client.listSteps(runId)
+          assert.deepStrictEqual([step!.output, step!.latencyMs, step!.tokensUsed], ["{\"ok\":true}", 40, 5])
+        })))
+    })
+
+    describe("checkpoints", () => {
+      it.effect("checkpoint on run and agent; list, latest and diff", () =>
+        run(Effect.gen(function*() {
+          const checkpoints = yield* Checkpoints
+          yield* withRun("cp")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            yield* ctx.setState("phase", "plan")
+            yield* ctx.setState("gone", 1)
+            yield* llmStep("a")
+            const first = yield* ctx.checkpoint("first")
+            yield* ctx.setState("phase", "write")
+            yield* ctx.setState("added", true)
+            const gone = yield* ctx.getState("gone")
+            assert.isTrue(Option.isSome(gone))
+            yield* llmStep("b")
+            const second = yield* withAgent("writer")(Effect.gen(function*() {
+              const agent = yield* AgentContext
+              yield* agent.setState("draft", "v1")
+              yield* llmStep("c")
+              return yield* agent.checkpoint("second", { extraState: { cursor: 3 } })
+            }))
+            assert.strictEqual(second.agentId !== null, true)
+            assert.deepStrictEqual(second.extraState, { cursor: 3 })
+            const listed = yield* checkpoints.list(ctx.runId)
+            assert.deepStrictEqual(listed.map((c) => [c.name, c.version]), [["first", 1], ["second", 2]])
+            const latest = yield* checkpoints.latest(ctx.runId)
+            assert.strictEqual(Option.getOrThrow(latest).id, second.id)
+            const diff = yield* checkpoints.diff(first.id, second.id)
+            assert.deepStrictEqual(diff.added, ["run.added", "agent:writer.draft", "extra"])
+            assert.deepStrictEqual(diff.changed, ["run.phase"])
+            assert.deepStrictEqual(diff.removed, [])
+            assert.deepStrictEqual(diff.steps.map((s) => s.input), [{ prompt: "b" }, { prompt: "c" }])
+            assert.deepStrictEqual([second.stepCount, second.tokensUsed], [3, 30])
+          }))
+        })))
+    })
+
+    describe("replay", () => {
+      it.effect("restores state and replays recorded steps without executing them", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const executions = counter()
+          const call = (prompt: string) =>
+            Effect.zipRight(executions.hit(prompt), fakeLlm(prompt)).pipe(
+              Effect.map((r) => r.text),
+              Step.step("llm", { kind: "llm_call", input: { prompt }, usage: () => ({ tokensUsed: 10, costUsd: 1 }) })
+            )
+          const runId = yield* withRun("replay")(withAgent("agent")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            yield* ctx.setState("progress", 1)
+            const first = [yield* call("x"), yield* call("x"), yield* call("x"), yield* call("y")]
+            const checkpoint = yield* ctx.checkpoint("after-four")
+            yield* ctx.setState("progress", 99)
+            yield* call("lost")
+
+            yield* ctx.restoreFromCheckpoint(checkpoint.id)
+            assert.isTrue(yield* ctx.isReplaying)
+            assert.strictEqual(yield* ctx.getState("progress", 0), 1)
+            const agent = yield* AgentContext
+            assert.deepStrictEqual(yield* agent.getStepResult("llm", { prompt: "y" }), Option.some("answer to y"))
+            assert.deepStrictEqual(yield* agent.getStepResult("llm", { prompt: "zzz" }), Option.none())
+            const again = [yield* call("x"), yield* call("x"), yield* call("x")]
+            assert.isTrue(yield* ctx.isReplaying)
+            again.push(yield* call("y"))
+            assert.isFalse(yield* ctx.isReplaying)
+            assert.deepStrictEqual(again, first)
+            yield* call("new")
+            assert.deepStrictEqual([...executions.counts.entries()], [["x", 3], ["y", 1], ["lost", 1], ["new", 1]])
+            const totals = yield* ctx.run
+            assert.deepStrictEqual([totals.stepCount, totals.tokensUsed, totals.costUsd], [5, 50, 5])
+            return ctx.runId
+          })))
+          const steps = yield* client.listSteps(runId)
+          assert.deepStrictEqual(
+            steps.map((s) => [s.seq, JSON.parse(s.input).prompt, s.replayed, s.tokensUsed]),
+            [
+              [0, "x", false, 10],
+              [1, "x", false, 10],
+              [2, "x", false, 10],
+              [3, "y", false, 10],
+              [4, "lost", false, 10],
+              [5, "x", true, 0],
+              [6, "x", true, 0],
+              [7, "x", true, 0],
+              [8, "y", true, 0],
+              [9, "new", false, 10]
+            ]
+          )
+        })))
+
+      it.effect("a loop calling one step with one input gets each recorded result in turn", () =>
+        run(Effect.gen(function*() {
+          yield* withRun("loop")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            let n = 0
+            const roll = Effect.sync(() => ++n).pipe(Step.step("roll", { input: { die: 6 } }))
+            const first = [yield* roll, yield* roll, yield* roll]
+            const checkpoint = yield* ctx.checkpoint("rolled")
+            yield* ctx.restoreFromCheckpoint(checkpoint.id)
+            const again = [yield* roll, yield* roll, yield* roll]
+            assert.deepStrictEqual(first, [1, 2, 3])
+            assert.deepStrictEqual(again, [1, 2, 3])
+            assert.strictEqual(n, 3)
+          }))
+        })))
+
+      it.effect("with an output schema, first execution and replay return the same decoded value", () =>
+        run(Effect.gen(function*() {
+          const Answer = Schema.Struct({ at: Schema.DateFromString, text: Schema.String })
+          yield* withRun("schema")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            const ask = Effect.succeed({ at: new Date("2026-05-06T07:08:09.000Z"), text: "hi" }).pipe(
+              Step.step("ask", { output: Answer })
+            )
+            const first = yield* ask
+            const checkpoint = yield* ctx.checkpoint("asked")
+            yield* ctx.restoreFromCheckpoint(checkpoint.id)
+            const replayed = yield* ask
+            assert.instanceOf(first.at, Date)
+            assert.instanceOf(replayed.at, Date)
+            assert.deepStrictEqual(replayed, first)
+            const noSchema = yield* Effect.flip(Effect.succeed(new Date(0)).pipe(Step.step("date")))
+            assert.strictEqual((noSchema as SerializationError).path, "output")
+          }))
+        })))
+
+      it.effect("failed steps are never replayed", () =>
+        run(Effect.gen(function*() {
+          yield* withRun("flaky")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            let attempts = 0
+            const flaky = Effect.suspend(() => ++attempts === 1 ? Effect.fail("first try fails") : Effect.succeed(attempts))
+              .pipe(Step.step("flaky", { input: "same" }), Effect.retry({ times: 2 }))
+            assert.strictEqual(yield* flaky, 2)
+            const checkpoint = yield* ctx.checkpoint("after")
+            yield* ctx.restoreFromCheckpoint(checkpoint.id)
+            assert.strictEqual(yield* flaky, 2)
+            assert.strictEqual(attempts, 2)
+          }))
+        })))
+
+      it.effect("drift: executed and reported by default, ReplayError(InputChanged) with onDrift fail", () =>
+        run(Effect.gen(function*() {
+          yield* withRun("drift")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            const ask = (prompt: { text: string; temperature: number }, onDrift?: "fail") =>
+              Effect.succeed(prompt.text).pipe(Step.step("ask", { input: prompt, onDrift }))
+            yield* ask({ text: "a", temperature: 0 })
+            yield* ask({ text: "b", temperature: 0 })
+            const checkpoint = yield* ctx.checkpoint("asked")
+            yield* ctx.restoreFromCheckpoint(checkpoint.id)
+            assert.strictEqual(yield* ask({ text: "a", temperature: 0.7 }), "a")
+            const drifts = yield* ctx.drifts
+            assert.strictEqual(drifts.length, 1)
+            assert.strictEqual(drifts[0]!.path, "input.temperature")
+            const error = yield* Effect.flip(ask({ text: "c", temperature: 0 }, "fail"))
+            assert.instanceOf(error, ReplayError)
+            assert.strictEqual(error.reason, "InputChanged")
+            assert.strictEqual(error.path, "input.text")
+            assert.strictEqual(error.stepName, "ask")
+            assert.match(error.expectedHash!, /^[0-9a-f]{64}$/)
+            assert.notStrictEqual(error.expectedHash, error.actualHash)
+          }))
+        })))
+
+      it.effect("a recorded output that no longer decodes is a ReplayError(Decode)", () =>
+        run(Effect.gen(function*() {
+          yield* withRun("decode")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            yield* Effect.succeed({ n: "seven" }).pipe(Step.step("parse", { input: 1 }))
+            const checkpoint = yield* ctx.checkpoint("parsed")
+            yield* ctx.restoreFromCheckpoint(checkpoint.id)
+            const error = yield* Effect.flip(
+              Effect.succeed({ n: 7 }).pipe(Step.step("parse", { input: 1, output: Schema.Struct({ n: Schema.Number }) }))
+            )
+            assert.instanceOf(error, ReplayError)
+            assert.strictEqual(error.reason, "Decode")
+          }))
+        })))
+
+      it.effect("restoring an unknown checkpoint or another run's is a CheckpointError", () =>
+        run(Effect.gen(function*() {
+          const other = yield* withRun("other")(Effect.flatMap(RunContext, (ctx) => ctx.checkpoint("mine")))
+          yield* withRun("restorer")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            const missing = yield* Effect.flip(ctx.restoreFromCheckpoint("no-such-checkpoint"))
+            assert.instanceOf(missing, CheckpointError)
+            assert.strictEqual((missing as CheckpointError).reason, "NotFound")
+            const wrong = yield* Effect.flip(ctx.restoreFromCheckpoint(other.id))
+            assert.strictEqual((wrong as CheckpointError).reason, "WrongRun")
+          }))
+        })))
+    })
+
+    describe("resume and fork", () => {
+      const program = (executions: ReturnType<typeof counter>, failAt: number | undefined) =>
+        withAgent("worker")(Effect.gen(function*() {
+          const ctx = yield* RunContext
+          const results: Array<string> = []
+          for (let i = 0; i < 6; i++) {
+            if (i === failAt) return yield* Effect.fail("crash")
+            results.push(
+              yield* Effect.zipRight(executions.hit(`s${i}`), Effect.succeed(`r${i}`)).pipe(
+                Step.step("work", { input: i, usage: () => ({ tokensUsed: 1, costUsd: 0.1 }) })
+              )
+            )
+            yield* ctx.setState("done", i + 1)
+            if (i % 2 === 1) yield* ctx.checkpoint(`after-${i}`)
+          }
+          return results
+        }))
+
+      it.effect("resume continues the same run from its latest checkpoint", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const executions = counter()
+          let runId = ""
+          const crashed = yield* Effect.exit(withRun("resumable")(
+            Effect.tap(RunContext, (ctx) => Effect.sync(() => runId = ctx.runId)).pipe(Effect.zipRight(program(executions, 5)))
+          ))
+          assert.isTrue(Exit.isFailure(crashed))
+          const results = yield* withRun({ name: "resumable", resume: { runId, latest: true } })(
+            Effect.gen(function*() {
+              const ctx = yield* RunContext
+              assert.strictEqual(ctx.runId, runId)
+              assert.strictEqual(yield* ctx.getState("done", 0), 4)
+              return yield* program(executions, undefined)
+            })
+          )
+          assert.deepStrictEqual(results, ["r0", "r1", "r2", "r3", "r4", "r5"])
+          assert.deepStrictEqual([0, 1, 2, 3, 4, 5].map((i) => executions.get(`s${i}`)), [1, 1, 1, 1, 2, 1])
+          const stored = Option.getOrThrow(yield* client.getRun(runId))
+          assert.strictEqual(stored.status, "completed")
+          assert.deepStrictEqual([stored.stepCount, stored.tokensUsed], [6, 6])
+          const agents = yield* client.listAgents(runId)
+          assert.strictEqual(agents.length, 1)
+          assert.strictEqual(agents[0]!.stepCount, 6)
+        })))
+
+      it.effect("resume by checkpoint id, and fork into a new linked run", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const checkpoints = yield* Checkpoints
+          const executions = counter()
+          const runId = yield* withRun("parent")(
+            Effect.zipRight(program(executions, undefined), Effect.map(RunContext, (ctx) => ctx.runId))
+          )
+          const all = yield* checkpoints.list(runId)
+          const middle = all[0]!
+          const resumed = yield* withRun({ name: "parent", resume: { checkpointId: middle.id } })(
+            Effect.flatMap(RunContext, (ctx) => Effect.map(ctx.getState("done"), (done) => [ctx.runId, done]))
+          )
+          assert.deepStrictEqual(resumed, [runId, Option.some(2)])
+
+          const fork = yield* withRun({ name: "child", forkFrom: middle.id })(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            assert.isTrue(yield* ctx.isReplaying)
+            const out = yield* program(executions, undefined)
+            return { out, runId: ctx.runId }
+          }))
+          assert.notStrictEqual(fork.runId, runId)
+          assert.deepStrictEqual(fork.out, ["r0", "r1", "r2", "r3", "r4", "r5"])
+          assert.deepStrictEqual([0, 1, 2, 3, 4, 5].map((i) => executions.get(`s${i}`)), [1, 1, 2, 2, 2, 2])
+          const child = Option.getOrThrow(yield* client.getRun(fork.runId))
+          assert.strictEqual(child.parentRunId, runId)
+          assert.strictEqual(child.forkedFrom, middle.id)
+          assert.strictEqual(child.stepCount, 6)
+          const childSteps = yield* client.listSteps(fork.runId)
+          assert.deepStrictEqual(childSteps.map((s) => s.replayed), [true, true, false, false, false, false])
+        })))
+    })
+
+    describe("accessors", () => {
+      it.effect("answer inside and outside contexts", () =>
+        run(Effect.gen(function*() {
+          assert.isFalse(yield* Accessors.hasActiveRun)
+          assert.isTrue(yield* Accessors.hasActiveClient)
+          assert.strictEqual((yield* Effect.flip(Accessors.currentRun))._tag, "NoActiveRun")
+          assert.strictEqual((yield* Effect.flip(Accessors.currentAgent))._tag, "NoActiveAgent")
+          yield* withRun("accessors")(withAgent("a")(Effect.gen(function*() {
+            assert.isTrue(yield* Accessors.hasActiveRun)
+            assert.isTrue(yield* Accessors.hasActiveAgent)
+            assert.strictEqual((yield* Accessors.currentRun).name, "accessors")
+            assert.strictEqual((yield* Accessors.currentAgent).name, "a")
+            assert.strictEqual(yield* Accessors.currentClient, yield* MultiRunClient)
+          })))
+        })))
+    })
   })
 }

@@ -1,0 +1,273 @@
+/**
+ * The HTTP API of `multirun serve`, defined once: the server implements it with
+ * `HttpApiBuilder` and `RemoteLayer` derives its client from it with `HttpApiClient`.
+ * Every path lives under `/api`; every group except `health` requires `Authorization: Bearer KEY`.
+ *
+ * @since 0.1.0
+ */
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
+import { Context, Schema } from "effect"
+import * as Agent from "./Agent.js"
+import * as Checkpoint from "./Checkpoint.js"
+import { CheckpointDiff } from "./Checkpoints.js"
+import { BackendError, CheckpointError } from "./Errors.js"
+import { Batch } from "./Event.js"
+import { Status } from "./Model.js"
+import * as Run from "./Run.js"
+import * as Step from "./Step.js"
+
+// -----------------------------------------------------------------------------
+// errors
+// -----------------------------------------------------------------------------
+
+/**
+ * 401: the request has no API key, or a key the server does not know.
+ *
+ * @since 0.1.0
+ */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>("@multirun/core/Api/Unauthorized")(
+  "Unauthorized",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 401 })
+) {}
+
+/**
+ * 404: no such run or checkpoint in the caller's project (another project's ids answer the same).
+ *
+ * @since 0.1.0
+ */
+export class NotFound extends Schema.TaggedError<NotFound>("@multirun/core/Api/NotFound")(
+  "NotFound",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+
+/**
+ * 400: the request body is not JSON, or the request is not what the endpoint accepts. (A body
+ * that is JSON but violates the schema answers `HttpApiDecodeError`, also 400, naming the field.)
+ *
+ * @since 0.1.0
+ */
+export class BadRequest extends Schema.TaggedError<BadRequest>("@multirun/core/Api/BadRequest")(
+  "BadRequest",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 400 })
+) {}
+
+/**
+ * 413: the request body is larger than the server accepts.
+ *
+ * @since 0.1.0
+ */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>("@multirun/core/Api/PayloadTooLarge")(
+  "PayloadTooLarge",
+  { message: Schema.String, maxBytes: Schema.Number },
+  HttpApiSchema.annotations({ status: 413 })
+) {}
+
+/**
+ * 503: the server cannot reach its store right now; the request may be retried.
+ *
+ * @since 0.1.0
+ */
+export class Unavailable extends Schema.TaggedError<Unavailable>("@multirun/core/Api/Unavailable")(
+  "Unavailable",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
+// -----------------------------------------------------------------------------
+// security
+// -----------------------------------------------------------------------------
+
+/**
+ * The project of the API key of the current request, provided by {@link Authorization}.
+ *
+ * @since 0.1.0
+ */
+export class CurrentProject extends Context.Tag("@multirun/core/Api/CurrentProject")<CurrentProject, string>() {}
+
+/**
+ * Bearer-key authentication: resolves the key to its project or fails with {@link Unauthorized}.
+ *
+ * @since 0.1.0
+ */
+export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("@multirun/core/Api/Authorization", {
+  failure: Unauthorized,
+  provides: CurrentProject,
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
+// -----------------------------------------------------------------------------
+// payloads
+// -----------------------------------------------------------------------------
+
+/**
+ * An id in a path: 1 to 200 characters.
+ *
+ * @since 0.1.0
+ */
+export const Id = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
+
+/** A run as sent over the wire. @since 0.1.0 */
+export const RunRecord = Schema.encodedSchema(Run.Run)
+/** An agent as sent over the wire. @since 0.1.0 */
+export const AgentRecord = Schema.encodedSchema(Agent.Agent)
+/** A step as sent over the wire. @since 0.1.0 */
+export const StepRecord = Schema.encodedSchema(Step.Step)
+/** A checkpoint as sent over the wire. @since 0.1.0 */
+export const CheckpointRecord = Schema.encodedSchema(Checkpoint.Checkpoint)
+
+/**
+ * The filter of `GET /api/runs` as URL parameters (`?status=failed&tag=nightly&limit=20`).
+ *
+ * @since 0.1.0
+ */
+export const RunFilterParams = Schema.Struct({
+  status: Schema.optional(Status),
+  name: Schema.optional(Schema.String),
+  tag: Schema.optional(Schema.String),
+  parentRunId: Schema.optional(Schema.String),
+  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 10_000)))
+})
+
+/**
+ * The answer to an ingested batch: how many events were stored, and whether the batch id had
+ * been stored before (a retried batch stores nothing again).
+ *
+ * @since 0.1.0
+ */
+export class IngestResult extends Schema.Class<IngestResult>("@multirun/core/Api/IngestResult")({
+  stored: Schema.Int,
+  duplicate: Schema.Boolean
+}) {}
+
+/**
+ * The answer of `GET /api/health`.
+ *
+ * @since 0.1.0
+ */
+export class Health extends Schema.Class<Health>("@multirun/core/Api/Health")({
+  status: Schema.Literal("ok"),
+  version: Schema.String
+}) {}
+
+// -----------------------------------------------------------------------------
+// groups
+// -----------------------------------------------------------------------------
+
+const runId = HttpApiSchema.param("runId", Id)
+const checkpointId = HttpApiSchema.param("checkpointId", Id)
+const fromId = HttpApiSchema.param("from", Id)
+const toId = HttpApiSchema.param("to", Id)
+
+/**
+ * `GET /api/health`: liveness, no key needed.
+ *
+ * @since 0.1.0
+ */
+export class HealthGroup extends HttpApiGroup.make("health")
+  .add(HttpApiEndpoint.get("health", "/health").addSuccess(Health))
+{}
+
+/**
+ * Runs of the caller's project, their agents and steps.
+ *
+ * @since 0.1.0
+ */
+export class RunsGroup extends HttpApiGroup.make("runs")
+  .add(
+    HttpApiEndpoint.get("list", "/runs")
+      .setUrlParams(RunFilterParams)
+      .addSuccess(Schema.Array(RunRecord))
+      .annotate(OpenApi.Description, "Runs of the project, newest first.")
+  )
+  .add(HttpApiEndpoint.get("get")`/runs/${runId}`.addSuccess(RunRecord).addError(NotFound))
+  .add(
+    HttpApiEndpoint.get("agents")`/runs/${runId}/agents`
+      .addSuccess(Schema.Array(AgentRecord))
+      .addError(NotFound)
+  )
+  .add(
+    HttpApiEndpoint.get("steps")`/runs/${runId}/steps`
+      .addSuccess(Schema.Array(StepRecord))
+      .addError(NotFound)
+      .annotate(OpenApi.Description, "Steps of the run ordered by seq.")
+  )
+  .middleware(Authorization)
+{}
+
+/**
+ * Checkpoints: save, get, list and latest of a run, diff between two.
+ *
+ * @since 0.1.0
+ */
+export class CheckpointsGroup extends HttpApiGroup.make("checkpoints")
+  .add(
+    HttpApiEndpoint.post("save", "/checkpoints")
+      .setPayload(CheckpointRecord)
+      .addSuccess(HttpApiSchema.Created)
+      .addError(NotFound)
+      .addError(CheckpointError, { status: 409 })
+      .annotate(
+        OpenApi.Description,
+        "Stores a checkpoint of a run of the project. A second checkpoint with the same (runId, version) answers 409."
+      )
+  )
+  .add(HttpApiEndpoint.get("get")`/checkpoints/${checkpointId}`.addSuccess(CheckpointRecord).addError(NotFound))
+  .add(
+    HttpApiEndpoint.get("list")`/runs/${runId}/checkpoints`
+      .addSuccess(Schema.Array(CheckpointRecord))
+      .addError(NotFound)
+  )
+  .add(
+    HttpApiEndpoint.get("latest")`/runs/${runId}/checkpoints/latest`
+      .addSuccess(CheckpointRecord)
+      .addError(NotFound)
+  )
+  .add(
+    HttpApiEndpoint.get("diff")`/checkpoints/${fromId}/diff/${toId}`
+      .addSuccess(CheckpointDiff)
+      .addError(NotFound)
+      .addError(CheckpointError, { status: 409 })
+  )
+  .middleware(Authorization)
+{}
+
+/**
+ * `POST /api/ingest`: one batch of write events, stored in one transaction, once per batch id.
+ *
+ * @since 0.1.0
+ */
+export class IngestGroup extends HttpApiGroup.make("ingest")
+  .add(
+    HttpApiEndpoint.post("ingest", "/ingest")
+      .setPayload(Batch)
+      .addSuccess(IngestResult)
+      .addError(NotFound)
+      .annotate(
+        OpenApi.Description,
+        "Stores a batch of run, agent and step records in one transaction. A batch id seen before stores nothing."
+      )
+  )
+  .middleware(Authorization)
+{}
+
+/**
+ * The multirun HTTP API.
+ *
+ * @since 0.1.0
+ */
+export class Api extends HttpApi.make("multirun")
+  .add(HealthGroup)
+  .add(RunsGroup)
+  .add(CheckpointsGroup)
+  .add(IngestGroup)
+  .addError(BadRequest)
+  .addError(PayloadTooLarge)
+  .addError(BackendError, { status: 500 })
+  .addError(Unavailable)
+  .prefix("/api")
+  .annotate(OpenApi.Title, "multirun")
+  .annotate(OpenApi.Description, "Runs, agents, steps and checkpoints of multi-agent AI programs.")
+{}

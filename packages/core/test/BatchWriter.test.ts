@@ -1,0 +1,77 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Schedule } from "effect"
+import * as BatchWriter from "../src/BatchWriter.js"
+import { BackendError } from "../src/Errors.js"
+
+describe("BatchWriter", () => {
+  it.scopedLive("writes in order, in batches, and flush waits for everything offered before it", () =>
+    Effect.gen(function*() {
+      const batches: Array<ReadonlyArray<number>> = []
+      const writer = yield* BatchWriter.make<number>({
+        maxBatch: 100,
+        write: (batch) => Effect.sync(() => void batches.push([...batch]))
+      })
+      for (let i = 0; i < 1_000; i++) yield* writer.offer(i)
+      yield* writer.flush
+      assert.deepStrictEqual(batches.flat(), Array.from({ length: 1_000 }, (_, i) => i))
+      assert.isTrue(batches.every((batch) => batch.length <= 100))
+      assert.isTrue(batches.length < 1_000)
+      const stats = yield* writer.stats
+      assert.deepStrictEqual([stats.offered, stats.written, stats.buffered], [1_000, 1_000, 0])
+    }))
+
+  it.scopedLive("applies backpressure instead of dropping when the buffer is full", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const written: Array<number> = []
+      const writer = yield* BatchWriter.make<number>({
+        maxBatch: 10,
+        capacity: 10,
+        write: (batch) => Effect.zipRight(Deferred.await(gate), Effect.sync(() => void written.push(...batch)))
+      })
+      const producer = yield* Effect.fork(Effect.forEach(Array.from({ length: 100 }, (_, i) => i), writer.offer))
+      yield* Effect.yieldNow()
+      yield* Effect.sleep("10 millis")
+      const blocked = yield* writer.stats
+      assert.isTrue(blocked.offered <= 20, `offered ${blocked.offered} while the backend was stuck`)
+      assert.isAbove(blocked.backpressureWaits, 0)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(producer)
+      yield* writer.flush
+      assert.deepStrictEqual(written, Array.from({ length: 100 }, (_, i) => i))
+    }))
+
+  it.scopedLive("retries a failing batch and reports a persistent failure to flush, keeping the records", () =>
+    Effect.gen(function*() {
+      let failures = 2
+      const written: Array<string> = []
+      const writer = yield* BatchWriter.make<string>({
+        retry: Schedule.recurs(5),
+        retryPause: 0,
+        write: (batch) =>
+          failures-- > 0
+            ? Effect.fail(new BackendError({ operation: "write", detail: "flaky" }))
+            : Effect.sync(() => void written.push(...batch))
+      })
+      yield* writer.offer("a")
+      yield* writer.flush
+      assert.deepStrictEqual(written, ["a"])
+      assert.strictEqual((yield* writer.stats).failedAttempts, 2)
+
+      let down = true
+      const stuck = yield* BatchWriter.make<string>({
+        retry: Schedule.recurs(1),
+        retryPause: 0,
+        write: (batch) =>
+          down ? Effect.fail(new BackendError({ operation: "write", detail: "database is down" })) : Effect.sync(() =>
+            void written.push(...batch)
+          )
+      })
+      yield* stuck.offer("b")
+      const error = yield* Effect.flip(stuck.flush)
+      assert.strictEqual(error.detail, "database is down")
+      down = false
+      yield* stuck.flush
+      assert.deepStrictEqual(written, ["a", "b"])
+    }))
+})

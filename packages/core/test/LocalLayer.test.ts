@@ -1,0 +1,4 @@
+import { LocalLayer } from "../src/LocalLayer.js"
+import { conformance } from "./utils/conformance.js"
+
+conformance("LocalLayer", () => LocalLayer)
