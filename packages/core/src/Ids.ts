@@ -42,13 +42,33 @@ export interface IdGenerator {
  *
  * @since 0.1.0
  */
-export const uuidv7: IdGenerator = {
-  next: (nowMillis) => {
-    const time = Math.max(0, Math.floor(nowMillis)).toString(16).padStart(12, "0")
-    const random = randomUUID()
-    return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${random.slice(15)}`
+export const uuidv7: IdGenerator = (() => {
+  // RFC 9562 layout: 48-bit milliseconds, version 7, a 12-bit counter that orders ids made in
+  // the same millisecond (method 1), then 62 random bits drawn once per process, so two
+  // processes never collide and one process never repeats (it borrows the next millisecond
+  // after 4,096 ids in one).
+  const node = randomUUID().slice(18)
+  let lastMillis = -1
+  let counter = 0
+  let prefix = ""
+  return {
+    next: (nowMillis) => {
+      const millis = Math.max(0, Math.floor(nowMillis))
+      if (millis > lastMillis) {
+        lastMillis = millis
+        counter = 0
+      } else if (++counter > 0xfff) {
+        lastMillis++
+        counter = 0
+      } else {
+        return prefix + (counter | 0x7000).toString(16) + node
+      }
+      const time = lastMillis.toString(16).padStart(12, "0")
+      prefix = `${time.slice(0, 8)}-${time.slice(8, 12)}-`
+      return prefix + (counter | 0x7000).toString(16) + node
+    }
   }
-}
+})()
 
 /**
  * The id service. It defaults to {@link uuidv7}; provide {@link layerDeterministic} in tests.

@@ -69,7 +69,7 @@ export const matchesFilter = (run: Run.Encoded, filter: Run.RunFilter): boolean 
 export const makeMemory: Effect.Effect<MultiRunClient> = Effect.sync(() => {
   const runs = new Map<string, Run.Encoded>()
   const agents = new Map<string, Map<string, Agent.Encoded>>()
-  const steps = new Map<string, Map<string, Step.Encoded>>()
+  const steps = new Map<string, Array<Step.Encoded>>()
   const checkpoints = new Map<string, Checkpoint.Encoded>()
   const checkpointsByRun = new Map<string, Array<Checkpoint.Encoded>>()
   const child = <A>(map: Map<string, Map<string, A>>, runId: string): Map<string, A> => {
@@ -80,7 +80,12 @@ export const makeMemory: Effect.Effect<MultiRunClient> = Effect.sync(() => {
   return MultiRunClient.of({
     writeRun: (run) => Effect.sync(() => void runs.set(run.id, run)),
     writeAgent: (agent) => Effect.sync(() => void child(agents, agent.runId).set(agent.id, agent)),
-    writeStep: (step) => Effect.sync(() => void child(steps, step.runId).set(step.id, step)),
+    writeStep: (step) =>
+      Effect.sync(() => {
+        const list = steps.get(step.runId)
+        if (list === undefined) steps.set(step.runId, [step])
+        else list.push(step)
+      }),
     saveCheckpoint: (checkpoint) =>
       Effect.suspend(() => {
         const list = checkpointsByRun.get(checkpoint.runId) ?? []
@@ -111,7 +116,11 @@ export const makeMemory: Effect.Effect<MultiRunClient> = Effect.sync(() => {
       ),
     listAgents: (runId) =>
       Effect.sync(() => [...(agents.get(runId)?.values() ?? [])].sort((a, b) => a.startedAt - b.startedAt)),
-    listSteps: (runId) => Effect.sync(() => [...(steps.get(runId)?.values() ?? [])].sort((a, b) => a.seq - b.seq)),
+    // a step written twice (same id) keeps its last record
+    listSteps: (runId) =>
+      Effect.sync(() =>
+        [...new Map((steps.get(runId) ?? []).map((step) => [step.id, step])).values()].sort((a, b) => a.seq - b.seq)
+      ),
     getCheckpoint: (checkpointId) => Effect.sync(() => Option.fromNullable(checkpoints.get(checkpointId))),
     listCheckpoints: (runId) => Effect.sync(() => [...(checkpointsByRun.get(runId) ?? [])])
   })

@@ -15,6 +15,7 @@ import type { Metadata } from "./Model.js"
 import type { MultiRunClient } from "./MultiRunClient.js"
 import type { Run } from "./Run.js"
 import type { StateAccess } from "./StateKey.js"
+import { StepContext } from "./StepContext.js"
 
 /**
  * What to do when replay meets a recorded step called with another input: execute it for real
@@ -82,7 +83,10 @@ export interface RunContextService extends StateAccess<SerializationError, Repla
  *
  * @since 0.1.0
  */
-export class RunContext extends Context.Tag("@multirun/core/RunContext")<RunContext, RunContextService>() {}
+export class RunContext extends Context.Tag("@multirun/core/RunContext")<RunContext, RunContextService>() {
+  /** `withRun` as a scoped layer, see {@link layer}. */
+  static readonly layer = (nameOrOptions: string | RunOptions) => layer(nameOrOptions)
+}
 
 const toOptions = (nameOrOptions: string | RunOptions): RunOptions =>
   typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions
@@ -104,7 +108,7 @@ export const withRun = (nameOrOptions: string | RunOptions) =>
 > =>
   bracketExit(
     runtime.startRun(toOptions(nameOrOptions)),
-    (run) => Effect.provideService(self, RunContext, run),
+    (run) => runtime.provideRun(self, run),
     (run, exit) => run.finish(exit)
   )
 
@@ -115,9 +119,14 @@ export const withRun = (nameOrOptions: string | RunOptions) =>
  */
 export const layer = (
   nameOrOptions: string | RunOptions
-): Layer.Layer<RunContext, BackendError | CheckpointError | SerializationError, MultiRunClient> =>
-  Layer.scoped(
-    RunContext,
-    Effect.acquireRelease(runtime.startRun(toOptions(nameOrOptions)), (run, exit) =>
-      run.finish(exit).pipe(Effect.catchAll((error) => Effect.logError("multirun: could not record the run's end", error))))
+): Layer.Layer<RunContext | StepContext, BackendError | CheckpointError | SerializationError, MultiRunClient> =>
+  Layer.merge(
+    Layer.scoped(
+      RunContext,
+      Effect.acquireRelease(runtime.startRun(toOptions(nameOrOptions)), (run, exit) =>
+        run.finish(exit).pipe(
+          Effect.catchAll((error) => Effect.logError("multirun: could not record the run's end", error))
+        ))
+    ),
+    Layer.succeed(StepContext, runtime.stepContext)
   )

@@ -47,8 +47,8 @@ export interface StepInfo {
  * @since 0.1.0
  */
 export interface StepContextService {
-  readonly step: StepInfo
-  readonly agentContext: AgentContextService
+  readonly step: Effect.Effect<StepInfo>
+  readonly agentContext: Effect.Effect<AgentContextService>
   readonly addUsage: (usage: Usage) => Effect.Effect<void>
   readonly complete: (result: unknown, usage?: Usage) => Effect.Effect<void, SerializationError | BackendError>
   readonly fail: (error: unknown) => Effect.Effect<void, BackendError>

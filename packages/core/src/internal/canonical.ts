@@ -81,11 +81,61 @@ const write = (value: unknown, path: Array<string | number>, ancestors: Array<ob
   }
 }
 
+/** Thrown by the fast writer; the careful writer then finds the path. */
+const notJson = Symbol("notJson")
+
+/** Depth past which a value is treated as possibly cyclic and handed to the careful writer. */
+const maxFastDepth = 64
+
+/** Characters that JSON must escape (and lone surrogates, which it rewrites). */
+const needsEscape = /["\\\u0000-\u001f\ud800-\udfff]/
+
+const quote = (text: string): string => needsEscape.test(text) ? JSON.stringify(text) : `"${text}"`
+
+/** The writer of the hot path: no path or ancestor bookkeeping. */
+const writeFast = (value: unknown, depth: number): string => {
+  switch (typeof value) {
+    case "string":
+      return quote(value)
+    case "number":
+      if (Number.isFinite(value)) return String(value)
+      throw notJson
+    case "boolean":
+      return value ? "true" : "false"
+    case "object": {
+      if (value === null) return "null"
+      if (depth > maxFastDepth) throw notJson
+      if (Array.isArray(value)) {
+        let out = "["
+        for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + writeFast(value[i], depth + 1)
+        return out + "]"
+      }
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) throw notJson
+      const keys = Object.keys(value)
+      if (keys.length > 1) keys.sort()
+      let out = "{"
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!
+        out += (i === 0 ? "" : ",") + quote(key) + ":" + writeFast((value as any)[key], depth + 1)
+      }
+      return out + "}"
+    }
+    default:
+      throw notJson
+  }
+}
+
 /**
  * Canonical JSON text of `value`: object keys sorted, and only JSON values allowed. Returns a
  * `SerializationError` (naming the path under `root`) instead of text when the value is not JSON.
  */
 export const canonicalJson = (value: unknown, root: string): string | SerializationError => {
+  try {
+    return writeFast(value, 0)
+  } catch (e) {
+    if (e !== notJson && !(e instanceof RangeError)) throw e
+  }
   try {
     return write(value, [], [])
   } catch (e) {

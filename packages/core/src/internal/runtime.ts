@@ -3,7 +3,7 @@
  * live for one run in one process. Everything here runs synchronously between effects, so the
  * counters and totals are exact under any number of concurrent fibers.
  */
-import { Cause, Clock, Context, Effect, Either, Exit, Option, ParseResult, Schema } from "effect"
+import { Cause, Clock, Context, Effect, Either, Exit, type Fiber, FiberRef, Option, ParseResult, Schema } from "effect"
 import * as Agent from "../Agent.js"
 import { AgentContext, type AgentContextService, type AgentOptions } from "../AgentContext.js"
 import * as Checkpoint from "../Checkpoint.js"
@@ -533,7 +533,7 @@ export class AgentImpl implements AgentContextService {
     Effect.suspend(() => {
       const text = canonicalJson(options.input === undefined ? null : options.input, "input")
       if (typeof text !== "string") return Effect.fail(text)
-      return Effect.succeed(this.begin(options.name, options.kind ?? "function", text, sha256(text), true))
+      return Effect.succeed(manualStep(this.begin(options.name, options.kind ?? "function", text, sha256(text), true)))
     })
 
   /** Takes a sequence number and starts the clock of an executed step. */
@@ -555,7 +555,8 @@ export class AgentImpl implements AgentContextService {
   runStep<A, E, R>(
     name: string,
     options: StepOptions<A>,
-    body: Effect.Effect<A, E, R>
+    body: Effect.Effect<A, E, R>,
+    fiber: Fiber.RuntimeFiber<unknown, unknown>
   ): Effect.Effect<A, E | SerializationError | ReplayError | BackendError, R> {
     let input = options.input
     if (options.inputSchema !== undefined) {
@@ -592,11 +593,11 @@ export class AgentImpl implements AgentContextService {
         this.run.driftList.push(error)
         return Effect.zipRight(
           Effect.logWarning(`multirun: ${error.message} Executing it again (onDrift: "execute").`),
-          this.execute(name, kind, text, hash, options, body)
+          this.execute(name, kind, text, hash, options, body, fiber)
         )
       }
     }
-    return this.execute(name, kind, text, hash, options, body)
+    return this.execute(name, kind, text, hash, options, body, fiber)
   }
 
   private replayed<A>(
@@ -654,19 +655,23 @@ export class AgentImpl implements AgentContextService {
     input: string,
     inputHash: string,
     options: StepOptions<A>,
-    body: Effect.Effect<A, E, R>
+    body: Effect.Effect<A, E, R>,
+    fiber: Fiber.RuntimeFiber<unknown, unknown>
   ): Effect.Effect<A, E | SerializationError | BackendError, R> {
     const step = this.begin(name, kind, input, inputHash, false)
-    const recorded = Effect.onExit(
-      Effect.provideService(body, StepContext, step) as Effect.Effect<A, E, R>,
-      (exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignoreLogged(step.finishFailure(exit.cause))
-    )
+    const slot = slotOf(fiber)
+    const previous = slot.current
+    slot.current = step
+    const recorded = Effect.onExit(body, (exit) => {
+      slot.current = previous
+      return Exit.isSuccess(exit) ? Effect.void : Effect.ignoreLogged(step.finishFailure(exit.cause))
+    })
     return Effect.flatMap(recorded, (value) => step.finishSuccess(value, options))
   }
 }
 
 /** An executed step in this process. */
-export class StepImpl implements StepContextService {
+export class StepImpl {
   tokensUsed = 0
   costUsd = 0
   done = false
@@ -680,18 +685,23 @@ export class StepImpl implements StepContextService {
     readonly manual: boolean
   ) {}
 
-  get agentContext(): AgentContextService {
-    return this.agent
+  get info(): Effect.Effect<StepInfo> {
+    return Effect.succeed(this.step)
   }
 
-  readonly addUsage = (usage: Usage) =>
-    Effect.sync(() => {
+  get agentContext(): Effect.Effect<AgentContextService> {
+    return Effect.succeed(this.agent)
+  }
+
+  addUsage(usage: Usage): Effect.Effect<void> {
+    return Effect.sync(() => {
       this.tokensUsed += usage.tokensUsed ?? 0
       this.costUsd += usage.costUsd ?? 0
     })
+  }
 
-  readonly complete = (result: unknown, usage?: Usage): Effect.Effect<void, SerializationError | BackendError> =>
-    Effect.suspend((): Effect.Effect<void, SerializationError | BackendError> => {
+  complete(result: unknown, usage?: Usage): Effect.Effect<void, SerializationError | BackendError> {
+    return Effect.suspend((): Effect.Effect<void, SerializationError | BackendError> => {
       if (usage !== undefined) {
         this.tokensUsed += usage.tokensUsed ?? 0
         this.costUsd += usage.costUsd ?? 0
@@ -704,12 +714,14 @@ export class StepImpl implements StepContextService {
       if (text !== null && typeof text !== "string") return Effect.fail(text)
       return this.write("completed", text, null)
     })
+  }
 
-  readonly fail = (error: unknown): Effect.Effect<void, BackendError> =>
-    Effect.suspend(() => {
+  fail(error: unknown): Effect.Effect<void, BackendError> {
+    return Effect.suspend(() => {
       this.failedWith = errorInfo(error)
       return this.manual ? this.write("failed", null, this.failedWith) : Effect.void
     })
+  }
 
   /** Writes the step record once and counts it into the totals. */
   write(status: Status, output: string | null, error: ErrorInfo | null): Effect.Effect<void, BackendError> {
@@ -783,6 +795,62 @@ export class StepImpl implements StepContextService {
   }
 }
 
+/**
+ * The step running in a fiber. Each fiber gets its own slot (children copy their parent's
+ * current step when forked), so concurrent steps never see each other's context, and entering a
+ * step costs one field write instead of a new context.
+ */
+class StepSlot {
+  constructor(public current: StepImpl | undefined) {}
+}
+
+const rootSlot = new StepSlot(undefined)
+
+const currentStep = FiberRef.unsafeMake<StepSlot>(rootSlot, {
+  fork: (slot) => new StepSlot(slot.current),
+  join: (parent) => parent
+})
+
+/** The fiber's own slot; a root fiber still on the shared initial slot gets one of its own. */
+const slotOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): StepSlot => {
+  const slot = fiber.getFiberRef(currentStep)
+  if (slot !== rootSlot) return slot
+  const own = new StepSlot(undefined)
+  // every runtime fiber is a FiberRuntime, which can set a FiberRef in place
+  ;(fiber as unknown as { setFiberRef: <A>(ref: FiberRef.FiberRef<A>, value: A) => void }).setFiberRef(currentStep, own)
+  return own
+}
+
+const withCurrentStep = <A, E>(f: (step: StepImpl) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.withFiberRuntime((fiber) => {
+    const step = fiber.getFiberRef(currentStep).current
+    return step === undefined
+      ? Effect.dieMessage("StepContext was used outside a step: only the body of `step(...)` may use it")
+      : f(step)
+  })
+
+/** The `StepContext` every run provides: it acts on the step running in the calling fiber. */
+export const stepContext: StepContextService = {
+  step: withCurrentStep((step) => step.info),
+  agentContext: withCurrentStep((step) => step.agentContext),
+  addUsage: (usage) => withCurrentStep((step) => step.addUsage(usage)),
+  complete: (result, usage) => withCurrentStep((step) => step.complete(result, usage)),
+  fail: (error) => withCurrentStep((step) => step.fail(error))
+}
+
+/** A hand-driven step as `StepContext`. */
+const manualStep = (step: StepImpl): StepContextService => ({
+  step: step.info,
+  agentContext: step.agentContext,
+  addUsage: (usage) => step.addUsage(usage),
+  complete: (result, usage) => step.complete(result, usage),
+  fail: (error) => step.fail(error)
+})
+
+/** Provides a run to a program, with the `StepContext` of its steps. */
+export const provideRun = <A, E, R>(self: Effect.Effect<A, E, R>, run: RunImpl): Effect.Effect<A, E, Exclude<R, RunContext>> =>
+  Effect.provide(self, Context.make(RunContext, run as RunContextService).pipe(Context.add(StepContext, stepContext))) as any
+
 /** Creates, resumes or forks a run, as `withRun` options say. */
 export const startRun = (
   options: RunOptions
@@ -837,6 +905,17 @@ export const startRun = (
         run.nextSeq = run.segmentStart = steps.reduce((max, step) => Math.max(max, step.seq), -1) + 1
         yield* Effect.logInfo(`multirun: run ${runId} has no checkpoint yet; it starts again from the beginning`)
       }
+      // agents the previous process left running and the checkpoint does not cover were cut off
+      const covered = new Set<string>(Option.match(checkpoint, { onNone: () => [], onSome: (c) => c.agents.map((a) => a.agentId) }))
+      const now = clock.unsafeCurrentTimeMillis()
+      const cutOff = (yield* client.listAgents(runId)).filter((agent) => agent.status === "running" && !covered.has(agent.id))
+      yield* Effect.forEach(cutOff, (agent) =>
+        client.writeAgent({
+          ...agent,
+          status: "interrupted",
+          endedAt: now,
+          error: { tag: "Interrupted", message: "the process running this agent stopped before a checkpoint covered it" }
+        }), { discard: true })
       yield* client.writeRun(run.record())
       return run
     }
@@ -881,9 +960,10 @@ export const step = <A, E, R>(
   options: StepOptions<A>,
   body: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | SerializationError | ReplayError | BackendError, R | RunContext> =>
-  Effect.contextWithEffect((context: Context.Context<RunContext>) => {
+  Effect.withFiberRuntime((fiber) => {
+    const context = fiber.currentContext as Context.Context<RunContext>
     const agent = context.unsafeMap.get(AgentContext.key) as AgentImpl | undefined
-    if (agent !== undefined) return agent.runStep(name, options, body)
+    if (agent !== undefined) return agent.runStep(name, options, body, fiber)
     const run = Context.get(context, RunContext) as RunImpl
-    return Effect.flatMap(run.defaultAgent, (agent) => agent.runStep(name, options, body))
+    return Effect.flatMap(run.defaultAgent, (agent) => agent.runStep(name, options, body, fiber))
   })

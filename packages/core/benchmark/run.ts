@@ -1,0 +1,95 @@
+/**
+ * Core benchmark: the per-step cost of `step()` on LocalLayer against a bare Effect doing the
+ * same work and an OpenTelemetry span with the same attributes, and the replay rate.
+ * Run: npx tsx packages/core/benchmark/run.ts
+ */
+import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
+import { Effect } from "effect"
+import { performance } from "node:perf_hooks"
+import { LocalLayer, RunContext, step, withAgent, withRun } from "../src/index.js"
+
+const N = 100_000
+const ROUNDS = 5
+
+const body = (i: number) => Effect.succeed({ text: `answer ${i}`, tokens: 12 })
+
+const tracked = (count: number) =>
+  withRun("bench")(withAgent("agent")(Effect.gen(function*() {
+    for (let i = 0; i < count; i++) {
+      yield* body(i).pipe(step("llm", { kind: "llm_call", input: { prompt: "p", i }, usage: (r) => ({ tokensUsed: r.tokens }) }))
+    }
+  }))).pipe(Effect.provide(LocalLayer))
+
+const bare = (count: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < count; i++) yield* body(i)
+  })
+
+const exporter = new InMemorySpanExporter()
+const provider = new BasicTracerProvider({
+  spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 2048, maxExportBatchSize: 512 })]
+})
+const tracer = provider.getTracer("bench")
+
+const spans = (count: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < count; i++) {
+      const span = tracer.startSpan("llm", {
+        attributes: { "step.kind": "llm_call", "step.input": JSON.stringify({ prompt: "p", i }) }
+      })
+      const result = yield* body(i)
+      span.setAttribute("step.tokens", result.tokens)
+      span.end()
+    }
+  })
+
+const replay = (count: number) =>
+  withRun("replay-bench")(withAgent("agent")(Effect.gen(function*() {
+    const ctx = yield* RunContext
+    const run = Effect.gen(function*() {
+      for (let i = 0; i < count; i++) yield* body(i).pipe(step("llm", { input: { prompt: "p", i } }))
+    })
+    yield* run
+    const checkpoint = yield* ctx.checkpoint("all")
+    yield* ctx.restoreFromCheckpoint(checkpoint.id)
+    const start = performance.now()
+    yield* run
+    const ms = performance.now() - start
+    if (yield* ctx.isReplaying) throw new Error("replay did not consume the cache")
+    return ms
+  }))).pipe(Effect.provide(LocalLayer))
+
+const perStepMicros = async (effect: (n: number) => Effect.Effect<unknown, unknown>): Promise<number> => {
+  await Effect.runPromise(effect(10_000)) // warm-up
+  const samples: Array<number> = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const start = performance.now()
+    await Effect.runPromise(effect(N))
+    samples.push(((performance.now() - start) * 1000) / N)
+  }
+  samples.sort((a, b) => a - b)
+  return samples[Math.floor(samples.length / 2)]!
+}
+
+const main = async () => {
+  const bareUs = await perStepMicros(bare)
+  const spanUs = await perStepMicros(spans)
+  const stepUs = await perStepMicros(tracked)
+  await provider.shutdown()
+  await Effect.runPromise(replay(1_000))
+  const replayMs = await Effect.runPromise(replay(10_000))
+  const rows = [
+    ["bare Effect (same body)", `${bareUs.toFixed(3)} µs/step`],
+    ["OpenTelemetry span (BatchSpanProcessor)", `${spanUs.toFixed(3)} µs/span`],
+    ["step() on LocalLayer", `${stepUs.toFixed(3)} µs/step`],
+    ["ratio step / span", `${(stepUs / spanUs).toFixed(2)} (target ≤ 1.0)`],
+    ["replay of 10,000 recorded steps", `${Math.round(10_000 / (replayMs / 1000)).toLocaleString("en")} steps/s (target ≥ 200,000)`]
+  ]
+  console.log(`core (median of ${ROUNDS} rounds of ${N.toLocaleString("en")}):`)
+  for (const [name, value] of rows) console.log(`  ${name.padEnd(42)} ${value}`)
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
