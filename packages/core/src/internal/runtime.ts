@@ -173,7 +173,7 @@ export class RunImpl implements RunContextService {
   checkpointVersion = 0
   replay: ReplayCache | undefined = undefined
   readonly driftList: Array<ReplayError> = []
-  readonly live: Array<AgentImpl> = []
+  live: Array<AgentImpl> = []
   restored = new Map<string, Array<Checkpoint.AgentSnapshot>>()
   private defaultAgentEffect: Effect.Effect<AgentImpl, BackendError> | undefined
 
@@ -373,18 +373,23 @@ export class RunImpl implements RunContextService {
     this.segmentStart = nextSeq
     this.baseCovered = sameRun ? checkpoint.covered : []
     this.checkpointVersion = Math.max(this.checkpointVersion, latestVersion)
+    // an agent still active takes its checkpointed state in place; every other agent of the
+    // checkpoint waits to be taken over by the next `withAgent` of the same name
     this.restored = new Map()
+    const claimable = new Set<string>()
     for (const snapshot of checkpoint.agents) {
-      const live = sameRun ? this.live.find((agent) => agent.id === snapshot.agentId) : undefined
-      if (live !== undefined) {
-        live.state.replace(snapshot.state)
-        live.totals = copyTotals(snapshot)
+      const active = sameRun ? this.live.find((agent) => agent.id === snapshot.agentId && !agent.ended) : undefined
+      if (active !== undefined) {
+        active.state.replace(snapshot.state)
+        active.totals = copyTotals(snapshot)
         continue
       }
+      claimable.add(snapshot.agentId)
       const list = this.restored.get(snapshot.name) ?? []
       list.push(snapshot)
       this.restored.set(snapshot.name, list)
     }
+    this.live = this.live.filter((agent) => !claimable.has(agent.id))
     const cache = new ReplayCache(recorded)
     this.replay = cache.remaining > 0 ? cache : undefined
   }

@@ -412,6 +412,31 @@ export const conformance = (name: string, makeLayer: BackendLayer): void => {
           )
         })))
 
+      it.effect("after a restore, an agent of the checkpoint is taken over by name with its id and state", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const runId = yield* withRun("takeover")(Effect.gen(function*() {
+            const ctx = yield* RunContext
+            const planner = withAgent("planner")(Effect.gen(function*() {
+              const agent = yield* AgentContext
+              const seen = yield* agent.getState("notes", "none")
+              yield* agent.setState("notes", "planned")
+              yield* llmStep("plan")
+              return [(yield* agent.agent).id, seen] as const
+            }))
+            const [firstId, firstSeen] = yield* planner
+            const checkpoint = yield* ctx.checkpoint("planned")
+            yield* ctx.restoreFromCheckpoint(checkpoint.id)
+            const [againId, againSeen] = yield* planner
+            assert.strictEqual(againId, firstId)
+            assert.deepStrictEqual([firstSeen, againSeen], ["none", "planned"])
+            assert.isFalse(yield* ctx.isReplaying)
+            return ctx.runId
+          }))
+          const agents = yield* client.listAgents(runId)
+          assert.deepStrictEqual(agents.map((a) => [a.name, a.status, a.stepCount]), [["planner", "completed", 1]])
+        })))
+
       it.effect("a loop calling one step with one input gets each recorded result in turn", () =>
         run(Effect.gen(function*() {
           yield* withRun("loop")(Effect.gen(function*() {
