@@ -169,7 +169,8 @@ export class RunImpl implements RunContextService {
   nextSeq = 0
   segmentStart = 0
   baseCovered: Checkpoint.Ranges = []
-  readonly inFlight = new Set<number>()
+  /** Steps executing now, by sequence number. */
+  readonly inFlight = new Map<number, StepImpl>()
   checkpointVersion = 0
   replay: ReplayCache | undefined = undefined
   readonly driftList: Array<ReplayError> = []
@@ -295,10 +296,14 @@ export class RunImpl implements RunContextService {
       this.error = error
       this.endedAt = this.now()
       const open = this.live.filter((agent) => !agent.ended)
-      return Effect.zipRight(
-        Effect.forEach(open, (agent) => agent.end(status, null, null), { discard: true }),
-        this.client.writeRun(this.record())
+      const cutOff = [...this.inFlight.values()].map((step) =>
+        step.write("interrupted", null, { tag: "Interrupted", message: "the step was interrupted before it ended" })
       )
+      return Effect.all([
+        ...cutOff,
+        ...open.map((agent) => agent.end(status, null, null)),
+        this.client.writeRun(this.record())
+      ], { discard: true })
     })
   }
 
@@ -316,7 +321,7 @@ export class RunImpl implements RunContextService {
   /** The watermark: earlier coverage plus this segment's sequence numbers minus running steps. */
   covered(): Checkpoint.Ranges {
     const ranges: Array<readonly [number, number]> = [...this.baseCovered]
-    const running = [...this.inFlight].sort((a, b) => a - b)
+    const running = [...this.inFlight.keys()].sort((a, b) => a - b)
     let from = this.segmentStart
     for (const seq of running) {
       if (seq > from) ranges.push([from, seq])
@@ -544,9 +549,8 @@ export class AgentImpl implements AgentContextService {
   /** Takes a sequence number and starts the clock of an executed step. */
   begin(name: string, kind: Step.StepKind, input: string, inputHash: string, manual: boolean): StepImpl {
     const seq = this.run.nextSeq++
-    this.run.inFlight.add(seq)
     const startedAt = this.run.now()
-    return new StepImpl(this, {
+    const step = new StepImpl(this, {
       id: this.run.ids.next(startedAt) as StepId,
       name,
       kind,
@@ -554,6 +558,8 @@ export class AgentImpl implements AgentContextService {
       inputHash,
       startedAtMillis: startedAt
     }, input, manual)
+    this.run.inFlight.set(seq, step)
+    return step
   }
 
   /** Records one step: replayed from the cache when possible, executed otherwise. */
@@ -667,11 +673,18 @@ export class AgentImpl implements AgentContextService {
     const slot = slotOf(fiber)
     const previous = slot.current
     slot.current = step
-    const recorded = Effect.onExit(body, (exit) => {
-      slot.current = previous
-      return Exit.isSuccess(exit) ? Effect.void : Effect.ignoreLogged(step.finishFailure(exit.cause))
+    // no finalizer on the hot path: a step whose fiber is interrupted stays in `inFlight` and is
+    // recorded as interrupted when the run ends
+    return Effect.matchCauseEffect(body, {
+      onSuccess: (value) => {
+        slot.current = previous
+        return step.finishSuccess(value, options)
+      },
+      onFailure: (cause) => {
+        slot.current = previous
+        return Effect.zipRight(Effect.ignoreLogged(step.finishFailure(cause)), Effect.failCause(cause))
+      }
     })
-    return Effect.flatMap(recorded, (value) => step.finishSuccess(value, options))
   }
 }
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, Option, Schema, TestClock } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Option, Schema, TestClock } from "effect"
 import * as Accessors from "../../src/Accessors.js"
 import { AgentContext, withAgent } from "../../src/AgentContext.js"
 import { Checkpoints } from "../../src/Checkpoints.js"
@@ -293,6 +293,23 @@ export const conformance = (name: string, makeLayer: BackendLayer): void => {
           const [step] = yield* client.listSteps(runId)
           assert.strictEqual(step!.status, "failed")
           assert.deepStrictEqual(step!.error, { tag: null, message: "tool down" })
+        })))
+
+      it.effect("a step interrupted from outside is recorded as interrupted when the run ends", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const runId = yield* withRun("interrupted-step")(Effect.gen(function*() {
+            const hanging = yield* Effect.fork(Effect.never.pipe(Step.step("hang", { input: "forever" })))
+            yield* Effect.yieldNow()
+            yield* Fiber.interrupt(hanging)
+            yield* Effect.succeed("ok").pipe(Step.step("after"))
+            return (yield* RunContext).runId
+          }))
+          const steps = yield* client.listSteps(runId)
+          assert.deepStrictEqual(steps.map((s) => [s.seq, s.name, s.status]), [
+            [0, "hang", "interrupted"],
+            [1, "after", "completed"]
+          ])
         })))
 
       it.effect("Step.fn records each call with its arguments as input", () =>
