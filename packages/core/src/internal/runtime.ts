@@ -400,17 +400,18 @@ export class RunImpl implements RunContextService {
   }
 
   /** Loads a checkpoint's lineage and applies it. */
-  restore(checkpoint: Checkpoint.Checkpoint): Effect.Effect<Checkpoint.Checkpoint, CheckpointError | BackendError> {
+  /**
+   * Restores a checkpoint of this run. `latestVersion` is the highest checkpoint version of the
+   * run known to exist, so the next checkpoint takes the version after it.
+   */
+  restore(
+    checkpoint: Checkpoint.Checkpoint,
+    latestVersion: number
+  ): Effect.Effect<Checkpoint.Checkpoint, CheckpointError | BackendError> {
     return Effect.gen(this, function*() {
       yield* this.client.flush
-      const { recorded } = yield* lineage(this.client, checkpoint)
-      const [own, checkpoints] = yield* Effect.all([
-        this.client.listSteps(this.runId),
-        this.client.listCheckpoints(this.runId)
-      ], { concurrency: 2 })
-      const maxSeq = own.reduce((max, step) => Math.max(max, step.seq), this.nextSeq - 1)
-      const latestVersion = checkpoints.reduce((max, c) => Math.max(max, c.version), 0)
-      this.apply(checkpoint, recorded, maxSeq + 1, latestVersion)
+      const { maxSeq, recorded } = yield* lineage(this.client, checkpoint)
+      this.apply(checkpoint, recorded, Math.max(maxSeq, this.nextSeq - 1) + 1, latestVersion)
       return checkpoint
     })
   }
@@ -418,7 +419,7 @@ export class RunImpl implements RunContextService {
   readonly restoreFromCheckpoint = (checkpointId: string) =>
     Effect.flatMap(loadCheckpoint(this.client, checkpointId), (checkpoint) =>
       checkpoint.runId === this.runId
-        ? this.restore(checkpoint)
+        ? this.restore(checkpoint, this.checkpointVersion)
         : Effect.fail(
           new CheckpointError({
             reason: "WrongRun",
@@ -883,9 +884,7 @@ export const startRun = (
 
     if (options.resume !== undefined) {
       const resume = options.resume
-      const runId = "checkpointId" in resume
-        ? (yield* loadCheckpoint(client, resume.checkpointId)).runId
-        : resume.runId
+      const runId = "checkpointId" in resume ? (yield* loadCheckpoint(client, resume.checkpointId)).runId : resume.runId
       const stored = yield* client.getRun(runId)
       if (Option.isNone(stored)) {
         return yield* new CheckpointError({
@@ -908,16 +907,12 @@ export const startRun = (
         ids,
         onDrift
       )
-      let checkpoint: Option.Option<Checkpoint.Checkpoint>
-      if ("checkpointId" in resume) {
-        checkpoint = Option.some(yield* loadCheckpoint(client, resume.checkpointId))
-      } else {
-        const all = yield* client.listCheckpoints(runId)
-        const latest = all.at(-1)
-        checkpoint = latest === undefined ? Option.none() : Option.some(yield* toCheckpoint(latest, latest.id))
-      }
+      const all = yield* client.listCheckpoints(runId)
+      const latestVersion = all.reduce((max, c) => Math.max(max, c.version), 0)
+      const chosen = "checkpointId" in resume ? all.find((c) => c.id === resume.checkpointId) : all.at(-1)
+      const checkpoint = chosen === undefined ? Option.none() : Option.some(yield* toCheckpoint(chosen, chosen.id))
       if (Option.isSome(checkpoint)) {
-        yield* run.restore(checkpoint.value)
+        yield* run.restore(checkpoint.value, latestVersion)
       } else {
         const steps = yield* client.listSteps(runId)
         run.nextSeq = run.segmentStart = steps.reduce((max, step) => Math.max(max, step.seq), -1) + 1
@@ -956,7 +951,9 @@ export const startRun = (
       const { recorded } = yield* lineage(client, parent)
       run.apply(parent, recorded, 0, 0)
     }
+    // the run's row is durable before the program starts, so a crash at any later point can resume
     yield* client.writeRun(run.record())
+    yield* client.flush
     return run
   })
 

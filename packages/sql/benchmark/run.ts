@@ -1,0 +1,206 @@
+/**
+ * Benchmark of the SQL store: `tsx packages/sql/benchmark/run.ts`.
+ *
+ * - durable steps/s through `SqliteLayer` (100,000 steps via core `step()` in one run, flushed),
+ *   next to the same program on `LocalLayer` (core's own cost) and to the store's writer alone;
+ * - the physical limit: better-sqlite3 inserting the same rows (same JSON record text) with one
+ *   prepared statement in 1,000-row transactions, and the ratio of the store to it;
+ * - steps/s into PostgreSQL (skipped when unreachable);
+ * - checkpoint save and restore for a run of 10,000 steps with 100 KB of state.
+ *
+ * Environment: `MULTIRUN_PG_URL` (default postgres://postgres@127.0.0.1:5432/test),
+ * `BENCH_STEPS` (default 100000).
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { LocalLayer, RunContext, step, withAgent, withRun } from "@multirun/core"
+import { MultiRunClient } from "@multirun/core/MultiRunClient"
+import type * as Step from "@multirun/core/Step"
+import { Effect, Layer } from "effect"
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as os from "node:os"
+import * as path from "node:path"
+import { performance } from "node:perf_hooks"
+import { PgLayer, SqliteLayer, SqlStore } from "../src/index.js"
+
+/** The part of better-sqlite3's API the raw baseline uses (the package ships no types). */
+interface RawDatabase {
+  pragma(source: string): unknown
+  prepare(source: string): { run(...params: ReadonlyArray<unknown>): unknown }
+  transaction<F extends (...args: Array<any>) => void>(fn: F): F
+  close(): void
+}
+const RawSqlite = createRequire(import.meta.url)("better-sqlite3") as new(filename: string) => RawDatabase
+
+const steps = Number(process.env.BENCH_STEPS ?? 100_000)
+const pgUrl = process.env.MULTIRUN_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "multirun-bench-"))
+
+type Backend = Layer.Layer<MultiRunClient, unknown>
+
+const rows: Array<readonly [string, string]> = []
+const row = (name: string, value: string) => {
+  rows.push([name, value])
+  process.stderr.write(".")
+}
+const rate = (count: number, ms: number) => `${Math.round(count / (ms / 1000)).toLocaleString("en-US")} steps/s`
+
+/** One run of `count` steps via core `step()`; returns the milliseconds until the run ended, flushed. */
+const stepRun = (count: number) =>
+  Effect.gen(function*() {
+    const started = performance.now()
+    const runId = yield* withRun("bench")(withAgent("worker")(Effect.gen(function*() {
+      for (let i = 0; i < count; i++) {
+        yield* Effect.succeed(i).pipe(step("call", { kind: "llm_call", input: { i } }))
+      }
+      return (yield* RunContext).runId
+    })))
+    return { ms: performance.now() - started, runId }
+  })
+
+/** `stepRun` on a backend, checking that every step was stored. */
+const timed = (backend: Backend, count: number) =>
+  Effect.gen(function*() {
+    const { ms, runId } = yield* stepRun(count)
+    const stored = yield* Effect.flatMap(MultiRunClient, (client) => client.listSteps(runId))
+    if (stored.length !== count) return yield* Effect.dieMessage("not every step was stored")
+    return ms
+  }).pipe(Effect.provide(backend))
+
+/** The records written by the SQLite run, for the baselines. */
+const storedRecords = (backend: Layer.Layer<MultiRunClient, unknown>, runId: string) =>
+  Effect.flatMap(MultiRunClient, (client) => client.listSteps(runId)).pipe(Effect.provide(backend))
+
+/** better-sqlite3 directly: the same rows, one prepared INSERT, 1,000 rows per transaction. */
+const rawInsert = (records: ReadonlyArray<Step.Encoded>, round: number) =>
+  Effect.gen(function*() {
+    const filename = path.join(dir, `raw-${round}.db`)
+    // same tables and indexes as the store
+    yield* Effect.provide(Effect.void, SqliteLayer({ filename }))
+    const db = new RawSqlite(filename)
+    db.pragma("journal_mode = WAL")
+    db.pragma("synchronous = NORMAL")
+    const insert = db.prepare(
+      "INSERT INTO multirun_steps (project, id, run_id, seq, record) VALUES (?, ?, ?, ?, ?)"
+    )
+    const texts = records.map((record) => JSON.stringify(record))
+    const batch = db.transaction((from: number) => {
+      for (let i = from; i < Math.min(from + 1_000, records.length); i++) {
+        const record = records[i]!
+        insert.run("default", record.id, record.runId, record.seq, texts[i])
+      }
+    })
+    const started = performance.now()
+    for (let from = 0; from < records.length; from += 1_000) batch(from)
+    const ms = performance.now() - started
+    db.close()
+    return ms
+  })
+
+/** The store's writer alone: the same records through `writeStep`, then `flush`. */
+const writerOnly = (records: ReadonlyArray<Step.Encoded>, round: number) =>
+  Effect.gen(function*() {
+    const store = yield* SqlStore.make()
+    const started = performance.now()
+    for (const record of records) yield* store.writeStep(record)
+    yield* store.flush
+    return performance.now() - started
+  }).pipe(Effect.scoped, Effect.provide(SqliteLayer({ filename: path.join(dir, `writer-${round}.db`) })))
+
+const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+/** Checkpoint of a 10,000-step run holding 100 KB of state: save time, then resume time in a fresh layer. */
+const checkpointTimes = (open: () => Backend) =>
+  Effect.gen(function*() {
+    const state = Array.from({ length: 1_000 }, (_, i) => ({ id: i, note: randomBytes(40).toString("hex") }))
+    const saves: Array<number> = []
+    const { runId, stateBytes } = yield* withRun("checkpointed")(Effect.gen(function*() {
+      const run = yield* RunContext
+      for (let i = 0; i < 10_000; i++) yield* Effect.succeed(i).pipe(step("call", { input: { i } }))
+      yield* run.setState("memory", state)
+      yield* run.client.flush
+      for (let round = 0; round < 5; round++) {
+        yield* run.setState("round", round)
+        const started = performance.now()
+        yield* run.checkpoint(`save-${round}`)
+        saves.push(performance.now() - started)
+      }
+      return { runId: run.runId, stateBytes: JSON.stringify(state).length }
+    })).pipe(Effect.provide(open()))
+    const restores: Array<number> = []
+    for (let round = 0; round < 5; round++) {
+      const ms = yield* Effect.gen(function*() {
+        const started = performance.now()
+        return yield* withRun({ name: "checkpointed", resume: { runId, latest: true } })(
+          Effect.sync(() => performance.now() - started)
+        )
+      }).pipe(Effect.provide(open()))
+      restores.push(ms)
+    }
+    return { save: median(saves), restore: median(restores), stateBytes }
+  })
+
+const pgReachable = (schema: string) =>
+  Effect.provide(Effect.as(SqlClient.SqlClient, true), PgLayer({ url: pgUrl, schema })).pipe(
+    Effect.orElseSucceed(() => false)
+  )
+
+const dropSchema = (schema: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`).pipe(
+    Effect.provide(PgLayer({ url: pgUrl })),
+    Effect.ignore
+  )
+
+const main = Effect.gen(function*() {
+  process.stdout.write(`multirun SQL store benchmark: ${steps.toLocaleString("en-US")} steps, node ${process.version}\n`)
+  const memoryMs = yield* timed(LocalLayer, steps)
+  row("core step() on LocalLayer (memory, no I/O)", rate(steps, memoryMs))
+
+  // the store and the raw baseline alternate three times; the best round of each counts, which
+  // keeps a busy machine from deciding the ratio
+  const storeRounds: Array<number> = []
+  const writerRounds: Array<number> = []
+  const rawRounds: Array<number> = []
+  for (let round = 0; round < 3; round++) {
+    const sqlite = SqliteLayer({ filename: path.join(dir, `store-${round}.db`) })
+    const { ms, runId } = yield* Effect.provide(stepRun(steps), sqlite)
+    storeRounds.push(ms)
+    const records = yield* storedRecords(sqlite, runId)
+    if (records.length !== steps) return yield* Effect.dieMessage("not every step was stored")
+    writerRounds.push(yield* writerOnly(records, round))
+    rawRounds.push(yield* rawInsert(records, round))
+  }
+  const [storeMs, writerMs, rawMs] = [Math.min(...storeRounds), Math.min(...writerRounds), Math.min(...rawRounds)]
+  row("durable: core step() through SqliteLayer, flushed", rate(steps, storeMs))
+  row("SqlStore writer alone (writeStep + flush, same records)", rate(steps, writerMs))
+  row("raw better-sqlite3, same rows, 1,000-row transactions", rate(steps, rawMs))
+  row("ratio SqliteLayer step() / raw better-sqlite3 (target >= 0.5)", (rawMs / storeMs).toFixed(2))
+  row("ratio SqlStore writer alone / raw better-sqlite3", (rawMs / writerMs).toFixed(2))
+
+  const schema = `mr_bench_${randomBytes(4).toString("hex")}`
+  if (yield* pgReachable(schema)) {
+    const pgMs = yield* timed(PgLayer({ url: pgUrl, schema }), steps)
+    row("durable: core step() through PgLayer, flushed", rate(steps, pgMs))
+    const pgCheckpoint = yield* checkpointTimes(() => PgLayer({ url: pgUrl, schema }))
+    row("PgLayer checkpoint save (10,000 steps, 100 KB state)", `${pgCheckpoint.save.toFixed(1)} ms`)
+    row("PgLayer restore (resume until replay cache built)", `${pgCheckpoint.restore.toFixed(1)} ms`)
+    yield* dropSchema(schema)
+  } else {
+    row("PgLayer", `skipped: ${pgUrl} is unreachable`)
+  }
+
+  const checkpointFile = path.join(dir, "checkpoint.db")
+  const sqliteCheckpoint = yield* checkpointTimes(() => SqliteLayer({ filename: checkpointFile }))
+  row(
+    `SqliteLayer checkpoint save (10,000 steps, ${Math.round(sqliteCheckpoint.stateBytes / 1024)} KB state)`,
+    `${sqliteCheckpoint.save.toFixed(1)} ms`
+  )
+  row("SqliteLayer restore (resume until replay cache built, <= 100 ms)", `${sqliteCheckpoint.restore.toFixed(1)} ms`)
+
+  const width = Math.max(...rows.map(([name]) => name.length))
+  const line = "-".repeat(width + 24)
+  process.stdout.write(`\n${line}\n${rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join("\n")}\n${line}\n`)
+})
+
+Effect.runPromise(main).finally(() => fs.rmSync(dir, { recursive: true, force: true }))

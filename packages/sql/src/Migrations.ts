@@ -1,0 +1,153 @@
+/**
+ * The versioned schema of the store, portable across SQLite and PostgreSQL, applied with
+ * `@effect/sql`'s `Migrator` when a layer starts.
+ *
+ * @since 0.1.0
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Effect } from "effect"
+import { describeCause } from "./internal/sql.js"
+import { StoreError } from "./StoreError.js"
+
+/**
+ * The schema version this code writes and understands. A database whose `multirun_meta`
+ * records a higher version was created by a newer multirun and is refused.
+ *
+ * @since 0.1.0
+ */
+export const schemaVersion = 1
+
+/**
+ * Where `Migrator` records the migrations it applied.
+ *
+ * @since 0.1.0
+ */
+export const migrationsTable = "multirun_migrations"
+
+const initial = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  // Whole records are kept as JSON text in `record`; the other columns exist to filter and sort.
+  yield* sql`CREATE TABLE multirun_runs (
+    project TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    parent_run_id TEXT,
+    started_at BIGINT NOT NULL,
+    ended_at BIGINT,
+    tags TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (project, id)
+  )`
+  yield* sql`CREATE INDEX multirun_runs_started ON multirun_runs (project, started_at)`
+  yield* sql`CREATE INDEX multirun_runs_status ON multirun_runs (project, status, started_at)`
+  yield* sql`CREATE INDEX multirun_runs_name ON multirun_runs (project, name, started_at)`
+  yield* sql`CREATE INDEX multirun_runs_parent ON multirun_runs (project, parent_run_id)`
+  yield* sql`CREATE TABLE multirun_agents (
+    project TEXT NOT NULL,
+    id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (project, id)
+  )`
+  yield* sql`CREATE INDEX multirun_agents_run ON multirun_agents (project, run_id, started_at)`
+  yield* sql`CREATE TABLE multirun_steps (
+    project TEXT NOT NULL,
+    id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (project, id)
+  )`
+  yield* sql`CREATE INDEX multirun_steps_run ON multirun_steps (project, run_id, seq)`
+  yield* sql`CREATE TABLE multirun_checkpoints (
+    project TEXT NOT NULL,
+    id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (project, id),
+    UNIQUE (project, run_id, version)
+  )`
+  yield* sql`CREATE TABLE multirun_api_keys (
+    key_hash TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  )`
+  yield* sql`CREATE TABLE multirun_ingest_batches (
+    project TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    PRIMARY KEY (project, batch_id)
+  )`
+  yield* sql`CREATE TABLE multirun_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  )`
+})
+
+/**
+ * The migrations, keyed `<id>_<name>` as `Migrator.fromRecord` expects. No foreign keys: the
+ * records of one run may arrive in any order.
+ *
+ * @since 0.1.0
+ */
+export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
+  "1_initial": initial
+}
+
+/**
+ * The schema version recorded in the database, 0 when it has none yet.
+ *
+ * @since 0.1.0
+ */
+export const storedVersion = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const [present] = yield* sql.onDialectOrElse({
+    pg: () => sql<{ present: unknown }>`SELECT to_regclass('multirun_meta') IS NOT NULL AS present`,
+    orElse: () =>
+      sql<{ present: unknown }>`SELECT count(*) AS present FROM sqlite_master
+        WHERE type = 'table' AND name = 'multirun_meta'`
+  })
+  if (!present?.present || present.present === "0") return 0
+  const [row] = yield* sql<{ value: string }>`SELECT value FROM multirun_meta WHERE key = 'schema_version'`
+  return row === undefined ? 0 : Number(row.value)
+})
+
+/**
+ * Brings the database at `location` (named in errors) to {@link schemaVersion}: refuses a
+ * newer schema, applies the missing migrations, records the version in `multirun_meta`.
+ *
+ * @since 0.1.0
+ */
+export const run = (location: string): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const version = yield* storedVersion
+    if (version > schemaVersion) {
+      return yield* new StoreError({
+        reason: "NewerSchema",
+        location,
+        detail: `the database has multirun schema version ${version}, but this multirun knows versions up to ` +
+          `${schemaVersion}: it was created by a newer multirun; upgrade @multirun/sql to open it`
+      })
+    }
+    yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable })
+    yield* sql`INSERT INTO multirun_meta (key, value) VALUES ('schema_version', ${String(schemaVersion)})
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+  }).pipe(
+    Effect.catchTags({
+      SqlError: (error) => Effect.fail(migrationFailed(location, error)),
+      MigrationError: (error) => Effect.fail(migrationFailed(location, error))
+    }),
+    Effect.catchAllDefect((defect) => Effect.fail(migrationFailed(location, defect)))
+  )
+
+const migrationFailed = (location: string, cause: unknown) =>
+  new StoreError({
+    reason: "MigrationFailed",
+    location,
+    detail: `creating or upgrading the multirun tables failed: ${describeCause(cause)}`
+  })

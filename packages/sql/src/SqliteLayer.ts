@@ -1,0 +1,101 @@
+/**
+ * The embedded, durable backend: a SQLite file in WAL mode.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import type { Checkpoints } from "@multirun/core/Checkpoints"
+import type { MultiRunClient } from "@multirun/core/MultiRunClient"
+import { Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describeCause } from "./internal/sql.js"
+import * as Migrations from "./Migrations.js"
+import * as SqlStore from "./SqlStore.js"
+import { StoreError } from "./StoreError.js"
+
+/**
+ * Options of {@link SqliteLayer}: the file, the project, the writer's buffer, and how long a
+ * statement waits for another process's lock (`busyTimeoutMs`, default 5,000).
+ *
+ * @since 0.1.0
+ */
+export interface SqliteLayerOptions extends SqlStore.Options {
+  readonly filename: string
+  readonly busyTimeoutMs?: number | undefined
+}
+
+const unavailable = (filename: string) => (cause: unknown) =>
+  new StoreError({
+    reason: "Unavailable",
+    location: filename,
+    detail: `the SQLite file could not be opened: ${describeCause(cause)}`
+  })
+
+/**
+ * Checks, before multirun writes anything to it, that the file is a SQLite database that is
+ * new, empty or already multirun's. Creates missing parent directories.
+ */
+const inspect = (filename: string): Effect.Effect<void, StoreError> =>
+  Effect.gen(function*() {
+    yield* Effect.try({
+      try: () => fs.mkdirSync(path.dirname(filename), { recursive: true }),
+      catch: unavailable(filename)
+    })
+    const tables = yield* Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      return yield* sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table'`
+    }).pipe(
+      Effect.mapError((error) =>
+        (error.cause as { readonly code?: unknown } | undefined)?.code === "SQLITE_NOTADB"
+          ? new StoreError({
+            reason: "NotADatabase",
+            location: filename,
+            detail: "the file is not a SQLite database; expected a multirun SQLite file, " +
+              "or a path where a new one can be created"
+          })
+          : unavailable(filename)(error)
+      ),
+      Effect.provide(SqliteClient.layer({ filename, disableWAL: true }).pipe(Layer.mapError(unavailable(filename)))),
+      Effect.catchAllDefect((defect) => Effect.fail(unavailable(filename)(defect)))
+    )
+    const names = tables.map((table) => table.name).filter((name) => !name.startsWith("sqlite_"))
+    if (names.length > 0 && !names.some((name) => name.startsWith("multirun_"))) {
+      return yield* new StoreError({
+        reason: "NotMultirunDatabase",
+        location: filename,
+        detail: `the SQLite database holds other tables (${names.slice(0, 5).join(", ")}${
+          names.length > 5 ? ", ..." : ""
+        }) and no multirun tables; multirun will not add its tables to another application's ` +
+          `database: give it a new file or an existing multirun file`
+      })
+    }
+  })
+
+/**
+ * The SQLite backend: the store and core's checkpoint service over a file, plus the
+ * `SqlClient` (for `ApiKeys` and `SqlStore.ingest`). At start it checks the file
+ * (`StoreError` naming it when it is not a SQLite database, another application's database,
+ * or a multirun database of a newer schema), turns on WAL with `synchronous = NORMAL` (a
+ * committed batch survives `kill -9`) and runs the migrations. Closing the layer flushes the
+ * writer before the file is closed.
+ *
+ * @since 0.1.0
+ */
+export const SqliteLayer = (
+  options: SqliteLayerOptions
+): Layer.Layer<MultiRunClient | Checkpoints | SqlClient.SqlClient, StoreError> => {
+  const filename = path.resolve(options.filename)
+  const client = SqliteClient.layer({ filename }).pipe(Layer.mapError(unavailable(filename)))
+  const setup = Layer.effectDiscard(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5_000))}`)
+    yield* sql`PRAGMA synchronous = NORMAL`
+  }).pipe(
+    Effect.mapError(unavailable(filename)),
+    Effect.zipRight(Migrations.run(filename))
+  ))
+  const store = SqlStore.layer(options).pipe(Layer.provideMerge(Layer.provideMerge(setup, client)))
+  return Layer.unwrapEffect(Effect.as(inspect(filename), store))
+}

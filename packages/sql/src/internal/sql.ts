@@ -1,0 +1,30 @@
+/** SQL helpers shared by the modules of the store. */
+import { BackendError } from "@multirun/core/Errors"
+
+/** Bound variables per statement: better-sqlite3's limit (PostgreSQL allows 65,535). */
+export const maxVariables = 32_766
+
+/** The message of an error and of every cause under it: a `SqlError` hides the driver's message. */
+export const describeCause = (cause: unknown): string => {
+  if (!(cause instanceof Error)) return String(cause)
+  const inner = (cause as { readonly cause?: unknown }).cause
+  return inner === undefined ? cause.message : `${cause.message}: ${describeCause(inner)}`
+}
+
+/** Wraps a failure of a store operation as core's `BackendError`. */
+export const backendError = (operation: string) => (cause: unknown): BackendError =>
+  new BackendError({ operation, detail: describeCause(cause) })
+
+/** Whether a failed statement violated a unique constraint (SQLite or PostgreSQL). */
+export const isUniqueViolation = (error: unknown): boolean => {
+  const code = (error as { readonly cause?: { readonly code?: unknown } } | null)?.cause?.code
+  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
+}
+
+/** Splits rows into chunks that each bind at most {@link maxVariables} variables. */
+export const chunks = <A>(rows: ReadonlyArray<A>, columns: number): Array<ReadonlyArray<A>> => {
+  const size = Math.max(1, Math.floor(maxVariables / columns))
+  const out: Array<ReadonlyArray<A>> = []
+  for (let from = 0; from < rows.length; from += size) out.push(rows.slice(from, from + size))
+  return out
+}
