@@ -33,6 +33,7 @@ export type DriftPolicy = "execute" | "fail"
  *   id when it has none).
  * - `forkFrom`: a new run, linked to its parent, that starts from that checkpoint's state and
  *   replay cache.
+ * - `onDrift`: the drift policy of the run's steps (default `"execute"`).
  *
  * @since 0.1.0
  */
@@ -46,6 +47,11 @@ export interface RunOptions {
     | undefined
   readonly forkFrom?: CheckpointId | string | undefined
   readonly onDrift?: DriftPolicy | undefined
+  /**
+   * Largest canonical JSON of a step's input or output, in characters (default 4 MiB). A larger
+   * value fails the step with `SerializationError` instead of being dropped by a backend later.
+   */
+  readonly maxValueSize?: number | undefined
 }
 
 /**

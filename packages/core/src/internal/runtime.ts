@@ -157,6 +157,17 @@ const lineage = (
     return { recorded, maxSeq }
   })
 
+/** Default limit on a step's canonical input or output, in characters. */
+export const defaultMaxValueSize = 4 * 1024 * 1024
+
+/** The error for a value over the size limit: refused at the step, never dropped later. */
+const tooLarge = (path: string, size: number, limit: number) =>
+  new SerializationError({
+    path,
+    found: `a value of ${size.toLocaleString("en")} characters, over the limit of ${limit.toLocaleString("en")}`,
+    detail: "store large payloads elsewhere and pass a reference, or raise `maxValueSize` in the run options"
+  })
+
 /** A run in this process. */
 export class RunImpl implements RunContextService {
   status: Status = "running"
@@ -176,6 +187,7 @@ export class RunImpl implements RunContextService {
   readonly driftList: Array<ReplayError> = []
   live: Array<AgentImpl> = []
   restored = new Map<string, Array<Checkpoint.AgentSnapshot>>()
+  maxValueSize = defaultMaxValueSize
   private defaultAgentEffect: Effect.Effect<AgentImpl, BackendError> | undefined
 
   constructor(
@@ -578,6 +590,7 @@ export class AgentImpl implements AgentContextService {
     }
     const text = canonicalJson(input === undefined ? null : input, "input")
     if (typeof text !== "string") return Effect.fail(text)
+    if (text.length > this.run.maxValueSize) return Effect.fail(tooLarge("input", text.length, this.run.maxValueSize))
     const hash = sha256(text)
     const kind = options.kind ?? "function"
     const replay = this.run.replay
@@ -798,6 +811,8 @@ export class StepImpl {
     }
     const text = encoded === undefined ? null : canonicalJson(encoded, "output")
     if (text !== null && typeof text !== "string") return this.failWith(text)
+    const limit = this.agent.run.maxValueSize
+    if (text !== null && text.length > limit) return this.failWith(tooLarge("output", text.length, limit))
     if (options.output !== undefined) {
       const decoded = Schema.decodeUnknownEither(options.output)(encoded)
       if (Either.isLeft(decoded)) return this.failWith(serializationFromParse("output", decoded.left))
@@ -907,6 +922,7 @@ export const startRun = (
         ids,
         onDrift
       )
+      run.maxValueSize = options.maxValueSize ?? defaultMaxValueSize
       const all = yield* client.listCheckpoints(runId)
       const latestVersion = all.reduce((max, c) => Math.max(max, c.version), 0)
       const chosen = "checkpointId" in resume ? all.find((c) => c.id === resume.checkpointId) : all.at(-1)
@@ -947,6 +963,7 @@ export const startRun = (
       ids,
       onDrift
     )
+    run.maxValueSize = options.maxValueSize ?? defaultMaxValueSize
     if (parent !== undefined) {
       const { recorded } = yield* lineage(client, parent)
       run.apply(parent, recorded, 0, 0)

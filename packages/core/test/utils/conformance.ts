@@ -295,6 +295,22 @@ export const conformance = (name: string, makeLayer: BackendLayer): void => {
           assert.deepStrictEqual(step!.error, { tag: null, message: "tool down" })
         })))
 
+      it.effect("an input or output over the size limit fails the step with a clear error, nothing dropped", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const runId = yield* withRun({ name: "limits", maxValueSize: 100 })(Effect.gen(function*() {
+            const big = "x".repeat(200)
+            const input = yield* Effect.flip(Effect.void.pipe(Step.step("in", { input: big })))
+            assert.strictEqual((input as SerializationError).path, "input")
+            assert.include(input.message, "202 characters, over the limit of 100")
+            const output = yield* Effect.flip(Effect.succeed(big).pipe(Step.step("out")))
+            assert.strictEqual((output as SerializationError).path, "output")
+            return (yield* RunContext).runId
+          }))
+          const steps = yield* client.listSteps(runId)
+          assert.deepStrictEqual(steps.map((s) => [s.name, s.status]), [["out", "failed"]])
+        })))
+
       it.effect("a step interrupted from outside is recorded as interrupted when the run ends", () =>
         run(Effect.gen(function*() {
           const client = yield* MultiRunClient
