@@ -20,9 +20,11 @@ const next = (queue: Queue | undefined): Recorded | undefined => {
 }
 
 /**
- * The replay cache: recorded results keyed by (agent name, step name, input hash), each key a
+ * The replay cache: recorded results keyed by (agent name, step name, input), each key a
  * queue in recording order, so the n-th call with the same key gets the n-th result
- * (the occurrence). Lookups and consumption are O(1) amortized.
+ * (the occurrence). The key holds the canonical input text itself, which identifies the same
+ * calls as its SHA-256 does, so a replayed call needs no hashing. Lookups and consumption are
+ * O(1) amortized.
  */
 export class ReplayCache {
   private readonly byKey = new Map<string, Queue>()
@@ -31,7 +33,7 @@ export class ReplayCache {
 
   constructor(recorded: Iterable<Recorded>) {
     for (const entry of recorded) {
-      this.push(this.byKey, `${entry.agentName}\u0000${entry.name}\u0000${entry.hash}`, entry)
+      this.push(this.byKey, `${entry.agentName}\u0000${entry.name}\u0000${entry.input}`, entry)
       this.push(this.byName, `${entry.agentName}\u0000${entry.name}`, entry)
       this.remaining++
     }
@@ -43,9 +45,9 @@ export class ReplayCache {
     else queue.entries.push(entry)
   }
 
-  /** The next unconsumed result for this exact call, without consuming it. */
-  peek(agentName: string, name: string, hash: string): Recorded | undefined {
-    return next(this.byKey.get(`${agentName}\u0000${name}\u0000${hash}`))
+  /** The next unconsumed result for this exact call (canonical input text), without consuming it. */
+  peek(agentName: string, name: string, input: string): Recorded | undefined {
+    return next(this.byKey.get(`${agentName}\u0000${name}\u0000${input}`))
   }
 
   /** The next unconsumed result of this step name whatever its input: the drift candidate. */

@@ -546,7 +546,7 @@ export class AgentImpl implements AgentContextService {
     Effect.suspend(() => {
       const text = canonicalJson(input === undefined ? null : input, "input")
       if (typeof text !== "string") return Effect.fail(text)
-      const hit = this.run.replay?.peek(this.name, name, sha256(text))
+      const hit = this.run.replay?.peek(this.name, name, text)
       return Effect.succeed(
         hit === undefined ? Option.none() : Option.some(hit.output === null ? undefined : JSON.parse(hit.output))
       )
@@ -591,16 +591,18 @@ export class AgentImpl implements AgentContextService {
     const text = canonicalJson(input === undefined ? null : input, "input")
     if (typeof text !== "string") return Effect.fail(text)
     if (text.length > this.run.maxValueSize) return Effect.fail(tooLarge("input", text.length, this.run.maxValueSize))
-    const hash = sha256(text)
     const kind = options.kind ?? "function"
     const replay = this.run.replay
     if (replay !== undefined) {
-      const hit = replay.peek(this.name, name, hash)
+      const hit = replay.peek(this.name, name, text)
       if (hit !== undefined) {
         replay.consume(hit)
         if (replay.remaining === 0) this.run.replay = undefined
-        return this.replayed(hit, name, kind, text, hash, options)
+        return this.replayed(hit, name, kind, text, hit.hash, options)
       }
+    }
+    const hash = sha256(text)
+    if (replay !== undefined) {
       const drifted = replay.peekByName(this.name, name)
       if (drifted !== undefined) {
         const error = new ReplayError({
