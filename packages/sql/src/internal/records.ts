@@ -5,7 +5,6 @@ import type * as Agent from "@multirun/core/Agent"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
 import { Effect } from "effect"
-import { chunks } from "./sql.js"
 
 /** One buffered write; core's `Event.Event` has this shape too (plus its event id). */
 export type Write =
@@ -45,6 +44,100 @@ export const size = (records: Records): number => records.runs.size + records.ag
 /** Sort and filter columns hold whole milliseconds; the record keeps the exact value. */
 const millis = (value: number | null): number | null => value === null ? null : Math.floor(value)
 
+/** How the records of one kind become rows of their table. */
+interface Table<A> {
+  readonly name: string
+  readonly columns: ReadonlyArray<string>
+  /** The upsert clause: a record written again replaces the row. */
+  readonly onConflict: string
+  /** Appends the row of one record to a statement's parameters, in `columns` order. */
+  readonly bind: (params: Array<unknown>, project: string, record: A) => void
+}
+
+const runs: Table<Run.Encoded> = {
+  name: "multirun_runs",
+  columns: ["project", "id", "name", "status", "parent_run_id", "started_at", "ended_at", "tags", "record"],
+  onConflict: `ON CONFLICT (project, id) DO UPDATE SET name = excluded.name, status = excluded.status,
+    parent_run_id = excluded.parent_run_id, started_at = excluded.started_at,
+    ended_at = excluded.ended_at, tags = excluded.tags, record = excluded.record`,
+  bind: (params, project, run) => {
+    params.push(
+      project,
+      run.id,
+      run.name,
+      run.status,
+      run.parentRunId,
+      millis(run.startedAt),
+      millis(run.endedAt),
+      JSON.stringify(run.tags),
+      JSON.stringify(run)
+    )
+  }
+}
+
+const agents: Table<Agent.Encoded> = {
+  name: "multirun_agents",
+  columns: ["project", "id", "run_id", "started_at", "record"],
+  onConflict: `ON CONFLICT (project, id) DO UPDATE SET run_id = excluded.run_id, started_at = excluded.started_at,
+    record = excluded.record`,
+  bind: (params, project, agent) => {
+    params.push(project, agent.id, agent.runId, millis(agent.startedAt), JSON.stringify(agent))
+  }
+}
+
+const steps: Table<Step.Encoded> = {
+  name: "multirun_steps",
+  columns: ["project", "id", "run_id", "seq", "record"],
+  onConflict: `ON CONFLICT (project, id) DO UPDATE SET run_id = excluded.run_id, seq = excluded.seq,
+    record = excluded.record`,
+  bind: (params, project, step) => {
+    params.push(project, step.id, step.runId, step.seq, JSON.stringify(step))
+  }
+}
+
+/**
+ * Rows per statement. A batch is cut into chunks of these sizes only (largest first), so the
+ * same few statement texts recur and the driver reuses their prepared statements instead of
+ * preparing a new multi-row INSERT for every batch size. 256 rows of the widest table bind 2,304
+ * variables, far below SQLite's limit of 32,766.
+ */
+const chunkSizes = [256, 128, 64, 32, 16, 8, 4, 2, 1]
+
+/** The text of each (table, rows) INSERT, compiled once per client in its own dialect. */
+const statementTexts = new WeakMap<SqlClient, Map<string, string>>()
+
+const statementText = (sql: SqlClient, table: Table<any>, rows: number): string => {
+  let texts = statementTexts.get(sql)
+  if (texts === undefined) statementTexts.set(sql, texts = new Map())
+  const key = `${table.name}:${rows}`
+  let text = texts.get(key)
+  if (text === undefined) {
+    const row = Object.fromEntries(table.columns.map((column) => [column, null]))
+    const placeholders = Array.from({ length: rows }, () => row)
+    text = sql`INSERT INTO ${sql(table.name)} ${sql.insert(placeholders)} ${sql.literal(table.onConflict)}`.compile()[0]
+    texts.set(key, text)
+  }
+  return text
+}
+
+/** One multi-row upsert statement per chunk of `records`. */
+const upserts = <A>(
+  sql: SqlClient,
+  table: Table<A>,
+  project: string,
+  records: ReadonlyArray<A>,
+  statements: Array<Effect.Effect<unknown, SqlError>>
+): void => {
+  let from = 0
+  for (const size of chunkSizes) {
+    for (; records.length - from >= size; from += size) {
+      const params: Array<unknown> = []
+      for (let i = from; i < from + size; i++) table.bind(params, project, records[i]!)
+      statements.push(sql.unsafe(statementText(sql, table, size), params))
+    }
+  }
+}
+
 /**
  * Writes coalesced records of one project: runs and agents are upserts, a step written again
  * replaces the earlier record. Run it inside the caller's transaction.
@@ -55,52 +148,8 @@ export const writeRecords = (
   records: Records
 ): Effect.Effect<void, SqlError> => {
   const statements: Array<Effect.Effect<unknown, SqlError>> = []
-  if (records.runs.size > 0) {
-    const rows = Array.from(records.runs.values(), (run) => ({
-      project,
-      id: run.id,
-      name: run.name,
-      status: run.status,
-      parent_run_id: run.parentRunId,
-      started_at: millis(run.startedAt),
-      ended_at: millis(run.endedAt),
-      tags: JSON.stringify(run.tags),
-      record: JSON.stringify(run)
-    }))
-    for (const chunk of chunks(rows, 9)) {
-      statements.push(sql`INSERT INTO multirun_runs ${sql.insert(chunk)}
-        ON CONFLICT (project, id) DO UPDATE SET name = excluded.name, status = excluded.status,
-          parent_run_id = excluded.parent_run_id, started_at = excluded.started_at,
-          ended_at = excluded.ended_at, tags = excluded.tags, record = excluded.record`)
-    }
-  }
-  if (records.agents.size > 0) {
-    const rows = Array.from(records.agents.values(), (agent) => ({
-      project,
-      id: agent.id,
-      run_id: agent.runId,
-      started_at: millis(agent.startedAt),
-      record: JSON.stringify(agent)
-    }))
-    for (const chunk of chunks(rows, 5)) {
-      statements.push(sql`INSERT INTO multirun_agents ${sql.insert(chunk)}
-        ON CONFLICT (project, id) DO UPDATE SET run_id = excluded.run_id, started_at = excluded.started_at,
-          record = excluded.record`)
-    }
-  }
-  if (records.steps.size > 0) {
-    const rows = Array.from(records.steps.values(), (step) => ({
-      project,
-      id: step.id,
-      run_id: step.runId,
-      seq: step.seq,
-      record: JSON.stringify(step)
-    }))
-    for (const chunk of chunks(rows, 5)) {
-      statements.push(sql`INSERT INTO multirun_steps ${sql.insert(chunk)}
-        ON CONFLICT (project, id) DO UPDATE SET run_id = excluded.run_id, seq = excluded.seq,
-          record = excluded.record`)
-    }
-  }
+  upserts(sql, runs, project, Array.from(records.runs.values()), statements)
+  upserts(sql, agents, project, Array.from(records.agents.values()), statements)
+  upserts(sql, steps, project, Array.from(records.steps.values()), statements)
   return Effect.all(statements, { discard: true })
 }

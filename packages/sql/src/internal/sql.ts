@@ -1,9 +1,6 @@
 /** SQL helpers shared by the modules of the store. */
 import { BackendError } from "@multirun/core/Errors"
 
-/** Bound variables per statement: better-sqlite3's limit (PostgreSQL allows 65,535). */
-export const maxVariables = 32_766
-
 /** The message of an error and of every cause under it: a `SqlError` hides the driver's message. */
 export const describeCause = (cause: unknown): string => {
   if (!(cause instanceof Error)) return String(cause)
@@ -19,12 +16,4 @@ export const backendError = (operation: string) => (cause: unknown): BackendErro
 export const isUniqueViolation = (error: unknown): boolean => {
   const code = (error as { readonly cause?: { readonly code?: unknown } } | null)?.cause?.code
   return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
-}
-
-/** Splits rows into chunks that each bind at most {@link maxVariables} variables. */
-export const chunks = <A>(rows: ReadonlyArray<A>, columns: number): Array<ReadonlyArray<A>> => {
-  const size = Math.max(1, Math.floor(maxVariables / columns))
-  const out: Array<ReadonlyArray<A>> = []
-  for (let from = 0; from < rows.length; from += size) out.push(rows.slice(from, from + size))
-  return out
 }
