@@ -13,6 +13,14 @@ interface Queue {
   head: number
 }
 
+/** The recorded calls of one step name of one agent. */
+interface StepEntries {
+  /** Every call in recording order: the drift candidates. */
+  readonly all: Queue
+  /** The calls by canonical input text. */
+  readonly byInput: Map<string, Queue>
+}
+
 const next = (queue: Queue | undefined): Recorded | undefined => {
   if (queue === undefined) return undefined
   while (queue.head < queue.entries.length && queue.entries[queue.head]!.consumed) queue.head++
@@ -27,32 +35,31 @@ const next = (queue: Queue | undefined): Recorded | undefined => {
  * O(1) amortized.
  */
 export class ReplayCache {
-  private readonly byKey = new Map<string, Queue>()
-  private readonly byName = new Map<string, Queue>()
+  private readonly agents = new Map<string, Map<string, StepEntries>>()
   remaining = 0
 
   constructor(recorded: Iterable<Recorded>) {
     for (const entry of recorded) {
-      this.push(this.byKey, `${entry.agentName}\u0000${entry.name}\u0000${entry.input}`, entry)
-      this.push(this.byName, `${entry.agentName}\u0000${entry.name}`, entry)
+      let steps = this.agents.get(entry.agentName)
+      if (steps === undefined) this.agents.set(entry.agentName, steps = new Map())
+      let entries = steps.get(entry.name)
+      if (entries === undefined) steps.set(entry.name, entries = { all: { entries: [], head: 0 }, byInput: new Map() })
+      entries.all.entries.push(entry)
+      const queue = entries.byInput.get(entry.input)
+      if (queue === undefined) entries.byInput.set(entry.input, { entries: [entry], head: 0 })
+      else queue.entries.push(entry)
       this.remaining++
     }
   }
 
-  private push(map: Map<string, Queue>, key: string, entry: Recorded) {
-    const queue = map.get(key)
-    if (queue === undefined) map.set(key, { entries: [entry], head: 0 })
-    else queue.entries.push(entry)
-  }
-
   /** The next unconsumed result for this exact call (canonical input text), without consuming it. */
   peek(agentName: string, name: string, input: string): Recorded | undefined {
-    return next(this.byKey.get(`${agentName}\u0000${name}\u0000${input}`))
+    return next(this.agents.get(agentName)?.get(name)?.byInput.get(input))
   }
 
   /** The next unconsumed result of this step name whatever its input: the drift candidate. */
   peekByName(agentName: string, name: string): Recorded | undefined {
-    return next(this.byName.get(`${agentName}\u0000${name}`))
+    return next(this.agents.get(agentName)?.get(name)?.all)
   }
 
   consume(entry: Recorded): void {

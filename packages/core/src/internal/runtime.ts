@@ -126,19 +126,18 @@ export const loadCheckpoint = (
 /** Every completed, non-replayed step of a checkpoint's lineage, oldest first. */
 const lineage = (
   client: MultiRunClient,
-  checkpoint: Checkpoint.Checkpoint
+  checkpoint: Checkpoint.Checkpoint,
+  forkedFrom?: string | null
 ): Effect.Effect<{ readonly recorded: Array<Recorded>; readonly maxSeq: number }, CheckpointError | BackendError> =>
   Effect.gen(function*() {
-    const [steps, agents, run] = yield* Effect.all([
-      client.listSteps(checkpoint.runId),
-      client.listAgents(checkpoint.runId),
-      client.getRun(checkpoint.runId)
-    ], { concurrency: 3 })
+    const [steps, agents] = yield* Effect.all([client.listSteps(checkpoint.runId), client.listAgents(checkpoint.runId)])
     const names = new Map(agents.map((agent) => [agent.id, agent.name]))
     const recorded: Array<Recorded> = []
-    const forkedFrom = Option.flatMap(run, (r) => Option.fromNullable(r.forkedFrom))
-    if (Option.isSome(forkedFrom)) {
-      const parent = yield* loadCheckpoint(client, forkedFrom.value)
+    const parentId = forkedFrom !== undefined
+      ? forkedFrom
+      : Option.getOrNull(Option.flatMap(yield* client.getRun(checkpoint.runId), (r) => Option.fromNullable(r.forkedFrom)))
+    if (parentId !== null) {
+      const parent = yield* loadCheckpoint(client, parentId)
       recorded.push(...(yield* lineage(client, parent)).recorded)
     }
     let maxSeq = -1
@@ -422,7 +421,7 @@ export class RunImpl implements RunContextService {
   ): Effect.Effect<Checkpoint.Checkpoint, CheckpointError | BackendError> {
     return Effect.gen(this, function*() {
       yield* this.client.flush
-      const { maxSeq, recorded } = yield* lineage(this.client, checkpoint)
+      const { maxSeq, recorded } = yield* lineage(this.client, checkpoint, this.forkedFrom)
       this.apply(checkpoint, recorded, Math.max(maxSeq, this.nextSeq - 1) + 1, latestVersion)
       return checkpoint
     })
