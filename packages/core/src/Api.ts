@@ -7,14 +7,11 @@
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Context, Schema } from "effect"
-import * as Agent from "./Agent.js"
 import * as Checkpoint from "./Checkpoint.js"
 import { CheckpointDiff } from "./Checkpoints.js"
 import { BackendError, CheckpointError } from "./Errors.js"
-import { Batch } from "./Event.js"
+import { AgentRecord, Batch, RunRecord, StepRecord } from "./Event.js"
 import { Status } from "./Model.js"
-import * as Run from "./Run.js"
-import * as Step from "./Step.js"
 
 // -----------------------------------------------------------------------------
 // errors
@@ -103,20 +100,21 @@ export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("@mult
 // -----------------------------------------------------------------------------
 
 /**
- * An id in a path: 1 to 200 characters.
+ * The longest id accepted in a path.
  *
  * @since 0.1.0
  */
-export const Id = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
+export const maxIdLength = 100
 
-/** A run as sent over the wire. @since 0.1.0 */
-export const RunRecord = Schema.encodedSchema(Run.Run)
-/** An agent as sent over the wire. @since 0.1.0 */
-export const AgentRecord = Schema.encodedSchema(Agent.Agent)
-/** A step as sent over the wire. @since 0.1.0 */
-export const StepRecord = Schema.encodedSchema(Step.Step)
+/**
+ * An id in a path: 1 to 100 characters (the router's limit on a path parameter).
+ *
+ * @since 0.1.0
+ */
+export const Id = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxIdLength))
+
 /** A checkpoint as sent over the wire. @since 0.1.0 */
-export const CheckpointRecord = Schema.encodedSchema(Checkpoint.Checkpoint)
+export const CheckpointRecord = Schema.encodedBoundSchema(Checkpoint.Checkpoint)
 
 /**
  * The filter of `GET /api/runs` as URL parameters (`?status=failed&tag=nightly&limit=20`).
@@ -235,6 +233,14 @@ export class CheckpointsGroup extends HttpApiGroup.make("checkpoints")
 {}
 
 /**
+ * The body of `POST /api/ingest`: a batch of write events as JSON. The server validates every
+ * event against the record schemas (plain objects, no class instances are built).
+ *
+ * @since 0.1.0
+ */
+export const IngestPayload = Schema.encodedBoundSchema(Batch)
+
+/**
  * `POST /api/ingest`: one batch of write events, stored in one transaction, once per batch id.
  *
  * @since 0.1.0
@@ -242,9 +248,8 @@ export class CheckpointsGroup extends HttpApiGroup.make("checkpoints")
 export class IngestGroup extends HttpApiGroup.make("ingest")
   .add(
     HttpApiEndpoint.post("ingest", "/ingest")
-      .setPayload(Batch)
+      .setPayload(IngestPayload)
       .addSuccess(IngestResult)
-      .addError(NotFound)
       .annotate(
         OpenApi.Description,
         "Stores a batch of run, agent and step records in one transaction. A batch id seen before stores nothing."
@@ -269,5 +274,6 @@ export class Api extends HttpApi.make("multirun")
   .addError(Unavailable)
   .prefix("/api")
   .annotate(OpenApi.Title, "multirun")
+  .annotate(OpenApi.Version, "0.1.0")
   .annotate(OpenApi.Description, "Runs, agents, steps and checkpoints of multi-agent AI programs.")
 {}

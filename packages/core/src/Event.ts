@@ -9,6 +9,13 @@ import * as Agent from "./Agent.js"
 import * as Run from "./Run.js"
 import * as Step from "./Step.js"
 
+/** A run as stored and sent over the wire, refinements (integer seq, brands) checked. @since 0.1.0 */
+export const RunRecord = Schema.encodedBoundSchema(Run.Run)
+/** An agent as stored and sent over the wire. @since 0.1.0 */
+export const AgentRecord = Schema.encodedBoundSchema(Agent.Agent)
+/** A step as stored and sent over the wire. @since 0.1.0 */
+export const StepRecord = Schema.encodedBoundSchema(Step.Step)
+
 /**
  * A run record written (upsert by run id).
  *
@@ -16,7 +23,7 @@ import * as Step from "./Step.js"
  */
 export class RunWritten extends Schema.TaggedClass<RunWritten>("@multirun/core/RunWritten")("RunWritten", {
   eventId: Schema.String,
-  run: Schema.encodedSchema(Run.Run)
+  run: RunRecord
 }) {}
 
 /**
@@ -26,7 +33,7 @@ export class RunWritten extends Schema.TaggedClass<RunWritten>("@multirun/core/R
  */
 export class AgentWritten extends Schema.TaggedClass<AgentWritten>("@multirun/core/AgentWritten")("AgentWritten", {
   eventId: Schema.String,
-  agent: Schema.encodedSchema(Agent.Agent)
+  agent: AgentRecord
 }) {}
 
 /**
@@ -36,7 +43,7 @@ export class AgentWritten extends Schema.TaggedClass<AgentWritten>("@multirun/co
  */
 export class StepWritten extends Schema.TaggedClass<StepWritten>("@multirun/core/StepWritten")("StepWritten", {
   eventId: Schema.String,
-  step: Schema.encodedSchema(Step.Step)
+  step: StepRecord
 }) {}
 
 /**

@@ -11,13 +11,9 @@ export * as Agent from "./Agent.js"
 /** @since 0.1.0 */
 export * as Api from "./Api.js"
 /** @since 0.1.0 */
-export * as AgentContext from "./AgentContext.js"
-/** @since 0.1.0 */
 export * as BatchWriter from "./BatchWriter.js"
 /** @since 0.1.0 */
 export * as Checkpoint from "./Checkpoint.js"
-/** @since 0.1.0 */
-export * as Checkpoints from "./Checkpoints.js"
 /** @since 0.1.0 */
 export * as Errors from "./Errors.js"
 /** @since 0.1.0 */
@@ -31,13 +27,9 @@ export * as MultiRunClient from "./MultiRunClient.js"
 /** @since 0.1.0 */
 export * as Run from "./Run.js"
 /** @since 0.1.0 */
-export * as RunContext from "./RunContext.js"
-/** @since 0.1.0 */
 export * as StateKey from "./StateKey.js"
 /** @since 0.1.0 */
 export * as Step from "./Step.js"
-/** @since 0.1.0 */
-export * as StepContext from "./StepContext.js"
 
 export {
   currentAgent,
@@ -47,7 +39,8 @@ export {
   hasActiveClient,
   hasActiveRun
 } from "./Accessors.js"
-export { withAgent } from "./AgentContext.js"
+export { AgentContext, type AgentContextService, type AgentOptions, withAgent } from "./AgentContext.js"
+export { Checkpoints, type CheckpointsService } from "./Checkpoints.js"
 export {
   BackendError,
   CheckpointError,
@@ -58,5 +51,7 @@ export {
   SerializationError
 } from "./Errors.js"
 export { LocalLayer } from "./LocalLayer.js"
-export { withRun } from "./RunContext.js"
+export { type DriftPolicy, RunContext, type RunContextService, type RunOptions, withRun } from "./RunContext.js"
+export { StepContext, type StepContextService, type StepInfo, type Usage } from "./StepContext.js"
 export { step } from "./Step.js"
+export { RemoteLayer } from "./RemoteLayer.js"

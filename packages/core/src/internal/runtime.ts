@@ -87,7 +87,6 @@ const serializationFromParse = (path: string, error: ParseResult.ParseError) =>
 
 const decodeRun = Schema.decodeSync(Run.Run)
 const decodeAgent = Schema.decodeSync(Agent.Agent)
-const decodeSteps = Schema.decodeUnknown(Schema.Array(Step.Step))
 const decodeCheckpoint = Schema.decodeUnknownEither(Checkpoint.Checkpoint)
 
 /** Decodes a stored checkpoint, turning a broken payload into `CheckpointError("Corrupt")`. */
@@ -507,7 +506,7 @@ export class AgentImpl implements AgentContextService {
     return this.run.client.listSteps(this.run.runId).pipe(
       Effect.map((steps) => steps.filter((step) => step.agentId === this.id)),
       Effect.flatMap((steps) =>
-        Effect.mapError(decodeSteps(steps), (error) =>
+        Effect.mapError(Schema.decodeUnknown(Schema.Array(Step.Step))(steps), (error) =>
           new BackendError({ operation: "listSteps", detail: `stored steps do not decode: ${error.message}` }))
       )
     )

@@ -1,0 +1,209 @@
+/**
+ * The remote backend: talks to `multirun serve` over HTTP with a client derived from the shared
+ * {@link Api} definition. Writes are buffered by {@link BatchWriter} and sent as ingest batches;
+ * each batch carries a fresh batch id that its retries reuse, so a batch delivered twice is
+ * stored once.
+ *
+ * @since 0.1.0
+ */
+import {
+  FetchHttpClient,
+  HttpApiClient,
+  HttpClient,
+  HttpClientError,
+  HttpClientRequest,
+  HttpClientResponse
+} from "@effect/platform"
+import { Cause, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
+import type { Scope } from "effect"
+import { randomUUID } from "node:crypto"
+import * as Api from "./Api.js"
+import * as BatchWriter from "./BatchWriter.js"
+import * as Checkpoints from "./Checkpoints.js"
+import { BackendError, CheckpointError } from "./Errors.js"
+import * as Event from "./Event.js"
+import { MultiRunClient } from "./MultiRunClient.js"
+
+/**
+ * Where the server is and how to talk to it.
+ *
+ * - `url`: the server's base URL, e.g. `http://localhost:7420`.
+ * - `apiKey`: a key made with `multirun keys create --project NAME`.
+ * - `maxBatch`: records per ingest request (default 1,000).
+ * - `capacity`: records buffered while the server is slow or away before the run waits
+ *   (default 20,000). Nothing is ever dropped.
+ * - `retryBase` / `retryMax`: the exponential, jittered backoff between retries of a transient
+ *   failure (connection refused, timeout, 5xx, 429): from 50 ms, capped at 5 s by default.
+ *   Writes retry transient failures until the server answers; reads give up after
+ *   `readRetries` retries (default 10).
+ * - `requestTimeout`: one attempt's time limit (default 30 s).
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly url: string
+  readonly apiKey: string | Redacted.Redacted<string>
+  readonly maxBatch?: number | undefined
+  readonly capacity?: number | undefined
+  readonly retryBase?: Duration.DurationInput | undefined
+  readonly retryMax?: Duration.DurationInput | undefined
+  readonly readRetries?: number | undefined
+  readonly requestTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Whether a failed request may succeed if sent again: the server was unreachable, too slow,
+ * overloaded (429) or failed on its side (5xx).
+ *
+ * @since 0.1.0
+ */
+export const isTransient = (error: unknown): boolean => {
+  if (HttpClientError.isHttpClientError(error)) {
+    if (error._tag === "RequestError") return error.reason === "Transport"
+    return error.response.status >= 500 || error.response.status === 429
+  }
+  return error instanceof BackendError || error instanceof Api.Unavailable || Cause.isTimeoutException(error)
+}
+
+const describe = (error: unknown): string =>
+  error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error)
+
+/**
+ * Builds the remote backend over the provided `HttpClient`. The writer's fiber lives in the
+ * scope, and closing the scope flushes what is buffered.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options): Effect.Effect<MultiRunClient, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const apiKey = typeof options.apiKey === "string" ? Redacted.make(options.apiKey) : options.apiKey
+    const api = yield* HttpApiClientFor(options.url, apiKey)
+    const timeout = options.requestTimeout ?? "30 seconds"
+    const backoff = Schedule.exponential(options.retryBase ?? "50 millis").pipe(
+      Schedule.union(Schedule.spaced(options.retryMax ?? "5 seconds")),
+      Schedule.jittered
+    )
+    const whileTransient = Schedule.whileInput(backoff, isTransient)
+    const readSchedule = Schedule.intersect(whileTransient, Schedule.recurs(options.readRetries ?? 10))
+
+    /** One request with its timeout, retried by `schedule` while the failure is transient. */
+    const call = <A, E>(
+      operation: string,
+      request: Effect.Effect<A, E>,
+      schedule: Schedule.Schedule<unknown, unknown> = readSchedule
+    ): Effect.Effect<A, BackendError | Extract<E, Api.NotFound | CheckpointError>> =>
+      Effect.retry(Effect.timeout(request, timeout), schedule).pipe(
+        Effect.mapError((error) =>
+          error instanceof Api.NotFound || error instanceof CheckpointError
+            ? error as Extract<E, Api.NotFound | CheckpointError>
+            : new BackendError({ operation, detail: describe(error) })
+        )
+      )
+
+    const http = yield* HttpClient.HttpClient
+    const ingestUrl = `${options.url.replace(/\/+$/, "")}${Api.Api.groups.ingest.endpoints.ingest.path}`
+    const decodeIngested = HttpClientResponse.schemaBodyJson(Api.IngestResult)
+    /** Posts one batch; a non-2xx answer fails with its status and the server's message. */
+    const postBatch = (batch: Event.Batch) =>
+      http.execute(
+        HttpClientRequest.post(ingestUrl).pipe(
+          HttpClientRequest.bearerToken(Redacted.value(apiKey)),
+          HttpClientRequest.bodyUnsafeJson(batch)
+        )
+      ).pipe(
+        Effect.flatMap((response) =>
+          response.status === 200
+            ? decodeIngested(response)
+            : Effect.flatMap(Effect.orElseSucceed(response.json, () => ({})), (body) =>
+              Effect.fail(
+                new HttpClientError.ResponseError({
+                  request: response.request,
+                  response,
+                  reason: "StatusCode",
+                  description: String((body as { readonly message?: unknown }).message ?? "no message")
+                })
+              ))
+        ),
+        Effect.scoped
+      )
+
+    const writer = yield* BatchWriter.make<Event.Event>({
+      maxBatch: options.maxBatch,
+      capacity: options.capacity,
+      retry: Schedule.recurs(0),
+      write: (events) =>
+        call("ingest", postBatch(new Event.Batch({ batchId: randomUUID(), events }, true)), whileTransient)
+    })
+
+    const notFoundAs = <B>(value: B) => <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A | B, Exclude<E, Extract<E, Api.NotFound>>> =>
+      Effect.catchIf(self, (error): error is Extract<E, Api.NotFound> => error instanceof Api.NotFound, () =>
+        Effect.succeed(value))
+    const read = <A, E>(operation: string, request: Effect.Effect<A, E>) =>
+      Effect.zipRight(writer.flush, call(operation, request))
+
+    return MultiRunClient.of({
+      writeRun: (run) => writer.offer(new Event.RunWritten({ eventId: randomUUID(), run }, true)),
+      writeAgent: (agent) => writer.offer(new Event.AgentWritten({ eventId: randomUUID(), agent }, true)),
+      writeStep: (step) => writer.offer(new Event.StepWritten({ eventId: randomUUID(), step }, true)),
+      saveCheckpoint: (checkpoint) =>
+        Effect.zipRight(
+          writer.flush,
+          call("saveCheckpoint", api.checkpoints.save({ payload: checkpoint }), whileTransient).pipe(
+            Effect.catchTag("NotFound", (error) =>
+              Effect.fail(
+                new CheckpointError({
+                  reason: "NotFound",
+                  checkpointId: checkpoint.id,
+                  runId: checkpoint.runId,
+                  detail: error.message
+                })
+              ))
+          )
+        ),
+      flush: writer.flush,
+      getRun: (runId) =>
+        read("getRun", api.runs.get({ path: { runId } })).pipe(Effect.map(Option.some), notFoundAs(Option.none())),
+      listRuns: (filter = {}) => read("listRuns", api.runs.list({ urlParams: filter })),
+      listAgents: (runId) => read("listAgents", api.runs.agents({ path: { runId } })).pipe(notFoundAs([])),
+      listSteps: (runId) => read("listSteps", api.runs.steps({ path: { runId } })).pipe(notFoundAs([])),
+      getCheckpoint: (checkpointId) =>
+        read("getCheckpoint", api.checkpoints.get({ path: { checkpointId } })).pipe(
+          Effect.map(Option.some),
+          notFoundAs(Option.none())
+        ),
+      listCheckpoints: (runId) => read("listCheckpoints", api.checkpoints.list({ path: { runId } })).pipe(notFoundAs([]))
+    })
+  })
+
+/**
+ * The typed client of {@link Api.Api} for a server URL, sending the bearer key on every request.
+ *
+ * @since 0.1.0
+ */
+export const HttpApiClientFor = (url: string, apiKey: Redacted.Redacted<string>) =>
+  HttpApiClient.make(Api.Api, {
+    baseUrl: url,
+    transformClient: HttpClient.mapRequest(HttpClientRequest.bearerToken(Redacted.value(apiKey)))
+  })
+
+/**
+ * The remote backend with the checkpoint service over an `HttpClient` you provide (a proxy, a
+ * custom agent, timing, tracing).
+ *
+ * @since 0.1.0
+ */
+export const layerWithoutHttpClient = (
+  options: Options
+): Layer.Layer<MultiRunClient | Checkpoints.Checkpoints, never, HttpClient.HttpClient> =>
+  Checkpoints.layer.pipe(Layer.provideMerge(Layer.scoped(MultiRunClient, make(options))))
+
+/**
+ * The remote backend with the checkpoint service, over `fetch` (Node 20+, browsers, Deno, Bun).
+ *
+ * @example
+ * program.pipe(Effect.provide(RemoteLayer({ url: "http://localhost:7420", apiKey: process.env.MULTIRUN_API_KEY! })))
+ *
+ * @since 0.1.0
+ */
+export const RemoteLayer = (options: Options): Layer.Layer<MultiRunClient | Checkpoints.Checkpoints> =>
+  layerWithoutHttpClient(options).pipe(Layer.provide(FetchHttpClient.layer))

@@ -1,0 +1,139 @@
+/**
+ * End-to-end throughput: steps/s from RemoteLayer into `multirun serve` (a separate process on a
+ * loopback port) on SQLite and on PostgreSQL, with 1 and with 20 concurrent runs, and the p50/p99
+ * latency of ingest requests seen by the client.
+ *
+ *   npx tsx packages/server/benchmark/run.ts [--steps N] [--pg URL]
+ *
+ * PostgreSQL is measured when it answers at --pg (default postgres://postgres@127.0.0.1:5432/test),
+ * in a fresh schema dropped afterwards.
+ */
+import { FetchHttpClient, HttpClient } from "@effect/platform"
+import { step, withRun } from "@multirun/core"
+import * as Remote from "@multirun/core/RemoteLayer"
+import { Effect, Layer } from "effect"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const arg = (name: string, fallback: string) => {
+  const at = process.argv.indexOf(`--${name}`)
+  return at > 0 ? process.argv[at + 1]! : fallback
+}
+const totalSteps = Number(arg("steps", "100000"))
+const pgUrl = arg("pg", "postgres://postgres@127.0.0.1:5432/test")
+const bin = path.join(import.meta.dirname, "..", "bin", "multirun.js")
+
+/** Starts `multirun serve` in a child process and resolves with its URL. */
+const startServer = (dbArgs: ReadonlyArray<string>): Promise<{ url: string; child: ChildProcess }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, "serve", "--port", "0", ...dbArgs], { stdio: ["ignore", "pipe", "inherit"] })
+    let out = ""
+    child.stdout!.on("data", (chunk) => {
+      out += chunk
+      const found = /listening on (http:\/\/\S+)/.exec(out)
+      if (found) resolve({ url: found[1]!, child })
+    })
+    child.once("exit", (code) => reject(new Error(`the server exited with ${code}`)))
+  })
+
+const stopServer = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    child.removeAllListeners("exit")
+    child.once("exit", () => resolve())
+    child.kill("SIGINT")
+  })
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+
+/** RemoteLayer whose fetch client records the latency of every ingest request. */
+const timedRemote = (options: Remote.Options, latencies: Array<number>) => {
+  const timedHttp = Layer.effect(
+    HttpClient.HttpClient,
+    Effect.map(HttpClient.HttpClient, (client) =>
+      client.pipe(HttpClient.transform((response, request) => {
+        if (!request.url.endsWith("/api/ingest")) return response
+        const started = performance.now()
+        return Effect.tap(response, () => Effect.sync(() => latencies.push(performance.now() - started)))
+      })))
+  ).pipe(Layer.provide(FetchHttpClient.layer))
+  return Remote.layerWithoutHttpClient(options).pipe(Layer.provide(timedHttp))
+}
+
+/** One run of `steps` small steps, each with an input and an output like a tool call's. */
+const oneRun = (name: string, steps: number) =>
+  withRun(name)(Effect.gen(function*() {
+    for (let i = 0; i < steps; i++) {
+      yield* Effect.succeed({ ok: true, n: i }).pipe(step("tool", { kind: "tool_call", input: { query: "q", i } }))
+    }
+  }))
+
+const measure = async (label: string, url: string, apiKey: string, runs: number) => {
+  const latencies: Array<number> = []
+  const perRun = Math.floor(totalSteps / runs)
+  const started = performance.now()
+  await Effect.runPromise(
+    Effect.all(Array.from({ length: runs }, (_, i) => oneRun(`bench-${runs}-${i}`, perRun)), { concurrency: "unbounded" }).pipe(
+      Effect.provide(timedRemote({ url, apiKey }, latencies))
+    )
+  )
+  const seconds = (performance.now() - started) / 1000
+  latencies.sort((a, b) => a - b)
+  const row = {
+    store: label,
+    runs,
+    steps: perRun * runs,
+    "steps/s": Math.round((perRun * runs) / seconds),
+    batches: latencies.length,
+    "p50 ms": Number(percentile(latencies, 50).toFixed(1)),
+    "p99 ms": Number(percentile(latencies, 99).toFixed(1))
+  }
+  console.log(JSON.stringify(row))
+  return row
+}
+
+const bench = async (label: string, dbArgs: ReadonlyArray<string>) => {
+  const { url, child } = await startServer(dbArgs)
+  try {
+    const apiKey = execFileSync(process.execPath, [bin, "keys", "create", "--project", "bench", ...dbArgs], { stdio: ["ignore", "pipe", "ignore"] })
+      .toString().trim()
+    await measure(label, url, apiKey, 1) // warm-up of both processes
+    return [await measure(label, url, apiKey, 1), await measure(label, url, apiKey, 20)]
+  } finally {
+    await stopServer(child)
+  }
+}
+
+const pgReachable = async () => {
+  try {
+    execFileSync("pg_isready", ["-d", pgUrl], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+}
+
+const main = async () => {
+  const rows = []
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "multirun-bench-"))
+  try {
+    rows.push(...await bench("sqlite", ["--db", path.join(dir, "bench.db")]))
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  if (await pgReachable()) {
+    const schema = `multirun_bench_${Math.random().toString(36).slice(2, 10)}`
+    try {
+      rows.push(...await bench("postgres", ["--database-url", pgUrl, "--schema", schema]))
+    } finally {
+      execFileSync("psql", [pgUrl, "-qc", `DROP SCHEMA IF EXISTS "${schema}" CASCADE`], { stdio: "ignore" })
+    }
+  } else {
+    console.log(`PostgreSQL not reachable at ${pgUrl}: skipped`)
+  }
+  console.table(rows)
+}
+
+main()

@@ -1,0 +1,134 @@
+/**
+ * The `multirun` command line: `multirun serve` and `multirun keys create`.
+ *
+ * @since 0.1.0
+ */
+import { Command, Options } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { ApiKeys } from "@multirun/sql"
+import { Console, Data, Effect, Option } from "effect"
+import * as Database from "./Database.js"
+import * as Limits from "./Limits.js"
+import * as Server from "./Server.js"
+
+const db = Options.file("db").pipe(
+  Options.withDescription(`SQLite file of the server (default ${Database.defaultFilename})`),
+  Options.optional
+)
+const databaseUrl = Options.text("database-url").pipe(
+  Options.withDescription("PostgreSQL URL, e.g. postgres://user:pass@host:5432/multirun (instead of --db)"),
+  Options.optional
+)
+const schema = Options.text("schema").pipe(
+  Options.withDescription("PostgreSQL schema holding the tables (default public)"),
+  Options.optional
+)
+
+/**
+ * The command line was given options that do not go together.
+ *
+ * @since 0.1.0
+ */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+/** The database chosen by `--db`, `--database-url` and `--schema`. */
+const database = (options: {
+  readonly db: Option.Option<string>
+  readonly databaseUrl: Option.Option<string>
+  readonly schema: Option.Option<string>
+}): Effect.Effect<Database.Options, UsageError> => {
+  if (Option.isSome(options.db) && Option.isSome(options.databaseUrl)) {
+    return Effect.fail(new UsageError({ message: "give either --db or --database-url, not both" }))
+  }
+  if (Option.isSome(options.databaseUrl)) {
+    return Effect.succeed({ url: options.databaseUrl.value, schema: Option.getOrUndefined(options.schema) })
+  }
+  return Effect.succeed({ filename: Option.getOrElse(options.db, () => Database.defaultFilename) })
+}
+
+/**
+ * `multirun serve [--db FILE | --database-url URL] [--port N] [--host H] [--max-body-bytes N]`.
+ *
+ * @since 0.1.0
+ */
+export const serve = Command.make(
+  "serve",
+  {
+    db,
+    databaseUrl,
+    schema,
+    port: Options.integer("port").pipe(Options.withDefault(Server.defaultPort), Options.withDescription("port to listen on")),
+    host: Options.text("host").pipe(
+      Options.withDefault("127.0.0.1"),
+      Options.withDescription("interface to listen on (0.0.0.0 for all)")
+    ),
+    maxBodyBytes: Options.integer("max-body-bytes").pipe(
+      Options.withDefault(Limits.defaultMaxBodyBytes),
+      Options.withDescription("largest request body accepted; larger ones answer 413")
+    )
+  },
+  (options) =>
+    Effect.gen(function*() {
+      const address = yield* Server.serve({
+        database: yield* database(options),
+        port: options.port,
+        host: options.host,
+        maxBodyBytes: options.maxBodyBytes
+      })
+      yield* Console.log(`multirun server listening on ${address.url} (viewer ${address.url}/, docs ${address.url}/docs)`)
+      return yield* Effect.never
+    }).pipe(Effect.scoped)
+).pipe(Command.withDescription("Serve the multirun HTTP API, the run viewer and the API docs"))
+
+/**
+ * `multirun keys create --project NAME [--db FILE | --database-url URL]`: prints a new key once.
+ *
+ * @since 0.1.0
+ */
+export const keysCreate = Command.make(
+  "create",
+  { project: Options.text("project").pipe(Options.withDescription("project the key belongs to")), db, databaseUrl, schema },
+  (options) =>
+    Effect.gen(function*() {
+      const key = yield* ApiKeys.create(options.project).pipe(Effect.provide(Database.layer(yield* database(options))))
+      yield* Console.log(key)
+      yield* Console.error(`API key for project "${options.project}" created; it is shown only this once.`)
+    })
+).pipe(Command.withDescription("Create an API key for a project and print it (only its hash is stored)"))
+
+/**
+ * `multirun keys`.
+ *
+ * @since 0.1.0
+ */
+export const keys = Command.make("keys").pipe(
+  Command.withSubcommands([keysCreate]),
+  Command.withDescription("Manage API keys")
+)
+
+/**
+ * The `multirun` command.
+ *
+ * @since 0.1.0
+ */
+export const command = Command.make("multirun").pipe(Command.withSubcommands([serve, keys]))
+
+/**
+ * Parses the arguments (`process.argv`) and runs the command.
+ *
+ * @since 0.1.0
+ */
+export const run = Command.run(command, { name: "multirun", version: Server.version })
+
+/**
+ * Runs the command line as the main program.
+ *
+ * @since 0.1.0
+ */
+export const main = (argv: ReadonlyArray<string>): void =>
+  run(argv).pipe(
+    Effect.catchTag("UsageError", (error) =>
+      Effect.zipRight(Console.error(`multirun: ${error.message}`), Effect.sync(() => void (process.exitCode = 2)))),
+    Effect.provide(NodeContext.layer),
+    NodeRuntime.runMain
+  )

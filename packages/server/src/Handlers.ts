@@ -1,0 +1,116 @@
+/**
+ * The server's implementation of every group of `Api.Api`, over the {@link Store}. Each request
+ * works inside the project of its API key: another project's ids answer 404 like unknown ids.
+ *
+ * @since 0.1.0
+ */
+import { HttpApiBuilder } from "@effect/platform"
+import { Api, CheckpointError, MultiRunClient } from "@multirun/core"
+import * as Checkpoints from "@multirun/core/Checkpoints"
+import { Effect, Layer, Option } from "effect"
+import { Store } from "./Store.js"
+
+const projectClient = Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Store, (store) => store.clientFor(project)))
+
+const runNotFound = (runId: string) => new Api.NotFound({ message: `run ${runId} not found` })
+const checkpointNotFound = (checkpointId: string) =>
+  new Api.NotFound({ message: `checkpoint ${checkpointId} not found` })
+
+/** The project's backend, after checking that the run is the project's. */
+const clientOfRun = (runId: string) =>
+  Effect.tap(projectClient, (client) =>
+    Effect.flatMap(client.getRun(runId), Option.match({
+      onNone: () => Effect.fail(runNotFound(runId)),
+      onSome: () => Effect.void
+    })))
+
+/** A checkpoint error about a missing checkpoint is a 404 like any other unknown id. */
+const notFoundCheckpoint = <A, E, R>(self: Effect.Effect<A, E | CheckpointError, R>) =>
+  Effect.catchIf(
+    self,
+    (error): error is CheckpointError => error instanceof CheckpointError && error.reason === "NotFound",
+    (error) => Effect.fail(checkpointNotFound(error.checkpointId ?? "?"))
+  )
+
+/**
+ * `GET /api/health`.
+ *
+ * @since 0.1.0
+ */
+export const healthLayer = (version: string) =>
+  HttpApiBuilder.group(Api.Api, "health", (handlers) =>
+    handlers.handle("health", () => Effect.succeed(new Api.Health({ status: "ok", version }))))
+
+/**
+ * Runs, agents and steps.
+ *
+ * @since 0.1.0
+ */
+export const runsLayer = HttpApiBuilder.group(Api.Api, "runs", (handlers) =>
+  handlers
+    .handle("list", ({ urlParams }) => Effect.flatMap(projectClient, (client) => client.listRuns(urlParams)))
+    .handle("get", ({ path }) =>
+      Effect.flatMap(projectClient, (client) => client.getRun(path.runId)).pipe(
+        Effect.flatMap(Option.match({ onNone: () => Effect.fail(runNotFound(path.runId)), onSome: Effect.succeed }))
+      ))
+    .handle("agents", ({ path }) => Effect.flatMap(clientOfRun(path.runId), (client) => client.listAgents(path.runId)))
+    .handle("steps", ({ path }) => Effect.flatMap(clientOfRun(path.runId), (client) => client.listSteps(path.runId))))
+
+/**
+ * Checkpoints: save, get, list, latest, diff.
+ *
+ * @since 0.1.0
+ */
+export const checkpointsLayer = HttpApiBuilder.group(Api.Api, "checkpoints", (handlers) =>
+  handlers
+    .handle("save", ({ payload }) =>
+      Effect.flatMap(clientOfRun(payload.runId), (client) => client.saveCheckpoint(payload)).pipe(
+        notFoundCheckpoint
+      ))
+    .handle("get", ({ path }) =>
+      Effect.flatMap(projectClient, (client) => client.getCheckpoint(path.checkpointId)).pipe(
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.fail(checkpointNotFound(path.checkpointId)),
+          onSome: Effect.succeed
+        })),
+        notFoundCheckpoint
+      ))
+    .handle("list", ({ path }) =>
+      Effect.flatMap(clientOfRun(path.runId), (client) => client.listCheckpoints(path.runId)).pipe(
+        notFoundCheckpoint
+      ))
+    .handle("latest", ({ path }) =>
+      Effect.flatMap(clientOfRun(path.runId), (client) => client.listCheckpoints(path.runId)).pipe(
+        Effect.flatMap((all) => {
+          const latest = all.at(-1)
+          return latest === undefined
+            ? Effect.fail(new Api.NotFound({ message: `run ${path.runId} has no checkpoint` }))
+            : Effect.succeed(latest)
+        }),
+        notFoundCheckpoint
+      ))
+    .handle("diff", ({ path }) =>
+      Effect.flatMap(projectClient, (client) =>
+        Effect.flatMap(
+          Effect.provideService(Checkpoints.make, MultiRunClient.MultiRunClient, client),
+          (checkpoints) => checkpoints.diff(path.from, path.to)
+        )).pipe(notFoundCheckpoint)))
+
+/**
+ * `POST /api/ingest`.
+ *
+ * @since 0.1.0
+ */
+export const ingestLayer = HttpApiBuilder.group(Api.Api, "ingest", (handlers) =>
+  handlers.handle("ingest", ({ payload }) =>
+    Effect.flatMap(Api.CurrentProject, (project) =>
+      Effect.flatMap(Store, (store) => store.ingest(project, payload)).pipe(
+        Effect.map((result) => new Api.IngestResult(result))
+      ))))
+
+/**
+ * Every group of the API.
+ *
+ * @since 0.1.0
+ */
+export const layer = (version: string) => Layer.mergeAll(healthLayer(version), runsLayer, checkpointsLayer, ingestLayer)

@@ -1,0 +1,132 @@
+/**
+ * The multirun server: `Api.Api` implemented over the store, with `/openapi.json`, the
+ * interactive docs at `/docs`, the run viewer at `/`, request limits, served by Node's HTTP server.
+ *
+ * @since 0.1.0
+ */
+import { HttpApiBuilder, HttpApiScalar, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import { Api } from "@multirun/core"
+import type { StoreError } from "@multirun/sql/StoreError"
+import { Context, Duration, Effect, Layer } from "effect"
+import type { Scope } from "effect"
+import * as Http from "node:http"
+import * as Authorization from "./Authorization.js"
+import * as Database from "./Database.js"
+import * as Handlers from "./Handlers.js"
+import * as Limits from "./Limits.js"
+import * as Store from "./Store.js"
+import * as Viewer from "./Viewer.js"
+
+/**
+ * The server's version, reported by `GET /api/health`.
+ *
+ * @since 0.1.0
+ */
+export const version = "0.1.0"
+
+/**
+ * The port used when none is given.
+ *
+ * @since 0.1.0
+ */
+export const defaultPort = 7420
+
+/**
+ * How to serve.
+ *
+ * - `database`: a SQLite file (default {@link Database.defaultFilename}) or a PostgreSQL URL.
+ * - `port`: default 7420; `0` picks a free port (read it back from {@link serve}).
+ * - `host`: the interface to listen on (default `127.0.0.1`; `0.0.0.0` for every interface).
+ * - `maxBodyBytes`: request body limit (default 5 MiB); larger bodies answer 413.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly database?: Database.Options | undefined
+  readonly port?: number | undefined
+  readonly host?: string | undefined
+  readonly maxBodyBytes?: number | undefined
+}
+
+/**
+ * The HTTP application over a {@link Store.Store}, to be served by an `HttpServer`.
+ *
+ * @since 0.1.0
+ */
+export const layerApp = (options: Pick<Options, "maxBodyBytes"> = {}) => {
+  const api = HttpApiBuilder.api(Api.Api).pipe(
+    Layer.provide(Handlers.layer(version)),
+    Layer.provide(Authorization.layer)
+  )
+  return HttpApiBuilder.serve().pipe(
+    Layer.provide(HttpApiScalar.layer({ path: "/docs", scalar: { withDefaultFonts: false } })),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(Viewer.layer),
+    Layer.provide(Limits.layer(options.maxBodyBytes)),
+    Layer.provide(api)
+  )
+}
+
+/**
+ * On close: stops accepting connections, lets the requests in flight finish (closing each
+ * keep-alive connection as soon as it is idle), and after `timeout` cuts what is left.
+ */
+const drainOnClose = (server: Http.Server, timeout: Duration.DurationInput) =>
+  Effect.addFinalizer(() =>
+    Effect.async<void>((resume) => {
+      if (!server.listening) return resume(Effect.void)
+      const idle = setInterval(() => server.closeIdleConnections(), 25)
+      const cut = setTimeout(() => server.closeAllConnections(), Duration.toMillis(timeout))
+      server.close(() => {
+        clearInterval(idle)
+        clearTimeout(cut)
+        resume(Effect.void)
+      })
+      server.closeIdleConnections()
+    })
+  )
+
+/**
+ * The whole server: database, store and HTTP server. Closing the layer stops accepting
+ * connections, lets the requests in flight finish (up to 30 s), then closes the database.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<HttpServer.HttpServer, ServeError | StoreError> =>
+  Layer.unwrapEffect(Effect.sync(() => {
+    const server = Http.createServer()
+    return Layer.scopedDiscard(drainOnClose(server, "30 seconds")).pipe(
+      Layer.provideMerge(layerApp(options)),
+      Layer.provideMerge(
+        NodeHttpServer.layer(() => server, { port: options.port ?? defaultPort, host: options.host ?? "127.0.0.1" })
+      ),
+      Layer.provide(Store.layer),
+      Layer.provide(Database.layer(options.database ?? { filename: Database.defaultFilename }))
+    )
+  }))
+
+/**
+ * Where a started server listens.
+ *
+ * @since 0.1.0
+ */
+export interface Address {
+  readonly port: number
+  readonly url: string
+}
+
+/**
+ * Starts the server in the current scope and returns the bound address (useful with `port: 0`).
+ *
+ * @since 0.1.0
+ */
+export const serve = (options: Options = {}): Effect.Effect<Address, ServeError | StoreError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(layer(options))
+    const address = Context.get(context, HttpServer.HttpServer).address
+    const port = address._tag === "TcpAddress" ? address.port : 0
+    const host = options.host === undefined || options.host === "0.0.0.0" ? "127.0.0.1" : options.host
+    return { port, url: `http://${host}:${port}` }
+  })

@@ -1,0 +1,25 @@
+/**
+ * @multirun/server: the multirun HTTP API over the sql store, API keys, the run viewer and the
+ * `multirun` command line.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Authorization from "./Authorization.js"
+/** @since 0.1.0 */
+export * as Cli from "./Cli.js"
+/** @since 0.1.0 */
+export * as Database from "./Database.js"
+/** @since 0.1.0 */
+export * as Handlers from "./Handlers.js"
+/** @since 0.1.0 */
+export * as Limits from "./Limits.js"
+/** @since 0.1.0 */
+export * as Server from "./Server.js"
+/** @since 0.1.0 */
+export * as Store from "./Store.js"
+/** @since 0.1.0 */
+export * as Viewer from "./Viewer.js"
+
+export { serve } from "./Server.js"

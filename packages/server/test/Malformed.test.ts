@@ -1,0 +1,127 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { batchOf, runRecord, stepRecord } from "./fixtures/records.js"
+import { request, serverForFile, sqliteDatabase } from "./utils.js"
+
+interface Case {
+  readonly name: string
+  readonly method?: string
+  readonly path: string
+  readonly body?: string
+  readonly headers?: Record<string, string>
+  readonly status: number
+  /** A word the message must contain, e.g. the offending field. */
+  readonly mentions?: string
+}
+
+const batch = (events: unknown) => JSON.stringify({ batchId: "b", events })
+const stepEvent = (step: unknown) => ({ _tag: "StepWritten", eventId: "e", step })
+const goodStep = stepRecord("s", "r", "a", 0)
+const checkpoint = {
+  id: "cp",
+  runId: "r",
+  name: "c",
+  version: 1,
+  agentId: null,
+  createdAt: 1,
+  runState: {},
+  agents: [],
+  extraState: null,
+  covered: [],
+  stepCount: 0,
+  tokensUsed: 0,
+  costUsd: 0,
+  latencyMs: 0
+}
+const longId = "x".repeat(101)
+
+const cases: ReadonlyArray<Case> = [
+  { name: "broken JSON", method: "POST", path: "/api/ingest", body: "{nope", status: 400, mentions: "JSON" },
+  { name: "truncated JSON", method: "POST", path: "/api/ingest", body: "[1, 2", status: 400, mentions: "JSON" },
+  { name: "empty body", method: "POST", path: "/api/ingest", body: "", status: 400 },
+  { name: "null body", method: "POST", path: "/api/ingest", body: "null", status: 400 },
+  { name: "array body", method: "POST", path: "/api/ingest", body: "[]", status: 400 },
+  { name: "string body", method: "POST", path: "/api/ingest", body: "\"batch\"", status: 400 },
+  { name: "batchId of wrong type", method: "POST", path: "/api/ingest", body: JSON.stringify({ batchId: 1, events: [] }), status: 400, mentions: "batchId" },
+  { name: "missing events", method: "POST", path: "/api/ingest", body: JSON.stringify({ batchId: "b" }), status: 400, mentions: "events" },
+  { name: "events not an array", method: "POST", path: "/api/ingest", body: JSON.stringify({ batchId: "b", events: {} }), status: 400, mentions: "events" },
+  { name: "unknown event tag", method: "POST", path: "/api/ingest", body: batch([{ _tag: "Nope", eventId: "e" }]), status: 400, mentions: "_tag" },
+  { name: "event without record", method: "POST", path: "/api/ingest", body: batch([{ _tag: "StepWritten", eventId: "e" }]), status: 400, mentions: "step" },
+  { name: "event id of wrong type", method: "POST", path: "/api/ingest", body: batch([{ ...stepEvent(goodStep), eventId: 7 }]), status: 400, mentions: "eventId" },
+  { name: "unknown step kind", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, kind: "teleport" })]), status: 400, mentions: "kind" },
+  { name: "seq as string", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, seq: "1" })]), status: 400, mentions: "seq" },
+  { name: "tokens as string", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, tokensUsed: "many" })]), status: 400, mentions: "tokensUsed" },
+  { name: "replayed as string", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, replayed: "yes" })]), status: 400, mentions: "replayed" },
+  { name: "unknown run status", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: runRecord("r", { status: "exploded" as any }) }]), status: 400, mentions: "status" },
+  { name: "run without name", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: { ...runRecord("r"), name: undefined } }]), status: 400, mentions: "name" },
+  { name: "run tags not strings", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: runRecord("r", { tags: [1] as any }) }]), status: 400, mentions: "tags" },
+  { name: "text/plain body", method: "POST", path: "/api/ingest", body: JSON.stringify(batchOf("t", "r", 1)), headers: { "content-type": "text/plain" }, status: 400 },
+  { name: "body over the limit", method: "POST", path: "/api/ingest", body: JSON.stringify({ batchId: "b", events: [], pad: "x".repeat(6 * 1024 * 1024) }), status: 413, mentions: "larger" },
+  { name: "checkpoint: broken JSON", method: "POST", path: "/api/checkpoints", body: "{\"id\":", status: 400, mentions: "JSON" },
+  { name: "checkpoint: missing version", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, version: undefined }), status: 400, mentions: "version" },
+  { name: "checkpoint: version as string", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, version: "two" }), status: 400, mentions: "version" },
+  { name: "checkpoint: fractional version", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, version: 1.5 }), status: 400, mentions: "version" },
+  { name: "checkpoint: covered of wrong shape", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, covered: [[1]] }), status: 400, mentions: "covered" },
+  { name: "checkpoint: unknown run", method: "POST", path: "/api/checkpoints", body: JSON.stringify(checkpoint), status: 404, mentions: "not found" },
+  { name: "limit not a number", path: "/api/runs?limit=abc", status: 400, mentions: "limit" },
+  { name: "limit zero", path: "/api/runs?limit=0", status: 400, mentions: "limit" },
+  { name: "limit fractional", path: "/api/runs?limit=1.5", status: 400, mentions: "limit" },
+  { name: "limit too large", path: "/api/runs?limit=100000", status: 400, mentions: "limit" },
+  { name: "unknown status filter", path: "/api/runs?status=exploded", status: 400, mentions: "status" },
+  { name: "unknown run", path: "/api/runs/unknown-run", status: 404, mentions: "not found" },
+  { name: "run id too long", path: `/api/runs/${longId}`, status: 400, mentions: "100" },
+  { name: "run id of the longest length, unknown", path: `/api/runs/${"y".repeat(100)}`, status: 404, mentions: "not found" },
+  { name: "agents of unknown run", path: "/api/runs/unknown-run/agents", status: 404, mentions: "not found" },
+  { name: "steps of unknown run", path: "/api/runs/unknown-run/steps", status: 404, mentions: "not found" },
+  { name: "steps with too long id", path: `/api/runs/${longId}/steps`, status: 400, mentions: "ids have at most" },
+  { name: "checkpoints of unknown run", path: "/api/runs/unknown-run/checkpoints", status: 404, mentions: "not found" },
+  { name: "latest of unknown run", path: "/api/runs/unknown-run/checkpoints/latest", status: 404, mentions: "not found" },
+  { name: "unknown checkpoint", path: "/api/checkpoints/unknown-cp", status: 404, mentions: "not found" },
+  { name: "checkpoint id too long", path: `/api/checkpoints/${longId}`, status: 400, mentions: "ids have at most" },
+  { name: "diff of unknown checkpoints", path: "/api/checkpoints/a/diff/b", status: 404, mentions: "not found" },
+  { name: "unknown path", path: "/api/nope", status: 404, mentions: "no route" },
+  { name: "unknown method", method: "DELETE", path: "/api/runs/x", status: 404, mentions: "no route" }
+]
+
+describe("malformed and oversized requests", () => {
+  const server = serverForFile(sqliteDatabase())
+
+  it.live(`${cases.length} bad requests get 4xx answers with a message, and the server keeps serving`, () =>
+    Effect.gen(function*() {
+      assert.isAtLeast(cases.length, 30)
+      const { url } = server()
+      const key = yield* server().keyFor("malformed")
+      for (const c of cases) {
+        const answer = yield* Effect.promise(() =>
+          request(url, {
+            path: c.path,
+            key,
+            ...(c.method === undefined ? {} : { method: c.method }),
+            ...(c.body === undefined ? {} : { body: c.body }),
+            ...(c.headers === undefined ? {} : { headers: c.headers })
+          })
+        )
+        assert.strictEqual(answer.status, c.status, `${c.name}: ${JSON.stringify(answer.body).slice(0, 300)}`)
+        assert.isString(answer.body.message, c.name)
+        assert.isAbove(answer.body.message.length, 5, c.name)
+        assert.isString(answer.body._tag, c.name)
+        if (c.mentions !== undefined) {
+          const text = JSON.stringify(answer.body)
+          assert.include(text, c.mentions, `${c.name} should mention ${c.mentions}: ${text.slice(0, 300)}`)
+        }
+        if (c.status === 400 && answer.body._tag === "HttpApiDecodeError") {
+          assert.isAbove(answer.body.issues.length, 0, c.name)
+        }
+      }
+
+      // A normal request right after succeeds, and the bad ones stored nothing.
+      const ok = yield* Effect.promise(() =>
+        request(url, { method: "POST", path: "/api/ingest", key, body: JSON.stringify(batchOf("good", "good-run", 3)) })
+      )
+      assert.strictEqual(ok.status, 200)
+      assert.deepStrictEqual(ok.body, { stored: 5, duplicate: false })
+      const runs = yield* Effect.promise(() => request(url, { path: "/api/runs", key }))
+      assert.strictEqual(runs.status, 200)
+      assert.deepStrictEqual(runs.body.map((run: { id: string }) => run.id), ["good-run"])
+    }))
+})
