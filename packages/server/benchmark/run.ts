@@ -23,7 +23,9 @@ const arg = (name: string, fallback: string) => {
 }
 const totalSteps = Number(arg("steps", "100000"))
 const pgUrl = arg("pg", "postgres://postgres@127.0.0.1:5432/test")
-const bin = path.join(import.meta.dirname, "..", "bin", "multirun.js")
+// the `multirun` command as users run it, from the sources (this script may run compiled, from build/)
+const packageRoot = path.resolve(import.meta.dirname, import.meta.dirname.endsWith(path.join("build", "benchmark")) ? "../.." : "..")
+const bin = path.join(packageRoot, "bin", "multirun.js")
 
 /** Starts `multirun serve` in a child process and resolves with its URL. */
 const startServer = (dbArgs: ReadonlyArray<string>): Promise<{ url: string; child: ChildProcess }> =>
