@@ -54,8 +54,7 @@ export const pgEnabled: boolean = process.env.CI === "true" || await reachable(p
 
 /** `describe` that runs only when PostgreSQL tests are enabled. */
 export const describePg = (name: string, body: () => void): void => {
-  if (pgEnabled) describe(name, body)
-  else describe.skip(name, body)
+  describe.skipIf(!pgEnabled)(name, body)
 }
 
 /** A PostgreSQL database in a fresh random schema, dropped when the test file ends. */
