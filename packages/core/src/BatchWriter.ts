@@ -7,7 +7,7 @@
  */
 import { Deferred, Effect, FiberId, Schedule } from "effect"
 import type { Scope } from "effect"
-import { BackendError } from "./Errors.js"
+import type { BackendError } from "./Errors.js"
 
 /**
  * What a writer has done so far. `backpressureWaits` counts offers that had to wait for room;
@@ -187,11 +187,3 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
       }))
     }
   })
-
-/**
- * Wraps an unknown failure of a backend operation as `BackendError`.
- *
- * @since 0.1.0
- */
-export const toBackendError = (operation: string) => (cause: unknown): BackendError =>
-  new BackendError({ operation, detail: cause instanceof Error ? cause.message : String(cause) })

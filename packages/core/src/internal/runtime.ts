@@ -10,8 +10,7 @@ import * as Checkpoint from "../Checkpoint.js"
 import { BackendError, CheckpointError, ReplayError, SerializationError } from "../Errors.js"
 import { type AgentId, type CheckpointId, Ids, type RunId, type StepId } from "../Ids.js"
 import type { ErrorInfo, Metadata, Status, Totals } from "../Model.js"
-import type { MultiRunClient } from "../MultiRunClient.js"
-import { MultiRunClient as MultiRunClientTag } from "../MultiRunClient.js"
+import { MultiRunClient } from "../MultiRunClient.js"
 import * as Run from "../Run.js"
 import { type DriftPolicy, RunContext, type RunContextService, type RunOptions } from "../RunContext.js"
 import * as Step from "../Step.js"
@@ -888,9 +887,9 @@ export const provideRun = <A, E, R>(self: Effect.Effect<A, E, R>, run: RunImpl):
 /** Creates, resumes or forks a run, as `withRun` options say. */
 export const startRun = (
   options: RunOptions
-): Effect.Effect<RunImpl, BackendError | CheckpointError | SerializationError, MultiRunClientTag> =>
+): Effect.Effect<RunImpl, BackendError | CheckpointError | SerializationError, MultiRunClient> =>
   Effect.gen(function*() {
-    const client = yield* MultiRunClientTag
+    const client = yield* MultiRunClient
     const clock = yield* Effect.clock
     const ids = yield* Ids
     const onDrift = options.onDrift ?? "execute"
