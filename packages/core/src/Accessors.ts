@@ -7,7 +7,7 @@ import { Effect, Option } from "effect"
 import type { Agent } from "./Agent.js"
 import { AgentContext } from "./AgentContext.js"
 import { NoActiveAgent, NoActiveClient, NoActiveRun } from "./Errors.js"
-import { MultiRunClient } from "./MultiRunClient.js"
+import { MultiRunClient, type MultiRunClientService } from "./MultiRunClient.js"
 import type { Run } from "./Run.js"
 import { RunContext } from "./RunContext.js"
 
@@ -36,7 +36,7 @@ export const currentAgent: Effect.Effect<Agent, NoActiveAgent> = Effect.flatMap(
  *
  * @since 0.1.0
  */
-export const currentClient: Effect.Effect<MultiRunClient, NoActiveClient> = Effect.flatMap(
+export const currentClient: Effect.Effect<MultiRunClientService, NoActiveClient> = Effect.flatMap(
   Effect.serviceOption(MultiRunClient),
   Option.match({ onNone: () => Effect.fail(new NoActiveClient()), onSome: Effect.succeed })
 )

@@ -1,5 +1,6 @@
 /**
- * The Checkpoint record: what a run needs to continue from a point.
+ * `Checkpoint`, the record (data): what a run needs to continue from a point. The service is
+ * `Checkpoints`.
  *
  * @since 0.1.0
  */
@@ -45,7 +46,8 @@ export const Ranges = Schema.Array(Schema.Tuple(Schema.Int, Schema.Int))
 export type Ranges = typeof Ranges.Type
 
 /**
- * Run state, every agent's state, `extraState`, the run totals and the watermark of completed
+ * `Checkpoint` is the stored record (data); the service that takes and lists them is `Checkpoints`.
+ * It holds run state, every agent's state, `extraState`, the run totals and the watermark of completed
  * steps. `version` increases by one per checkpoint of a run; the store refuses a second
  * checkpoint with the same version, so two writers on one run are detected.
  *

@@ -1,5 +1,6 @@
 /**
- * The checkpoint service: take, restore, list and compare checkpoints.
+ * `Checkpoints`, the service: take, restore, list and compare checkpoints. The record it works
+ * on is `Checkpoint`.
  *
  * @since 0.1.0
  */
@@ -28,7 +29,8 @@ export class CheckpointDiff extends Schema.Class<CheckpointDiff>("@multirun/core
 }) {}
 
 /**
- * Checkpoints of any run in the backend. `checkpoint` and `restore` act on the current run.
+ * The `Checkpoints` service's interface (the record is `Checkpoint`): checkpoints of any run in
+ * the backend. `checkpoint` and `restore` act on the current run.
  *
  * @since 0.1.0
  */
@@ -45,7 +47,7 @@ export interface CheckpointsService {
 }
 
 /**
- * The checkpoint service tag.
+ * `Checkpoints` is the service (take, restore, list, compare); the stored record is `Checkpoint`.
  *
  * @since 0.1.0
  */
@@ -124,3 +126,13 @@ export const make: Effect.Effect<CheckpointsService, never, MultiRunClient> = Ef
  * @since 0.1.0
  */
 export const layer: Layer.Layer<Checkpoints, never, MultiRunClient> = Layer.effect(Checkpoints, make)
+
+/**
+ * A backend's client layer with the checkpoint service built once over it: what every backend
+ * layer (`LocalLayer`, `SqliteLayer`, `PgLayer`, `RemoteLayer`) provides.
+ *
+ * @since 0.2.0
+ */
+export const withClient = <E, R>(
+  client: Layer.Layer<MultiRunClient, E, R>
+): Layer.Layer<MultiRunClient | Checkpoints, E, R> => Layer.provideMerge(layer, client)

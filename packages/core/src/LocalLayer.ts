@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Layer } from "effect"
+import type { Layer } from "effect"
 import * as Checkpoints from "./Checkpoints.js"
 import * as MultiRunClient from "./MultiRunClient.js"
 
@@ -13,6 +13,6 @@ import * as MultiRunClient from "./MultiRunClient.js"
  *
  * @since 0.1.0
  */
-export const LocalLayer: Layer.Layer<MultiRunClient.MultiRunClient | Checkpoints.Checkpoints> = Checkpoints.layer.pipe(
-  Layer.provideMerge(MultiRunClient.layerMemory)
+export const LocalLayer: Layer.Layer<MultiRunClient.MultiRunClient | Checkpoints.Checkpoints> = Checkpoints.withClient(
+  MultiRunClient.layerMemory
 )

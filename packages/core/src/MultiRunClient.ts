@@ -21,7 +21,7 @@ import type * as Step from "./Step.js"
  *
  * @since 0.1.0
  */
-export interface MultiRunClient {
+export interface MultiRunClientService {
   readonly writeRun: (run: Run.Encoded) => Effect.Effect<void, BackendError>
   readonly writeAgent: (agent: Agent.Encoded) => Effect.Effect<void, BackendError>
   readonly writeStep: (step: Step.Encoded) => Effect.Effect<void, BackendError>
@@ -42,13 +42,12 @@ export interface MultiRunClient {
 }
 
 /**
- * The backend tag.
+ * The backend tag: every layer of a backend (`LocalLayer`, `SqliteLayer`, `PgLayer`,
+ * `RemoteLayer`) provides it.
  *
  * @since 0.1.0
  */
-export const MultiRunClient: Context.Tag<MultiRunClient, MultiRunClient> = Context.GenericTag<MultiRunClient>(
-  "@multirun/core/MultiRunClient"
-)
+export class MultiRunClient extends Context.Tag("@multirun/core/MultiRunClient")<MultiRunClient, MultiRunClientService>() {}
 
 /**
  * Applies a run filter the same way on every backend that filters in memory.
@@ -66,7 +65,7 @@ export const matchesFilter = (run: Run.Encoded, filter: Run.RunFilter): boolean 
  *
  * @since 0.1.0
  */
-export const makeMemory: Effect.Effect<MultiRunClient> = Effect.sync(() => {
+export const makeMemory: Effect.Effect<MultiRunClientService> = Effect.sync(() => {
   const runs = new Map<string, Run.Encoded>()
   const agents = new Map<string, Map<string, Agent.Encoded>>()
   const steps = new Map<string, Array<Step.Encoded>>()

@@ -22,7 +22,7 @@ import * as BatchWriter from "./BatchWriter.js"
 import * as Checkpoints from "./Checkpoints.js"
 import { BackendError, CheckpointError } from "./Errors.js"
 import * as Event from "./Event.js"
-import { MultiRunClient } from "./MultiRunClient.js"
+import { MultiRunClient, type MultiRunClientService } from "./MultiRunClient.js"
 
 /**
  * Where the server is and how to talk to it.
@@ -74,7 +74,7 @@ const describe = (error: unknown): string =>
  *
  * @since 0.1.0
  */
-export const make = (options: Options): Effect.Effect<MultiRunClient, never, HttpClient.HttpClient | Scope.Scope> =>
+export const make = (options: Options): Effect.Effect<MultiRunClientService, never, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
     const apiKey = typeof options.apiKey === "string" ? Redacted.make(options.apiKey) : options.apiKey
     const api = yield* HttpApiClientFor(options.url, apiKey)
@@ -195,7 +195,7 @@ export const HttpApiClientFor = (url: string, apiKey: Redacted.Redacted<string>)
 export const layerWithoutHttpClient = (
   options: Options
 ): Layer.Layer<MultiRunClient | Checkpoints.Checkpoints, never, HttpClient.HttpClient> =>
-  Checkpoints.layer.pipe(Layer.provideMerge(Layer.scoped(MultiRunClient, make(options))))
+  Checkpoints.withClient(Layer.scoped(MultiRunClient, make(options)))
 
 /**
  * The remote backend with the checkpoint service, over `fetch` (Node 20+, browsers, Deno, Bun).

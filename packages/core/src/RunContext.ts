@@ -12,7 +12,7 @@ import type { CheckpointId, RunId } from "./Ids.js"
 import { bracketExit } from "./internal/lifecycle.js"
 import * as runtime from "./internal/runtime.js"
 import type { Metadata } from "./Model.js"
-import type { MultiRunClient } from "./MultiRunClient.js"
+import type { MultiRunClient, MultiRunClientService } from "./MultiRunClient.js"
 import type { Run } from "./Run.js"
 import type { StateAccess } from "./StateKey.js"
 import { StepContext } from "./StepContext.js"
@@ -63,7 +63,7 @@ export interface RunContextService extends StateAccess<SerializationError, Repla
   readonly runId: RunId
   /** A snapshot of the run record, totals included. */
   readonly run: Effect.Effect<Run>
-  readonly client: MultiRunClient
+  readonly client: MultiRunClientService
   /** True from a restore until every recorded step has been replayed. */
   readonly isReplaying: Effect.Effect<boolean>
   /** The agents started in this process, in order. */

@@ -6,7 +6,7 @@
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type { BackendError } from "@multirun/core/Errors"
 import type * as Event from "@multirun/core/Event"
-import type { MultiRunClient } from "@multirun/core/MultiRunClient"
+import type { MultiRunClientService } from "@multirun/core/MultiRunClient"
 import { ApiKeys, SqlStore } from "@multirun/sql"
 import { Context, Effect, Layer, type Option, Scope } from "effect"
 
@@ -20,7 +20,7 @@ import { Context, Effect, Layer, type Option, Scope } from "effect"
  * @since 0.1.0
  */
 export interface StoreService {
-  readonly clientFor: (project: string) => Effect.Effect<MultiRunClient>
+  readonly clientFor: (project: string) => Effect.Effect<MultiRunClientService>
   readonly ingest: (project: string, batch: Event.Batch) => Effect.Effect<SqlStore.IngestResult, BackendError>
   readonly verifyKey: (key: string) => Effect.Effect<Option.Option<string>, BackendError>
 }

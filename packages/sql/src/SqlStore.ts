@@ -47,7 +47,7 @@ export const defaultProject = "default"
  *
  * @since 0.1.0
  */
-export interface SqlStore extends MultiRunClient.MultiRunClient {
+export interface SqlStore extends MultiRunClient.MultiRunClientService {
   readonly writerStats: Effect.Effect<BatchWriter.Stats>
 }
 
@@ -218,7 +218,7 @@ export const make = (options: Options = {}): Effect.Effect<SqlStore, never, SqlC
 export const layer = (
   options?: Options
 ): Layer.Layer<MultiRunClient.MultiRunClient | Checkpoints.Checkpoints, never, SqlClient.SqlClient> =>
-  Checkpoints.layer.pipe(Layer.provideMerge(Layer.scoped(MultiRunClient.MultiRunClient, make(options))))
+  Checkpoints.withClient(Layer.scoped(MultiRunClient.MultiRunClient, make(options)))
 
 /**
  * What an ingested batch did: how many events it stored, or that its id was seen before.

@@ -10,7 +10,7 @@ import * as Checkpoint from "../Checkpoint.js"
 import { BackendError, CheckpointError, ReplayError, SerializationError } from "../Errors.js"
 import { type AgentId, type CheckpointId, Ids, type RunId, type StepId } from "../Ids.js"
 import type { ErrorInfo, Metadata, Status, Totals } from "../Model.js"
-import { MultiRunClient } from "../MultiRunClient.js"
+import { MultiRunClient, type MultiRunClientService } from "../MultiRunClient.js"
 import * as Run from "../Run.js"
 import { type DriftPolicy, RunContext, type RunContextService, type RunOptions } from "../RunContext.js"
 import * as Step from "../Step.js"
@@ -104,7 +104,7 @@ export const toCheckpoint = (encoded: unknown, checkpointId: string): Effect.Eff
 
 /** Loads a checkpoint by id or fails with `CheckpointError("NotFound")`. */
 export const loadCheckpoint = (
-  client: MultiRunClient,
+  client: MultiRunClientService,
   checkpointId: string
 ): Effect.Effect<Checkpoint.Checkpoint, CheckpointError | BackendError> =>
   client.getCheckpoint(checkpointId).pipe(
@@ -123,7 +123,7 @@ export const loadCheckpoint = (
 
 /** Every completed, non-replayed step of a checkpoint's lineage, oldest first. */
 const lineage = (
-  client: MultiRunClient,
+  client: MultiRunClientService,
   checkpoint: Checkpoint.Checkpoint,
   forkedFrom?: string | null
 ): Effect.Effect<{ readonly recorded: Array<Recorded>; readonly maxSeq: number }, CheckpointError | BackendError> =>
@@ -195,7 +195,7 @@ export class RunImpl implements RunContextService {
     readonly parentRunId: RunId | null,
     readonly forkedFrom: CheckpointId | null,
     readonly startedAt: number,
-    readonly client: MultiRunClient,
+    readonly client: MultiRunClientService,
     readonly clock: Clock.Clock,
     readonly ids: Ids["Type"],
     readonly onDrift: DriftPolicy
