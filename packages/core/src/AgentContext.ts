@@ -4,16 +4,17 @@
  * @since 0.1.0
  */
 import { Context, Effect } from "effect"
-import type { Option } from "effect"
+import type { Exit, Option } from "effect"
 import type { Agent } from "./Agent.js"
 import type { Checkpoint } from "./Checkpoint.js"
 import type { BackendError, CheckpointError, ReplayError, SerializationError } from "./Errors.js"
-import * as runtime from "./internal/runtime.js"
+import { bracketExit } from "./internal/lifecycle.js"
 import type { Metadata } from "./Model.js"
-import type { RunContext, RunContextService } from "./RunContext.js"
+import { RunContext, type RunContextService } from "./RunContext.js"
 import type { StateAccess } from "./StateKey.js"
-import type { StepKind } from "./Step.js"
+import type { StepError, StepOptions } from "./Step.js"
 import type { StepContextService } from "./StepContext.js"
+import type { Step, StepKind } from "./StepRecord.js"
 
 /**
  * How to start an agent.
@@ -38,7 +39,7 @@ export interface AgentContextService extends StateAccess<SerializationError, Rep
   readonly isDefault: boolean
   readonly isReplaying: Effect.Effect<boolean>
   /** The agent's steps as stored by the backend, in order. */
-  readonly steps: Effect.Effect<ReadonlyArray<import("./Step.js").Step>, BackendError>
+  readonly steps: Effect.Effect<ReadonlyArray<Step>, BackendError>
   /** Starts a step driven by hand; finish it with `complete` or `fail` on the result. */
   readonly startStep: (options: {
     readonly name: string
@@ -52,6 +53,17 @@ export interface AgentContextService extends StateAccess<SerializationError, Rep
     name: string,
     options?: { readonly extraState?: unknown }
   ) => Effect.Effect<Checkpoint, CheckpointError | BackendError | SerializationError>
+  /**
+   * Records `body` as a step of this agent: what `step(...)` and `Step.fn` do. During replay a
+   * step with a recorded result returns it without running `body`.
+   */
+  readonly runStep: <A, E, R>(
+    name: string,
+    options: StepOptions<A>,
+    body: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | StepError, R>
+  /** Ends the agent from an exit: completed with the value, failed with the error, or interrupted. */
+  readonly end: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void, BackendError>
   readonly complete: (result?: unknown) => Effect.Effect<void, BackendError>
   readonly fail: (error: unknown) => Effect.Effect<void, BackendError>
 }
@@ -75,4 +87,9 @@ export const withAgent = (nameOrOptions: string | AgentOptions) =>
 <A, E, R>(
   self: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | BackendError | SerializationError, Exclude<R, AgentContext> | RunContext> =>
-  runtime.withAgent(typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions, self)
+  Effect.flatMap(RunContext, (run) =>
+    bracketExit(
+      run.startAgent(typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions),
+      (agent) => Effect.provideService(self, AgentContext, agent),
+      (agent, exit) => agent.end(exit)
+    ))

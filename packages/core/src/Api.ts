@@ -8,7 +8,6 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Context, Schema } from "effect"
 import * as Checkpoint from "./Checkpoint.js"
-import { CheckpointDiff } from "./Checkpoints.js"
 import { BackendError, CheckpointError } from "./Errors.js"
 import { AgentRecord, Batch, RunRecord, StepRecord } from "./Event.js"
 import { Status } from "./Model.js"
@@ -225,7 +224,7 @@ export class CheckpointsGroup extends HttpApiGroup.make("checkpoints")
   )
   .add(
     HttpApiEndpoint.get("diff")`/checkpoints/${fromId}/diff/${toId}`
-      .addSuccess(CheckpointDiff)
+      .addSuccess(Checkpoint.CheckpointDiff)
       .addError(NotFound)
       .addError(CheckpointError, { status: 409 })
   )

@@ -7,6 +7,7 @@
 import { Schema } from "effect"
 import { AgentId, CheckpointId, RunId } from "./Ids.js"
 import { Timestamp, Totals } from "./Model.js"
+import { Step } from "./StepRecord.js"
 
 /**
  * JSON state: key to JSON value.
@@ -83,3 +84,18 @@ export const covers = (ranges: Ranges, seq: number): boolean => {
   for (const [from, to] of ranges) if (seq >= from && seq < to) return true
   return false
 }
+
+/**
+ * The difference between two checkpoints of a run: state keys (`run.k`, `agent:NAME.k`,
+ * `extra`) added, removed and changed, and the steps completed between the two.
+ *
+ * @since 0.1.0
+ */
+export class CheckpointDiff extends Schema.Class<CheckpointDiff>("@multirun/core/CheckpointDiff")({
+  from: CheckpointId,
+  to: CheckpointId,
+  added: Schema.Array(Schema.String),
+  removed: Schema.Array(Schema.String),
+  changed: Schema.Array(Schema.String),
+  steps: Schema.Array(Step)
+}) {}

@@ -5,28 +5,12 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
-import { Checkpoint, covers } from "./Checkpoint.js"
+import { Checkpoint, CheckpointDiff, covers } from "./Checkpoint.js"
 import { BackendError, type CheckpointError, type SerializationError } from "./Errors.js"
-import { CheckpointId } from "./Ids.js"
-import { loadCheckpoint, toCheckpoint } from "./internal/runtime.js"
+import { loadCheckpoint, toCheckpoint } from "./internal/checkpoint.js"
 import { MultiRunClient } from "./MultiRunClient.js"
 import { RunContext } from "./RunContext.js"
-import { Step } from "./Step.js"
-
-/**
- * The difference between two checkpoints of a run: state keys (`run.k`, `agent:NAME.k`,
- * `extra`) added, removed and changed, and the steps completed between the two.
- *
- * @since 0.1.0
- */
-export class CheckpointDiff extends Schema.Class<CheckpointDiff>("@multirun/core/CheckpointDiff")({
-  from: CheckpointId,
-  to: CheckpointId,
-  added: Schema.Array(Schema.String),
-  removed: Schema.Array(Schema.String),
-  changed: Schema.Array(Schema.String),
-  steps: Schema.Array(Step)
-}) {}
+import { Step } from "./StepRecord.js"
 
 /**
  * The `Checkpoints` service's interface (the record is `Checkpoint`): checkpoints of any run in
@@ -52,6 +36,11 @@ export interface CheckpointsService {
  * @since 0.1.0
  */
 export class Checkpoints extends Context.Tag("@multirun/core/Checkpoints")<Checkpoints, CheckpointsService>() {}
+
+export {
+  /** @since 0.1.0 */
+  CheckpointDiff
+} from "./Checkpoint.js"
 
 const compareState = (
   prefix: string,

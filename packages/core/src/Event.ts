@@ -7,7 +7,7 @@
 import { Schema } from "effect"
 import * as Agent from "./Agent.js"
 import * as Run from "./Run.js"
-import * as Step from "./Step.js"
+import * as Step from "./StepRecord.js"
 
 /** A run as stored and sent over the wire, refinements (integer seq, brands) checked. @since 0.1.0 */
 export const RunRecord = Schema.encodedBoundSchema(Run.Run)

@@ -8,7 +8,7 @@ import type * as Agent from "./Agent.js"
 import type * as Checkpoint from "./Checkpoint.js"
 import { type BackendError, CheckpointError } from "./Errors.js"
 import type * as Run from "./Run.js"
-import type * as Step from "./Step.js"
+import type * as Step from "./StepRecord.js"
 
 /**
  * A backend. It works on encoded (JSON) records only; the contexts above it own the schemas.

@@ -10,7 +10,9 @@ import type { Checkpoint } from "./Checkpoint.js"
 import type { BackendError, CheckpointError, ReplayError, SerializationError } from "./Errors.js"
 import type { CheckpointId, RunId } from "./Ids.js"
 import { bracketExit } from "./internal/lifecycle.js"
-import * as runtime from "./internal/runtime.js"
+import { startRun } from "./internal/run.js"
+import type { RunState } from "./internal/runState.js"
+import { stepContext } from "./internal/step.js"
 import type { Metadata } from "./Model.js"
 import type { MultiRunClient, MultiRunClientService } from "./MultiRunClient.js"
 import type { Run } from "./Run.js"
@@ -70,6 +72,8 @@ export interface RunContextService extends StateAccess<SerializationError, Repla
   readonly agents: Effect.Effect<ReadonlyArray<Agent>>
   /** Drift reported during replay under the `execute` policy. */
   readonly drifts: Effect.Effect<ReadonlyArray<ReplayError>>
+  /** The run's default agent, created on first use: where steps outside any `withAgent` go. */
+  readonly defaultAgent: Effect.Effect<AgentContextService, BackendError>
   readonly startAgent: (options: AgentOptions) => Effect.Effect<AgentContextService, SerializationError | BackendError>
   readonly complete: (result?: unknown) => Effect.Effect<void, BackendError>
   readonly fail: (error: unknown) => Effect.Effect<void, BackendError>
@@ -97,6 +101,9 @@ export class RunContext extends Context.Tag("@multirun/core/RunContext")<RunCont
 const toOptions = (nameOrOptions: string | RunOptions): RunOptions =>
   typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions
 
+/** The services a run gives its program: the run, and the `StepContext` of its steps. */
+const runServices = (run: RunState) => Context.make(RunContext, run.service).pipe(Context.add(StepContext, stepContext))
+
 /**
  * Runs `self` as a run: creates (or resumes, or forks) the run, provides `RunContext`, and
  * records the outcome from the effect's `Exit` (`completed` with the result, `failed` with the
@@ -113,8 +120,8 @@ export const withRun = (nameOrOptions: string | RunOptions) =>
   Exclude<R, RunContext> | MultiRunClient
 > =>
   bracketExit(
-    runtime.startRun(toOptions(nameOrOptions)),
-    (run) => runtime.provideRun(self, run),
+    startRun(toOptions(nameOrOptions)),
+    (run) => Effect.provide(self, runServices(run)) as Effect.Effect<A, E, Exclude<R, RunContext>>,
     (run, exit) => run.finish(exit)
   )
 
@@ -126,13 +133,12 @@ export const withRun = (nameOrOptions: string | RunOptions) =>
 export const layer = (
   nameOrOptions: string | RunOptions
 ): Layer.Layer<RunContext | StepContext, BackendError | CheckpointError | SerializationError, MultiRunClient> =>
-  Layer.merge(
-    Layer.scoped(
-      RunContext,
-      Effect.acquireRelease(runtime.startRun(toOptions(nameOrOptions)), (run, exit) =>
+  Layer.scopedContext(
+    Effect.map(
+      Effect.acquireRelease(startRun(toOptions(nameOrOptions)), (run, exit) =>
         run.finish(exit).pipe(
           Effect.catchAll((error) => Effect.logError("multirun: could not record the run's end", error))
-        ))
-    ),
-    Layer.succeed(StepContext, runtime.stepContext)
+        )),
+      runServices
+    )
   )

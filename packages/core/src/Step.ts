@@ -1,61 +1,18 @@
 /**
- * The Step record and the combinators that record steps.
+ * The combinators that record steps (`step`, `Step.fn`), and the Step record (re-exported from
+ * `StepRecord`).
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
-import type { Effect } from "effect"
+import { Context, Effect } from "effect"
+import type { Schema } from "effect"
+import { AgentContext, type AgentContextService } from "./AgentContext.js"
 import type { BackendError, ReplayError, SerializationError } from "./Errors.js"
-import { AgentId, RunId, StepId } from "./Ids.js"
-import * as runtime from "./internal/runtime.js"
-import { ErrorInfo, JsonText, Status, Timestamp } from "./Model.js"
-import type { DriftPolicy, RunContext } from "./RunContext.js"
+import { type DriftPolicy, RunContext } from "./RunContext.js"
 import type { StepContext, Usage } from "./StepContext.js"
+import type { StepKind } from "./StepRecord.js"
 
-/**
- * What a step does.
- *
- * @since 0.1.0
- */
-export const StepKind = Schema.Literal("llm_call", "tool_call", "retrieval", "function", "handoff", "custom")
-
-/** @since 0.1.0 */
-export type StepKind = typeof StepKind.Type
-
-/**
- * One recorded unit of work: its canonical input and hash, output or error, timing, usage,
- * and whether it was replayed from a checkpoint instead of executed. `seq` is the step's order
- * within its run, taken when the step was called. `output` is `null` when the step returned
- * nothing (`void`) or failed.
- *
- * @since 0.1.0
- */
-export class Step extends Schema.Class<Step>("@multirun/core/Step")({
-  id: StepId,
-  runId: RunId,
-  agentId: AgentId,
-  name: Schema.String,
-  kind: StepKind,
-  seq: Schema.Int,
-  inputHash: Schema.String,
-  input: JsonText,
-  output: Schema.NullOr(JsonText),
-  error: Schema.NullOr(ErrorInfo),
-  status: Status,
-  startedAt: Timestamp,
-  endedAt: Schema.NullOr(Timestamp),
-  latencyMs: Schema.Number,
-  tokensUsed: Schema.Number,
-  costUsd: Schema.Number,
-  replayed: Schema.Boolean
-}) {}
-
-/**
- * A step as stored and sent over the wire.
- *
- * @since 0.1.0
- */
-export type Encoded = typeof Step.Encoded
+export * from "./StepRecord.js"
 
 /**
  * Options of a step.
@@ -125,7 +82,7 @@ export const step: {
     options?: PlainStepOptions<I>
   ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StepError, Exclude<R, StepContext> | RunContext>
 } = (name: string, options: StepOptions<any, any> = {}) => (self: Effect.Effect<any, any, any>) =>
-  runtime.step(name, options, self) as any
+  record(name, options, self)
 
 /**
  * Turns a function returning an effect into one whose every call is a step. The step's input
@@ -143,5 +100,22 @@ export const fn = (
 <Args extends ReadonlyArray<unknown>, A, E, R>(
   body: (...args: Args) => Effect.Effect<A, E, R>
 ): (...args: Args) => Effect.Effect<A, E | StepError, Exclude<R, StepContext> | RunContext> =>
-(...args) =>
-  runtime.step(name, { ...options, input: options.input === undefined ? args : options.input(...args) }, body(...args)) as any
+(...args) => record(name, { ...options, input: options.input === undefined ? args : options.input(...args) }, body(...args))
+
+/**
+ * Records `body` through the current agent's `runStep`, or the run's default agent's when no
+ * `AgentContext` is provided: any value of the service interfaces works, wrapped ones included.
+ */
+const record = <A, E, R>(
+  name: string,
+  options: StepOptions<A>,
+  body: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | StepError, Exclude<R, StepContext> | RunContext> =>
+  Effect.withFiberRuntime((fiber) => {
+    const context = fiber.currentContext as Context.Context<RunContext>
+    const agent = context.unsafeMap.get(AgentContext.key) as AgentContextService | undefined
+    // the body's `StepContext` is the run's, which finds the step through the fiber
+    const run = body as Effect.Effect<A, E, Exclude<R, StepContext>>
+    if (agent !== undefined) return agent.runStep(name, options, run)
+    return Effect.flatMap(Context.get(context, RunContext).defaultAgent, (agent) => agent.runStep(name, options, run))
+  })

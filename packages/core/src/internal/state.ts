@@ -1,6 +1,6 @@
 import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import { ReplayError, SerializationError } from "../Errors.js"
-import { isStateKey, type StateKey } from "../StateKey.js"
+import type { StateKey } from "../StateKey.js"
 import { canonicalJson } from "./canonical.js"
 
 /** Key/value state held as canonical JSON text, so readers never share mutable values. */
@@ -14,7 +14,7 @@ export class StateStore {
     Effect.suspend(() => {
       const name = typeof key === "string" ? key : key.key
       let encoded = value
-      if (isStateKey(key)) {
+      if (typeof key !== "string") {
         const result = Schema.encodeEither(key.schema)(value)
         if (Either.isLeft(result)) {
           return Effect.fail(
@@ -39,7 +39,7 @@ export class StateStore {
       const text = this.values.get(name)
       if (text === undefined) return Effect.succeed(orElse.length === 0 ? Option.none() : orElse[0])
       const parsed: unknown = JSON.parse(text)
-      if (!isStateKey(key)) return Effect.succeed(orElse.length === 0 ? Option.some(parsed) : parsed)
+      if (typeof key === "string") return Effect.succeed(orElse.length === 0 ? Option.some(parsed) : parsed)
       const decoded = Schema.decodeUnknownEither(key.schema)(parsed)
       if (Either.isLeft(decoded)) {
         return Effect.fail(

@@ -1,0 +1,130 @@
+/** Starting a run in this process: create a new one, resume a stored one, or fork a checkpoint. */
+import { Effect, Option } from "effect"
+import type * as Checkpoint from "../Checkpoint.js"
+import { type BackendError, CheckpointError, type SerializationError } from "../Errors.js"
+import { type CheckpointId, Ids, type RunId } from "../Ids.js"
+import { MultiRunClient, type MultiRunClientService } from "../MultiRunClient.js"
+import type { RunOptions } from "../RunContext.js"
+import { canonicalJson } from "./canonical.js"
+import { apply, lineage, loadCheckpoint, restore, toCheckpoint } from "./checkpoint.js"
+import { defaultMaxValueSize, RunState } from "./runState.js"
+
+type StartError = BackendError | CheckpointError | SerializationError
+
+/** The parts of a run's setup that come from the environment and the options, not the record. */
+const environment = (options: RunOptions) =>
+  Effect.gen(function*() {
+    return {
+      client: yield* MultiRunClient,
+      clock: yield* Effect.clock,
+      ids: yield* Ids,
+      onDrift: options.onDrift ?? "execute",
+      maxValueSize: options.maxValueSize ?? defaultMaxValueSize
+    } as const
+  })
+
+/** Creates, resumes or forks a run, as `withRun` options say. */
+export const startRun = (options: RunOptions): Effect.Effect<RunState, StartError, MultiRunClient> =>
+  Effect.gen(function*() {
+    const metadataText = canonicalJson(options.metadata ?? {}, "run metadata")
+    if (typeof metadataText !== "string") return yield* metadataText
+    const env = yield* environment(options)
+    return yield* options.resume === undefined ? create(options, env) : resume(options.resume, env)
+  })
+
+type Environment = Effect.Effect.Success<ReturnType<typeof environment>>
+
+/** A new run, from scratch or (with `forkFrom`) from another run's checkpoint. */
+const create = (options: RunOptions, env: Environment): Effect.Effect<RunState, StartError> =>
+  Effect.gen(function*() {
+    const { client, clock, ids } = env
+    const parent = options.forkFrom === undefined ? undefined : yield* loadCheckpoint(client, options.forkFrom)
+    const now = clock.unsafeCurrentTimeMillis()
+    const run = new RunState({
+      ...env,
+      runId: ids.next(now) as RunId,
+      name: options.name,
+      metadata: options.metadata ?? {},
+      tags: options.tags ?? [],
+      parentRunId: parent?.runId ?? null,
+      forkedFrom: parent?.id ?? null,
+      startedAt: now
+    })
+    if (parent !== undefined) {
+      const { recorded } = yield* lineage(client, parent)
+      apply(run, parent, recorded, 0, 0)
+    }
+    // the run's row is durable before the program starts, so a crash at any later point can resume
+    yield* client.writeRun(run.record())
+    yield* client.flush
+    return run
+  })
+
+/**
+ * Continues a stored run under its id: from the given checkpoint (loaded and decoded once), from
+ * its latest one, or from the beginning when it has none. Agents the previous process left
+ * running that the checkpoint does not cover are recorded as interrupted.
+ */
+const resume = (
+  target: NonNullable<RunOptions["resume"]>,
+  env: Environment
+): Effect.Effect<RunState, StartError> =>
+  Effect.gen(function*() {
+    const { client } = env
+    const given = "checkpointId" in target ? yield* loadCheckpoint(client, target.checkpointId) : undefined
+    const runId = given?.runId ?? ("runId" in target ? target.runId : "")
+    const stored = yield* client.getRun(runId)
+    if (Option.isNone(stored)) {
+      return yield* new CheckpointError({
+        reason: "NotFound",
+        runId,
+        detail: "there is no run with this id to resume; check the run id and the backend the program points at"
+      })
+    }
+    const previous = stored.value
+    const run = new RunState({
+      ...env,
+      runId: previous.id as RunId,
+      name: previous.name,
+      metadata: previous.metadata,
+      tags: previous.tags,
+      parentRunId: previous.parentRunId as RunId | null,
+      forkedFrom: previous.forkedFrom as CheckpointId | null,
+      startedAt: previous.startedAt
+    })
+    const all = yield* client.listCheckpoints(runId)
+    const latestVersion = all.reduce((max, c) => Math.max(max, c.version), 0)
+    const latest = all.at(-1)
+    const checkpoint = given ?? (latest === undefined ? undefined : yield* toCheckpoint(latest, latest.id))
+    if (checkpoint !== undefined) {
+      yield* restore(run, checkpoint, latestVersion)
+    } else {
+      const steps = yield* client.listSteps(runId)
+      run.nextSeq = run.segmentStart = steps.reduce((max, step) => Math.max(max, step.seq), -1) + 1
+      yield* Effect.logInfo(`multirun: run ${runId} has no checkpoint yet; it starts again from the beginning`)
+    }
+    yield* interruptUncovered(client, run, checkpoint)
+    yield* client.writeRun(run.record())
+    return run
+  })
+
+/** Records as interrupted the agents a previous process left running outside the checkpoint. */
+const interruptUncovered = (
+  client: MultiRunClientService,
+  run: RunState,
+  checkpoint: Checkpoint.Checkpoint | undefined
+): Effect.Effect<void, BackendError> =>
+  Effect.gen(function*() {
+    const covered = new Set<string>(checkpoint?.agents.map((agent) => agent.agentId) ?? [])
+    const now = run.now()
+    const cutOff = (yield* client.listAgents(run.runId)).filter((agent) =>
+      agent.status === "running" && !covered.has(agent.id)
+    )
+    yield* Effect.forEach(cutOff, (agent) =>
+      client.writeAgent({
+        ...agent,
+        status: "interrupted",
+        endedAt: now,
+        error: { tag: "Interrupted", message: "the process running this agent stopped before a checkpoint covered it" }
+      }), { discard: true })
+  })

@@ -1,0 +1,188 @@
+/**
+ * A run in this process: its record, totals, state, agents, sequence numbers, steps in flight
+ * and replay cache, and the `RunContextService` that the run's program sees. Everything here
+ * changes synchronously between effects, so counters and totals are exact under any number of
+ * concurrent fibers.
+ */
+import { type Clock, Effect, type Exit, Schema } from "effect"
+import * as Agent from "../Agent.js"
+import type { AgentContextService, AgentOptions } from "../AgentContext.js"
+import type * as Checkpoint from "../Checkpoint.js"
+import type { BackendError, ReplayError, SerializationError } from "../Errors.js"
+import type { AgentId, CheckpointId, Ids, RunId } from "../Ids.js"
+import type { Metadata } from "../Model.js"
+import type { MultiRunClientService } from "../MultiRunClient.js"
+import * as Run from "../Run.js"
+import type { DriftPolicy, RunContextService } from "../RunContext.js"
+import { AgentState } from "./agent.js"
+import { canonicalJson } from "./canonical.js"
+import { capture, restoreById } from "./checkpoint.js"
+import { type Ending, endingOf, errorInfo, resultText } from "./errorInfo.js"
+import type { ReplayCache } from "./replay.js"
+import { StateStore } from "./state.js"
+import type { StepState } from "./step.js"
+import * as Totals from "./totals.js"
+
+const decodeRun = Schema.decodeSync(Run.Run)
+const decodeAgent = Schema.decodeSync(Agent.Agent)
+
+/** Default limit on a step's canonical input or output, in characters. */
+export const defaultMaxValueSize = 4 * 1024 * 1024
+
+/** What a run is made from: its identity, where it writes, and its policies. */
+export interface RunSetup {
+  readonly runId: RunId
+  readonly name: string
+  readonly metadata: Metadata
+  readonly tags: ReadonlyArray<string>
+  readonly parentRunId: RunId | null
+  readonly forkedFrom: CheckpointId | null
+  readonly startedAt: number
+  readonly client: MultiRunClientService
+  readonly clock: Clock.Clock
+  readonly ids: Ids["Type"]
+  readonly onDrift: DriftPolicy
+  readonly maxValueSize: number
+}
+
+/** A run in this process. */
+export class RunState {
+  readonly runId: RunId
+  readonly forkedFrom: CheckpointId | null
+  readonly client: MultiRunClientService
+  readonly ids: Ids["Type"]
+  readonly onDrift: DriftPolicy
+  readonly maxValueSize: number
+  ending: Ending | undefined = undefined
+  endedAt: number | null = null
+  totals: Totals.MutableTotals = Totals.zero()
+  readonly state = new StateStore("run")
+  nextSeq = 0
+  segmentStart = 0
+  baseCovered: Checkpoint.Ranges = []
+  /** Steps executing now, by sequence number. */
+  readonly inFlight = new Map<number, StepState>()
+  checkpointVersion = 0
+  replay: ReplayCache | undefined = undefined
+  readonly driftList: Array<ReplayError> = []
+  live: Array<AgentState> = []
+  /** Agents of a restored checkpoint, by name, waiting for a `withAgent` to take them over. */
+  restored = new Map<string, Array<Checkpoint.AgentSnapshot>>()
+  private defaultAgentEffect: Effect.Effect<AgentContextService, BackendError> | undefined
+  /** The run as its program sees it. */
+  readonly service: RunContextService
+
+  constructor(readonly setup: RunSetup) {
+    this.runId = setup.runId
+    this.forkedFrom = setup.forkedFrom
+    this.client = setup.client
+    this.ids = setup.ids
+    this.onDrift = setup.onDrift
+    this.maxValueSize = setup.maxValueSize
+    this.service = makeService(this)
+  }
+
+  now(): number {
+    return this.setup.clock.unsafeCurrentTimeMillis()
+  }
+
+  newId<A extends string>(): A {
+    return this.ids.next(this.now()) as A
+  }
+
+  record(): Run.Encoded {
+    const { setup } = this
+    return {
+      id: this.runId,
+      name: setup.name,
+      status: this.ending?.status ?? "running",
+      metadata: setup.metadata,
+      tags: setup.tags,
+      parentRunId: setup.parentRunId,
+      forkedFrom: this.forkedFrom,
+      startedAt: setup.startedAt,
+      endedAt: this.endedAt,
+      result: this.ending?.result ?? null,
+      error: this.ending?.error ?? null,
+      ...this.totals
+    }
+  }
+
+  /** Creates (or, after a restore, takes over) an agent; the caller writes its record. */
+  makeAgent(options: AgentOptions, isDefault: boolean): AgentState {
+    const claimable = this.restored.get(options.name)
+    const index = claimable?.findIndex((snapshot) => snapshot.isDefault === isDefault) ?? -1
+    const snapshot = index >= 0 ? claimable!.splice(index, 1)[0] : undefined
+    const sameRun = snapshot !== undefined && this.forkedFrom === null
+    const agent = new AgentState(this, {
+      id: sameRun ? snapshot.agentId : this.newId<AgentId>(),
+      name: options.name,
+      agentConfigId: options.agentConfigId ?? null,
+      metadata: options.metadata ?? {},
+      isDefault,
+      startedAt: this.now()
+    })
+    if (snapshot !== undefined) {
+      agent.state.replace(snapshot.state)
+      agent.totals = Totals.copy(snapshot)
+    }
+    this.live.push(agent)
+    return agent
+  }
+
+  /** Starts an agent of the run and writes its record. */
+  startAgent(options: AgentOptions): Effect.Effect<AgentContextService, SerializationError | BackendError> {
+    const metadata = canonicalJson(options.metadata ?? {}, `agent ${options.name} metadata`)
+    if (typeof metadata !== "string") return Effect.fail(metadata)
+    const agent = this.makeAgent(options, false)
+    return Effect.as(this.client.writeAgent(agent.record()), agent.service)
+  }
+
+  /** The run's default agent, created once, on first use. */
+  defaultAgent(): Effect.Effect<AgentContextService, BackendError> {
+    if (this.defaultAgentEffect === undefined) {
+      const agent = this.makeAgent({ name: Agent.defaultAgentName }, true)
+      const ready = Effect.succeed(agent.service)
+      this.defaultAgentEffect = Effect.zipRight(this.client.writeAgent(agent.record()), ready)
+      // later callers need not wait for the write: the record is already on its way
+      return Effect.tap(this.defaultAgentEffect, () => Effect.sync(() => this.defaultAgentEffect = ready))
+    }
+    return this.defaultAgentEffect
+  }
+
+  /** Ends the run once: cut-off steps and open agents are recorded, then the run record. */
+  end(ending: Ending): Effect.Effect<void, BackendError> {
+    return Effect.suspend(() => {
+      if (this.ending !== undefined) return Effect.void
+      this.ending = ending
+      this.endedAt = this.now()
+      const cutOff = [...this.inFlight.values()].map((step) =>
+        step.write("interrupted", null, { tag: "Interrupted", message: "the step was interrupted before it ended" })
+      )
+      const open = this.live.filter((agent) => !agent.ended).map((agent) => agent.end(ending))
+      return Effect.all([...cutOff, ...open, this.client.writeRun(this.record())], { discard: true })
+    })
+  }
+
+  /** Records the run's end from the exit of its program, then flushes the backend. */
+  finish(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, BackendError> {
+    return Effect.zipRight(this.end(endingOf(exit)), this.client.flush)
+  }
+}
+
+const makeService = (run: RunState): RunContextService => ({
+  runId: run.runId,
+  client: run.client,
+  run: Effect.sync(() => decodeRun(run.record())),
+  isReplaying: Effect.sync(() => run.replay !== undefined),
+  agents: Effect.sync(() => run.live.map((agent) => decodeAgent(agent.record()))),
+  drifts: Effect.sync((): ReadonlyArray<ReplayError> => [...run.driftList]),
+  setState: run.state.setState as RunContextService["setState"],
+  getState: run.state.getState as RunContextService["getState"],
+  defaultAgent: Effect.suspend(() => run.defaultAgent()),
+  startAgent: (options) => Effect.suspend(() => run.startAgent(options)),
+  complete: (result) => run.end({ status: "completed", result: resultText(result), error: null }),
+  fail: (error) => run.end({ status: "failed", result: null, error: errorInfo(error) }),
+  checkpoint: (name, options) => capture(run, name, options, null),
+  restoreFromCheckpoint: (checkpointId) => restoreById(run, checkpointId)
+})

@@ -1,0 +1,373 @@
+/**
+ * Steps in this process: execute (the fiber slot that gives a step body its `StepContext`),
+ * replay (a recorded result instead of an execution), drift (a recorded step called with
+ * another input), and steps driven by hand.
+ */
+import { Cause, Effect, Either, type Fiber, FiberRef, Option, ParseResult, Schema } from "effect"
+import { type BackendError, ReplayError, SerializationError } from "../Errors.js"
+import type { StepId } from "../Ids.js"
+import type { ErrorInfo, Status } from "../Model.js"
+import type { StepOptions } from "../Step.js"
+import type { StepContextService, StepInfo, Usage } from "../StepContext.js"
+import type * as StepRecord from "../StepRecord.js"
+import type { AgentState } from "./agent.js"
+import { canonicalJson, firstDifference, sha256 } from "./canonical.js"
+import { causeInfo, errorInfo } from "./errorInfo.js"
+import type { Recorded, ReplayCache } from "./replay.js"
+import type { RunState } from "./runState.js"
+import * as Totals from "./totals.js"
+
+const serializationFromParse = (path: string, error: ParseResult.ParseError) =>
+  new SerializationError({
+    path,
+    found: "a value its schema cannot encode",
+    detail: ParseResult.TreeFormatter.formatErrorSync(error)
+  })
+
+/** The error for a value over the size limit: refused at the step, never dropped later. */
+const tooLarge = (path: string, size: number, limit: number) =>
+  new SerializationError({
+    path,
+    found: `a value of ${size.toLocaleString("en")} characters, over the limit of ${limit.toLocaleString("en")}`,
+    detail: "store large payloads elsewhere and pass a reference, or raise `maxValueSize` in the run options"
+  })
+
+/** The canonical text of a step input (`null` when there is none), or why it has none. */
+const inputText = (input: unknown): string | SerializationError => canonicalJson(input === undefined ? null : input, "input")
+
+/** An executed step in this process. */
+export class StepState {
+  tokensUsed = 0
+  costUsd = 0
+  done = false
+  override: { readonly value: unknown } | undefined
+  failedWith: ErrorInfo | undefined
+
+  constructor(
+    readonly agent: AgentState,
+    readonly info: StepInfo,
+    readonly input: string,
+    readonly manual: boolean
+  ) {}
+
+  addUsage(usage: Usage): void {
+    this.tokensUsed += usage.tokensUsed ?? 0
+    this.costUsd += usage.costUsd ?? 0
+  }
+
+  /** Sets the result (a `step(...)` body) or records the step at once (a step driven by hand). */
+  complete(result: unknown, usage?: Usage): Effect.Effect<void, SerializationError | BackendError> {
+    if (usage !== undefined) this.addUsage(usage)
+    if (!this.manual) {
+      this.override = { value: result }
+      return Effect.void
+    }
+    const text = result === undefined ? null : canonicalJson(result, "output")
+    if (text !== null && typeof text !== "string") return Effect.fail(text)
+    return this.write("completed", text, null)
+  }
+
+  fail(error: unknown): Effect.Effect<void, BackendError> {
+    this.failedWith = errorInfo(error)
+    return this.manual ? this.write("failed", null, this.failedWith) : Effect.void
+  }
+
+  /** Writes the step record once and counts it into the agent's and the run's totals. */
+  write(status: Status, output: string | null, error: ErrorInfo | null): Effect.Effect<void, BackendError> {
+    if (this.done) return Effect.void
+    this.done = true
+    const { agent, info } = this
+    const run = agent.run
+    const endedAt = run.now()
+    const latencyMs = endedAt - info.startedAtMillis
+    run.inFlight.delete(info.seq)
+    Totals.addStep(agent.totals, latencyMs, this.tokensUsed, this.costUsd)
+    Totals.addStep(run.totals, latencyMs, this.tokensUsed, this.costUsd)
+    return run.client.writeStep({
+      id: info.id,
+      runId: run.runId,
+      agentId: agent.id,
+      name: info.name,
+      kind: info.kind,
+      seq: info.seq,
+      inputHash: info.inputHash,
+      input: this.input,
+      output,
+      error,
+      status,
+      startedAt: info.startedAtMillis,
+      endedAt,
+      latencyMs,
+      tokensUsed: this.tokensUsed,
+      costUsd: this.costUsd,
+      replayed: false
+    })
+  }
+
+  /** Encodes the result, records the step, and returns the value replay will return too. */
+  finishSuccess<A>(value: A, options: StepOptions<A>): Effect.Effect<A, SerializationError | BackendError> {
+    const result = this.override === undefined ? value : this.override.value as A
+    if (options.usage !== undefined) this.addUsage(options.usage(result))
+    let returned: A = result
+    let encoded: unknown = result
+    if (options.output !== undefined) {
+      const either = Schema.encodeEither(options.output)(result)
+      if (Either.isLeft(either)) return this.failWith(serializationFromParse("output", either.left))
+      encoded = either.right
+    }
+    const text = encoded === undefined ? null : canonicalJson(encoded, "output")
+    if (text !== null && typeof text !== "string") return this.failWith(text)
+    const limit = this.agent.run.maxValueSize
+    if (text !== null && text.length > limit) return this.failWith(tooLarge("output", text.length, limit))
+    if (options.output !== undefined) {
+      const decoded = Schema.decodeUnknownEither(options.output)(encoded)
+      if (Either.isLeft(decoded)) return this.failWith(serializationFromParse("output", decoded.left))
+      returned = decoded.right
+    }
+    const write = this.failedWith === undefined
+      ? this.write("completed", text, null)
+      : this.write("failed", text, this.failedWith)
+    return Effect.as(write, returned)
+  }
+
+  finishFailure(cause: Cause.Cause<unknown>): Effect.Effect<void, BackendError> {
+    return this.write(Cause.isInterruptedOnly(cause) ? "interrupted" : "failed", null, causeInfo(cause))
+  }
+
+  private failWith(error: SerializationError): Effect.Effect<never, SerializationError | BackendError> {
+    return Effect.zipRight(this.write("failed", null, errorInfo(error)), Effect.fail(error))
+  }
+}
+
+/** Takes a sequence number and starts the clock of an executed step. */
+const begin = (agent: AgentState, name: string, kind: StepRecord.StepKind, input: string, manual: boolean): StepState => {
+  const run = agent.run
+  const seq = run.nextSeq++
+  const startedAt = run.now()
+  const step = new StepState(agent, {
+    id: run.ids.next(startedAt) as StepId,
+    name,
+    kind,
+    seq,
+    inputHash: sha256(input),
+    startedAtMillis: startedAt
+  }, input, manual)
+  run.inFlight.set(seq, step)
+  return step
+}
+
+/**
+ * Records one step: replayed from the cache when the run holds a result for this exact call,
+ * reported as drift when it holds one for the step name with another input, executed otherwise.
+ */
+export const runStep = <A, E, R>(
+  agent: AgentState,
+  name: string,
+  options: StepOptions<A>,
+  body: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SerializationError | ReplayError | BackendError, R> => {
+  const run = agent.run
+  let input = options.input
+  if (options.inputSchema !== undefined) {
+    const encoded = Schema.encodeEither(options.inputSchema)(input)
+    if (Either.isLeft(encoded)) return Effect.fail(serializationFromParse("input", encoded.left))
+    input = encoded.right
+  }
+  const text = inputText(input)
+  if (typeof text !== "string") return Effect.fail(text)
+  if (text.length > run.maxValueSize) return Effect.fail(tooLarge("input", text.length, run.maxValueSize))
+  const kind = options.kind ?? "function"
+  const replay = run.replay
+  if (replay === undefined) return execute(agent, name, kind, text, options, body)
+  const hit = replay.peek(agent.name, name, text)
+  if (hit !== undefined) {
+    consume(run, replay, hit)
+    return replayed(agent, hit, name, kind, text, options)
+  }
+  const drifted = replay.peekByName(agent.name, name)
+  if (drifted === undefined) return execute(agent, name, kind, text, options, body)
+  const error = driftError(agent, name, drifted, text)
+  if ((options.onDrift ?? run.onDrift) === "fail") return Effect.fail(error)
+  consume(run, replay, drifted)
+  run.driftList.push(error)
+  return Effect.zipRight(
+    Effect.logWarning(`multirun: ${error.message} Executing it again (onDrift: "execute").`),
+    execute(agent, name, kind, text, options, body)
+  )
+}
+
+/** Marks a recorded step as used; replay ends with the last one. */
+const consume = (run: RunState, replay: ReplayCache, entry: Recorded): void => {
+  replay.consume(entry)
+  if (replay.remaining === 0) run.replay = undefined
+}
+
+const driftError = (agent: AgentState, name: string, recorded: Recorded, text: string) =>
+  new ReplayError({
+    reason: "InputChanged",
+    stepName: name,
+    agentName: agent.name,
+    expectedHash: recorded.hash,
+    actualHash: sha256(text),
+    path: firstDifference(JSON.parse(recorded.input), JSON.parse(text), "input") ?? "input",
+    detail: "the code now calls this step with another input than the one recorded"
+  })
+
+/** Returns a recorded result and records the step as replayed (no latency, tokens or cost). */
+const replayed = <A>(
+  agent: AgentState,
+  hit: Recorded,
+  name: string,
+  kind: StepRecord.StepKind,
+  input: string,
+  options: StepOptions<A>
+): Effect.Effect<A, ReplayError | BackendError> => {
+  const parsed: unknown = hit.output === null ? undefined : JSON.parse(hit.output)
+  let value = parsed as A
+  if (options.output !== undefined) {
+    const decoded = Schema.decodeUnknownEither(options.output)(parsed)
+    if (Either.isLeft(decoded)) {
+      return Effect.fail(
+        new ReplayError({
+          reason: "Decode",
+          stepName: name,
+          agentName: agent.name,
+          detail: `the recorded output no longer matches the step's output schema: ${
+            ParseResult.TreeFormatter.formatErrorSync(decoded.left)
+          }`
+        })
+      )
+    }
+    value = decoded.right
+  }
+  const run = agent.run
+  const now = run.now()
+  return Effect.as(
+    run.client.writeStep({
+      id: run.ids.next(now),
+      runId: run.runId,
+      agentId: agent.id,
+      name,
+      kind,
+      seq: run.nextSeq++,
+      inputHash: hit.hash,
+      input,
+      output: hit.output,
+      error: null,
+      status: "completed",
+      startedAt: now,
+      endedAt: now,
+      latencyMs: 0,
+      tokensUsed: 0,
+      costUsd: 0,
+      replayed: true
+    }),
+    value
+  )
+}
+
+/** Runs the body as a step; its fiber's slot points at the step while the body runs. */
+const execute = <A, E, R>(
+  agent: AgentState,
+  name: string,
+  kind: StepRecord.StepKind,
+  input: string,
+  options: StepOptions<A>,
+  body: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SerializationError | BackendError, R> =>
+  Effect.withFiberRuntime((fiber) => {
+    const step = begin(agent, name, kind, input, false)
+    const slot = slotOf(fiber)
+    const previous = slot.current
+    slot.current = step
+    // no finalizer on the hot path: a step whose fiber is interrupted stays in `inFlight` and is
+    // recorded as interrupted when the run ends
+    return Effect.matchCauseEffect(body, {
+      onSuccess: (value) => {
+        slot.current = previous
+        return step.finishSuccess(value, options)
+      },
+      onFailure: (cause) => {
+        slot.current = previous
+        return Effect.zipRight(Effect.ignoreLogged(step.finishFailure(cause)), Effect.failCause(cause))
+      }
+    })
+  })
+
+/** `AgentContext.startStep`: a step driven by hand. */
+export const startStep = (
+  agent: AgentState,
+  options: { readonly name: string; readonly kind?: StepRecord.StepKind | undefined; readonly input?: unknown }
+): Effect.Effect<StepContextService, SerializationError> =>
+  Effect.suspend(() => {
+    const text = inputText(options.input)
+    if (typeof text !== "string") return Effect.fail(text)
+    return Effect.succeed(serviceOf(begin(agent, options.name, options.kind ?? "function", text, true)))
+  })
+
+/** `AgentContext.getStepResult`: the recorded result of a call, if replay holds one (not consumed). */
+export const getStepResult = (
+  agent: AgentState,
+  name: string,
+  input: unknown
+): Effect.Effect<Option.Option<unknown>, SerializationError> =>
+  Effect.suspend(() => {
+    const text = inputText(input)
+    if (typeof text !== "string") return Effect.fail(text)
+    const hit = agent.run.replay?.peek(agent.name, name, text)
+    return Effect.succeed(
+      hit === undefined ? Option.none() : Option.some(hit.output === null ? undefined : JSON.parse(hit.output))
+    )
+  })
+
+/**
+ * The step running in a fiber. Each fiber gets its own slot (children copy their parent's
+ * current step when forked), so concurrent steps never see each other's context, and entering a
+ * step costs one field write instead of a new context.
+ */
+class StepSlot {
+  constructor(public current: StepState | undefined) {}
+}
+
+const rootSlot = new StepSlot(undefined)
+
+const currentStep = FiberRef.unsafeMake<StepSlot>(rootSlot, {
+  fork: (slot) => new StepSlot(slot.current),
+  join: (parent) => parent
+})
+
+/** The fiber's own slot; a root fiber still on the shared initial slot gets one of its own. */
+const slotOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): StepSlot => {
+  const slot = fiber.getFiberRef(currentStep)
+  if (slot !== rootSlot) return slot
+  const own = new StepSlot(undefined)
+  // every runtime fiber is a FiberRuntime, which can set a FiberRef in place
+  ;(fiber as unknown as { setFiberRef: <A>(ref: FiberRef.FiberRef<A>, value: A) => void }).setFiberRef(currentStep, own)
+  return own
+}
+
+const withCurrentStep = <A, E>(f: (step: StepState) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.withFiberRuntime((fiber) => {
+    const step = fiber.getFiberRef(currentStep).current
+    return step === undefined
+      ? Effect.dieMessage("StepContext was used outside a step: only the body of `step(...)` may use it")
+      : f(step)
+  })
+
+/** A step as `StepContext`. */
+const serviceOf = (step: StepState): StepContextService => ({
+  step: Effect.succeed(step.info),
+  agentContext: Effect.succeed(step.agent.service),
+  addUsage: (usage) => Effect.sync(() => step.addUsage(usage)),
+  complete: (result, usage) => Effect.suspend(() => step.complete(result, usage)),
+  fail: (error) => Effect.suspend(() => step.fail(error))
+})
+
+/** The `StepContext` every run provides: it acts on the step running in the calling fiber. */
+export const stepContext: StepContextService = {
+  step: withCurrentStep((step) => Effect.succeed(step.info)),
+  agentContext: withCurrentStep((step) => Effect.succeed(step.agent.service)),
+  addUsage: (usage) => withCurrentStep((step) => Effect.sync(() => step.addUsage(usage))),
+  complete: (result, usage) => withCurrentStep((step) => step.complete(result, usage)),
+  fail: (error) => withCurrentStep((step) => step.fail(error))
+}
