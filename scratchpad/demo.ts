@@ -98,7 +98,7 @@ const firstPass = withRun({ name: runName, tags: ["demo"], metadata: { topic } }
   Effect.provide(Layer.merge(store, quiet))
 )
 
-const money = (usd: number) => `$${usd.toFixed(5)}`
+const money = (usd: number | null) => usd === null ? "cost unknown" : `$${usd.toFixed(5)}`
 
 const line = (name: string, record: Run.Encoded | Agent.Encoded) =>
   `${name}  ${record.status}  steps ${record.stepCount}  tokens ${record.tokensUsed}  cost ${

@@ -45,15 +45,36 @@ export const ErrorInfo = Schema.Struct({
 /** @since 0.1.0 */
 export type ErrorInfo = typeof ErrorInfo.Type
 
+/** A token count; records written before 0.2 have none and read as 0. */
+const tokenCount = Schema.optionalWith(Schema.Number, { default: () => 0 })
+
 /**
- * The totals that agents and runs aggregate from their steps. `latencyMs` is the sum of the
- * steps' latencies (wall time is `endedAt - startedAt`).
+ * Token counts of a step, an agent or a run, as providers report them: `cachedInputTokens` are
+ * part of `inputTokens` and `reasoningTokens` part of `outputTokens`. `tokensUsed` is the total.
+ *
+ * @since 0.2.0
+ */
+export const TokenCounts = Schema.Struct({
+  inputTokens: tokenCount,
+  outputTokens: tokenCount,
+  cachedInputTokens: tokenCount,
+  reasoningTokens: tokenCount,
+  tokensUsed: Schema.Number
+})
+
+/** @since 0.2.0 */
+export type TokenCounts = typeof TokenCounts.Type
+
+/**
+ * The totals that agents and runs aggregate from their executed steps. `costUsd` sums the steps
+ * whose cost is known. `latencyMs` is the sum of the steps' latencies, not the wall time, which
+ * is `endedAt - startedAt`.
  *
  * @since 0.1.0
  */
 export const Totals = Schema.Struct({
   stepCount: Schema.Int,
-  tokensUsed: Schema.Number,
+  ...TokenCounts.fields,
   costUsd: Schema.Number,
   latencyMs: Schema.Number
 })

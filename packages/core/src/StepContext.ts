@@ -11,13 +11,22 @@ import type { StepId } from "./Ids.js"
 import type { StepKind } from "./Step.js"
 
 /**
- * Tokens and cost reported for a step.
+ * Tokens, cost and model reported for a step; every field is optional and reports add up.
+ * `cachedInputTokens` are part of `inputTokens` and `reasoningTokens` part of `outputTokens`, as
+ * providers report them; `tokensUsed` defaults to `inputTokens + outputTokens`. `costUsd: null`
+ * says the cost is unknown (recorded as null, not 0).
  *
  * @since 0.1.0
  */
 export interface Usage {
+  readonly inputTokens?: number | undefined
+  readonly outputTokens?: number | undefined
+  readonly cachedInputTokens?: number | undefined
+  readonly reasoningTokens?: number | undefined
   readonly tokensUsed?: number | undefined
-  readonly costUsd?: number | undefined
+  readonly costUsd?: number | null | undefined
+  /** The provider's model id. */
+  readonly model?: string | undefined
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { Schema } from "effect"
 import { AgentId, RunId, StepId } from "./Ids.js"
-import { ErrorInfo, JsonText, Status, Timestamp } from "./Model.js"
+import { ErrorInfo, JsonText, Status, Timestamp, TokenCounts } from "./Model.js"
 
 /**
  * What a step does.
@@ -41,8 +41,11 @@ export class Step extends Schema.Class<Step>("@multirun/core/Step")({
   startedAt: Timestamp,
   endedAt: Schema.NullOr(Timestamp),
   latencyMs: Schema.Number,
-  tokensUsed: Schema.Number,
-  costUsd: Schema.Number,
+  ...TokenCounts.fields,
+  /** Null when the cost is unknown (a model missing from the price table). */
+  costUsd: Schema.NullOr(Schema.Number),
+  /** The provider's model id, for model calls. */
+  model: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   replayed: Schema.Boolean
 }) {}
 

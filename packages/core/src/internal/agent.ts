@@ -66,7 +66,7 @@ export class AgentState {
       endedAt: this.endedAt,
       result: this.ending?.result ?? null,
       error: this.ending?.error ?? null,
-      ...this.totals
+      ...Totals.toRecord(this.totals)
     }
   }
 
@@ -76,7 +76,7 @@ export class AgentState {
       name: this.name,
       isDefault: this.setup.isDefault,
       state: this.state.snapshot(),
-      ...this.totals
+      ...Totals.toRecord(this.totals)
     }
   }
 

@@ -134,7 +134,7 @@ export const capture = (
       agents,
       extraState,
       covered: covered(run),
-      ...run.totals
+      ...Totals.toRecord(run.totals)
     }
     const agentWrites = run.live.filter((agent) => !agent.ended).map((agent) => run.client.writeAgent(agent.record()))
     return Effect.all([...agentWrites, run.client.writeRun(run.record())], { discard: true }).pipe(

@@ -104,7 +104,7 @@ export class RunState {
       endedAt: this.endedAt,
       result: this.ending?.result ?? null,
       error: this.ending?.error ?? null,
-      ...this.totals
+      ...Totals.toRecord(this.totals)
     }
   }
 

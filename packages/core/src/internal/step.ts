@@ -37,8 +37,10 @@ const inputText = (input: unknown): string | SerializationError => canonicalJson
 
 /** An executed step in this process. */
 export class StepState {
-  tokensUsed = 0
-  costUsd = 0
+  readonly usage = Totals.zeroUsage()
+  /** A usage report said the cost is unknown. */
+  costUnknown = false
+  model: string | null = null
   done = false
   override: { readonly value: unknown } | undefined
   failedWith: ErrorInfo | undefined
@@ -51,8 +53,8 @@ export class StepState {
   ) {}
 
   addUsage(usage: Usage): void {
-    this.tokensUsed += usage.tokensUsed ?? 0
-    this.costUsd += usage.costUsd ?? 0
+    if (Totals.addUsage(this.usage, usage)) this.costUnknown = true
+    if (usage.model !== undefined) this.model = usage.model
   }
 
   /** Sets the result (a `step(...)` body) or records the step at once (a step driven by hand). */
@@ -81,8 +83,9 @@ export class StepState {
     const endedAt = run.now()
     const latencyMs = endedAt - info.startedAtMillis
     run.inFlight.delete(info.seq)
-    Totals.addStep(agent.totals, latencyMs, this.tokensUsed, this.costUsd)
-    Totals.addStep(run.totals, latencyMs, this.tokensUsed, this.costUsd)
+    const usage = this.usage
+    Totals.addStep(agent.totals, latencyMs, usage)
+    Totals.addStep(run.totals, latencyMs, usage)
     return run.client.writeStep({
       id: info.id,
       runId: run.runId,
@@ -98,8 +101,13 @@ export class StepState {
       startedAt: info.startedAtMillis,
       endedAt,
       latencyMs,
-      tokensUsed: this.tokensUsed,
-      costUsd: this.costUsd,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      cachedInputTokens: usage.cachedInputTokens,
+      reasoningTokens: usage.reasoningTokens,
+      tokensUsed: usage.tokensUsed,
+      costUsd: this.costUnknown && usage.costNanos === 0 ? null : usage.costNanos / 1e9,
+      model: this.model,
       replayed: false
     })
   }
@@ -258,8 +266,13 @@ const replayed = <A>(
       startedAt: now,
       endedAt: now,
       latencyMs: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      cachedInputTokens: 0,
+      reasoningTokens: 0,
       tokensUsed: 0,
       costUsd: 0,
+      model: null,
       replayed: true
     }),
     value

@@ -1,29 +1,87 @@
-/** Totals kept by runs and agents in this process, updated synchronously so they are exact. */
+/**
+ * Usage and totals kept by steps, agents and runs in this process. Cost is kept as integer
+ * nano-dollars, so totals are exact and do not depend on the order steps complete in.
+ */
 import type { Totals } from "../Model.js"
+import type { Usage } from "../StepContext.js"
+
+/** Token counts and cost (in nano-dollars) as mutable fields. */
+export interface MutableUsage {
+  inputTokens: number
+  outputTokens: number
+  cachedInputTokens: number
+  reasoningTokens: number
+  tokensUsed: number
+  costNanos: number
+}
 
 /** Totals as mutable fields. */
-export interface MutableTotals {
+export interface MutableTotals extends MutableUsage {
   stepCount: number
-  tokensUsed: number
-  costUsd: number
   latencyMs: number
 }
 
+/** USD to integer nano-dollars. */
+export const toNanos = (usd: number): number => Math.round(usd * 1e9)
+
+/** Zero usage. */
+export const zeroUsage = (): MutableUsage => ({
+  inputTokens: 0,
+  outputTokens: 0,
+  cachedInputTokens: 0,
+  reasoningTokens: 0,
+  tokensUsed: 0,
+  costNanos: 0
+})
+
 /** Zero totals. */
-export const zero = (): MutableTotals => ({ stepCount: 0, tokensUsed: 0, costUsd: 0, latencyMs: 0 })
+export const zero = (): MutableTotals => ({ ...zeroUsage(), stepCount: 0, latencyMs: 0 })
 
 /** A mutable copy of stored totals (a checkpoint's, an agent snapshot's). */
 export const copy = (totals: Totals): MutableTotals => ({
   stepCount: totals.stepCount,
+  inputTokens: totals.inputTokens,
+  outputTokens: totals.outputTokens,
+  cachedInputTokens: totals.cachedInputTokens,
+  reasoningTokens: totals.reasoningTokens,
   tokensUsed: totals.tokensUsed,
-  costUsd: totals.costUsd,
+  costNanos: toNanos(totals.costUsd),
   latencyMs: totals.latencyMs
 })
 
+/** Totals as recorded. */
+export const toRecord = (totals: MutableTotals): Totals => ({
+  stepCount: totals.stepCount,
+  inputTokens: totals.inputTokens,
+  outputTokens: totals.outputTokens,
+  cachedInputTokens: totals.cachedInputTokens,
+  reasoningTokens: totals.reasoningTokens,
+  tokensUsed: totals.tokensUsed,
+  costUsd: totals.costNanos / 1e9,
+  latencyMs: totals.latencyMs
+})
+
+/** Adds one usage report to a step's usage; returns whether it said the cost is unknown. */
+export const addUsage = (into: MutableUsage, usage: Usage): boolean => {
+  const input = usage.inputTokens ?? 0
+  const output = usage.outputTokens ?? 0
+  into.inputTokens += input
+  into.outputTokens += output
+  into.cachedInputTokens += usage.cachedInputTokens ?? 0
+  into.reasoningTokens += usage.reasoningTokens ?? 0
+  into.tokensUsed += usage.tokensUsed ?? input + output
+  if (typeof usage.costUsd === "number") into.costNanos += toNanos(usage.costUsd)
+  return usage.costUsd === null
+}
+
 /** Counts one finished, executed step into totals. */
-export const addStep = (totals: MutableTotals, latencyMs: number, tokensUsed: number, costUsd: number): void => {
+export const addStep = (totals: MutableTotals, latencyMs: number, usage: MutableUsage): void => {
   totals.stepCount++
   totals.latencyMs += latencyMs
-  totals.tokensUsed += tokensUsed
-  totals.costUsd += costUsd
+  totals.inputTokens += usage.inputTokens
+  totals.outputTokens += usage.outputTokens
+  totals.cachedInputTokens += usage.cachedInputTokens
+  totals.reasoningTokens += usage.reasoningTokens
+  totals.tokensUsed += usage.tokensUsed
+  totals.costNanos += usage.costNanos
 }
