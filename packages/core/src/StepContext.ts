@@ -11,13 +11,21 @@ import type { StepId } from "./Ids.js"
 import type { StepKind } from "./Step.js"
 
 /**
- * Tokens and cost reported for a step.
+ * Tokens, cost and model reported for a step.
  *
  * @since 0.1.0
  */
 export interface Usage {
+  readonly inputTokens?: number | undefined
+  readonly outputTokens?: number | undefined
+  readonly cachedInputTokens?: number | undefined
+  readonly reasoningTokens?: number | undefined
+  /** Total tokens; when omitted it is the sum of the others. */
   readonly tokensUsed?: number | undefined
-  readonly costUsd?: number | undefined
+  /** Cost in USD; null when unknown. */
+  readonly costUsd?: number | null | undefined
+  /** The provider's model id. */
+  readonly model?: string | undefined
 }
 
 /**
