@@ -8,7 +8,7 @@ import * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as AiModel from "@effect/ai/Model"
 import type * as Response from "@effect/ai/Response"
-import { RunContext, step, StepContext } from "@multirun/core"
+import { RunContext, type RunContextService, step, StepContext } from "@multirun/core"
 import { Chunk, Effect, FiberRef, Layer, Mailbox, Option, Stream } from "effect"
 import * as internal from "./internal/model.js"
 import { defaultTable, make as makePricing, Pricing } from "./Pricing.js"
@@ -21,12 +21,16 @@ import { defaultTable, make as makePricing, Pricing } from "./Pricing.js"
  * - `provider`: the provider name put in each call's input (the layers read it from
  *   `@effect/ai`'s `Model.ProviderName` when the model comes from `OpenAiLanguageModel.model`
  *   and the like), so switching providers is seen as drift on replay.
+ * - `checkpoint`: `"afterEachCall"` checkpoints the run after every executed (not replayed)
+ *   call, so a resumed run replays every call made before a crash with no checkpoint code in
+ *   the program; `"never"` (default) leaves checkpoints to the program.
  *
  * @since 0.2.0
  */
 export interface Options {
   readonly model?: string | undefined
   readonly provider?: string | undefined
+  readonly checkpoint?: "never" | "afterEachCall" | undefined
 }
 
 const stepNameRef = FiberRef.unsafeMake<Option.Option<string>>(Option.none())
@@ -47,7 +51,7 @@ export const withStepName: {
 
 const isStepError = (error: unknown): error is { readonly _tag: string; readonly message: string } => {
   const tag = (error as { readonly _tag?: unknown } | null)?._tag
-  return tag === "SerializationError" || tag === "ReplayError" || tag === "BackendError"
+  return tag === "SerializationError" || tag === "ReplayError" || tag === "BackendError" || tag === "CheckpointError"
 }
 
 /** A recording failure (backend, serialization, drift under `onDrift: "fail"`) as an `AiError`. */
@@ -60,7 +64,11 @@ const asAiError = (method: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
         description: `multirun could not record or replay the call: ${error.message}`,
         cause: error
       })
-    )) as Effect.Effect<A, Exclude<E, { readonly _tag: "SerializationError" | "ReplayError" | "BackendError" }> | AiError.AiError, R>
+    )) as Effect.Effect<
+      A,
+      Exclude<E, { readonly _tag: "SerializationError" | "ReplayError" | "BackendError" | "CheckpointError" }> | AiError.AiError,
+      R
+    >
 
 const hasRun = Effect.map(Effect.serviceOption(RunContext), Option.isSome)
 
@@ -98,15 +106,24 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
         yield* (yield* StepContext).addUsage(usage)
       })
 
+    /** After an executed call, the checkpoint the options ask for. */
+    const checkpointAfter = (run: RunContextService, name: string, executed: boolean) =>
+      executed && options.checkpoint === "afterEachCall" ? Effect.asVoid(run.checkpoint(`after ${name}`)) : Effect.void
+
     const generateText = (providerOptions: LanguageModel.ProviderOptions) =>
       Effect.gen(function*() {
         const run = yield* Effect.serviceOption(RunContext)
         if (Option.isNone(run)) return yield* internal.generate(inner, providerOptions)
         const input = yield* internal.callInput(providerOptions, options.provider)
         const name = yield* stepName(providerOptions.responseFormat, false)
-        return yield* internal.generate(inner, providerOptions).pipe(
+        let executed = false
+        return yield* Effect.suspend(() => {
+          executed = true
+          return internal.generate(inner, providerOptions)
+        }).pipe(
           Effect.tap(recordUsage),
           step(name, { kind: "llm_call", input }),
+          Effect.tap(() => checkpointAfter(run.value, name, executed)),
           asAiError(name),
           Effect.provideService(RunContext, run.value)
         ) as Effect.Effect<internal.Parts, AiError.AiError>
@@ -133,6 +150,7 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
         })
         yield* live.pipe(
           step(name, { kind: "llm_call", input }),
+          Effect.tap(() => checkpointAfter(run.value, name, executed)),
           asAiError(name),
           Effect.flatMap((parts) => executed ? Effect.void : mailbox.offerAll(parts)),
           Effect.provideService(RunContext, run.value),

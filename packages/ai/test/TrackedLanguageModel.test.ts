@@ -4,10 +4,13 @@
  * generateText, generateObject and streamText, drift.
  */
 import * as LanguageModel from "@effect/ai/LanguageModel"
+import { AnthropicClient, AnthropicLanguageModel } from "@effect/ai-anthropic"
+import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { LocalLayer, RunContext, StepContext, type Usage, withRun } from "@multirun/core"
-import { Chunk, Effect, Layer, Logger, Schema, Stream } from "effect"
+import { Chunk, Effect, Layer, Logger, Redacted, Schema, Stream } from "effect"
 import { Pricing, TrackedLanguageModel } from "../src/index.js"
+import * as AnthropicStub from "./fixtures/AnthropicStub.js"
 import * as OpenAiStub from "./fixtures/OpenAiStub.js"
 import { openAi, stored } from "./helpers.js"
 
@@ -76,6 +79,39 @@ describe("TrackedLanguageModel", () => {
       assert.strictEqual(run.stepCount, 2)
       assert.strictEqual(run.tokensUsed, 3000)
       assert.strictEqual(run.costUsd, 0.0115)
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("Anthropic: cache reads are priced apart from input tokens", () =>
+    Effect.gen(function*() {
+      const stub = yield* AnthropicStub.make({
+        text: "Bonjour",
+        usage: { input: 1000, output: 300, cacheRead: 200 },
+        responseModel: "claude-sonnet-4-5-20250929"
+      })
+      const model = TrackedLanguageModel.model(AnthropicLanguageModel.model("claude-sonnet-4-5")).pipe(
+        Layer.provide(AnthropicClient.layer({ apiKey: Redacted.make("sk-ant-test"), apiUrl: stub.url })),
+        Layer.provide(FetchHttpClient.layer)
+      )
+      const seen: Array<Usage> = []
+      const runId = yield* LanguageModel.generateText({ prompt: "Say hello in French" }).pipe(
+        Effect.zipRight(Effect.map(RunContext, (run) => run.runId)),
+        (self) => spyUsage(self, seen),
+        withRun("anthropic"),
+        Effect.provide(model)
+      )
+      assert.strictEqual(stub.requests.length, 1)
+      // 1,000 input × $3 + 200 cache reads × $0.30 + 300 output × $15, per million
+      assert.deepStrictEqual(seen, [{
+        inputTokens: 1000,
+        outputTokens: 300,
+        cachedInputTokens: 200,
+        tokensUsed: 1300,
+        costUsd: 0.00756,
+        model: "claude-sonnet-4-5-20250929"
+      }])
+      const { steps } = yield* stored(runId)
+      assert.deepStrictEqual(steps.map((s) => [s.name, s.tokensUsed, s.costUsd]), [["generateText", 1300, 0.00756]])
+      assert.strictEqual(JSON.parse(steps[0]!.input).provider, "anthropic")
     }).pipe(Effect.provide(LocalLayer)))
 
   it.scoped("outside a run, calls pass through untouched", () =>
