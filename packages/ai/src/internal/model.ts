@@ -1,0 +1,162 @@
+/**
+ * The provider seam of `TrackedLanguageModel`: the user's `LanguageModel` called at the level of
+ * `LanguageModel.make`'s provider functions (encoded parts in and out), the step input of a
+ * call, and the usage read off the encoded response parts.
+ */
+import * as AiError from "@effect/ai/AiError"
+import type * as LanguageModel from "@effect/ai/LanguageModel"
+import * as Prompt from "@effect/ai/Prompt"
+import * as Response from "@effect/ai/Response"
+import * as Tool from "@effect/ai/Tool"
+import type * as Toolkit from "@effect/ai/Toolkit"
+import type { Usage } from "@multirun/core"
+import { Context, Effect, JSONSchema, ParseResult, Schema, Stream } from "effect"
+import type { PricingService } from "../Pricing.js"
+import { plain } from "./json.js"
+
+/** What a provider function of `LanguageModel.make` returns for one call. */
+export type Parts = Array<Response.PartEncoded>
+
+/** A toolkit holding the tools of a call, for decoding and encoding their parts; never handles. */
+const toolkitOf = (tools: ReadonlyArray<Tool.Any>): Toolkit.WithHandler<any> => ({
+  tools: Object.fromEntries(tools.map((tool) => [tool.name, tool])),
+  handle: (name) => Effect.dieMessage(`TrackedLanguageModel: tool call ${String(name)} resolved by the wrapped model`)
+})
+
+const malformed = (method: string, error: ParseResult.ParseError) =>
+  AiError.MalformedOutput.fromParseError({ module: "TrackedLanguageModel", method, error })
+
+/** The options of the wrapped model's own call: the same prompt, tools and choice, unresolved. */
+const innerOptions = (options: LanguageModel.ProviderOptions, toolkit: Toolkit.WithHandler<any>) =>
+  options.tools.length === 0
+    ? { prompt: options.prompt }
+    : { prompt: options.prompt, toolkit, toolChoice: options.toolChoice, disableToolCallResolution: true }
+
+/** Calls the wrapped model for one provider-level `generateText` and encodes its parts. */
+export const generate = (
+  inner: LanguageModel.Service,
+  options: LanguageModel.ProviderOptions
+): Effect.Effect<Parts, AiError.AiError> => {
+  const toolkit = toolkitOf(options.tools)
+  const base = innerOptions(options, toolkit)
+  const format = options.responseFormat
+  const call: Effect.Effect<LanguageModel.GenerateTextResponse<any>, AiError.AiError> = format.type === "json"
+    ? (inner.generateObject as any)({ ...base, schema: format.schema, objectName: format.objectName })
+    : (inner.generateText as any)(base)
+  const encode = Schema.encode(Schema.Array(Response.Part(toolkit)))
+  return Effect.flatMap(call, (response) =>
+    encode(response.content).pipe(
+      Effect.map((parts) => plain(parts) as Parts),
+      Effect.mapError((error) => malformed("generateText", error))
+    ))
+}
+
+/** Calls the wrapped model for one provider-level `streamText` and encodes each part. */
+export const stream = (
+  inner: LanguageModel.Service,
+  options: LanguageModel.ProviderOptions
+): Stream.Stream<Response.StreamPartEncoded, AiError.AiError> => {
+  const toolkit = toolkitOf(options.tools)
+  const parts: Stream.Stream<Response.StreamPart<any>, AiError.AiError> = (inner.streamText as any)(
+    innerOptions(options, toolkit)
+  )
+  const encode = Schema.encode(Response.StreamPart(toolkit))
+  return Stream.mapEffect(parts, (part) =>
+    encode(part).pipe(
+      Effect.map((encoded) => plain(encoded)),
+      Effect.mapError((error) => malformed("streamText", error))
+    ))
+}
+
+/** A schema as JSON Schema, or its description when it has none. */
+const schemaJson = (schema: Schema.Schema.All): unknown => {
+  try {
+    return JSONSchema.make(schema as Schema.Schema<any, any, never>)
+  } catch {
+    return String(schema.ast)
+  }
+}
+
+const toolJson = (tool: Tool.Any): unknown =>
+  Tool.isProviderDefined(tool)
+    ? { name: tool.name, id: tool.id, args: (tool as unknown as Tool.AnyProviderDefined).args }
+    : { name: tool.name, description: Tool.getDescription(tool as any), parameters: schemaJson(tool.parametersSchema) }
+
+/** Provider configuration in the context (`OpenAiLanguageModel.withConfigOverride` and the like). */
+const providerConfig = (context: Context.Context<never>): Record<string, unknown> => {
+  const config: Record<string, unknown> = {}
+  for (const [key, value] of context.unsafeMap) {
+    if (key.startsWith("@effect/ai-") && key.endsWith("LanguageModel/Config")) config[key] = value
+  }
+  return config
+}
+
+/** The step input of a call: prompt, tools and options, encoded; `undefined` fields dropped. */
+export const callInput = (
+  options: LanguageModel.ProviderOptions,
+  provider: string | undefined
+): Effect.Effect<unknown, AiError.AiError> =>
+  Effect.gen(function*() {
+    const prompt = yield* Effect.mapError(
+      Schema.encode(Prompt.Prompt)(options.prompt),
+      (error) =>
+        new AiError.MalformedInput({
+          module: "TrackedLanguageModel",
+          method: "input",
+          description: `the prompt does not encode: ${ParseResult.TreeFormatter.formatErrorSync(error)}`,
+          cause: error
+        })
+    )
+    const context = yield* Effect.context<never>()
+    const config = providerConfig(context)
+    const format = options.responseFormat
+    return plain({
+      provider,
+      prompt,
+      tools: options.tools.map(toolJson),
+      toolChoice: options.tools.length === 0 ? undefined : options.toolChoice,
+      responseFormat: format.type === "json"
+        ? { type: "json", objectName: format.objectName, schema: schemaJson(format.schema) }
+        : format,
+      config: Object.keys(config).length === 0 ? undefined : config
+    })
+  })
+
+/** The model id the provider configuration of the context names, if any. */
+export const configuredModel = (context: Context.Context<never>): string | undefined => {
+  for (const value of Object.values(providerConfig(context))) {
+    const model = (value as { readonly model?: unknown } | undefined)?.model
+    if (typeof model === "string") return model
+  }
+  return undefined
+}
+
+type AnyEncodedPart = Response.PartEncoded | Response.StreamPartEncoded
+
+/** Usage of a call read off its encoded parts, with `tokensUsed` as the total and cost priced. */
+export const usageOf = (
+  parts: ReadonlyArray<AnyEncodedPart>,
+  fallbackModel: string | undefined,
+  pricing: PricingService
+): Effect.Effect<Usage> => {
+  let model: string | undefined
+  let usage: Response.FinishPartEncoded["usage"] | undefined
+  for (const part of parts) {
+    if (part.type === "response-metadata" && part.modelId !== undefined && model === undefined) model = part.modelId
+    if (part.type === "finish") usage = part.usage
+  }
+  model ??= fallbackModel
+  if (usage === undefined) return Effect.succeed(plain({ model, costUsd: null }))
+  const counts = usage
+  const tokensUsed = counts.totalTokens ?? (counts.inputTokens ?? 0) + (counts.outputTokens ?? 0)
+  return Effect.map(pricing.cost(model, counts), (costUsd) =>
+    plain({
+      inputTokens: counts.inputTokens,
+      outputTokens: counts.outputTokens,
+      cachedInputTokens: counts.cachedInputTokens,
+      reasoningTokens: counts.reasoningTokens,
+      tokensUsed,
+      costUsd,
+      model
+    }))
+}

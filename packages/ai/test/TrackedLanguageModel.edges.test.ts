@@ -1,0 +1,115 @@
+/**
+ * TrackedLanguageModel at the edges: failed calls, streams cut short, drift under
+ * `onDrift: "fail"`, and checkpoints after each call.
+ */
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import { assert, describe, it } from "@effect/vitest"
+import { LocalLayer, RunContext, withRun } from "@multirun/core"
+import { Cause, Chunk, Effect, Exit, Layer, Stream } from "effect"
+import { TrackedLanguageModel } from "../src/index.js"
+import * as OpenAiStub from "./fixtures/OpenAiStub.js"
+import { openAi, stored } from "./helpers.js"
+
+describe("TrackedLanguageModel edges", () => {
+  it.scoped("a failed call is a failed step with the provider's error, executed again on resume", () =>
+    Effect.gen(function*() {
+      let failing = true
+      const stub = yield* OpenAiStub.make({ fail: () => failing })
+      const layer = TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub)))
+      const program = Effect.gen(function*() {
+        const run = yield* RunContext
+        const exit = yield* Effect.exit(LanguageModel.generateText({ prompt: "flaky" }))
+        yield* run.checkpoint("after-call")
+        return { runId: run.runId, exit }
+      })
+      const first = yield* program.pipe(withRun("flaky"), Effect.provide(layer))
+      assert.isTrue(Exit.isFailure(first.exit))
+      const error = Exit.isFailure(first.exit) ? Cause.squash(first.exit.cause) as { _tag: string } : undefined
+      assert.strictEqual(error?._tag, "HttpResponseError")
+      failing = false
+      const again = yield* program.pipe(
+        withRun({ name: "flaky", resume: { runId: first.runId, latest: true } }),
+        Effect.provide(layer)
+      )
+      assert.isTrue(Exit.isSuccess(again.exit))
+      assert.strictEqual(stub.requests.length, 2)
+      const { steps } = yield* stored(first.runId)
+      assert.deepStrictEqual(steps.map((s) => [s.status, s.replayed, s.error?.tag ?? null]), [
+        ["failed", false, "HttpResponseError"],
+        ["completed", false, null]
+      ])
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("a stream the consumer cuts short ends the call; the step is never replayed", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make({ reply: () => ({ text: "a b c d e f g h" }) })
+      const { runId, parts } = yield* Effect.gen(function*() {
+        const parts = yield* LanguageModel.streamText({ prompt: "letters" }).pipe(Stream.take(3), Stream.runCollect)
+        return { runId: (yield* RunContext).runId, parts: Chunk.toArray(parts) }
+      }).pipe(withRun("cut"), Effect.provide(TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub)))))
+      assert.deepStrictEqual(parts.map((p) => p.type), ["response-metadata", "text-start", "text-delta"])
+      const { run, steps } = yield* stored(runId)
+      assert.strictEqual(run.status, "completed")
+      assert.deepStrictEqual(steps.map((s) => [s.name, s.status]), [["streamText", "interrupted"]])
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("drift under onDrift: \"fail\" fails the call with the ReplayError as cause", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make()
+      const layer = TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub)))
+      const program = (prompt: string) =>
+        Effect.gen(function*() {
+          const run = yield* RunContext
+          yield* LanguageModel.generateText({ prompt })
+          yield* run.checkpoint("after-call")
+          return run.runId
+        })
+      const runId = yield* program("first prompt").pipe(withRun("strict"), Effect.provide(layer))
+      const error = yield* program("changed prompt").pipe(
+        withRun({ name: "strict", resume: { runId, latest: true }, onDrift: "fail" }),
+        Effect.provide(layer),
+        Effect.flip
+      )
+      assert.strictEqual(error._tag, "UnknownError")
+      const cause = (error as { cause?: { _tag?: string; reason?: string } }).cause
+      assert.strictEqual(cause?._tag, "ReplayError")
+      assert.strictEqual(cause?.reason, "InputChanged")
+      assert.strictEqual(stub.requests.length, 1)
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("checkpoint: \"afterEachCall\" makes calls replay on resume with no checkpoint in the program", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make()
+      const layer = TrackedLanguageModel.layerWith({ checkpoint: "afterEachCall" }).pipe(Layer.provide(openAi(stub)))
+      const program = (crash: boolean) =>
+        Effect.gen(function*() {
+          const run = yield* RunContext
+          const a = yield* LanguageModel.generateText({ prompt: "one" })
+          const b = yield* LanguageModel.streamText({ prompt: "two" }).pipe(Stream.runCollect)
+          if (crash) return yield* Effect.die("crash")
+          const c = yield* LanguageModel.generateText({ prompt: "three" })
+          return { runId: run.runId, texts: [a.text, Chunk.size(b), c.text] }
+        })
+      const runIds: Array<string> = []
+      const crashed = yield* Effect.gen(function*() {
+        runIds.push((yield* RunContext).runId)
+        return yield* program(true)
+      }).pipe(withRun("auto"), Effect.provide(layer), Effect.exit)
+      assert.isTrue(Exit.isFailure(crashed))
+      assert.strictEqual(stub.requests.length, 2)
+      const result = yield* program(false).pipe(
+        withRun({ name: "auto", resume: { runId: runIds[0]!, latest: true } }),
+        Effect.provide(layer)
+      )
+      assert.strictEqual(stub.requests.length, 3)
+      assert.deepStrictEqual(result.texts, ["echo: one", 6, "echo: three"])
+      const { steps } = yield* stored(runIds[0]!)
+      assert.deepStrictEqual(steps.map((s) => [s.name, s.replayed]), [
+        ["generateText", false],
+        ["streamText", false],
+        ["generateText", true],
+        ["streamText", true],
+        ["generateText", false]
+      ])
+    }).pipe(Effect.provide(LocalLayer)))
+})

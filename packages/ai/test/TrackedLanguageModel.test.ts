@@ -1,0 +1,272 @@
+/**
+ * TrackedLanguageModel against the real @effect/ai-openai client on a loopback stub of the
+ * OpenAI Responses API: recorded steps, usage and cost, pass-through outside a run, replay of
+ * generateText, generateObject and streamText, drift.
+ */
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import { AnthropicClient, AnthropicLanguageModel } from "@effect/ai-anthropic"
+import { FetchHttpClient } from "@effect/platform"
+import { assert, describe, it } from "@effect/vitest"
+import { LocalLayer, RunContext, StepContext, type Usage, withRun } from "@multirun/core"
+import { Chunk, Effect, Layer, Logger, Redacted, Schema, Stream } from "effect"
+import { Pricing, TrackedLanguageModel } from "../src/index.js"
+import * as AnthropicStub from "./fixtures/AnthropicStub.js"
+import * as OpenAiStub from "./fixtures/OpenAiStub.js"
+import { openAi, stored } from "./helpers.js"
+
+const fixedUsage = { input: 1200, output: 300, cached: 200, reasoning: 50 }
+
+/** gpt-4o: 1,000 uncached × $2.50 + 200 cached × $1.25 + 300 output × $10, per million. */
+const gpt4oCost = 0.00575
+
+/** The model layers over a stub: tracked OpenAI `gpt-4o`, answers naming a dated model id. */
+const tracked = (stub: OpenAiStub.OpenAiStub) => TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub)))
+
+/**
+ * A `StepContext` that notes every usage reported, then reports it to the real one (which every
+ * run provides, so the result needs only `RunContext`).
+ */
+const spyUsage = <A, E, R>(self: Effect.Effect<A, E, R>, seen: Array<Usage>) =>
+  Effect.flatMap(StepContext, (real) =>
+    Effect.provideService(self, StepContext, {
+      ...real,
+      addUsage: (usage) => Effect.zipRight(Effect.sync(() => seen.push(usage)), real.addUsage(usage))
+    })) as Effect.Effect<A, E, Exclude<R, StepContext> | RunContext>
+
+describe("TrackedLanguageModel", () => {
+  it.scoped("records each call as an llm_call step with model, input, output, usage and cost", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make({
+        reply: (request) => ({ text: `answer to ${request.text}`, usage: fixedUsage }),
+        responseModel: (model) => `${model}-2024-08-06`
+      })
+      const seen: Array<Usage> = []
+      const { runId, texts } = yield* Effect.gen(function*() {
+        const a = yield* LanguageModel.generateText({ prompt: "first question" })
+        const b = yield* LanguageModel.generateText({ prompt: "second question" })
+        return { runId: (yield* RunContext).runId, texts: [a.text, b.text] }
+      }).pipe((self) => spyUsage(self, seen), withRun("usage"), Effect.provide(tracked(stub)))
+      assert.deepStrictEqual(texts, ["answer to first question", "answer to second question"])
+      assert.strictEqual(stub.requests.length, 2)
+
+      const expected: Usage = {
+        inputTokens: 1200,
+        outputTokens: 300,
+        cachedInputTokens: 200,
+        reasoningTokens: 50,
+        tokensUsed: 1500,
+        costUsd: gpt4oCost,
+        model: "gpt-4o-2024-08-06"
+      }
+      assert.deepStrictEqual(seen, [expected, expected])
+
+      const { run, steps } = yield* stored(runId)
+      assert.deepStrictEqual(steps.map((s) => [s.name, s.kind, s.status, s.tokensUsed, s.costUsd]), [
+        ["generateText", "llm_call", "completed", 1500, gpt4oCost],
+        ["generateText", "llm_call", "completed", 1500, gpt4oCost]
+      ])
+      const input = JSON.parse(steps[0]!.input)
+      assert.deepStrictEqual(input.prompt, {
+        content: [{ content: "first question", options: {}, role: "user" }]
+      })
+      assert.deepStrictEqual(input.tools, [])
+      assert.deepStrictEqual(input.responseFormat, { type: "text" })
+      assert.strictEqual(input.provider, "openai")
+      const output = JSON.parse(steps[0]!.output!) as Array<{ type: string; text?: string; modelId?: string }>
+      assert.deepStrictEqual(output.map((p) => p.type), ["response-metadata", "text", "finish"])
+      assert.strictEqual(output[0]!.modelId, "gpt-4o-2024-08-06")
+      assert.strictEqual(output[1]!.text, "answer to first question")
+      assert.strictEqual(run.stepCount, 2)
+      assert.strictEqual(run.tokensUsed, 3000)
+      assert.strictEqual(run.costUsd, 0.0115)
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("Anthropic: cache reads are priced apart from input tokens", () =>
+    Effect.gen(function*() {
+      const stub = yield* AnthropicStub.make({
+        text: "Bonjour",
+        usage: { input: 1000, output: 300, cacheRead: 200 },
+        responseModel: "claude-sonnet-4-5-20250929"
+      })
+      const model = TrackedLanguageModel.model(AnthropicLanguageModel.model("claude-sonnet-4-5")).pipe(
+        Layer.provide(AnthropicClient.layer({ apiKey: Redacted.make("sk-ant-test"), apiUrl: stub.url })),
+        Layer.provide(FetchHttpClient.layer)
+      )
+      const seen: Array<Usage> = []
+      const runId = yield* LanguageModel.generateText({ prompt: "Say hello in French" }).pipe(
+        Effect.zipRight(Effect.map(RunContext, (run) => run.runId)),
+        (self) => spyUsage(self, seen),
+        withRun("anthropic"),
+        Effect.provide(model)
+      )
+      assert.strictEqual(stub.requests.length, 1)
+      // 1,000 input × $3 + 200 cache reads × $0.30 + 300 output × $15, per million
+      assert.deepStrictEqual(seen, [{
+        inputTokens: 1000,
+        outputTokens: 300,
+        cachedInputTokens: 200,
+        tokensUsed: 1300,
+        costUsd: 0.00756,
+        model: "claude-sonnet-4-5-20250929"
+      }])
+      const { steps } = yield* stored(runId)
+      assert.deepStrictEqual(steps.map((s) => [s.name, s.tokensUsed, s.costUsd]), [["generateText", 1300, 0.00756]])
+      assert.strictEqual(JSON.parse(steps[0]!.input).provider, "anthropic")
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("outside a run, calls pass through untouched", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make()
+      const response = yield* LanguageModel.generateText({ prompt: "no run here" }).pipe(Effect.provide(tracked(stub)))
+      assert.strictEqual(response.text, "echo: no run here")
+      const parts = yield* LanguageModel.streamText({ prompt: "still no run" }).pipe(
+        Stream.runCollect,
+        Effect.provide(tracked(stub))
+      )
+      const text = Chunk.toArray(parts).flatMap((p) => p.type === "text-delta" ? [p.delta] : []).join("")
+      assert.strictEqual(text, "echo: still no run")
+      assert.strictEqual(stub.requests.length, 2)
+    }))
+
+  it.scoped("an unknown model records cost as unknown and warns once per model id", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make({ reply: () => ({ text: "ok", usage: fixedUsage }) })
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(Array.isArray(message) ? message.join(" ") : String(message))
+      })
+      const seen: Array<Usage> = []
+      yield* Effect.gen(function*() {
+        yield* LanguageModel.generateText({ prompt: "one" })
+        yield* LanguageModel.generateText({ prompt: "two" })
+      }).pipe(
+        (self) => spyUsage(self, seen),
+        withRun("unknown"),
+        Effect.provide(TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub, "acme-llm-7")))),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      assert.deepStrictEqual(seen.map((u) => [u.model, u.costUsd, u.tokensUsed]), [
+        ["acme-llm-7", null, 1500],
+        ["acme-llm-7", null, 1500]
+      ])
+      assert.strictEqual(warnings.length, 1)
+      assert.include(warnings[0], `model "acme-llm-7"`)
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("Pricing.layer overrides the table", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make({ reply: () => ({ text: "ok", usage: fixedUsage }) })
+      const table: Pricing.PriceTable = {
+        date: "2026-01-01",
+        source: "test",
+        models: { "acme-llm-7": { input: 1, output: 3, cachedInput: 0.1 } }
+      }
+      const runId = yield* LanguageModel.generateText({ prompt: "priced" }).pipe(
+        Effect.zipRight(Effect.map(RunContext, (run) => run.runId)),
+        withRun("priced"),
+        Effect.provide(TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub, "acme-llm-7")))),
+        Effect.provide(Pricing.layer(table))
+      )
+      const { steps } = yield* stored(runId)
+      // 1,000 × $1 + 200 × $0.10 + 300 × $3 per million = $0.00192
+      assert.strictEqual(steps[0]!.costUsd, 0.00192)
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("generateObject is recorded and replayed with the same value", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make({ reply: () => ({ text: JSON.stringify({ city: "Paris", population: 2102650 }) }) })
+      const City = Schema.Struct({ city: Schema.String, population: Schema.Number })
+      const program = Effect.gen(function*() {
+        const run = yield* RunContext
+        const response = yield* LanguageModel.generateObject({ prompt: "largest city of France", schema: City })
+        yield* run.checkpoint("after-object")
+        return { runId: run.runId, value: response.value }
+      })
+      const first = yield* program.pipe(withRun("object"), Effect.provide(tracked(stub)))
+      assert.deepStrictEqual(first.value, { city: "Paris", population: 2102650 })
+      const again = yield* program.pipe(
+        withRun({ name: "object", resume: { runId: first.runId, latest: true } }),
+        Effect.provide(tracked(stub))
+      )
+      assert.deepStrictEqual(again, first)
+      assert.strictEqual(stub.requests.length, 1)
+      const { steps } = yield* stored(first.runId)
+      assert.deepStrictEqual(steps.map((s) => [s.name, s.replayed]), [["generateObject", false], ["generateObject", true]])
+      assert.strictEqual(JSON.parse(steps[0]!.input).responseFormat.objectName, "generateObject")
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("a streamed call is recorded when it ends and replayed part by part", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make({ reply: () => ({ text: "one two three four", usage: fixedUsage }) })
+      const program = Effect.gen(function*() {
+        const run = yield* RunContext
+        const parts = yield* LanguageModel.streamText({ prompt: "count to four" }).pipe(Stream.runCollect)
+        yield* run.checkpoint("after-stream")
+        return { runId: run.runId, parts: Chunk.toArray(parts).map((p) => ({ ...p })) }
+      })
+      const first = yield* program.pipe(withRun("stream"), Effect.provide(tracked(stub)))
+      const deltas = first.parts.flatMap((p) => p.type === "text-delta" ? [p.delta] : [])
+      assert.deepStrictEqual(deltas, ["one ", "two ", "three ", "four"])
+      assert.deepStrictEqual(first.parts.map((p) => p.type), [
+        "response-metadata",
+        "text-start",
+        "text-delta",
+        "text-delta",
+        "text-delta",
+        "text-delta",
+        "text-end",
+        "finish"
+      ])
+
+      const again = yield* program.pipe(
+        withRun({ name: "stream", resume: { runId: first.runId, latest: true } }),
+        Effect.provide(tracked(stub))
+      )
+      assert.strictEqual(stub.requests.length, 1)
+      assert.deepStrictEqual(again.parts, first.parts)
+      const { run, steps } = yield* stored(first.runId)
+      assert.deepStrictEqual(steps.map((s) => [s.name, s.kind, s.replayed, s.tokensUsed, s.costUsd]), [
+        ["streamText", "llm_call", false, 1500, gpt4oCost],
+        ["streamText", "llm_call", true, 0, 0]
+      ])
+      assert.strictEqual(JSON.parse(steps[1]!.output!).length, 8)
+      assert.strictEqual(run.tokensUsed, 1500)
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("a changed prompt on resume is reported as drift and executed", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make()
+      const program = (prompt: string) =>
+        Effect.gen(function*() {
+          const run = yield* RunContext
+          const response = yield* LanguageModel.generateText({ prompt })
+          yield* run.checkpoint("after-call")
+          return { runId: run.runId, text: response.text, drifts: yield* run.drifts }
+        })
+      const first = yield* program("What is the capital of France?").pipe(withRun("drift"), Effect.provide(tracked(stub)))
+      const again = yield* program("What is the capital of Italy?").pipe(
+        withRun({ name: "drift", resume: { runId: first.runId, latest: true } }),
+        Effect.provide(tracked(stub))
+      )
+      assert.strictEqual(again.text, "echo: What is the capital of Italy?")
+      assert.strictEqual(stub.requests.length, 2)
+      assert.strictEqual(again.drifts.length, 1)
+      const drift = again.drifts[0]!
+      assert.strictEqual(drift.reason, "InputChanged")
+      assert.strictEqual(drift.stepName, "generateText")
+      assert.strictEqual(drift.path, "input.prompt.content[0].content")
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("withStepName names the steps of the calls it wraps", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make()
+      const runId = yield* LanguageModel.generateText({ prompt: "plan it" }).pipe(
+        TrackedLanguageModel.withStepName("plan"),
+        Effect.zipRight(Effect.map(RunContext, (run) => run.runId)),
+        withRun("named"),
+        Effect.provide(tracked(stub))
+      )
+      const { steps } = yield* stored(runId)
+      assert.deepStrictEqual(steps.map((s) => s.name), ["plan"])
+    }).pipe(Effect.provide(LocalLayer)))
+})

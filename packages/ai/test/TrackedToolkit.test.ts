@@ -1,0 +1,112 @@
+/**
+ * TrackedToolkit: tool handlers called by @effect/ai's tool resolution are `tool_call` steps,
+ * recorded with their parameters and result and replayed on resume with the model calls.
+ */
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import * as Prompt from "@effect/ai/Prompt"
+import * as Tool from "@effect/ai/Tool"
+import * as Toolkit from "@effect/ai/Toolkit"
+import { assert, describe, it } from "@effect/vitest"
+import { LocalLayer, RunContext, withRun } from "@multirun/core"
+import { Effect, Layer, Schema } from "effect"
+import { TrackedLanguageModel, TrackedToolkit } from "../src/index.js"
+import * as OpenAiStub from "./fixtures/OpenAiStub.js"
+import { openAi, stored } from "./helpers.js"
+
+const GetWeather = Tool.make("GetWeather", {
+  description: "The current weather in a city",
+  parameters: { city: Schema.String },
+  success: Schema.Struct({ temperatureC: Schema.Number, observedAt: Schema.Date })
+})
+
+const WeatherToolkit = Toolkit.make(GetWeather)
+
+/** The model calls the tool first, then answers from its result. */
+const weatherReply = (request: OpenAiStub.StubRequest): OpenAiStub.StubReply => {
+  const answered = (request.body.input as Array<{ type?: string }>).some((item) => item.type === "function_call_output")
+  return request.body.tools?.length > 0 && !answered
+    ? { toolCall: { name: "GetWeather", arguments: { city: "Paris" } } }
+    : { text: `Weather report: ${request.text.split("\n").at(-1)}` }
+}
+
+describe("TrackedToolkit", () => {
+  it.scoped("a tool call is a tool_call step, recorded and replayed with the model calls", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make({ reply: weatherReply })
+      let handlerCalls = 0
+      const handlers = WeatherToolkit.toLayer({
+        GetWeather: ({ city }) =>
+          Effect.sync(() => {
+            handlerCalls++
+            return { temperatureC: city === "Paris" ? 21 : 0, observedAt: new Date("2025-06-01T12:00:00.000Z") }
+          })
+      })
+      const program = Effect.gen(function*() {
+        const run = yield* RunContext
+        const prompt = Prompt.make("What is the weather in Paris?")
+        const first = yield* LanguageModel.generateText({ prompt, toolkit: WeatherToolkit })
+        const result = first.toolResults[0]!.result
+        const second = yield* LanguageModel.generateText({
+          prompt: Prompt.merge(prompt, Prompt.fromResponseParts(first.content)),
+          toolkit: WeatherToolkit
+        })
+        yield* run.checkpoint("answered")
+        return { runId: run.runId, result, answer: second.text }
+      })
+      const layers = Layer.mergeAll(
+        TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub))),
+        TrackedToolkit.layer(WeatherToolkit).pipe(Layer.provide(handlers))
+      )
+
+      const first = yield* program.pipe(withRun("weather"), Effect.provide(layers))
+      assert.strictEqual(handlerCalls, 1)
+      assert.strictEqual(stub.requests.length, 2)
+      assert.instanceOf(first.result.observedAt, Date)
+      assert.deepStrictEqual(first.result, { temperatureC: 21, observedAt: new Date("2025-06-01T12:00:00.000Z") })
+      assert.strictEqual(first.answer, `Weather report: {"temperatureC":21,"observedAt":"2025-06-01T12:00:00.000Z"}`)
+
+      const again = yield* program.pipe(
+        withRun({ name: "weather", resume: { runId: first.runId, latest: true } }),
+        Effect.provide(layers)
+      )
+      assert.strictEqual(handlerCalls, 1)
+      assert.strictEqual(stub.requests.length, 2)
+      assert.deepStrictEqual(again, first)
+      assert.instanceOf(again.result.observedAt, Date)
+
+      const { steps } = yield* stored(first.runId)
+      assert.deepStrictEqual(steps.map((s) => [s.name, s.kind, s.replayed]), [
+        ["generateText", "llm_call", false],
+        ["GetWeather", "tool_call", false],
+        ["generateText", "llm_call", false],
+        ["generateText", "llm_call", true],
+        ["GetWeather", "tool_call", true],
+        ["generateText", "llm_call", true]
+      ])
+      const tool = steps[1]!
+      assert.deepStrictEqual(JSON.parse(tool.input), { params: { city: "Paris" } })
+      assert.deepStrictEqual(JSON.parse(tool.output!), { observedAt: "2025-06-01T12:00:00.000Z", temperatureC: 21 })
+      const call = JSON.parse(steps[0]!.input)
+      assert.deepStrictEqual(call.tools.map((t: { name: string }) => t.name), ["GetWeather"])
+      assert.strictEqual(call.toolChoice, "auto")
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("outside a run, handlers run untouched", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make({ reply: weatherReply })
+      let handlerCalls = 0
+      const handlers = WeatherToolkit.toLayer({
+        GetWeather: () =>
+          Effect.sync(() => {
+            handlerCalls++
+            return { temperatureC: 5, observedAt: new Date("2025-01-01T00:00:00.000Z") }
+          })
+      })
+      const response = yield* LanguageModel.generateText({ prompt: "Weather?", toolkit: WeatherToolkit }).pipe(
+        Effect.provide(TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub)))),
+        Effect.provide(TrackedToolkit.layer(WeatherToolkit).pipe(Layer.provide(handlers)))
+      )
+      assert.strictEqual(handlerCalls, 1)
+      assert.strictEqual(response.toolResults[0]!.result.temperatureC, 5)
+    }))
+})

@@ -1,0 +1,93 @@
+/** Shared test helpers: the OpenAI client on the stub, stored records, temp dirs, child processes. */
+import { FetchHttpClient } from "@effect/platform"
+import { OpenAiClient, OpenAiLanguageModel } from "@effect/ai-openai"
+import { MultiRunClient } from "@multirun/core"
+import type { Run, Step } from "@multirun/core"
+import { Effect, Layer, Option, Redacted } from "effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import type { OpenAiStub } from "./fixtures/OpenAiStub.js"
+
+/** The real OpenAI client and language model, pointed at the stub. */
+export const openAi = (stub: OpenAiStub, model = "gpt-4o") =>
+  OpenAiLanguageModel.model(model).pipe(
+    Layer.provide(OpenAiClient.layer({ apiKey: Redacted.make("sk-test"), apiUrl: stub.url })),
+    Layer.provide(FetchHttpClient.layer)
+  )
+
+/** The stored run and its steps, in order. */
+export const stored = (runId: string) =>
+  Effect.gen(function*() {
+    const client = yield* MultiRunClient.MultiRunClient
+    yield* client.flush
+    const run = Option.getOrThrow(yield* client.getRun(runId))
+    const steps = [...(yield* client.listSteps(runId))].sort((a, b) => a.seq - b.seq)
+    return { run, steps } as { readonly run: Run.Encoded; readonly steps: ReadonlyArray<Step.Encoded> }
+  })
+
+/** A new temp directory, removed when the scope closes. */
+export const scopedTempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "multirun-ai-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const require = createRequire(import.meta.url)
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures")
+
+/** Bundles a fixture program into one CommonJS file in `dir`, so a child starts fast. */
+export const bundleFixture = (name: string, dir: string) =>
+  Effect.promise(async () => {
+    const { build } = await import("esbuild")
+    const outfile = path.join(dir, `${name}.cjs`)
+    await build({
+      entryPoints: [path.join(fixtures, `${name}.ts`)],
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      outfile,
+      external: ["better-sqlite3"],
+      logLevel: "warning"
+    })
+    return outfile
+  })
+
+const nodeModules = path.dirname(path.dirname(require.resolve("better-sqlite3/package.json")))
+
+/** What a child process did: its `RUN`/`RESULT` lines, exit and stderr. */
+export interface ChildOutcome {
+  readonly runId: string | undefined
+  readonly result: unknown
+  readonly signal: NodeJS.Signals | null
+  readonly code: number | null
+  readonly stderr: string
+}
+
+/** Runs a bundled fixture in a child process to its end. */
+export const runChild = (script: string, env: Record<string, string>) =>
+  Effect.async<ChildOutcome>((resume) => {
+    const child = spawn(process.execPath, [script], {
+      env: { ...process.env, ...env, NODE_PATH: nodeModules },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => stdout += chunk)
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => stderr += chunk)
+    child.on("close", (code, signal) => {
+      const lines = stdout.split("\n")
+      const runId = lines.find((line) => line.startsWith("RUN "))?.slice(4)
+      const resultLine = lines.find((line) => line.startsWith("RESULT "))
+      resume(Effect.succeed({
+        runId,
+        result: resultLine === undefined ? undefined : JSON.parse(resultLine.slice(7)),
+        signal,
+        code,
+        stderr
+      }))
+    })
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
