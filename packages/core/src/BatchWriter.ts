@@ -5,9 +5,9 @@
  *
  * @since 0.1.0
  */
-import { Deferred, Effect, FiberId, Schedule } from "effect"
+import { Cause, Deferred, Effect, FiberId, Schedule } from "effect"
 import type { Scope } from "effect"
-import type { BackendError } from "./Errors.js"
+import { BackendError } from "./Errors.js"
 
 /**
  * What a writer has done so far. `backpressureWaits` counts offers that had to wait for room;
@@ -40,7 +40,9 @@ export interface BatchWriter<A> {
 /**
  * How to write and how much to buffer.
  *
- * - `write`: writes one batch (one transaction, one request); called again for each retry.
+ * - `write`: writes one batch (one transaction, one request); called again for each retry. A
+ *   defect in it (a driver that throws, a failed COMMIT that @effect/sql turns into a defect)
+ *   becomes `BackendError("Defect")`, so the writer keeps going and every waiter hears of it.
  * - `maxBatch`: records per batch (default 1,000).
  * - `capacity`: records buffered before `offer` waits (default 20,000).
  * - `retry`: retry policy of a failed batch (default: exponential from 50 ms, jittered, 5 times).
@@ -55,6 +57,14 @@ export interface Options<A> {
   readonly retry?: Schedule.Schedule<unknown, BackendError> | undefined
   readonly retryPause?: number | undefined
 }
+
+/** A write that died, as a typed error: the writer must outlive a broken backend call. */
+const defectError = (defect: unknown): BackendError =>
+  defect instanceof BackendError ? defect : new BackendError({
+    operation: "write",
+    reason: "Defect",
+    detail: `the backend's write died unexpectedly: ${Cause.pretty(Cause.die(defect)).split("\n")[0]}`
+  })
 
 interface Waiter {
   readonly target: number
@@ -112,6 +122,7 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
       buffer = buffer.length <= maxBatch ? [] : buffer.slice(maxBatch)
       if (buffer.length === 0) wake.unsafeClose()
       return Effect.suspend(() => options.write(batch)).pipe(
+        Effect.catchAllDefect((defect) => Effect.fail(defectError(defect))),
         Effect.tapError(() => Effect.sync(() => failedAttempts++)),
         Effect.retry(retry),
         Effect.matchEffect({

@@ -106,16 +106,51 @@ export class ReplayError extends Schema.TaggedError<ReplayError>("@multirun/core
 }
 
 /**
+ * Why a backend failed, when it is known:
+ *
+ * - `DiskFull`: the store's disk has no room left (SQLite `SQLITE_FULL`, PostgreSQL `53100`);
+ * - `ConnectionLost`: the connection to the database or the server broke;
+ * - `Unreachable`: the server could not be reached at all;
+ * - `Unauthorized`: the server refused the API key;
+ * - `Rejected`: the backend refused a record as invalid (it will not be retried);
+ * - `Corrupt`: stored data does not decode;
+ * - `ReadOnly`: the store cannot be written;
+ * - `Timeout`: pending writes passed their deadline;
+ * - `Defect`: the backend's code died unexpectedly (a bug or an unknown condition).
+ *
+ * @since 0.2.0
+ */
+export const BackendErrorReason = Schema.Literal(
+  "DiskFull",
+  "ConnectionLost",
+  "Unreachable",
+  "Unauthorized",
+  "Rejected",
+  "Corrupt",
+  "ReadOnly",
+  "Timeout",
+  "Defect"
+)
+
+/** @since 0.2.0 */
+export type BackendErrorReason = typeof BackendErrorReason.Type
+
+/**
  * A backend (memory, SQLite, PostgreSQL, remote server) failed to read or write.
  *
  * @since 0.1.0
  */
 export class BackendError extends Schema.TaggedError<BackendError>("@multirun/core/BackendError")("BackendError", {
   operation: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  reason: Schema.optional(BackendErrorReason),
+  /** The file, host or URL of the backend. */
+  location: Schema.optional(Schema.String)
 }) {
   override get message(): string {
-    return `BackendError during ${this.operation}: ${this.detail}`
+    const reason = this.reason === undefined ? "" : `(${this.reason})`
+    const where = this.location === undefined ? "" : ` at ${this.location}`
+    return `BackendError${reason} during ${this.operation}${where}: ${this.detail}`
   }
 }
 

@@ -74,4 +74,27 @@ describe("BatchWriter", () => {
       yield* stuck.flush
       assert.deepStrictEqual(written, ["a", "b"])
     }))
+
+  it.scopedLive("a write that dies fails every waiter with BackendError(Defect), and the writer recovers", () =>
+    Effect.gen(function*() {
+      let dying = true
+      const written: Array<string> = []
+      const writer = yield* BatchWriter.make<string>({
+        retry: Schedule.recurs(1),
+        retryPause: 0,
+        write: (batch) =>
+          dying ? Effect.die(new Error("COMMIT failed: disk I/O error")) : Effect.sync(() => void written.push(...batch))
+      })
+      yield* writer.offer("a")
+      const errors = yield* Effect.all([Effect.flip(writer.flush), Effect.flip(writer.flush)], { concurrency: 2 })
+      for (const error of errors) {
+        assert.strictEqual(error._tag, "BackendError")
+        assert.strictEqual(error.reason, "Defect")
+        assert.include(error.message, "disk I/O error")
+      }
+      dying = false
+      yield* writer.offer("b")
+      yield* writer.flush
+      assert.deepStrictEqual(written, ["a", "b"])
+    }))
 })

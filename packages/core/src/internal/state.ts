@@ -58,7 +58,10 @@ export class StateStore {
   /** The state as JSON values, for a checkpoint. */
   snapshot(): Record<string, unknown> {
     const out: Record<string, unknown> = {}
-    for (const [key, text] of this.values) out[key] = JSON.parse(text)
+    // defined, not assigned: a key such as `__proto__` stays data
+    for (const [key, text] of this.values) {
+      Object.defineProperty(out, key, { value: JSON.parse(text), enumerable: true, writable: true, configurable: true })
+    }
     return out
   }
 

@@ -32,6 +32,19 @@ const tooLarge = (path: string, size: number, limit: number) =>
     detail: "store large payloads elsewhere and pass a reference, or raise `maxValueSize` in the run options"
   })
 
+/** Calls a step's `usage` option; an exception becomes a typed error instead of a defect. */
+const usageOf = <A>(usage: (result: A) => Usage, result: A): Usage | SerializationError => {
+  try {
+    return usage(result)
+  } catch (error) {
+    return new SerializationError({
+      path: "usage",
+      found: "an exception thrown by the step's `usage` option",
+      detail: error instanceof Error ? error.message : String(error)
+    })
+  }
+}
+
 /** The canonical text of a step input (`null` when there is none), or why it has none. */
 const inputText = (input: unknown): string | SerializationError => canonicalJson(input === undefined ? null : input, "input")
 
@@ -41,6 +54,8 @@ export class StepState {
   /** A usage report said the cost is unknown. */
   costUnknown = false
   model: string | null = null
+  /** The first usage report that could not be recorded: the step fails with it. */
+  invalid: SerializationError | undefined
   done = false
   override: { readonly value: unknown } | undefined
   failedWith: ErrorInfo | undefined
@@ -53,6 +68,11 @@ export class StepState {
   ) {}
 
   addUsage(usage: Usage): void {
+    const invalid = Totals.invalidUsage(usage)
+    if (invalid !== undefined) {
+      this.invalid ??= invalid
+      return
+    }
     if (Totals.addUsage(this.usage, usage)) this.costUnknown = true
     if (usage.model !== undefined) this.model = usage.model
   }
@@ -64,6 +84,7 @@ export class StepState {
       this.override = { value: result }
       return Effect.void
     }
+    if (this.invalid !== undefined) return this.failWith(this.invalid)
     const text = result === undefined ? null : canonicalJson(result, "output")
     if (text !== null && typeof text !== "string") return Effect.fail(text)
     return this.write("completed", text, null)
@@ -115,7 +136,12 @@ export class StepState {
   /** Encodes the result, records the step, and returns the value replay will return too. */
   finishSuccess<A>(value: A, options: StepOptions<A>): Effect.Effect<A, SerializationError | BackendError> {
     const result = this.override === undefined ? value : this.override.value as A
-    if (options.usage !== undefined) this.addUsage(options.usage(result))
+    if (options.usage !== undefined) {
+      const usage = usageOf(options.usage, result)
+      if (usage instanceof SerializationError) return this.failWith(usage)
+      this.addUsage(usage)
+    }
+    if (this.invalid !== undefined) return this.failWith(this.invalid)
     let returned: A = result
     let encoded: unknown = result
     if (options.output !== undefined) {

@@ -2,6 +2,7 @@
  * Usage and totals kept by steps, agents and runs in this process. Cost is kept as integer
  * nano-dollars, so totals are exact and do not depend on the order steps complete in.
  */
+import { SerializationError } from "../Errors.js"
 import type { Totals } from "../Model.js"
 import type { Usage } from "../StepContext.js"
 
@@ -60,6 +61,24 @@ export const toRecord = (totals: MutableTotals): Totals => ({
   costUsd: totals.costNanos / 1e9,
   latencyMs: totals.latencyMs
 })
+
+const counts = ["inputTokens", "outputTokens", "cachedInputTokens", "reasoningTokens", "tokensUsed", "costUsd"] as const
+
+/** Why a usage report cannot be recorded: a count or cost that is not a finite number ≥ 0. */
+export const invalidUsage = (usage: Usage): SerializationError | undefined => {
+  for (const field of counts) {
+    const value = usage[field]
+    if (value === undefined || value === null) continue
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+      return new SerializationError({
+        path: `usage.${field}`,
+        found: typeof value === "number" ? String(value) : typeof value,
+        detail: "token counts and costs must be finite numbers ≥ 0 (use `costUsd: null` for an unknown cost)"
+      })
+    }
+  }
+  return undefined
+}
 
 /** Adds one usage report to a step's usage; returns whether it said the cost is unknown. */
 export const addUsage = (into: MutableUsage, usage: Usage): boolean => {

@@ -9,6 +9,7 @@ import { RunContext, withRun } from "../../src/RunContext.js"
 import * as StateKey from "../../src/StateKey.js"
 import * as Step from "../../src/Step.js"
 import { StepContext } from "../../src/StepContext.js"
+import { valueConformance } from "./values.js"
 
 /** A backend under test: a fresh layer per test. */
 export type BackendLayer = () => Layer.Layer<MultiRunClient | Checkpoints, unknown>
@@ -668,5 +669,6 @@ export const conformance = (name: string, makeLayer: BackendLayer): void => {
           })))
         })))
     })
+    valueConformance(makeLayer)
   })
 }

@@ -1,0 +1,99 @@
+/**
+ * Conformance for values a user can get wrong: bad usage numbers, a usage callback that throws,
+ * values nested too deep, state keys that are also `Object.prototype` names. Called by
+ * `conformance`, so it holds on every backend.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Layer, Option } from "effect"
+import { withAgent } from "../../src/AgentContext.js"
+import type { Checkpoints } from "../../src/Checkpoints.js"
+import { MultiRunClient } from "../../src/MultiRunClient.js"
+import { RunContext, withRun } from "../../src/RunContext.js"
+import * as Step from "../../src/Step.js"
+import { StepContext } from "../../src/StepContext.js"
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) return assert.fail("expected a failure")
+  return Option.getOrThrow(Exit.causeOption(exit).pipe(Option.flatMap((cause) => Option.fromNullable(
+    // the typed error, not a defect
+    cause._tag === "Fail" ? cause.error : undefined
+  ))))
+}
+
+/** Registers the value tests for one backend. */
+export const valueConformance = (makeLayer: () => Layer.Layer<MultiRunClient | Checkpoints, unknown>): void => {
+  const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
+    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints>)
+
+  describe("bad values", () => {
+    it.effect("non-finite or negative usage fails its step with SerializationError naming the field", () =>
+      run(Effect.gen(function*() {
+        const client = yield* MultiRunClient
+        const cases = [
+          { usage: { costUsd: Number.NaN }, path: "usage.costUsd", found: "NaN" },
+          { usage: { inputTokens: Number.POSITIVE_INFINITY }, path: "usage.inputTokens", found: "Infinity" },
+          { usage: { tokensUsed: -3 }, path: "usage.tokensUsed", found: "-3" }
+        ]
+        const runId = yield* withRun("bad-usage")(withAgent("a")(Effect.gen(function*() {
+          for (const [i, { found, path, usage }] of cases.entries()) {
+            const viaOption = yield* Effect.exit(Effect.succeed(i).pipe(Step.step(`option${i}`, { usage: () => usage })))
+            const viaContext = yield* Effect.exit(
+              Effect.flatMap(StepContext, (step) => step.addUsage(usage)).pipe(Step.step(`context${i}`))
+            )
+            for (const exit of [Exit.asVoid(viaOption), viaContext]) {
+              const error = failureOf(exit)
+              assert.strictEqual(error._tag, "SerializationError")
+              if (error._tag === "SerializationError") assert.deepStrictEqual([error.path, error.found], [path, found])
+            }
+          }
+          yield* Effect.succeed("fine").pipe(Step.step("good", { usage: () => ({ inputTokens: 2, outputTokens: 3 }) }))
+          return (yield* RunContext).runId
+        })))
+        const steps = yield* client.listSteps(runId)
+        assert.deepStrictEqual(steps.map((s) => s.status), [...cases.flatMap(() => ["failed", "failed"]), "completed"])
+        const stored = Option.getOrThrow(yield* client.getRun(runId))
+        assert.deepStrictEqual([stored.tokensUsed, stored.inputTokens, stored.outputTokens, stored.costUsd], [5, 2, 3, 0])
+      })))
+
+    it.effect("a usage callback that throws fails its step typed, not as a defect", () =>
+      run(Effect.gen(function*() {
+        const exit = yield* Effect.exit(withRun("throwing-usage")(
+          Effect.succeed(1).pipe(Step.step("s", {
+            usage: () => {
+              throw new Error("no usage on this response")
+            }
+          }))
+        ))
+        const error = failureOf(exit)
+        assert.strictEqual(error._tag, "SerializationError")
+        assert.include(error.message, "no usage on this response")
+      })))
+
+    it.effect("a value nested 3,000 levels deep is refused with SerializationError, not a stack overflow", () =>
+      run(Effect.gen(function*() {
+        let deep: unknown = "bottom"
+        for (let i = 0; i < 3_000; i++) deep = { a: deep }
+        const exit = yield* Effect.exit(withRun("deep")(Effect.succeed(1).pipe(Step.step("s", { input: deep }))))
+        const error = failureOf(exit)
+        assert.strictEqual(error._tag, "SerializationError")
+        assert.include(error.message, "nested deeper than 512 levels")
+      })))
+
+    it.effect("state keys named __proto__ and constructor survive a checkpoint and a resume", () =>
+      run(Effect.gen(function*() {
+        const runId = yield* withRun("proto-keys")(Effect.gen(function*() {
+          const run = yield* RunContext
+          yield* run.setState("__proto__", { polluted: true })
+          yield* run.setState("constructor", "kept")
+          yield* run.checkpoint("keys")
+          return run.runId
+        }))
+        const restored = yield* withRun({ name: "proto-keys", resume: { runId, latest: true } })(Effect.gen(function*() {
+          const run = yield* RunContext
+          return [yield* run.getState("__proto__"), yield* run.getState("constructor")]
+        }))
+        assert.deepStrictEqual(restored, [Option.some({ polluted: true }), Option.some("kept")])
+        assert.isUndefined(({} as Record<string, unknown>).polluted)
+      })))
+  })
+}
