@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
 /** Settings every package's vitest config merges. */
@@ -6,6 +7,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    sequence: { concurrent: false }
+    sequence: { concurrent: false },
+    // one temporary directory per test run, checked for leftovers and removed at the end
+    globalSetup: [fileURLToPath(new URL("./packages/core/test/utils/globalSetup.ts", import.meta.url))]
   }
 })

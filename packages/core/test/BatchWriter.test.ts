@@ -20,7 +20,7 @@ describe("BatchWriter", () => {
       assert.deepStrictEqual([stats.offered, stats.written, stats.buffered], [1_000, 1_000, 0])
     }))
 
-  it.scopedLive("applies backpressure instead of dropping when the buffer is full", () =>
+  it.scoped("applies backpressure instead of dropping when the buffer is full", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       const written: Array<number> = []
@@ -30,11 +30,16 @@ describe("BatchWriter", () => {
         write: (batch) => Effect.zipRight(Deferred.await(gate), Effect.sync(() => void written.push(...batch)))
       })
       const producer = yield* Effect.fork(Effect.forEach(Array.from({ length: 100 }, (_, i) => i), writer.offer))
-      yield* Effect.yieldNow()
-      yield* Effect.sleep("10 millis")
+      // wait until the producer is held back (bounded: the writer is stuck, so this must happen)
+      const held = yield* Effect.repeat(Effect.zipLeft(writer.stats, Effect.yieldNow()), {
+        until: (stats) => stats.backpressureWaits > 0,
+        times: 10_000
+      })
+      assert.isAbove(held.backpressureWaits, 0)
+      // and it stays held back while the backend is stuck
+      yield* Effect.repeatN(Effect.yieldNow(), 1_000)
       const blocked = yield* writer.stats
       assert.isTrue(blocked.offered <= 20, `offered ${blocked.offered} while the backend was stuck`)
-      assert.isAbove(blocked.backpressureWaits, 0)
       yield* Deferred.succeed(gate, undefined)
       yield* Fiber.join(producer)
       yield* writer.flush

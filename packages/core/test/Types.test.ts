@@ -8,8 +8,8 @@ import { RunContext, withRun } from "../src/RunContext.js"
 import * as Step from "../src/Step.js"
 import { StepContext } from "../src/StepContext.js"
 
-// The checks are made by the compiler (`tsc -b` type-checks this file); the test bodies only
-// make vitest count them.
+// The checks are made by the compiler: `npm test` runs `tsc -b` (which type-checks this file)
+// before vitest, so a type regression fails `npm test`. The test bodies only make vitest count them.
 describe("types", () => {
   it("step puts RunContext in R and removes StepContext", () => {
     const tracked = E.flatMap(StepContext, (ctx) => E.as(ctx.addUsage({ tokensUsed: 1 }), 42)).pipe(Step.step("s"))

@@ -27,10 +27,17 @@ const pgUrl = arg("pg", "postgres://postgres@127.0.0.1:5432/test")
 const packageRoot = path.resolve(import.meta.dirname, import.meta.dirname.endsWith(path.join("build", "benchmark")) ? "../.." : "..")
 const bin = path.join(packageRoot, "bin", "multirun.js")
 
+/** The benchmark's temporary directory (databases, and the children's temporary files), removed at the end. */
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "multirun-test-bench-"))
+const childEnv = { ...process.env, TMPDIR: dir }
+
 /** Starts `multirun serve` in a child process and resolves with its URL. */
 const startServer = (dbArgs: ReadonlyArray<string>): Promise<{ url: string; child: ChildProcess }> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, "serve", "--port", "0", ...dbArgs], { stdio: ["ignore", "pipe", "inherit"] })
+    const child = spawn(process.execPath, [bin, "serve", "--port", "0", ...dbArgs], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: childEnv
+    })
     let out = ""
     child.stdout!.on("data", (chunk) => {
       out += chunk
@@ -99,7 +106,10 @@ const measure = async (label: string, url: string, apiKey: string, runs: number)
 const bench = async (label: string, dbArgs: ReadonlyArray<string>) => {
   const { url, child } = await startServer(dbArgs)
   try {
-    const apiKey = execFileSync(process.execPath, [bin, "keys", "create", "--project", "bench", ...dbArgs], { stdio: ["ignore", "pipe", "ignore"] })
+    const apiKey = execFileSync(process.execPath, [bin, "keys", "create", "--project", "bench", ...dbArgs], {
+      stdio: ["ignore", "pipe", "ignore"],
+      env: childEnv
+    })
       .toString().trim()
     await measure(label, url, apiKey, 1) // warm-up of both processes
     return [await measure(label, url, apiKey, 1), await measure(label, url, apiKey, 20)]
@@ -119,12 +129,7 @@ const pgReachable = async () => {
 
 const main = async () => {
   const rows = []
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "multirun-bench-"))
-  try {
-    rows.push(...await bench("sqlite", ["--db", path.join(dir, "bench.db")]))
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true })
-  }
+  rows.push(...await bench("sqlite", ["--db", path.join(dir, "bench.db")]))
   if (await pgReachable()) {
     const schema = `multirun_bench_${Math.random().toString(36).slice(2, 10)}`
     try {
@@ -138,4 +143,4 @@ const main = async () => {
   console.table(rows)
 }
 
-main()
+main().finally(() => fs.rmSync(dir, { recursive: true, force: true }))

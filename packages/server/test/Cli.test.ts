@@ -1,23 +1,22 @@
 import { assert, describe, it } from "@effect/vitest"
+import { spawnChild, tempDir } from "@multirun/core/test-utils"
 import { Effect } from "effect"
-import { execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { request, tempDir } from "./utils.js"
+import { request } from "./TestServer.js"
 
 const bin = path.join(import.meta.dirname, "..", "bin", "multirun.js")
 
+/** Runs the command line to its end. */
 const runCli = (args: ReadonlyArray<string>, cwd: string) =>
-  Effect.async<{ code: number; stdout: string; stderr: string }>((resume) => {
-    execFile(process.execPath, [bin, ...args], { cwd, timeout: 60_000 }, (error, stdout, stderr) => {
-      resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr }))
-    })
-  })
+  Effect.scoped(Effect.flatMap(spawnChild(process.execPath, [bin, ...args], { cwd }), (child) => child.exit)).pipe(
+    Effect.map((exit) => ({ code: exit.code, stdout: exit.stdout.join("\n"), stderr: exit.stderr }))
+  )
 
 describe("multirun command line", () => {
-  it.live("keys create prints a key once; serve starts on the default SQLite file and stops on SIGINT", () =>
+  it.scopedLive("keys create prints a key once; serve starts on the default SQLite file and stops on SIGINT", () =>
     Effect.gen(function*() {
-      const cwd = tempDir()
+      const cwd = yield* tempDir("cli")
       const created = yield* runCli(["keys", "create", "--project", "cli"], cwd)
       assert.strictEqual(created.code, 0, created.stderr)
       const key = created.stdout.trim()
@@ -25,24 +24,17 @@ describe("multirun command line", () => {
       assert.isTrue(fs.existsSync(path.join(cwd, ".multirun", "server.db")))
       assert.notInclude(fs.readFileSync(path.join(cwd, ".multirun", "server.db")).toString("latin1"), key)
 
-      const serve = spawn(process.execPath, [bin, "serve", "--port", "0"], { cwd })
-      const url = yield* Effect.async<string>((resume) => {
-        let out = ""
-        serve.stdout.on("data", (chunk) => {
-          out += chunk
-          const found = /listening on (http:\/\/[^ ]+)/.exec(out)
-          if (found) resume(Effect.succeed(found[1]!))
-        })
-      }).pipe(Effect.timeout("30 seconds"))
+      const serve = yield* spawnChild(process.execPath, [bin, "serve", "--port", "0"], { cwd })
+      const listening = yield* serve.line(/listening on http:\/\//).pipe(Effect.timeout("30 seconds"))
+      const url = /listening on (http:\/\/[^ ]+)/.exec(listening)![1]!
       const runs = yield* Effect.promise(() => request(url, { path: "/api/runs", key }))
       assert.deepStrictEqual([runs.status, runs.body], [200, []])
       const denied = yield* Effect.promise(() => request(url, { path: "/api/runs", key: "mr_wrong" }))
       assert.strictEqual(denied.status, 401)
-      const exit = yield* Effect.async<number | null>((resume) => {
-        serve.once("exit", (code) => resume(Effect.succeed(code)))
-        serve.kill("SIGINT")
-      }).pipe(Effect.timeout("10 seconds"))
-      assert.notStrictEqual(exit, null)
+      yield* serve.kill("SIGINT")
+      const exit = yield* serve.exit.pipe(Effect.timeout("10 seconds"))
+      // it ended by itself (an exit code), not by the signal's default action
+      assert.deepStrictEqual([exit.code !== null, exit.signal], [true, null])
 
       const both = yield* runCli(["serve", "--db", "a.db", "--database-url", "postgres://x"], cwd)
       assert.strictEqual(both.code, 2)

@@ -1,10 +1,16 @@
-import { conformance } from "@multirun/core/test-utils"
-import { describePg, pgDatabase, remoteForNewProject, serverForFile, sqliteDatabase } from "./utils.js"
+import { layer } from "@effect/vitest"
+import { conformance, describePg } from "@multirun/core/test-utils"
+import * as TestServer from "./TestServer.js"
 
 // Core's backend conformance suite, through RemoteLayer against a real server (a new project
-// per test), once over SQLite and once over PostgreSQL.
-conformance("RemoteLayer → server on SQLite", remoteForNewProject(serverForFile(sqliteDatabase())))
+// per test), once over SQLite and once over PostgreSQL. The tests keep their TestClock; the
+// server runs on the live clock.
+layer(TestServer.layerSqlite())("RemoteLayer → server on SQLite", (it) => {
+  conformance("RemoteLayer → server on SQLite", () => TestServer.remoteLayer(), it)
+})
 
 describePg("PostgreSQL", () => {
-  conformance("RemoteLayer → server on PostgreSQL", remoteForNewProject(serverForFile(pgDatabase())))
+  layer(TestServer.layerPg())("RemoteLayer → server on PostgreSQL", (it) => {
+    conformance("RemoteLayer → server on PostgreSQL", () => TestServer.remoteLayer(), it)
+  })
 })

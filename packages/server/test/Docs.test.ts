@@ -1,13 +1,13 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { request, serverForFile, sqliteDatabase } from "./utils.js"
+import { layerSqlite, request, TestServer } from "./TestServer.js"
 
-describe("OpenAPI, docs and viewer", () => {
-  const server = serverForFile(sqliteDatabase())
+layer(layerSqlite(), { excludeTestServices: true })("OpenAPI, docs and viewer", (it) => {
 
-  it.live("/openapi.json describes every endpoint, the bearer scheme and the error statuses", () =>
+  it.effect("/openapi.json describes every endpoint, the bearer scheme and the error statuses", () =>
     Effect.gen(function*() {
-      const spec = (yield* Effect.promise(() => request(server().url, { path: "/openapi.json" }))).body
+      const server = yield* TestServer
+      const spec = (yield* Effect.promise(() => request(server.url, { path: "/openapi.json" }))).body
       assert.strictEqual(spec.openapi, "3.1.0")
       assert.strictEqual(spec.info.title, "multirun")
       assert.includeMembers(Object.keys(spec.paths), [
@@ -32,14 +32,15 @@ describe("OpenAPI, docs and viewer", () => {
       assert.includeMembers(Object.keys(spec.paths["/api/checkpoints"].post.responses), ["201", "409"])
     }))
 
-  it.live("/docs is an interactive page served inline, and / is the self-contained run viewer", () =>
+  it.effect("/docs is an interactive page served inline, and / is the self-contained run viewer", () =>
     Effect.gen(function*() {
-      const docs = yield* Effect.promise(() => fetch(`${server().url}/docs`).then(async (r) => ({ status: r.status, text: await r.text() })))
+      const server = yield* TestServer
+      const docs = yield* Effect.promise(() => fetch(`${server.url}/docs`).then(async (r) => ({ status: r.status, text: await r.text() })))
       assert.strictEqual(docs.status, 200)
       assert.include(docs.text, "openapi")
       assert.notMatch(docs.text, /<script[^>]+src=["']?https?:/)
 
-      const viewer = yield* Effect.promise(() => fetch(`${server().url}/`).then(async (r) => ({ type: r.headers.get("content-type"), text: await r.text() })))
+      const viewer = yield* Effect.promise(() => fetch(`${server.url}/`).then(async (r) => ({ type: r.headers.get("content-type"), text: await r.text() })))
       assert.include(viewer.type ?? "", "text/html")
       assert.notMatch(viewer.text, /<script[^>]+src=/)
       assert.notMatch(viewer.text, /<link[^>]+href=["']?https?:/)

@@ -1,14 +1,15 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, layer, type Vitest } from "@effect/vitest"
 import { HttpApiClientFor } from "@multirun/core/RemoteLayer"
+import { batchOf, describePg } from "@multirun/core/test-utils"
 import { Effect, Redacted } from "effect"
-import { batchOf } from "./fixtures/records.js"
-import { describePg, httpClient, pgDatabase, serverForFile, sqliteDatabase, sqlOf, type TestServer } from "./utils.js"
+import { httpClient, layerPg, layerSqlite, TestServer } from "./TestServer.js"
 
-const duplicateDelivery = (server: () => TestServer) =>
-  it.live("the same batch posted three times stores its events once", () =>
+const duplicateDelivery = (it: Vitest.MethodsNonLive<TestServer, true>) =>
+  it.effect("the same batch posted three times stores its events once", () =>
     Effect.gen(function*() {
-      const key = yield* server().keyFor("ingest")
-      const api = yield* HttpApiClientFor(server().url, Redacted.make(key))
+      const server = yield* TestServer
+      const key = yield* server.keyFor("ingest")
+      const api = yield* HttpApiClientFor(server.url, Redacted.make(key))
       const batch = batchOf("batch-dup-1", "run-dup-1", 50)
       const first = yield* api.ingest.ingest({ payload: batch })
       const second = yield* api.ingest.ingest({ payload: batch })
@@ -20,7 +21,7 @@ const duplicateDelivery = (server: () => TestServer) =>
       const steps = yield* api.runs.steps({ path: { runId: "run-dup-1" } })
       assert.strictEqual(steps.length, 50)
       assert.deepStrictEqual(steps.map((step) => step.seq), Array.from({ length: 50 }, (_, i) => i))
-      const sql = sqlOf(server())
+      const sql = server.sql
       const [rows] = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM multirun_steps WHERE run_id = ${"run-dup-1"}`
       assert.strictEqual(Number(rows!.n), 50)
       const [batches] = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM multirun_ingest_batches WHERE batch_id = ${"batch-dup-1"}`
@@ -32,10 +33,8 @@ const duplicateDelivery = (server: () => TestServer) =>
       assert.strictEqual((yield* api.runs.steps({ path: { runId: "run-dup-1" } })).length, 50)
     }).pipe(Effect.provide(httpClient)))
 
-describe("ingest on SQLite", () => {
-  duplicateDelivery(serverForFile(sqliteDatabase()))
-})
+layer(layerSqlite(), { excludeTestServices: true })("ingest on SQLite", duplicateDelivery)
 
-describePg("ingest on PostgreSQL", () => {
-  duplicateDelivery(serverForFile(pgDatabase()))
+describePg("PostgreSQL", () => {
+  layer(layerPg(), { excludeTestServices: true })("ingest on PostgreSQL", duplicateDelivery)
 })

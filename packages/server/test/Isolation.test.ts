@@ -1,14 +1,12 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import { AgentContext, Checkpoints, MultiRunClient, RemoteLayer, RunContext, step, withAgent, withRun } from "@multirun/core"
+import { batchOf } from "@multirun/core/test-utils"
 import { Effect } from "effect"
-import { batchOf } from "./fixtures/records.js"
-import { request, serverForFile, sqliteDatabase } from "./utils.js"
+import { layerSqlite, request, TestServer } from "./TestServer.js"
 
-describe("isolation between projects", () => {
-  const server = serverForFile(sqliteDatabase())
-
+layer(layerSqlite(), { excludeTestServices: true })("isolation between projects", (it) => {
   /** Project A's run with an agent, steps and two checkpoints, recorded through RemoteLayer. */
-  const recordRunOfA = (apiKey: string) =>
+  const recordRunOfA = (url: string, apiKey: string) =>
     withRun({ name: "secret-run", tags: ["a-only"] })(Effect.gen(function*() {
       const run = yield* RunContext
       const first = yield* withAgent("planner")(Effect.gen(function*() {
@@ -19,14 +17,15 @@ describe("isolation between projects", () => {
       yield* run.setState("phase", "done")
       const second = yield* run.checkpoint("two")
       return { runId: run.runId as string, first: first.id as string, second: second.id as string }
-    })).pipe(Effect.provide(RemoteLayer({ url: server().url, apiKey })))
+    })).pipe(Effect.provide(RemoteLayer({ url, apiKey })))
 
-  it.live("another project's ids answer 404 on every endpoint, lists show only one's own runs, no or wrong key is 401", () =>
+  it.effect("another project's ids answer 404 on every endpoint, lists show only one's own runs, no or wrong key is 401", () =>
     Effect.gen(function*() {
-      const { url } = server()
-      const keyA = yield* server().keyFor("alpha")
-      const keyB = yield* server().keyFor("beta")
-      const a = yield* recordRunOfA(keyA)
+      const server = yield* TestServer
+      const { url } = server
+      const keyA = yield* server.keyFor("alpha")
+      const keyB = yield* server.keyFor("beta")
+      const a = yield* recordRunOfA(url, keyA)
       const ownRunOfB = yield* withRun("b-run")(Effect.map(RunContext, (run) => run.runId as string)).pipe(
         Effect.provide(RemoteLayer({ url, apiKey: keyB }))
       )

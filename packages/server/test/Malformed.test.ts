@@ -1,7 +1,7 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
+import { batchOf, runRecord, stepRecord } from "@multirun/core/test-utils"
 import { Effect } from "effect"
-import { batchOf, runRecord, stepRecord } from "./fixtures/records.js"
-import { request, serverForFile, sqliteDatabase } from "./utils.js"
+import { layerSqlite, request, TestServer } from "./TestServer.js"
 
 interface Case {
   readonly name: string
@@ -83,14 +83,13 @@ const cases: ReadonlyArray<Case> = [
   { name: "unknown method", method: "DELETE", path: "/api/runs/x", status: 404, mentions: "no route" }
 ]
 
-describe("malformed and oversized requests", () => {
-  const server = serverForFile(sqliteDatabase())
-
-  it.live(`${cases.length} bad requests get 4xx answers with a message, and the server keeps serving`, () =>
+layer(layerSqlite(), { excludeTestServices: true })("malformed and oversized requests", (it) => {
+  it.effect(`${cases.length} bad requests get 4xx answers with a message, and the server keeps serving`, () =>
     Effect.gen(function*() {
       assert.isAtLeast(cases.length, 30)
-      const { url } = server()
-      const key = yield* server().keyFor("malformed")
+      const server = yield* TestServer
+      const { url } = server
+      const key = yield* server.keyFor("malformed")
       for (const c of cases) {
         const answer = yield* Effect.promise(() =>
           request(url, {

@@ -1,41 +1,58 @@
 import { assert, describe, it } from "@effect/vitest"
 import { MultiRunClient, RemoteLayer, RunContext, step, withRun } from "@multirun/core"
-import { Effect, Exit, Fiber, Option, Ref, Schedule, Scope } from "effect"
-import { sqliteDatabase, sqlOf, startServer } from "./utils.js"
+import { eventually } from "@multirun/core/test-utils"
+import { Deferred, Effect, Exit, Fiber, Option, Ref, Scope } from "effect"
+import { sqliteDatabase, start } from "./TestServer.js"
 
 const totalSteps = 2_000
+const capacity = 200
+const maxBatch = 50
 
 describe("outage", () => {
-  it.live("the server stops for a few seconds mid-run: the run waits, completes, and every step is stored once", () =>
+  it.scopedLive("the server stops mid-run: the run waits, completes after the restart, and every step is stored once", () =>
     Effect.gen(function*() {
-      const database = sqliteDatabase()
+      const database = yield* sqliteDatabase
       const firstScope = yield* Scope.make()
-      const first = yield* Scope.extend(startServer(database), firstScope)
+      const first = yield* Scope.extend(start(database), firstScope)
       const apiKey = yield* first.keyFor("outage")
       const progress = yield* Ref.make(0)
-      const remote = RemoteLayer({ url: first.url, apiKey, maxBatch: 50, capacity: 200, retryMax: "200 millis" })
+      const halfway = yield* Deferred.make<void>()
+      const stopped = yield* Deferred.make<void>()
+      const remote = RemoteLayer({ url: first.url, apiKey, maxBatch, capacity, retryMax: "200 millis" })
 
       const run = yield* withRun("outage")(Effect.gen(function*() {
         for (let i = 0; i < totalSteps; i++) {
-          yield* Effect.sleep("1 millis").pipe(Effect.as(i * 2), step("work", { input: { i } }))
+          // the server goes away at step 500: the run waits here until it has
+          if (i === 500) yield* Deferred.succeed(halfway, undefined).pipe(Effect.zipRight(Deferred.await(stopped)))
+          yield* Effect.succeed(i * 2).pipe(step("work", { input: { i } }))
           yield* Ref.update(progress, (n) => n + 1)
         }
         return (yield* RunContext).runId as string
       })).pipe(Effect.provide(remote), Effect.fork)
 
-      yield* Effect.repeat(Ref.get(progress), { until: (n) => n >= 500, schedule: Schedule.spaced("5 millis") })
+      yield* Deferred.await(halfway)
       yield* Scope.close(firstScope, Exit.void)
       const atStop = yield* Ref.get(progress)
-      yield* Effect.sleep("3 seconds")
+      yield* Deferred.succeed(stopped, undefined)
 
-      // While the server is away the run is not failed and is held back by the bounded buffer.
+      // The run goes on into the bounded buffer, then waits for the server: its progress stops.
+      let last = -1
+      yield* eventually(
+        "the run is held back while the server is away",
+        Effect.map(Ref.get(progress), (n) => {
+          const still = n === last
+          last = n
+          return still
+        }),
+        { every: "300 millis", within: "30 seconds" }
+      )
       assert.isTrue(Option.isNone(yield* Fiber.poll(run)), "the run is still going")
       const duringOutage = yield* Ref.get(progress)
       assert.isBelow(duringOutage, totalSteps, "the run waits for the server")
-      assert.isAtMost(duringOutage - atStop, 200 + 50 + 2, "at most the buffer's capacity was recorded meanwhile")
+      assert.isAtMost(duringOutage - atStop, capacity + maxBatch + 2, "at most the buffer's capacity was recorded meanwhile")
 
       const secondScope = yield* Scope.make()
-      const second = yield* Scope.extend(startServer(database, { port: first.port }), secondScope)
+      const second = yield* Scope.extend(start(database, { port: first.port }), secondScope)
       assert.strictEqual(second.port, first.port)
       const runId = yield* Fiber.join(run)
 
@@ -47,8 +64,7 @@ describe("outage", () => {
       const stored = Option.getOrThrow(yield* client.getRun(runId))
       assert.strictEqual(stored.status, "completed")
       assert.strictEqual(stored.stepCount, totalSteps)
-      const sql = sqlOf(second)
-      const [rows] = yield* sql<{ n: number; distinct_seq: number }>`
+      const [rows] = yield* second.sql<{ n: number; distinct_seq: number }>`
         SELECT COUNT(*) AS n, COUNT(DISTINCT seq) AS distinct_seq FROM multirun_steps WHERE run_id = ${runId}`
       assert.deepStrictEqual([Number(rows!.n), Number(rows!.distinct_seq)], [totalSteps, totalSteps])
       yield* Scope.close(secondScope, Exit.void)

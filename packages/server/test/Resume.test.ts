@@ -1,37 +1,33 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import { MultiRunClient, RemoteLayer } from "@multirun/core"
+import { bundleFixture, spawnChild } from "@multirun/core/test-utils"
 import { Effect, Option } from "effect"
-import { execFile } from "node:child_process"
 import * as path from "node:path"
-import { serverForFile, sqliteDatabase } from "./utils.js"
+import { layerSqlite, TestServer } from "./TestServer.js"
 
-const fixture = path.join(import.meta.dirname, "fixtures", "resumable.ts")
+/** Runs the bundled fixture in a new Node process to its end: its exit code and JSON lines. */
+const child = (script: string, env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.flatMap(spawnChild(process.execPath, [script], { env }), (child) => child.exit)
+    const events = exit.stdout.filter((line) => line.startsWith("{")).map((line) => JSON.parse(line))
+    return { code: exit.code, events, stderr: exit.stderr }
+  }).pipe(Effect.scoped)
 
-/** Runs the fixture in a new Node process; resolves with its exit code and JSON lines. */
-const child = (env: Record<string, string>) =>
-  Effect.async<{ code: number; events: Array<any>; stderr: string }>((resume) => {
-    execFile(process.execPath, ["--import", "tsx", fixture], { env: { ...process.env, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1
-      const events = stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line))
-      resume(Effect.succeed({ code, events, stderr }))
-    })
-  })
-
-describe("resume across processes", () => {
-  const server = serverForFile(sqliteDatabase())
-
-  it.live("a run started through RemoteLayer in one process resumes in another and replays the recorded steps", () =>
+layer(layerSqlite(), { excludeTestServices: true })("resume across processes", (it) => {
+  it.scoped("a run started through RemoteLayer in one process resumes in another and replays the recorded steps", () =>
     Effect.gen(function*() {
-      const { url } = server()
-      const apiKey = yield* server().keyFor("resume")
+      const server = yield* TestServer
+      const { url } = server
+      const apiKey = yield* server.keyFor("resume")
       const env = { MULTIRUN_URL: url, MULTIRUN_API_KEY: apiKey }
+      const script = yield* bundleFixture(path.join(import.meta.dirname, "fixtures", "resumable.ts"))
 
-      const first = yield* child({ ...env, MODE: "start" })
+      const first = yield* child(script, { ...env, MODE: "start" })
       assert.strictEqual(first.code, 3, first.stderr)
       const runId = first.events.find((e) => e.event === "started").runId as string
       assert.deepStrictEqual(first.events.find((e) => e.event === "crash").executed, ["s1", "s2", "s3", "s4"])
 
-      const second = yield* child({ ...env, MODE: "resume", RUN_ID: runId })
+      const second = yield* child(script, { ...env, MODE: "resume", RUN_ID: runId })
       assert.strictEqual(second.code, 0, second.stderr)
       const started = second.events.find((e) => e.event === "started")
       assert.strictEqual(started.runId, runId)

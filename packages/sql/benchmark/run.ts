@@ -12,7 +12,7 @@
  * Every figure is the best (throughput) or the median (checkpoints) of several rounds: the
  * machine is shared, and a single round can land on another process's burst.
  *
- * Environment: `MULTIRUN_PG_URL` (default postgres://postgres@127.0.0.1:5432/test),
+ * Environment: `MULTIRUN_TEST_PG_URL` (default postgres://postgres@127.0.0.1:5432/test; the tests' variable),
  * `BENCH_STEPS` (default 100000).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -41,8 +41,8 @@ interface RawDatabase {
 const RawSqlite = createRequire(import.meta.url)("better-sqlite3") as new(filename: string) => RawDatabase
 
 const steps = Number(process.env.BENCH_STEPS ?? 100_000)
-const pgUrl = process.env.MULTIRUN_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "multirun-bench-"))
+const pgUrl = process.env.MULTIRUN_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "multirun-test-bench-"))
 
 type Backend = Layer.Layer<MultiRunClient | Checkpoints, unknown>
 

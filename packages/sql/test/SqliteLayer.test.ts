@@ -1,15 +1,15 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
-import { conformance } from "@multirun/core/test-utils"
+import { conformance, tempDir, tempFile } from "@multirun/core/test-utils"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { SqliteLayer } from "../src/index.js"
-import { sqliteDatabase, tempDir, tempFile } from "./helpers.js"
+import { freshLayer, sqliteDatabase } from "./helpers.js"
 import { scenarios } from "./scenarios.js"
 
-conformance("SqliteLayer", () => SqliteLayer({ filename: tempFile() }))
+conformance("SqliteLayer", () => freshLayer(sqliteDatabase))
 
 scenarios("SqliteLayer", sqliteDatabase)
 
@@ -21,9 +21,9 @@ const tables = (filename: string) =>
     )
 
 describe("SqliteLayer", () => {
-  it.live("creates missing parent directories, the tables and WAL mode", () =>
+  it.scopedLive("creates missing parent directories, the tables and WAL mode", () =>
     Effect.gen(function*() {
-      const filename = path.join(tempDir(), "nested", "deeper", "runs.db")
+      const filename = path.join(yield* tempDir(), "nested", "deeper", "runs.db")
       const mode = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ journal_mode: string }>`PRAGMA journal_mode`)
         .pipe(Effect.provide(SqliteLayer({ filename })))
       assert.strictEqual(mode[0]!.journal_mode, "wal")
@@ -39,20 +39,20 @@ describe("SqliteLayer", () => {
       ])
     }))
 
-  it.live("a file that is not a SQLite database is StoreError(NotADatabase) naming the file", () =>
+  it.scopedLive("a file that is not a SQLite database is StoreError(NotADatabase) naming the file", () =>
     Effect.gen(function*() {
-      const filename = tempFile("notes.txt")
+      const filename = yield* tempFile("notes.txt")
       fs.writeFileSync(filename, "these are my notes, not a database\n".repeat(100))
       const error = yield* Effect.flip(Layer.build(SqliteLayer({ filename })))
       assert.strictEqual(error.reason, "NotADatabase")
       assert.include(error.message, filename)
       assert.include(error.message, "not a SQLite database")
       assert.strictEqual(fs.readFileSync(filename, "utf8"), "these are my notes, not a database\n".repeat(100))
-    }).pipe(Effect.scoped))
+    }))
 
-  it.live("another application's SQLite database is StoreError(NotMultirunDatabase) and stays untouched", () =>
+  it.scopedLive("another application's SQLite database is StoreError(NotMultirunDatabase) and stays untouched", () =>
     Effect.gen(function*() {
-      const filename = tempFile("app.db")
+      const filename = yield* tempFile("app.db")
       yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE invoices (id INTEGER PRIMARY KEY)`).pipe(
         Effect.provide(SqliteClient.layer({ filename, disableWAL: true }))
       )
@@ -64,11 +64,11 @@ describe("SqliteLayer", () => {
       const mode = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ journal_mode: string }>`PRAGMA journal_mode`)
         .pipe(Effect.provide(SqliteClient.layer({ filename, disableWAL: true })))
       assert.strictEqual(mode[0]!.journal_mode, "delete")
-    }).pipe(Effect.scoped))
+    }))
 
-  it.live("a newer schema error names the file and says to upgrade", () =>
+  it.scopedLive("a newer schema error names the file and says to upgrade", () =>
     Effect.gen(function*() {
-      const filename = tempFile()
+      const filename = yield* tempFile()
       yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
         sql`UPDATE multirun_meta SET value = '2' WHERE key = 'schema_version'`).pipe(
           Effect.provide(SqliteLayer({ filename }))
@@ -77,5 +77,5 @@ describe("SqliteLayer", () => {
       assert.strictEqual(error.reason, "NewerSchema")
       assert.include(error.message, filename)
       assert.include(error.message, "upgrade @multirun/sql")
-    }).pipe(Effect.scoped))
+    }))
 })

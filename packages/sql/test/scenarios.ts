@@ -4,39 +4,23 @@ import { assert, describe, it } from "@effect/vitest"
 import { RunContext, step, withAgent, withRun } from "@multirun/core"
 import { Checkpoints } from "@multirun/core/Checkpoints"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
-import { Deferred, Effect, Fiber, Layer, Option } from "effect"
 import * as Event from "@multirun/core/Event"
-import type * as Step from "@multirun/core/Step"
+import { stepRecord as record } from "@multirun/core/test-utils"
+import { Deferred, Effect, Fiber, Layer, Option } from "effect"
+import type { Scope } from "effect"
 import { ApiKeys, SqlStore } from "../src/index.js"
-import type { Database } from "./helpers.js"
+import { type Database, freshLayer } from "./helpers.js"
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
 /** Usage with a dyadic cost, so sums are exact whatever order concurrent steps finish in. */
 const usage = (value: number) => ({ tokensUsed: value, costUsd: value / 1024 })
 
-const stepRecord = (runId: string, seq: number): Step.Encoded => ({
-  id: `${runId}-step-${String(seq).padStart(6, "0")}`,
-  runId,
-  agentId: `${runId}-agent`,
-  name: "burst",
-  kind: "function",
-  seq,
-  inputHash: "h",
-  input: JSON.stringify({ seq }),
-  output: JSON.stringify(seq),
-  error: null,
-  status: "completed",
-  startedAt: 1_700_000_000_000 + seq,
-  endedAt: 1_700_000_000_000 + seq,
-  latencyMs: 0,
-  tokensUsed: 1,
-  costUsd: 0,
-  replayed: false
-})
+const stepRecord = (runId: string, seq: number) =>
+  record(`${runId}-step-${String(seq).padStart(6, "0")}`, runId, `${runId}-agent`, seq)
 
-/** Runs the shared scenarios against databases made by `newDatabase`. */
-export const scenarios = (name: string, newDatabase: () => Database) =>
+/** Runs the shared scenarios against databases made by `newDatabase` (each removed with its scope). */
+export const scenarios = (name: string, newDatabase: Effect.Effect<Database, never, Scope.Scope>) =>
   describe(`${name} scenarios`, () => {
     it.live("writes 20 runs x 4 agents x 250 steps concurrently with every record and exact totals", () => {
       const perRun = 4 * range(250).reduce((sum, i) => sum + (i % 7) + 1, 0)
@@ -69,7 +53,7 @@ export const scenarios = (name: string, newDatabase: () => Database) =>
           assert.deepStrictEqual(agents.map((a) => a.stepCount), [250, 250, 250, 250])
           assert.isTrue(agents.every((a) => a.status === "completed" && a.tokensUsed === perRun / 4))
         }
-      }).pipe(Effect.provide(newDatabase().open()))
+      }).pipe(Effect.provide(freshLayer(newDatabase)))
     }, 120_000)
 
     it.live("a burst of 50,000 steps through a small buffer waits for room and stores every step", () =>
@@ -83,19 +67,8 @@ export const scenarios = (name: string, newDatabase: () => Database) =>
         assert.strictEqual(stats.written, 50_000)
         assert.isAbove(stats.backpressureWaits, 0)
         assert.isAtLeast(stats.batches, 100)
-      }).pipe(Effect.scoped, Effect.provide(newDatabase().open())), 120_000)
+      }).pipe(Effect.scoped, Effect.provide(freshLayer(newDatabase))), 120_000)
 
-    it.live("coalesces a batch: the last record written for an id wins", () =>
-      Effect.gen(function*() {
-        const client = yield* MultiRunClient
-        const first = stepRecord("coalesce", 0)
-        yield* client.writeStep(first)
-        yield* client.writeStep({ ...first, output: JSON.stringify("second") })
-        yield* client.writeStep({ ...first, output: JSON.stringify("third") })
-        const steps = yield* client.listSteps("coalesce")
-        assert.strictEqual(steps.length, 1)
-        assert.strictEqual(steps[0]!.output, "\"third\"")
-      }).pipe(Effect.provide(newDatabase().open())))
 
     it.live("a checkpoint row whose payload is broken is CheckpointError(Corrupt), never a defect", () =>
       Effect.gen(function*() {
@@ -120,11 +93,11 @@ export const scenarios = (name: string, newDatabase: () => Database) =>
         yield* sql`UPDATE multirun_checkpoints SET payload = ${"{\"id\": 1}"} WHERE id = ${checkpointId}`
         const viaService = yield* Effect.flip(Effect.flatMap(Checkpoints, (c) => c.get(checkpointId)))
         assert.strictEqual(viaService._tag === "CheckpointError" && viaService.reason, "Corrupt")
-      }).pipe(Effect.provide(newDatabase().open())))
+      }).pipe(Effect.provide(freshLayer(newDatabase))))
 
     it.live("two writers resuming one run: the second checkpoint of a version is CheckpointError(Conflict)", () =>
       Effect.gen(function*() {
-        const database = newDatabase()
+        const database = yield* newDatabase
         const first = yield* Layer.build(database.open())
         const second = yield* Layer.build(database.open())
         const started = yield* Deferred.make<string>()
@@ -158,7 +131,7 @@ export const scenarios = (name: string, newDatabase: () => Database) =>
 
     it.live("a database of a newer multirun schema is refused with StoreError(NewerSchema)", () =>
       Effect.gen(function*() {
-        const database = newDatabase()
+        const database = yield* newDatabase
         yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
           sql`UPDATE multirun_meta SET value = '99' WHERE key = 'schema_version'`).pipe(Effect.provide(database.open()))
         const error = yield* Effect.flip(Layer.build(database.open()))
@@ -167,9 +140,9 @@ export const scenarios = (name: string, newDatabase: () => Database) =>
         assert.include(error.message, "newer multirun")
       }).pipe(Effect.scoped))
 
-    it.live("stores are scoped to a project and keep data across restarts", () =>
+    it.scopedLive("stores are scoped to a project and keep data across restarts", () =>
       Effect.gen(function*() {
-        const database = newDatabase()
+        const database = yield* newDatabase
         const runId = yield* withRun("mine")(Effect.flatMap(RunContext, (run) => Effect.succeed(run.runId))).pipe(
           Effect.provide(database.open({ project: "alpha" }))
         )
@@ -187,48 +160,9 @@ export const scenarios = (name: string, newDatabase: () => Database) =>
         assert.strictEqual(beta[1].length, 0)
       }))
 
-    it.live("listRuns filters by status, name, tag and parent, newest first, with a limit", () =>
+    it.scopedLive("ingest writes a batch once per batch id, in the batch's project", () =>
       Effect.gen(function*() {
-        const client = yield* MultiRunClient
-        const base = {
-          metadata: {},
-          parentRunId: null,
-          forkedFrom: null,
-          endedAt: null,
-          result: null,
-          error: null,
-          stepCount: 0,
-          tokensUsed: 0,
-          costUsd: 0,
-          latencyMs: 0
-        }
-        yield* client.writeRun({ ...base, id: "r1", name: "a", status: "completed", tags: ["x", "y"], startedAt: 1 })
-        yield* client.writeRun({ ...base, id: "r2", name: "b", status: "failed", tags: ["y"], startedAt: 2 })
-        yield* client.writeRun({ ...base, id: "r3", name: "a", status: "running", tags: [], startedAt: 3 })
-        yield* client.writeRun({
-          ...base,
-          id: "r4",
-          name: "a",
-          status: "completed",
-          tags: ["x\"y"],
-          parentRunId: "r1",
-          startedAt: 3
-        })
-        const ids = (runs: ReadonlyArray<{ readonly id: string }>) => runs.map((r) => r.id)
-        assert.deepStrictEqual(ids(yield* client.listRuns()), ["r4", "r3", "r2", "r1"])
-        assert.deepStrictEqual(ids(yield* client.listRuns({ status: "completed" })), ["r4", "r1"])
-        assert.deepStrictEqual(ids(yield* client.listRuns({ name: "a" })), ["r4", "r3", "r1"])
-        assert.deepStrictEqual(ids(yield* client.listRuns({ tag: "y" })), ["r2", "r1"])
-        assert.deepStrictEqual(ids(yield* client.listRuns({ tag: "x\"y" })), ["r4"])
-        assert.deepStrictEqual(ids(yield* client.listRuns({ parentRunId: "r1" })), ["r4"])
-        assert.deepStrictEqual(ids(yield* client.listRuns({ limit: 2 })), ["r4", "r3"])
-        yield* client.writeRun({ ...base, id: "r3", name: "a", status: "completed", tags: [], startedAt: 3 })
-        assert.deepStrictEqual(ids(yield* client.listRuns({ status: "running" })), [])
-      }).pipe(Effect.provide(newDatabase().open())))
-
-    it.live("ingest writes a batch once per batch id, in the batch's project", () =>
-      Effect.gen(function*() {
-        const database = newDatabase()
+        const database = yield* newDatabase
         const layer = database.open({ project: "tenant" })
         const steps = range(3).map((seq) => stepRecord("ingested", seq))
         const batch = new Event.Batch({
@@ -265,5 +199,5 @@ export const scenarios = (name: string, newDatabase: () => Database) =>
         assert.strictEqual(rows.length, 2)
         assert.isTrue(rows.every((row) => /^[0-9a-f]{64}$/.test(row.key_hash) && row.key_hash !== key))
         assert.isAbove(Number(rows[0]!.created_at), 1_600_000_000_000)
-      }).pipe(Effect.provide(newDatabase().open())))
+      }).pipe(Effect.provide(freshLayer(newDatabase))))
   })

@@ -1,5 +1,6 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, it as defaultIt, type Vitest } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Option, Schema, TestClock } from "effect"
+import type { TestServices } from "effect"
 import * as Accessors from "../../src/Accessors.js"
 import { AgentContext, withAgent } from "../../src/AgentContext.js"
 import { Checkpoints } from "../../src/Checkpoints.js"
@@ -9,10 +10,26 @@ import { RunContext, withRun } from "../../src/RunContext.js"
 import * as StateKey from "../../src/StateKey.js"
 import * as Step from "../../src/Step.js"
 import { StepContext } from "../../src/StepContext.js"
+import { agentRecord, runRecord, stepRecord } from "./records.js"
 import { valueConformance } from "./values.js"
 
-/** A backend under test: a fresh layer per test. */
-export type BackendLayer = () => Layer.Layer<MultiRunClient | Checkpoints, unknown>
+/**
+ * A backend under test: a fresh layer per test. `R` is what building it needs, e.g. the server
+ * fixture of a `layer(...)` block.
+ *
+ * @since 0.1.0
+ */
+export type BackendLayer<R = never> = () => Layer.Layer<MultiRunClient | Checkpoints, unknown, R>
+
+/**
+ * The `it` the suite registers its tests with: `@effect/vitest`'s own, or the one a
+ * `layer(...)` block gives (which provides `R`).
+ *
+ * @since 0.1.0
+ */
+export interface ConformanceIt<R = never> {
+  readonly effect: Vitest.Tester<TestServices.TestServices | R>
+}
 
 /** Counts executions of step bodies, to prove what replay did not execute. */
 const counter = () => {
@@ -39,11 +56,18 @@ const llmStep = (prompt: string) =>
 
 /**
  * The backend conformance suite: every backend's tests call it with a layer factory, so the same
- * behaviours hold on memory, SQLite, PostgreSQL and the remote server.
+ * behaviours hold on memory, SQLite, PostgreSQL and the remote server. Inside a `layer(...)`
+ * block, pass the block's `it` so the factory can use what the block provides.
+ *
+ * @since 0.1.0
  */
-export const conformance = (name: string, makeLayer: BackendLayer): void => {
+export const conformance = <R = never>(
+  name: string,
+  makeLayer: BackendLayer<R>,
+  it: ConformanceIt<R> = defaultIt as ConformanceIt<any>
+): void => {
   const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
-    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints>)
+    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints, never, R>)
 
   describe(`conformance: ${name}`, () => {
     describe("runs", () => {
@@ -109,6 +133,71 @@ export const conformance = (name: string, makeLayer: BackendLayer): void => {
           assert.deepStrictEqual(tagged[0]!.metadata, { team: "a" })
           assert.strictEqual((yield* client.listRuns({ name: "plain" })).length, 1)
           assert.strictEqual((yield* client.listRuns({ limit: 1 })).length, 1)
+        })))
+
+      it.effect("listRuns: newest first (startedAt desc, then id desc), filtered by status, name, tag, parent, limit", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          yield* client.writeRun(runRecord("r1", { name: "a", status: "completed", tags: ["x", "y"], startedAt: 1 }))
+          yield* client.writeRun(runRecord("r2", { name: "b", status: "failed", tags: ["y"], startedAt: 2 }))
+          yield* client.writeRun(runRecord("r3", { name: "a", status: "running", tags: [], startedAt: 3 }))
+          yield* client.writeRun(
+            runRecord("r4", { name: "a", status: "completed", tags: ["x\"y"], parentRunId: "r1", startedAt: 3 })
+          )
+          yield* client.writeRun(runRecord("r0", { name: "c", status: "interrupted", tags: ["y"], startedAt: 3 }))
+          const ids = (runs: ReadonlyArray<{ readonly id: string }>) => runs.map((r) => r.id)
+          assert.deepStrictEqual(ids(yield* client.listRuns()), ["r4", "r3", "r0", "r2", "r1"])
+          assert.deepStrictEqual(ids(yield* client.listRuns({})), ["r4", "r3", "r0", "r2", "r1"])
+          assert.deepStrictEqual(ids(yield* client.listRuns({ status: "completed" })), ["r4", "r1"])
+          assert.deepStrictEqual(ids(yield* client.listRuns({ status: "interrupted" })), ["r0"])
+          assert.deepStrictEqual(ids(yield* client.listRuns({ name: "a" })), ["r4", "r3", "r1"])
+          assert.deepStrictEqual(ids(yield* client.listRuns({ name: "nobody" })), [])
+          assert.deepStrictEqual(ids(yield* client.listRuns({ tag: "y" })), ["r0", "r2", "r1"])
+          assert.deepStrictEqual(ids(yield* client.listRuns({ tag: "x\"y" })), ["r4"])
+          assert.deepStrictEqual(ids(yield* client.listRuns({ tag: "x" })), ["r1"])
+          assert.deepStrictEqual(ids(yield* client.listRuns({ parentRunId: "r1" })), ["r4"])
+          assert.deepStrictEqual(ids(yield* client.listRuns({ limit: 2 })), ["r4", "r3"])
+          assert.deepStrictEqual(ids(yield* client.listRuns({ name: "a", status: "completed", limit: 1 })), ["r4"])
+          assert.deepStrictEqual(ids(yield* client.listRuns({ tag: "y", status: "failed" })), ["r2"])
+          // a filter applies to the last record of a run
+          yield* client.writeRun(runRecord("r3", { name: "a", status: "completed", tags: [], startedAt: 3 }))
+          assert.deepStrictEqual(ids(yield* client.listRuns({ status: "running" })), [])
+          assert.deepStrictEqual(ids(yield* client.listRuns({ status: "completed" })), ["r4", "r3", "r1"])
+        })))
+    })
+
+    describe("records", () => {
+      it.effect("a run, an agent and a step written twice with the same id read back as the last record", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const first = {
+            run: runRecord("twice", { name: "first" }),
+            agent: agentRecord("twice-agent", "twice", { name: "first" }),
+            step: stepRecord("twice-step", "twice", "twice-agent", 0, { output: "\"first\"" })
+          }
+          yield* client.writeRun(first.run)
+          yield* client.writeAgent(first.agent)
+          yield* client.writeStep(first.step)
+          // durable first, so the second records replace stored ones rather than buffered ones
+          yield* client.flush
+          yield* client.writeRun({ ...first.run, name: "second", status: "completed", stepCount: 1, endedAt: 1_700_000_000_005 })
+          yield* client.writeAgent({ ...first.agent, name: "second", status: "completed", stepCount: 1 })
+          yield* client.writeStep({ ...first.step, output: "\"second\"", tokensUsed: 2 })
+          // written twice in one buffered batch: the last one of the batch wins
+          yield* client.writeStep({ ...first.step, output: "\"third\"", tokensUsed: 3 })
+          const stored = Option.getOrThrow(yield* client.getRun("twice"))
+          assert.deepStrictEqual([stored.name, stored.status, stored.stepCount, stored.endedAt], [
+            "second",
+            "completed",
+            1,
+            1_700_000_000_005
+          ])
+          const agents = yield* client.listAgents("twice")
+          assert.deepStrictEqual(agents.map((a) => [a.id, a.name, a.status]), [["twice-agent", "second", "completed"]])
+          const steps = yield* client.listSteps("twice")
+          assert.deepStrictEqual(steps.map((s) => [s.id, s.output, s.tokensUsed]), [["twice-step", "\"third\"", 3]])
+          assert.deepStrictEqual((yield* client.listRuns({ name: "first" })).length, 0)
+          assert.deepStrictEqual((yield* client.listRuns({ name: "second" })).map((r) => r.id), ["twice"])
         })))
     })
 
@@ -393,6 +482,31 @@ export const conformance = (name: string, makeLayer: BackendLayer): void => {
         })))
     })
 
+    describe("checkpoint versions", () => {
+      it.effect("a second checkpoint of the same version is CheckpointError(Conflict); the first stays", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const first = yield* withRun("versions")(Effect.gen(function*() {
+            yield* llmStep("a")
+            return yield* (yield* RunContext).checkpoint("first")
+          }))
+          const stored = Option.getOrThrow(yield* client.getCheckpoint(first.id))
+          assert.strictEqual(stored.version, 1)
+          const conflict = yield* Effect.flip(
+            client.saveCheckpoint({ ...stored, id: `${stored.id}-second-writer`, name: "second writer" })
+          )
+          assert.instanceOf(conflict, CheckpointError)
+          assert.strictEqual((conflict as CheckpointError).reason, "Conflict")
+          assert.strictEqual((conflict as CheckpointError).runId, first.runId)
+          const listed = yield* client.listCheckpoints(first.runId)
+          assert.deepStrictEqual(listed.map((c) => [c.id, c.name, c.version]), [[first.id, "first", 1]])
+          assert.isTrue(Option.isNone(yield* client.getCheckpoint(`${stored.id}-second-writer`)))
+          // the next version is accepted
+          yield* client.saveCheckpoint({ ...stored, id: `${stored.id}-next`, name: "next", version: 2 })
+          assert.deepStrictEqual((yield* client.listCheckpoints(first.runId)).map((c) => c.version), [1, 2])
+        })))
+    })
+
     describe("replay", () => {
       it.effect("restores state and replays recorded steps without executing them", () =>
         run(Effect.gen(function*() {
@@ -669,6 +783,6 @@ export const conformance = (name: string, makeLayer: BackendLayer): void => {
           })))
         })))
     })
-    valueConformance(makeLayer)
+    valueConformance(makeLayer, it)
   })
 }

@@ -1,7 +1,13 @@
 /**
- * Test utilities shared by every backend's tests.
+ * Test utilities shared by every package's tests (`@multirun/core/test-utils`): the backend
+ * conformance suite, scoped temporary directories, the PostgreSQL of the tests, child processes,
+ * bounded waiting and record builders.
  *
  * @since 0.1.0
  */
-export { conformance } from "./conformance.js"
-export type { BackendLayer } from "./conformance.js"
+export { bundleFixture, type Child, ChildExited, type ChildExit, spawnChild } from "./Child.js"
+export { type BackendLayer, conformance, type ConformanceIt } from "./conformance.js"
+export { eventually } from "./Eventually.js"
+export { describePg, dropSchema, isCI, pgReachable, pgSchema, pgUrl } from "./Postgres.js"
+export { agentRecord, batchOf, runRecord, stepRecord } from "./records.js"
+export { runDirVariable, tempDir, tempFile, tempPrefix, tempRoot } from "./TempDir.js"

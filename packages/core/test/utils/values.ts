@@ -3,9 +3,10 @@
  * values nested too deep, state keys that are also `Object.prototype` names. Called by
  * `conformance`, so it holds on every backend.
  */
-import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option } from "effect"
+import { assert, describe } from "@effect/vitest"
+import { Effect, Exit, type Layer, Option } from "effect"
 import { withAgent } from "../../src/AgentContext.js"
+import type { BackendLayer, ConformanceIt } from "./conformance.js"
 import type { Checkpoints } from "../../src/Checkpoints.js"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
 import { RunContext, withRun } from "../../src/RunContext.js"
@@ -21,9 +22,9 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
 }
 
 /** Registers the value tests for one backend. */
-export const valueConformance = (makeLayer: () => Layer.Layer<MultiRunClient | Checkpoints, unknown>): void => {
+export const valueConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<R>): void => {
   const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
-    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints>)
+    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints, never, R>)
 
   describe("bad values", () => {
     it.effect("non-finite or negative usage fails its step with SerializationError naming the field", () =>

@@ -1,0 +1,129 @@
+/**
+ * The server fixture: a real `multirun serve` server (the `Server.serve` the command runs) in
+ * this process, on a free port of 127.0.0.1, over a scoped SQLite file or a scoped PostgreSQL
+ * schema, with an API key. Closing the scope stops the server and removes its database.
+ *
+ * Use it through `layer(...)` from `@effect/vitest`:
+ *
+ * ```ts
+ * layer(TestServer.layerSqlite(), { excludeTestServices: true })("my server tests", (it) => {
+ *   it.effect("answers", () => Effect.gen(function*() {
+ *     const { url, apiKey } = yield* TestServer.TestServer
+ *   }))
+ * })
+ * ```
+ */
+import { FetchHttpClient } from "@effect/platform"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { RemoteLayer } from "@multirun/core"
+import type { Checkpoints } from "@multirun/core/Checkpoints"
+import type { MultiRunClient } from "@multirun/core/MultiRunClient"
+import type * as Remote from "@multirun/core/RemoteLayer"
+import { pgSchema, pgUrl, tempFile } from "@multirun/core/test-utils"
+import { ApiKeys } from "@multirun/sql"
+import { Context, DefaultServices, Effect, Layer } from "effect"
+import type { Scope } from "effect"
+import { randomUUID } from "node:crypto"
+import * as Database from "../src/Database.js"
+import * as Server from "../src/Server.js"
+
+/** A running test server. */
+export interface TestServerService {
+  readonly url: string
+  readonly port: number
+  /** A key of the project `test`. */
+  readonly apiKey: string
+  readonly database: Database.Options
+  /** The server's database, to check what it stored. */
+  readonly sql: SqlClient.SqlClient
+  /** A new API key of the project. */
+  readonly keyFor: (project: string) => Effect.Effect<string>
+}
+
+/** The test server of a `layer(...)` block. */
+export class TestServer extends Context.Tag("@multirun/server/test/TestServer")<TestServer, TestServerService>() {}
+
+/**
+ * Starts a server over `database` in the scope (with the live clock, also inside `it.effect`,
+ * because it serves real sockets). Closing the scope stops it: in-flight requests finish first.
+ */
+export const start = (
+  database: Database.Options,
+  options: Omit<Server.Options, "database"> = {}
+) =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(Database.layer(database))
+    const { port, url } = yield* Server.serve({ database, port: 0, ...options })
+    const keyFor = (project: string) => Effect.orDie(Effect.provide(ApiKeys.create(project), context))
+    return TestServer.of({
+      url,
+      port,
+      apiKey: yield* keyFor("test"),
+      database,
+      sql: Context.get(context, SqlClient.SqlClient),
+      keyFor
+    })
+  }).pipe(Effect.locally(DefaultServices.currentServices, DefaultServices.liveServices))
+
+/** A new SQLite database in a scoped temporary directory. */
+export const sqliteDatabase: Effect.Effect<Database.Options, never, Scope.Scope> = Effect.map(
+  tempFile("server.db"),
+  (filename) => ({ filename })
+)
+
+/** A new PostgreSQL schema of the test database, dropped when the scope closes. */
+export const pgDatabase: Effect.Effect<Database.Options, never, Scope.Scope> = Effect.map(
+  pgSchema,
+  (schema) => ({ url: pgUrl, schema })
+)
+
+/** A server over a new SQLite database, for `layer(...)`. */
+export const layerSqlite = (options: Omit<Server.Options, "database"> = {}): Layer.Layer<TestServer, unknown> =>
+  Layer.scoped(TestServer, Effect.flatMap(sqliteDatabase, (database) => start(database, options)))
+
+/** A server over a new PostgreSQL schema, for `layer(...)`. */
+export const layerPg = (options: Omit<Server.Options, "database"> = {}): Layer.Layer<TestServer, unknown> =>
+  Layer.scoped(TestServer, Effect.flatMap(pgDatabase, (database) => start(database, options)))
+
+/** `RemoteLayer` to the block's server, in a new (empty) project each time it is built. */
+export const remoteLayer = (
+  options: Partial<Remote.Options> = {}
+): Layer.Layer<MultiRunClient | Checkpoints, never, TestServer> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const server = yield* TestServer
+    const apiKey = yield* server.keyFor(`project-${randomUUID()}`)
+    return RemoteLayer({ url: server.url, apiKey, ...options })
+  }))
+
+/** A raw HTTP answer: status and parsed JSON body (or the text when it is not JSON). */
+export interface Answer {
+  readonly status: number
+  readonly body: any
+}
+
+/** Sends a raw request to the server (bypassing the typed client). */
+export const request = (
+  url: string,
+  init: { method?: string; path: string; key?: string; body?: string; headers?: Record<string, string> }
+): Promise<Answer> =>
+  fetch(url + init.path, {
+    method: init.method ?? "GET",
+    headers: {
+      ...(init.key === undefined ? {} : { authorization: `Bearer ${init.key}` }),
+      ...(init.body === undefined ? {} : { "content-type": "application/json" }),
+      ...init.headers
+    },
+    ...(init.body === undefined ? {} : { body: init.body })
+  }).then(async (response) => {
+    const text = await response.text()
+    let body: unknown = text
+    try {
+      body = JSON.parse(text)
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, body }
+  })
+
+/** The fetch client layer, for `RemoteLayer.HttpApiClientFor` in tests. */
+export const httpClient = FetchHttpClient.layer
