@@ -1,9 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
+import { RunContext, withRun } from "@multirun/core"
+import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { conformance } from "@multirun/core/test-utils"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { afterAll } from "vitest"
-import { PgLayer } from "../src/index.js"
-import { dropSchema, freshPgLayer, pgDatabase, pgUrl, probePg } from "./helpers.js"
+import { PgClientLayer, PgLayer, ProjectView } from "../src/index.js"
+import { dropSchema, freshPgLayer, freshSchema, pgDatabase, pgUrl, probePg } from "./helpers.js"
 import { scenarios } from "./scenarios.js"
 
 const available = await probePg()
@@ -21,6 +23,25 @@ describe.runIf(available)("PgLayer", () => {
       assert.strictEqual(error.reason, "Unavailable")
       assert.notInclude(error.message, "secret")
       assert.include(error.message, "127.0.0.1:1")
+    }).pipe(Effect.scoped))
+
+  it.live("PgClientLayer: the migrated SqlClient without a store; its errors are the same StoreErrors", () =>
+    Effect.gen(function*() {
+      const [url, schema] = [pgUrl, freshSchema()]
+      schemas.push(schema)
+      const runId = yield* withRun("written")(Effect.map(RunContext, (run) => run.runId)).pipe(
+        Effect.provide(PgLayer({ url, schema }))
+      )
+      const run = yield* Effect.flatMap(MultiRunClient, (view) => view.getRun(runId)).pipe(
+        Effect.provide(ProjectView.layer()),
+        Effect.provide(PgClientLayer({ url, schema }))
+      )
+      assert.strictEqual(Option.getOrThrow(run).status, "completed")
+      const unreachable = yield* Effect.flip(Layer.build(PgClientLayer({ url: "postgres://me:secret@127.0.0.1:1/x" })))
+      assert.strictEqual(unreachable.reason, "Unavailable")
+      assert.notInclude(unreachable.message, "secret")
+      const malformed = yield* Effect.flip(Layer.build(PgClientLayer({ url, schema: "1bad" })))
+      assert.strictEqual(malformed.reason, "InvalidOptions")
     }).pipe(Effect.scoped))
 
   it.live("a malformed schema name is StoreError(InvalidOptions)", () =>
