@@ -10,7 +10,7 @@ import { Context, Schema } from "effect"
 import * as Checkpoint from "./Checkpoint.js"
 import { BackendError, CheckpointError } from "./Errors.js"
 import { AgentRecord, Batch, RunRecord, StepRecord } from "./Event.js"
-import { Status } from "./Model.js"
+import * as Run from "./Run.js"
 
 // -----------------------------------------------------------------------------
 // errors
@@ -116,16 +116,14 @@ export const Id = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxId
 export const CheckpointRecord = Schema.encodedBoundSchema(Checkpoint.Checkpoint)
 
 /**
- * The filter of `GET /api/runs` as URL parameters (`?status=failed&tag=nightly&limit=20`).
+ * `Run.RunFilter` as the URL parameters of `GET /api/runs` (`?status=failed&tag=nightly&limit=20`):
+ * the same fields, with `limit` parsed from its text.
  *
  * @since 0.1.0
  */
 export const RunFilterParams = Schema.Struct({
-  status: Schema.optional(Status),
-  name: Schema.optional(Schema.String),
-  tag: Schema.optional(Schema.String),
-  parentRunId: Schema.optional(Schema.String),
-  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 10_000)))
+  ...Run.RunFilter.fields,
+  limit: Schema.optional(Schema.compose(Schema.NumberFromString, Run.RunFilter.fields.limit.from))
 })
 
 /**

@@ -1,10 +1,12 @@
 /**
  * Write events: what a buffered backend writer sends in one batch (to a database transaction or
- * to the server's ingest endpoint).
+ * to the server's ingest endpoint). The one definition of a write, used by every backend and
+ * the server.
  *
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import { randomUUID } from "node:crypto"
 import * as Agent from "./Agent.js"
 import * as Run from "./Run.js"
 import * as Step from "./StepRecord.js"
@@ -45,6 +47,28 @@ export class StepWritten extends Schema.TaggedClass<StepWritten>("@multirun/core
   eventId: Schema.String,
   step: StepRecord
 }) {}
+
+/**
+ * The event of a run record written, with a new event id.
+ *
+ * @since 0.2.0
+ */
+export const runWritten = (run: Run.Encoded): RunWritten => new RunWritten({ eventId: randomUUID(), run }, true)
+
+/**
+ * The event of an agent record written, with a new event id.
+ *
+ * @since 0.2.0
+ */
+export const agentWritten = (agent: Agent.Encoded): AgentWritten =>
+  new AgentWritten({ eventId: randomUUID(), agent }, true)
+
+/**
+ * The event of a step record written, with a new event id.
+ *
+ * @since 0.2.0
+ */
+export const stepWritten = (step: Step.Encoded): StepWritten => new StepWritten({ eventId: randomUUID(), step }, true)
 
 /**
  * One write event.

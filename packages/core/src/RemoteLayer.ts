@@ -142,9 +142,9 @@ export const make = (options: Options): Effect.Effect<MultiRunClientService, nev
       Effect.zipRight(writer.flush, call(operation, request))
 
     return MultiRunClient.of({
-      writeRun: (run) => writer.offer(new Event.RunWritten({ eventId: randomUUID(), run }, true)),
-      writeAgent: (agent) => writer.offer(new Event.AgentWritten({ eventId: randomUUID(), agent }, true)),
-      writeStep: (step) => writer.offer(new Event.StepWritten({ eventId: randomUUID(), step }, true)),
+      writeRun: (run) => writer.offer(Event.runWritten(run)),
+      writeAgent: (agent) => writer.offer(Event.agentWritten(agent)),
+      writeStep: (step) => writer.offer(Event.stepWritten(step)),
       saveCheckpoint: (checkpoint) =>
         Effect.zipRight(
           writer.flush,

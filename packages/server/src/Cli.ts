@@ -5,8 +5,8 @@
  */
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { ApiKeys } from "@multirun/sql"
 import { Console, Data, Effect, Option } from "effect"
+import * as ApiKeys from "./ApiKeys.js"
 import * as Database from "./Database.js"
 import * as Limits from "./Limits.js"
 import * as Server from "./Server.js"

@@ -10,16 +10,17 @@ import * as Checkpoints from "@multirun/core/Checkpoints"
 import { Effect, Layer, Option } from "effect"
 import { Store } from "./Store.js"
 
-const projectClient = Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Store, (store) => store.clientFor(project)))
+/** The read-only view of the request's project, made for this request. */
+const projectView = Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Store, (store) => store.view(project)))
 
 const runNotFound = (runId: string) => new Api.NotFound({ message: `run ${runId} not found` })
 const checkpointNotFound = (checkpointId: string) =>
   new Api.NotFound({ message: `checkpoint ${checkpointId} not found` })
 
-/** The project's backend, after checking that the run is the project's. */
-const clientOfRun = (runId: string) =>
-  Effect.tap(projectClient, (client) =>
-    Effect.flatMap(client.getRun(runId), Option.match({
+/** The project's view, after checking that the run is the project's. */
+const viewOfRun = (runId: string) =>
+  Effect.tap(projectView, (view) =>
+    Effect.flatMap(view.getRun(runId), Option.match({
       onNone: () => Effect.fail(runNotFound(runId)),
       onSome: () => Effect.void
     })))
@@ -48,13 +49,13 @@ export const healthLayer = (version: string) =>
  */
 export const runsLayer = HttpApiBuilder.group(Api.Api, "runs", (handlers) =>
   handlers
-    .handle("list", ({ urlParams }) => Effect.flatMap(projectClient, (client) => client.listRuns(urlParams)))
+    .handle("list", ({ urlParams }) => Effect.flatMap(projectView, (view) => view.listRuns(urlParams)))
     .handle("get", ({ path }) =>
-      Effect.flatMap(projectClient, (client) => client.getRun(path.runId)).pipe(
+      Effect.flatMap(projectView, (view) => view.getRun(path.runId)).pipe(
         Effect.flatMap(Option.match({ onNone: () => Effect.fail(runNotFound(path.runId)), onSome: Effect.succeed }))
       ))
-    .handle("agents", ({ path }) => Effect.flatMap(clientOfRun(path.runId), (client) => client.listAgents(path.runId)))
-    .handle("steps", ({ path }) => Effect.flatMap(clientOfRun(path.runId), (client) => client.listSteps(path.runId))))
+    .handle("agents", ({ path }) => Effect.flatMap(viewOfRun(path.runId), (view) => view.listAgents(path.runId)))
+    .handle("steps", ({ path }) => Effect.flatMap(viewOfRun(path.runId), (view) => view.listSteps(path.runId))))
 
 /**
  * Checkpoints: save, get, list, latest, diff.
@@ -64,11 +65,11 @@ export const runsLayer = HttpApiBuilder.group(Api.Api, "runs", (handlers) =>
 export const checkpointsLayer = HttpApiBuilder.group(Api.Api, "checkpoints", (handlers) =>
   handlers
     .handle("save", ({ payload }) =>
-      Effect.flatMap(clientOfRun(payload.runId), (client) => client.saveCheckpoint(payload)).pipe(
+      Effect.flatMap(viewOfRun(payload.runId), (view) => view.saveCheckpoint(payload)).pipe(
         notFoundCheckpoint
       ))
     .handle("get", ({ path }) =>
-      Effect.flatMap(projectClient, (client) => client.getCheckpoint(path.checkpointId)).pipe(
+      Effect.flatMap(projectView, (view) => view.getCheckpoint(path.checkpointId)).pipe(
         Effect.flatMap(Option.match({
           onNone: () => Effect.fail(checkpointNotFound(path.checkpointId)),
           onSome: Effect.succeed
@@ -76,11 +77,11 @@ export const checkpointsLayer = HttpApiBuilder.group(Api.Api, "checkpoints", (ha
         notFoundCheckpoint
       ))
     .handle("list", ({ path }) =>
-      Effect.flatMap(clientOfRun(path.runId), (client) => client.listCheckpoints(path.runId)).pipe(
+      Effect.flatMap(viewOfRun(path.runId), (view) => view.listCheckpoints(path.runId)).pipe(
         notFoundCheckpoint
       ))
     .handle("latest", ({ path }) =>
-      Effect.flatMap(clientOfRun(path.runId), (client) => client.listCheckpoints(path.runId)).pipe(
+      Effect.flatMap(viewOfRun(path.runId), (view) => view.listCheckpoints(path.runId)).pipe(
         Effect.flatMap((all) => {
           const latest = all.at(-1)
           return latest === undefined
@@ -90,11 +91,11 @@ export const checkpointsLayer = HttpApiBuilder.group(Api.Api, "checkpoints", (ha
         notFoundCheckpoint
       ))
     .handle("diff", ({ path }) =>
-      Effect.flatMap(projectClient, (client) =>
-        Effect.flatMap(
-          Effect.provideService(Checkpoints.make, MultiRunClient.MultiRunClient, client),
-          (checkpoints) => checkpoints.diff(path.from, path.to)
-        )).pipe(notFoundCheckpoint)))
+      // core's checkpoint service over the view: a few closures, nothing kept after the request
+      Effect.flatMap(projectView, (view) => Effect.provideService(Checkpoints.make, MultiRunClient.MultiRunClient, view)).pipe(
+        Effect.flatMap((checkpoints) => checkpoints.diff(path.from, path.to)),
+        notFoundCheckpoint
+      )))
 
 /**
  * `POST /api/ingest`.
@@ -104,9 +105,7 @@ export const checkpointsLayer = HttpApiBuilder.group(Api.Api, "checkpoints", (ha
 export const ingestLayer = HttpApiBuilder.group(Api.Api, "ingest", (handlers) =>
   handlers.handle("ingest", ({ payload }) =>
     Effect.flatMap(Api.CurrentProject, (project) =>
-      Effect.flatMap(Store, (store) => store.ingest(project, payload)).pipe(
-        Effect.map((result) => new Api.IngestResult(result))
-      ))))
+      Effect.flatMap(Store, (store) => store.ingest(project, payload)))))
 
 /**
  * Every group of the API.

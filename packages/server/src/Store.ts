@@ -1,27 +1,32 @@
 /**
- * What the server needs from the database: one backend per project, batched ingest and API keys.
+ * What the server needs from the database: a read-only view of a project, batched ingest and API
+ * keys. Nothing is kept per project: a view is made for each request.
  *
  * @since 0.1.0
  */
-import type { SqlClient } from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { Api } from "@multirun/core"
 import type { BackendError } from "@multirun/core/Errors"
 import type * as Event from "@multirun/core/Event"
 import type { MultiRunClientService } from "@multirun/core/MultiRunClient"
-import { ApiKeys, SqlStore } from "@multirun/sql"
-import { Context, Effect, Layer, type Option, Scope } from "effect"
+import { ProjectView } from "@multirun/sql"
+import { Context, Effect, Layer, type Option } from "effect"
+import * as ApiKeys from "./ApiKeys.js"
+import * as Ingest from "./Ingest.js"
 
 /**
  * The server's store.
  *
- * - `clientFor(project)`: the backend of one project; every read and write stays in it.
+ * - `view(project)`: the project's data, read straight from the database (`ProjectView`): every
+ *   read is filtered by the project; checkpoints are saved at once; it holds no state.
  * - `ingest(project, batch)`: writes a batch in one transaction, once per batch id.
  * - `verifyKey(key)`: the project of an API key, none for an unknown key.
  *
  * @since 0.1.0
  */
 export interface StoreService {
-  readonly clientFor: (project: string) => Effect.Effect<MultiRunClientService>
-  readonly ingest: (project: string, batch: Event.Batch) => Effect.Effect<SqlStore.IngestResult, BackendError>
+  readonly view: (project: string) => Effect.Effect<MultiRunClientService>
+  readonly ingest: (project: string, batch: Event.Batch) => Effect.Effect<Api.IngestResult, BackendError>
   readonly verifyKey: (key: string) => Effect.Effect<Option.Option<string>, BackendError>
 }
 
@@ -33,23 +38,16 @@ export interface StoreService {
 export class Store extends Context.Tag("@multirun/server/Store")<Store, StoreService>() {}
 
 /**
- * The store over the `SqlClient` in context (`SqliteLayer` or `PgLayer` of `@multirun/sql`).
- * Each project's backend is made once and lives as long as the layer.
+ * The store over the `SqlClient` in context (`Database.layer`).
  *
  * @since 0.1.0
  */
-export const layer: Layer.Layer<Store, never, SqlClient> = Layer.scoped(
+export const layer: Layer.Layer<Store, never, SqlClient.SqlClient> = Layer.effect(
   Store,
-  Effect.gen(function*() {
-    const context = yield* Effect.context<SqlClient>()
-    const scope = yield* Effect.scope
-    const clientFor = yield* Effect.cachedFunction((project: string) =>
-      SqlStore.make({ project }).pipe(Scope.extend(scope), Effect.provide(context))
-    )
-    return Store.of({
-      clientFor,
-      ingest: (project, batch) => Effect.provide(SqlStore.ingest(project, batch), context),
-      verifyKey: (key) => Effect.provide(ApiKeys.verify(key), context)
-    })
-  })
+  Effect.map(SqlClient.SqlClient, (sql) =>
+    Store.of({
+      view: (project) => Effect.provideService(ProjectView.make(project), SqlClient.SqlClient, sql),
+      ingest: (project, batch) => Effect.provideService(Ingest.ingest(project, batch), SqlClient.SqlClient, sql),
+      verifyKey: (key) => Effect.provideService(ApiKeys.verify(key), SqlClient.SqlClient, sql)
+    }))
 )

@@ -1,10 +1,12 @@
 /**
- * @multirun/server: the multirun HTTP API over the sql store, API keys, the run viewer and the
- * `multirun` command line.
+ * @multirun/server: the multirun HTTP API over the sql store, API keys, batched ingest, the run
+ * viewer and the `multirun` command line.
  *
  * @since 0.1.0
  */
 
+/** @since 0.1.0 */
+export * as ApiKeys from "./ApiKeys.js"
 /** @since 0.1.0 */
 export * as Authorization from "./Authorization.js"
 /** @since 0.1.0 */
@@ -13,8 +15,12 @@ export * as Cli from "./Cli.js"
 export * as Database from "./Database.js"
 /** @since 0.1.0 */
 export * as Handlers from "./Handlers.js"
+/** @since 0.2.0 */
+export * as Ingest from "./Ingest.js"
 /** @since 0.1.0 */
 export * as Limits from "./Limits.js"
+/** @since 0.2.0 */
+export * as Migrations from "./Migrations.js"
 /** @since 0.1.0 */
 export * as Server from "./Server.js"
 /** @since 0.1.0 */

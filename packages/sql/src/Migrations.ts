@@ -5,7 +5,9 @@
  * @since 0.1.0
  */
 import * as Migrator from "@effect/sql/Migrator"
+import type { MigrationError } from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import { describeCause } from "./internal/sql.js"
 import { StoreError } from "./StoreError.js"
@@ -14,9 +16,13 @@ import { StoreError } from "./StoreError.js"
  * The schema version this code writes and understands. A database whose `multirun_meta`
  * records a higher version was created by a newer multirun and is refused.
  *
+ * - 1 (0.1): runs, agents, steps, checkpoints (and the server's API keys and ingest batches,
+ *   which `@multirun/server` now creates and owns; a 0.1 database keeps them).
+ * - 2: a step's `input` and `output` are columns of their own, stored once.
+ *
  * @since 0.1.0
  */
-export const schemaVersion = 1
+export const schemaVersion = 2
 
 /**
  * Where `Migrator` records the migrations it applied.
@@ -27,7 +33,7 @@ export const migrationsTable = "multirun_migrations"
 
 const initial = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  // Whole records are kept as JSON text in `record`; the other columns exist to filter and sort.
+  // Records are kept as JSON text in `record`; the other columns exist to filter and sort.
   yield* sql`CREATE TABLE multirun_runs (
     project TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -72,20 +78,30 @@ const initial = Effect.gen(function*() {
     PRIMARY KEY (project, id),
     UNIQUE (project, run_id, version)
   )`
-  yield* sql`CREATE TABLE multirun_api_keys (
-    key_hash TEXT PRIMARY KEY,
-    project TEXT NOT NULL,
-    created_at BIGINT NOT NULL
-  )`
-  yield* sql`CREATE TABLE multirun_ingest_batches (
-    project TEXT NOT NULL,
-    batch_id TEXT NOT NULL,
-    PRIMARY KEY (project, batch_id)
-  )`
   yield* sql`CREATE TABLE multirun_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
   )`
+})
+
+/**
+ * A step's canonical input and output text move out of its JSON record into columns of their
+ * own, and the record loses the fields its columns hold (`id`, `runId`, `seq`): nothing is
+ * stored twice, and the texts are no longer escaped inside the record. Existing rows are
+ * rewritten in place.
+ */
+const stepValues = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE multirun_steps ADD COLUMN input TEXT`
+  yield* sql`ALTER TABLE multirun_steps ADD COLUMN output TEXT`
+  yield* sql.onDialectOrElse({
+    pg: () =>
+      sql`UPDATE multirun_steps SET input = record::json ->> 'input', output = record::json ->> 'output',
+        record = (record::jsonb - 'id' - 'runId' - 'seq' - 'input' - 'output')::text`,
+    orElse: () =>
+      sql`UPDATE multirun_steps SET input = json_extract(record, '$.input'), output = json_extract(record, '$.output'),
+        record = json_remove(record, '$.id', '$.runId', '$.seq', '$.input', '$.output')`
+  })
 })
 
 /**
@@ -95,7 +111,8 @@ const initial = Effect.gen(function*() {
  * @since 0.1.0
  */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
-  "1_initial": initial
+  "1_initial": initial,
+  "2_step_values": stepValues
 }
 
 /**
@@ -116,6 +133,44 @@ export const storedVersion = Effect.gen(function*() {
   return row === undefined ? 0 : Number(row.value)
 })
 
+const migrationFailed = (location: string, cause: unknown) =>
+  new StoreError({
+    reason: "MigrationFailed",
+    location,
+    detail: `creating or upgrading the multirun tables failed: ${describeCause(cause)}`
+  })
+
+/** Any failure or defect of a migration becomes `StoreError("MigrationFailed")` naming the database. */
+const failuresAsStoreError = (location: string) =>
+<A, R>(self: Effect.Effect<A, StoreError | SqlError | MigrationError, R>): Effect.Effect<A, StoreError, R> =>
+  self.pipe(
+    Effect.catchTags({
+      SqlError: (error) => Effect.fail(migrationFailed(location, error)),
+      MigrationError: (error) => Effect.fail(migrationFailed(location, error))
+    }),
+    Effect.catchAllDefect((defect) => Effect.fail(migrationFailed(location, defect)))
+  )
+
+/**
+ * Applies the migrations of `options.migrations` (keyed `<id>_<name>`) not yet recorded in
+ * `options.table`, each once, in id order. For packages that keep tables of their own next to
+ * the store's (the server's API keys and ingest batches). A failure is
+ * `StoreError("MigrationFailed")` naming `location`.
+ *
+ * @since 0.2.0
+ */
+export const apply = (
+  location: string,
+  options: {
+    readonly migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
+    readonly table: string
+  }
+): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+  Migrator.make({})({ loader: Migrator.fromRecord(options.migrations), table: options.table }).pipe(
+    Effect.asVoid,
+    failuresAsStoreError(location)
+  )
+
 /**
  * Brings the database at `location` (named in errors) to {@link schemaVersion}: refuses a
  * newer schema, applies the missing migrations, records the version in `multirun_meta`.
@@ -134,20 +189,7 @@ export const run = (location: string): Effect.Effect<void, StoreError, SqlClient
           `${schemaVersion}: it was created by a newer multirun; upgrade @multirun/sql to open it`
       })
     }
-    yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable })
+    yield* apply(location, { migrations, table: migrationsTable })
     yield* sql`INSERT INTO multirun_meta (key, value) VALUES ('schema_version', ${String(schemaVersion)})
       ON CONFLICT (key) DO UPDATE SET value = excluded.value`
-  }).pipe(
-    Effect.catchTags({
-      SqlError: (error) => Effect.fail(migrationFailed(location, error)),
-      MigrationError: (error) => Effect.fail(migrationFailed(location, error))
-    }),
-    Effect.catchAllDefect((defect) => Effect.fail(migrationFailed(location, defect)))
-  )
-
-const migrationFailed = (location: string, cause: unknown) =>
-  new StoreError({
-    reason: "MigrationFailed",
-    location,
-    detail: `creating or upgrading the multirun tables failed: ${describeCause(cause)}`
-  })
+  }).pipe(failuresAsStoreError(location))

@@ -11,48 +11,45 @@ import { Effect, Layer, Redacted } from "effect"
 import { describeCause } from "./internal/sql.js"
 import * as Migrations from "./Migrations.js"
 import * as SqlStore from "./SqlStore.js"
-import { StoreError } from "./StoreError.js"
+import { locationOf, StoreError } from "./StoreError.js"
 
 /**
- * Options of {@link PgLayer}: the connection URL (`postgres://user:pass@host:5432/db`), the
- * schema holding the tables (default `public`; created when missing; letters, digits and `_`),
- * the project and the writer's buffer.
+ * Options of {@link PgClientLayer}: the connection URL (`postgres://user:pass@host:5432/db`) and
+ * the schema holding the tables (default `public`; created when missing; letters, digits and `_`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
-export interface PgLayerOptions extends SqlStore.Options {
+export interface PgClientLayerOptions {
   readonly url: string
   readonly schema?: string | undefined
 }
 
-/** The address without its password, for messages. */
-const describeUrl = (url: URL, schema: string): string => {
-  const shown = new URL(url.toString())
-  shown.password = ""
-  shown.search = ""
-  return `${shown.toString()} (schema ${schema})`
-}
-
 /**
- * The PostgreSQL backend: the store and core's checkpoint service, plus the `SqlClient`. Every
- * connection's `search_path` is the schema, which is created when missing, then the
- * migrations run (a schema of a newer multirun is refused with `StoreError("NewerSchema")`).
+ * Options of {@link PgLayer}: those of {@link PgClientLayer}, the project and the writer's buffer.
  *
  * @since 0.1.0
  */
-export const PgLayer = (
-  options: PgLayerOptions
-): Layer.Layer<MultiRunClient | Checkpoints | SqlClient.SqlClient, StoreError> => {
+export interface PgLayerOptions extends SqlStore.Options, PgClientLayerOptions {}
+
+/**
+ * The `SqlClient` of a PostgreSQL schema with multirun's tables migrated, and no store: no
+ * writer, no default project. For tools that only read (`ProjectView.layer(project)` over it)
+ * and for the server, which adds its own tables. Every connection's `search_path` is the
+ * schema, which is created when missing, then the migrations run; failures are `StoreError`
+ * naming the address without its password (`Unavailable`, `InvalidOptions`, `NewerSchema`,
+ * `MigrationFailed`).
+ *
+ * @since 0.2.0
+ */
+export const PgClientLayer = (options: PgClientLayerOptions): Layer.Layer<SqlClient.SqlClient, StoreError> => {
   const schema = options.schema ?? "public"
+  const location = locationOf(options)
   let url: URL
   try {
     url = new URL(options.url)
   } catch {
-    return Layer.fail(
-      new StoreError({ reason: "InvalidOptions", location: "PostgreSQL", detail: "the url is not a valid URL" })
-    )
+    return Layer.fail(new StoreError({ reason: "InvalidOptions", location, detail: "the url is not a valid URL" }))
   }
-  const location = describeUrl(url, schema)
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(schema)) {
     return Layer.fail(
       new StoreError({
@@ -85,5 +82,17 @@ export const PgLayer = (
     )
     yield* Migrations.run(location)
   }))
-  return SqlStore.layer(options).pipe(Layer.provideMerge(Layer.provideMerge(setup, client)))
+  return Layer.provideMerge(setup, client)
 }
+
+/**
+ * The PostgreSQL backend: the store of one project and core's checkpoint service, plus the
+ * `SqlClient` of {@link PgClientLayer} (same schema, checks and migrations). Closing the layer
+ * flushes the writer.
+ *
+ * @since 0.1.0
+ */
+export const PgLayer = (
+  options: PgLayerOptions
+): Layer.Layer<MultiRunClient | Checkpoints | SqlClient.SqlClient, StoreError> =>
+  SqlStore.layer(options).pipe(Layer.provideMerge(PgClientLayer(options)))

@@ -13,18 +13,26 @@ import * as path from "node:path"
 import { describeCause } from "./internal/sql.js"
 import * as Migrations from "./Migrations.js"
 import * as SqlStore from "./SqlStore.js"
-import { StoreError } from "./StoreError.js"
+import { locationOf, StoreError } from "./StoreError.js"
 
 /**
- * Options of {@link SqliteLayer}: the file, the project, the writer's buffer, and how long a
- * statement waits for another process's lock (`busyTimeoutMs`, default 5,000).
+ * Options of {@link SqliteClientLayer}: the file, and how long a statement waits for another
+ * process's lock (`busyTimeoutMs`, default 5,000).
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
-export interface SqliteLayerOptions extends SqlStore.Options {
+export interface SqliteClientLayerOptions {
   readonly filename: string
   readonly busyTimeoutMs?: number | undefined
 }
+
+/**
+ * Options of {@link SqliteLayer}: those of {@link SqliteClientLayer}, the project and the
+ * writer's buffer.
+ *
+ * @since 0.1.0
+ */
+export interface SqliteLayerOptions extends SqlStore.Options, SqliteClientLayerOptions {}
 
 const unavailable = (filename: string) => (cause: unknown) =>
   new StoreError({
@@ -74,19 +82,17 @@ const inspect = (filename: string): Effect.Effect<void, StoreError> =>
   })
 
 /**
- * The SQLite backend: the store and core's checkpoint service over a file, plus the
- * `SqlClient` (for `ApiKeys` and `SqlStore.ingest`). At start it checks the file
- * (`StoreError` naming it when it is not a SQLite database, another application's database,
- * or a multirun database of a newer schema), turns on WAL with `synchronous = NORMAL` (a
- * committed batch survives `kill -9`) and runs the migrations. Closing the layer flushes the
- * writer before the file is closed.
+ * The `SqlClient` of a SQLite file with multirun's tables migrated, and no store: no writer, no
+ * default project. For tools that only read (`ProjectView.layer(project)` over it) and for the
+ * server, which adds its own tables. At start it checks the file (`StoreError` naming it when it
+ * is not a SQLite database, another application's database, or a multirun database of a newer
+ * schema), turns on WAL with `synchronous = NORMAL` (a committed transaction survives `kill -9`)
+ * and runs the migrations.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
-export const SqliteLayer = (
-  options: SqliteLayerOptions
-): Layer.Layer<MultiRunClient | Checkpoints | SqlClient.SqlClient, StoreError> => {
-  const filename = path.resolve(options.filename)
+export const SqliteClientLayer = (options: SqliteClientLayerOptions): Layer.Layer<SqlClient.SqlClient, StoreError> => {
+  const filename = locationOf(options)
   const client = SqliteClient.layer({ filename }).pipe(Layer.mapError(unavailable(filename)))
   const setup = Layer.effectDiscard(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -96,6 +102,17 @@ export const SqliteLayer = (
     Effect.mapError(unavailable(filename)),
     Effect.zipRight(Migrations.run(filename))
   ))
-  const store = SqlStore.layer(options).pipe(Layer.provideMerge(Layer.provideMerge(setup, client)))
-  return Layer.unwrapEffect(Effect.as(inspect(filename), store))
+  return Layer.unwrapEffect(Effect.as(inspect(filename), Layer.provideMerge(setup, client)))
 }
+
+/**
+ * The SQLite backend: the store of one project and core's checkpoint service over a file, plus
+ * the `SqlClient` of {@link SqliteClientLayer} (same checks, WAL and migrations). Closing the
+ * layer flushes the writer before the file is closed.
+ *
+ * @since 0.1.0
+ */
+export const SqliteLayer = (
+  options: SqliteLayerOptions
+): Layer.Layer<MultiRunClient | Checkpoints | SqlClient.SqlClient, StoreError> =>
+  SqlStore.layer(options).pipe(Layer.provideMerge(SqliteClientLayer(options)))

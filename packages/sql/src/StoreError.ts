@@ -1,9 +1,13 @@
 /**
- * The typed error of opening a store: the database is not one multirun can use.
+ * The errors of the store: `StoreError` when a database cannot be opened, and failed statements
+ * as core's `BackendError`.
  *
  * @since 0.1.0
  */
+import { BackendError } from "@multirun/core/Errors"
 import { Schema } from "effect"
+import * as path from "node:path"
+import { describeCause } from "./internal/sql.js"
 
 /**
  * Why a store could not be opened.
@@ -45,3 +49,32 @@ export class StoreError extends Schema.TaggedError<StoreError>("@multirun/sql/St
     return `StoreError(${this.reason}) for ${this.location}: ${this.detail}`
   }
 }
+
+/**
+ * How errors name a database: a SQLite file by its absolute path, a PostgreSQL database by its
+ * address without the password and query, with the schema (default `public`).
+ *
+ * @since 0.2.0
+ */
+export const locationOf = (
+  database: { readonly filename: string } | { readonly url: string; readonly schema?: string | undefined }
+): string => {
+  if ("filename" in database) return path.resolve(database.filename)
+  try {
+    const shown = new URL(database.url)
+    shown.password = ""
+    shown.search = ""
+    return `${shown.toString()} (schema ${database.schema ?? "public"})`
+  } catch {
+    return "PostgreSQL"
+  }
+}
+
+/**
+ * A failed statement of a store operation as core's `BackendError`, whose detail carries the
+ * driver's message (a `SqlError`'s own message does not).
+ *
+ * @since 0.2.0
+ */
+export const backendError = (operation: string) => (cause: unknown): BackendError =>
+  new BackendError({ operation, detail: describeCause(cause) })

@@ -1,7 +1,9 @@
 import { assert, it } from "@effect/vitest"
-import { conformance, describePg, pgUrl } from "@multirun/core/test-utils"
-import { Effect, Layer } from "effect"
-import { PgLayer } from "../src/index.js"
+import { RunContext, withRun } from "@multirun/core"
+import { MultiRunClient } from "@multirun/core/MultiRunClient"
+import { conformance, describePg, pgSchema, pgUrl } from "@multirun/core/test-utils"
+import { Effect, Layer, Option } from "effect"
+import { PgClientLayer, PgLayer, ProjectView } from "../src/index.js"
 import { freshLayer, pgDatabase } from "./helpers.js"
 import { scenarios } from "./scenarios.js"
 
@@ -16,6 +18,24 @@ describePg("PgLayer", () => {
       assert.strictEqual(error.reason, "Unavailable")
       assert.notInclude(error.message, "secret")
       assert.include(error.message, "127.0.0.1:1")
+    }))
+
+  it.scopedLive("PgClientLayer: the migrated SqlClient without a store; its errors are the same StoreErrors", () =>
+    Effect.gen(function*() {
+      const [url, schema] = [pgUrl, yield* pgSchema]
+      const runId = yield* withRun("written")(Effect.map(RunContext, (run) => run.runId)).pipe(
+        Effect.provide(PgLayer({ url, schema }))
+      )
+      const run = yield* Effect.flatMap(MultiRunClient, (view) => view.getRun(runId)).pipe(
+        Effect.provide(ProjectView.layer()),
+        Effect.provide(PgClientLayer({ url, schema }))
+      )
+      assert.strictEqual(Option.getOrThrow(run).status, "completed")
+      const unreachable = yield* Effect.flip(Layer.build(PgClientLayer({ url: "postgres://me:secret@127.0.0.1:1/x" })))
+      assert.strictEqual(unreachable.reason, "Unavailable")
+      assert.notInclude(unreachable.message, "secret")
+      const malformed = yield* Effect.flip(Layer.build(PgClientLayer({ url, schema: "1bad" })))
+      assert.strictEqual(malformed.reason, "InvalidOptions")
     }))
 
   it.scopedLive("a malformed schema name is StoreError(InvalidOptions)", () =>

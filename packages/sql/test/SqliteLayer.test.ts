@@ -1,11 +1,13 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
+import { RunContext, step, withRun } from "@multirun/core"
+import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { conformance, tempDir, tempFile } from "@multirun/core/test-utils"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { SqliteLayer } from "../src/index.js"
+import { Migrations, ProjectView, SqliteClientLayer, SqliteLayer } from "../src/index.js"
 import { freshLayer, sqliteDatabase } from "./helpers.js"
 import { scenarios } from "./scenarios.js"
 
@@ -27,16 +29,38 @@ describe("SqliteLayer", () => {
       const mode = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ journal_mode: string }>`PRAGMA journal_mode`)
         .pipe(Effect.provide(SqliteLayer({ filename })))
       assert.strictEqual(mode[0]!.journal_mode, "wal")
-      assert.includeMembers(yield* tables(filename), [
+      assert.deepStrictEqual(yield* tables(filename), [
         "multirun_agents",
-        "multirun_api_keys",
         "multirun_checkpoints",
-        "multirun_ingest_batches",
         "multirun_meta",
         "multirun_migrations",
         "multirun_runs",
         "multirun_steps"
       ])
+    }))
+
+  it.scopedLive("SqliteClientLayer: the migrated SqlClient without a store, for ProjectView and other readers", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempFile()
+      const runId = yield* withRun("written")(Effect.succeed(1).pipe(step("one"), Effect.zipRight(RunContext))).pipe(
+        Effect.map((run) => run.runId),
+        Effect.provide(SqliteLayer({ filename }))
+      )
+      const [versions, run, steps] = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const versions = yield* sql<{ value: string }>`SELECT value FROM multirun_meta WHERE key = 'schema_version'`
+        const view = yield* MultiRunClient
+        return [versions.map((row) => row.value), yield* view.getRun(runId), yield* view.listSteps(runId)] as const
+      }).pipe(Effect.provide(ProjectView.layer()), Effect.provide(SqliteClientLayer({ filename })))
+      assert.deepStrictEqual(versions, [String(Migrations.schemaVersion)])
+      assert.strictEqual(Option.getOrThrow(run).status, "completed")
+      assert.deepStrictEqual(steps.map((s) => s.name), ["one"])
+
+      const notes = yield* tempFile("notes.txt")
+      fs.writeFileSync(notes, "not a database\n".repeat(100))
+      const error = yield* Effect.flip(Layer.build(SqliteClientLayer({ filename: notes })))
+      assert.strictEqual(error.reason, "NotADatabase")
+      assert.include(error.message, notes)
     }))
 
   it.scopedLive("a file that is not a SQLite database is StoreError(NotADatabase) naming the file", () =>
@@ -70,7 +94,7 @@ describe("SqliteLayer", () => {
     Effect.gen(function*() {
       const filename = yield* tempFile()
       yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql`UPDATE multirun_meta SET value = '2' WHERE key = 'schema_version'`).pipe(
+        sql`UPDATE multirun_meta SET value = ${String(Migrations.schemaVersion + 1)} WHERE key = 'schema_version'`).pipe(
           Effect.provide(SqliteLayer({ filename }))
         )
       const error = yield* Effect.flip(Layer.build(SqliteLayer({ filename })))

@@ -5,10 +5,11 @@ import { RunContext, step, withAgent, withRun } from "@multirun/core"
 import { Checkpoints } from "@multirun/core/Checkpoints"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import * as Event from "@multirun/core/Event"
+import type * as Step from "@multirun/core/Step"
 import { stepRecord as record } from "@multirun/core/test-utils"
 import { Deferred, Effect, Fiber, Layer, Option } from "effect"
 import type { Scope } from "effect"
-import { ApiKeys, SqlStore } from "../src/index.js"
+import { ProjectView, SqlStore } from "../src/index.js"
 import { type Database, freshLayer } from "./helpers.js"
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
@@ -160,44 +161,94 @@ export const scenarios = (name: string, newDatabase: Effect.Effect<Database, nev
         assert.strictEqual(beta[1].length, 0)
       }))
 
-    it.scopedLive("ingest writes a batch once per batch id, in the batch's project", () =>
+    it.live("writeEvents writes a batch of events into a project, the last event of an id winning", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const events = [
+          ...range(3).map((seq) => Event.stepWritten(stepRecord("events", seq))),
+          Event.stepWritten({ ...stepRecord("events", 1), output: JSON.stringify("again") })
+        ]
+        yield* sql.withTransaction(SqlStore.writeEvents("tenant", events))
+        const stored = yield* Effect.flatMap(ProjectView.make("tenant"), (view) => view.listSteps("events"))
+        assert.deepStrictEqual(stored.map((s) => s.seq), [0, 1, 2])
+        assert.deepStrictEqual(stored.map((s) => s.output), [
+          stepRecord("events", 0).output,
+          JSON.stringify("again"),
+          stepRecord("events", 2).output
+        ])
+        const other = yield* Effect.flatMap(ProjectView.make("other"), (view) => view.listSteps("events"))
+        assert.deepStrictEqual(other, [])
+      }).pipe(Effect.provide(freshLayer(newDatabase))))
+
+    it.live("a step's input and output are stored once, unescaped in columns of their own, and read back whole", () =>
+      Effect.gen(function*() {
+        const client = yield* MultiRunClient
+        const written: Step.Encoded = {
+          ...stepRecord("columns", 0),
+          input: JSON.stringify({ q: "say \"hi\" \\ ünïcødé" }),
+          output: JSON.stringify(["a\nb", null])
+        }
+        const failed: Step.Encoded = { ...stepRecord("columns", 1), output: null, status: "failed" }
+        yield* client.writeStep(written)
+        yield* client.writeStep(failed)
+        assert.deepStrictEqual(yield* client.listSteps("columns"), [written, failed])
+        const sql = yield* SqlClient.SqlClient
+        const rows = yield* sql<{ input: string; output: string | null; record: string }>`
+          SELECT input, output, record FROM multirun_steps WHERE run_id = ${"columns"} ORDER BY seq`
+        assert.deepStrictEqual(rows.map((row) => [row.input, row.output]), [
+          [written.input, written.output],
+          [failed.input, null]
+        ])
+        for (const row of rows) {
+          assert.notInclude(row.record, "say")
+          assert.deepStrictEqual(
+            Object.keys(JSON.parse(row.record)).filter((key) => ["id", "runId", "seq", "input", "output"].includes(key)),
+            []
+          )
+        }
+      }).pipe(Effect.provide(freshLayer(newDatabase))))
+
+    it.scopedLive("a project view reads one project straight from the database, saves checkpoints, and writes nothing else", () =>
       Effect.gen(function*() {
         const database = yield* newDatabase
-        const layer = database.open({ project: "tenant" })
-        const steps = range(3).map((seq) => stepRecord("ingested", seq))
-        const batch = new Event.Batch({
-          batchId: "batch-1",
-          events: steps.map((s) => new Event.StepWritten({ eventId: `e-${s.seq}`, step: s }))
-        })
-        const again = new Event.Batch({
-          batchId: "batch-1",
-          events: [new Event.StepWritten({ eventId: "e-9", step: stepRecord("ingested", 9) })]
-        })
-        const [first, second, other] = yield* Effect.all([
-          SqlStore.ingest("tenant", batch),
-          SqlStore.ingest("tenant", again),
-          SqlStore.ingest("other", again)
-        ]).pipe(Effect.provide(layer))
-        assert.deepStrictEqual(first, { stored: 3, duplicate: false })
-        assert.deepStrictEqual(second, { stored: 0, duplicate: true })
-        assert.deepStrictEqual(other, { stored: 1, duplicate: false })
-        const stored = yield* Effect.flatMap(MultiRunClient, (c) => c.listSteps("ingested")).pipe(Effect.provide(layer))
-        assert.deepStrictEqual(stored.map((s) => s.seq), [0, 1, 2])
-      }))
+        const { checkpointId, runId } = yield* withRun("viewed")(Effect.gen(function*() {
+          const run = yield* RunContext
+          yield* Effect.succeed(1).pipe(step("one", { input: { n: 1 } }))
+          yield* run.setState("phase", "one")
+          const checkpoint = yield* run.checkpoint("first")
+          yield* Effect.succeed(2).pipe(step("two", { input: { n: 2 } }))
+          return { checkpointId: checkpoint.id, runId: run.runId }
+        })).pipe(Effect.provide(database.open({ project: "alpha" })))
+        const [expected, seen, unseen] = yield* Effect.all([
+          Effect.flatMap(MultiRunClient, (c) =>
+            Effect.all([c.getRun(runId), c.listAgents(runId), c.listSteps(runId), c.listCheckpoints(runId)])).pipe(
+              Effect.provide(database.open({ project: "alpha" }))
+            ),
+          Effect.flatMap(ProjectView.make("alpha"), (view) =>
+            Effect.all([view.getRun(runId), view.listAgents(runId), view.listSteps(runId), view.listCheckpoints(runId)])),
+          Effect.flatMap(ProjectView.make("beta"), (view) =>
+            Effect.all([view.getRun(runId), view.listAgents(runId), view.listSteps(runId), view.listCheckpoints(runId)]))
+        ]).pipe(Effect.provide(database.open()))
+        assert.deepStrictEqual(seen, expected)
+        assert.strictEqual(seen[2].length, 2)
+        assert.deepStrictEqual(unseen, [Option.none(), [], [], []])
 
-    it.live("API keys: a key verifies to its project, an unknown key to none, only its hash is stored", () =>
-      Effect.gen(function*() {
-        const key = yield* ApiKeys.create("tenant")
-        const other = yield* ApiKeys.create("other")
-        assert.match(key, /^mr_[A-Za-z0-9_-]{43}$/)
-        assert.notStrictEqual(key, other)
-        assert.deepStrictEqual(yield* ApiKeys.verify(key), Option.some("tenant"))
-        assert.deepStrictEqual(yield* ApiKeys.verify(other), Option.some("other"))
-        assert.deepStrictEqual(yield* ApiKeys.verify(`${key}x`), Option.none())
-        const sql = yield* SqlClient.SqlClient
-        const rows = yield* sql<{ key_hash: string; created_at: unknown }>`SELECT key_hash, created_at FROM multirun_api_keys`
-        assert.strictEqual(rows.length, 2)
-        assert.isTrue(rows.every((row) => /^[0-9a-f]{64}$/.test(row.key_hash) && row.key_hash !== key))
-        assert.isAbove(Number(rows[0]!.created_at), 1_600_000_000_000)
-      }).pipe(Effect.provide(freshLayer(newDatabase))))
+        const [refused, conflict, diff] = yield* Effect.gen(function*() {
+          const view = yield* MultiRunClient
+          const refused = yield* Effect.flip(view.writeStep(stepRecord(runId, 9)))
+          const first = Option.getOrThrow(yield* view.getCheckpoint(checkpointId))
+          const conflict = yield* Effect.flip(view.saveCheckpoint({ ...first, id: "other-id" }))
+          yield* view.saveCheckpoint({ ...first, id: "second", name: "second", version: 2, covered: [[0, 2]] })
+          const diff = yield* Effect.flatMap(Checkpoints, (c) => c.diff(checkpointId, "second"))
+          return [refused, conflict, diff] as const
+        }).pipe(Effect.provide(ProjectView.layer("alpha")), Effect.provide(database.open()))
+        assert.strictEqual(refused._tag, "BackendError")
+        assert.include(refused.message, "read-only")
+        assert.strictEqual(conflict._tag === "CheckpointError" && conflict.reason, "Conflict")
+        assert.deepStrictEqual(diff.steps.map((s) => s.name), ["two"])
+        const steps = yield* Effect.flatMap(ProjectView.make("alpha"), (view) => view.listSteps(runId)).pipe(
+          Effect.provide(database.open())
+        )
+        assert.strictEqual(steps.length, 2)
+      }))
   })

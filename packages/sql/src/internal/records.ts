@@ -1,16 +1,11 @@
-/** How records become rows: coalescing a batch of writes and writing it with multi-row upserts. */
+/** How records become rows and back: coalescing a batch of events, multi-row upserts, step rows. */
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Agent from "@multirun/core/Agent"
+import type * as Event from "@multirun/core/Event"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
 import { Effect } from "effect"
-
-/** One buffered write; core's `Event.Event` has this shape too (plus its event id). */
-export type Write =
-  | { readonly _tag: "RunWritten"; readonly run: Run.Encoded }
-  | { readonly _tag: "AgentWritten"; readonly agent: Agent.Encoded }
-  | { readonly _tag: "StepWritten"; readonly step: Step.Encoded }
 
 /** The records of a batch, one per id. */
 export interface Records {
@@ -20,26 +15,23 @@ export interface Records {
 }
 
 /** Keeps the last record written for each id, so one statement never touches a row twice. */
-export const coalesce = (writes: Iterable<Write>): Records => {
+export const coalesce = (events: Iterable<Event.Event>): Records => {
   const records: Records = { runs: new Map(), agents: new Map(), steps: new Map() }
-  for (const write of writes) {
-    switch (write._tag) {
+  for (const event of events) {
+    switch (event._tag) {
       case "RunWritten":
-        records.runs.set(write.run.id, write.run)
+        records.runs.set(event.run.id, event.run)
         break
       case "AgentWritten":
-        records.agents.set(write.agent.id, write.agent)
+        records.agents.set(event.agent.id, event.agent)
         break
       case "StepWritten":
-        records.steps.set(write.step.id, write.step)
+        records.steps.set(event.step.id, event.step)
         break
     }
   }
   return records
 }
-
-/** Number of records in a batch after coalescing. */
-export const size = (records: Records): number => records.runs.size + records.agents.size + records.steps.size
 
 /** Sort and filter columns hold whole milliseconds; the record keeps the exact value. */
 const millis = (value: number | null): number | null => value === null ? null : Math.floor(value)
@@ -85,14 +77,33 @@ const agents: Table<Agent.Encoded> = {
   }
 }
 
+/**
+ * A step row: `input` and `output` (canonical JSON text) in columns of their own, stored once and
+ * unescaped; `record` holds the other fields except those of the key columns.
+ */
 const steps: Table<Step.Encoded> = {
   name: "multirun_steps",
-  columns: ["project", "id", "run_id", "seq", "record"],
+  columns: ["project", "id", "run_id", "seq", "input", "output", "record"],
   onConflict: `ON CONFLICT (project, id) DO UPDATE SET run_id = excluded.run_id, seq = excluded.seq,
-    record = excluded.record`,
+    input = excluded.input, output = excluded.output, record = excluded.record`,
   bind: (params, project, step) => {
-    params.push(project, step.id, step.runId, step.seq, JSON.stringify(step))
+    const { id, input, output, runId, seq, ...rest } = step
+    params.push(project, id, runId, seq, input, output, JSON.stringify(rest))
   }
+}
+
+/** The columns a step is read from, in the order {@link stepOfRow} expects them. */
+export const stepColumns = "id, run_id, seq, input, output, record"
+
+/** The step of a row read as values of {@link stepColumns}; throws when `record` is not JSON. */
+export const stepOfRow = (row: ReadonlyArray<unknown>): Step.Encoded => {
+  const step = JSON.parse(row[5] as string)
+  step.id = row[0]
+  step.runId = row[1]
+  step.seq = row[2]
+  step.input = row[3]
+  step.output = row[4]
+  return step
 }
 
 /**

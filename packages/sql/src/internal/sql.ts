@@ -1,5 +1,4 @@
 /** SQL helpers shared by the modules of the store. */
-import { BackendError } from "@multirun/core/Errors"
 
 /** The message of an error and of every cause under it: a `SqlError` hides the driver's message. */
 export const describeCause = (cause: unknown): string => {
@@ -7,10 +6,6 @@ export const describeCause = (cause: unknown): string => {
   const inner = (cause as { readonly cause?: unknown }).cause
   return inner === undefined ? cause.message : `${cause.message}: ${describeCause(inner)}`
 }
-
-/** Wraps a failure of a store operation as core's `BackendError`. */
-export const backendError = (operation: string) => (cause: unknown): BackendError =>
-  new BackendError({ operation, detail: describeCause(cause) })
 
 /** Whether a failed statement violated a unique constraint (SQLite or PostgreSQL). */
 export const isUniqueViolation = (error: unknown): boolean => {

@@ -1,13 +1,14 @@
 /**
- * API keys of the server: each key belongs to one project. Only a key's SHA-256 hash is stored.
+ * API keys of the server: each key belongs to one project. Only a key's SHA-256 hash is stored,
+ * in the server's table `multirun_api_keys` (made by the server's `Migrations`).
  *
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { BackendError } from "@multirun/core/Errors"
+import { backendError } from "@multirun/sql/StoreError"
 import { Clock, Effect, Option } from "effect"
 import { createHash, randomBytes } from "node:crypto"
-import { backendError } from "./internal/sql.js"
 
 /**
  * Prefix of every key, so a leaked key is recognisable.
