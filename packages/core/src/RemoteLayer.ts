@@ -37,6 +37,14 @@ import { MultiRunClient, type MultiRunClientService } from "./MultiRunClient.js"
  *   Writes retry transient failures until the server answers; reads give up after
  *   `readRetries` retries (default 10).
  * - `requestTimeout`: one attempt's time limit (default 30 s).
+ * - `writeDeadline`: how long a batch may keep failing before the writes waiting on it (a
+ *   `flush`, a checkpoint, the run's end) fail with `BackendError("Timeout")`; the records stay
+ *   buffered and are still retried. Without it they wait until the server answers.
+ *
+ * The layer checks the server when it starts: an unreachable URL fails with
+ * `BackendError("Unreachable")` and a key the server refuses with `BackendError("Unauthorized")`,
+ * both naming the URL, before the program runs a step. While writes are retried, every failed
+ * attempt is logged as a warning with its attempt count.
  *
  * @since 0.1.0
  */
@@ -49,6 +57,7 @@ export interface Options {
   readonly retryMax?: Duration.DurationInput | undefined
   readonly readRetries?: number | undefined
   readonly requestTimeout?: Duration.DurationInput | undefined
+  readonly writeDeadline?: Duration.DurationInput | undefined
 }
 
 /**
@@ -68,17 +77,74 @@ export const isTransient = (error: unknown): boolean => {
 const describe = (error: unknown): string =>
   error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error)
 
+/** The server could not be reached at all (no connection, no answer in time). */
+const isUnreachable = (error: unknown): boolean =>
+  (HttpClientError.isHttpClientError(error) && error._tag === "RequestError" && error.reason === "Transport") ||
+  Cause.isTimeoutException(error)
+
+/** A failed request as a `BackendError` naming the server and, when known, why. */
+const backendError = (operation: string, location: string) => (error: unknown): BackendError => {
+  if (error instanceof BackendError) return error
+  const reason = isUnreachable(error)
+    ? "Unreachable" as const
+    : error instanceof Api.Unauthorized
+    ? "Unauthorized" as const
+    : undefined
+  return new BackendError({ operation, location, detail: describe(error), ...(reason ? { reason } : {}) })
+}
+
+/**
+ * Checks that a multirun server answers at the URL and accepts the key, so that a wrong URL or
+ * key fails the layer at once instead of the first write waiting for ever.
+ */
+const checkServer = (
+  api: Effect.Effect.Success<ReturnType<typeof HttpApiClientFor>>,
+  location: string,
+  timeout: Duration.DurationInput
+): Effect.Effect<void, BackendError> =>
+  Effect.gen(function*() {
+    yield* api.health.health().pipe(
+      Effect.timeout(timeout),
+      Effect.mapError((error) =>
+        new BackendError({
+          operation: "connect",
+          reason: "Unreachable",
+          location,
+          detail: `no multirun server answers at this URL (${describe(error)}); ` +
+            "start one with `multirun serve`, or check the URL"
+        })
+      )
+    )
+    yield* api.runs.list({ urlParams: { limit: 1 } }).pipe(
+      Effect.timeout(timeout),
+      Effect.mapError((error) =>
+        error instanceof Api.Unauthorized
+          ? new BackendError({
+            operation: "connect",
+            reason: "Unauthorized",
+            location,
+            detail: "the server refused the API key; make one with `multirun keys create --project NAME`"
+          })
+          : backendError("connect", location)(error)
+      )
+    )
+  })
+
 /**
  * Builds the remote backend over the provided `HttpClient`. The writer's fiber lives in the
  * scope, and closing the scope flushes what is buffered.
  *
  * @since 0.1.0
  */
-export const make = (options: Options): Effect.Effect<MultiRunClientService, never, HttpClient.HttpClient | Scope.Scope> =>
+export const make = (
+  options: Options
+): Effect.Effect<MultiRunClientService, BackendError, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
     const apiKey = typeof options.apiKey === "string" ? Redacted.make(options.apiKey) : options.apiKey
     const api = yield* HttpApiClientFor(options.url, apiKey)
+    const location = options.url.replace(/\/+$/, "")
     const timeout = options.requestTimeout ?? "30 seconds"
+    yield* checkServer(api, location, Duration.min(Duration.decode(timeout), Duration.seconds(10)))
     const backoff = Schedule.exponential(options.retryBase ?? "50 millis").pipe(
       Schedule.union(Schedule.spaced(options.retryMax ?? "5 seconds")),
       Schedule.jittered
@@ -86,19 +152,50 @@ export const make = (options: Options): Effect.Effect<MultiRunClientService, nev
     const whileTransient = Schedule.whileInput(backoff, isTransient)
     const readSchedule = Schedule.intersect(whileTransient, Schedule.recurs(options.readRetries ?? 10))
 
-    /** One request with its timeout, retried by `schedule` while the failure is transient. */
+    /**
+     * One request with its timeout, retried by `schedule` while the failure is transient; each
+     * failed attempt that will be retried is logged with its count.
+     */
     const call = <A, E>(
       operation: string,
       request: Effect.Effect<A, E>,
       schedule: Schedule.Schedule<unknown, unknown> = readSchedule
     ): Effect.Effect<A, BackendError | Extract<E, Api.NotFound | CheckpointError>> =>
-      Effect.retry(Effect.timeout(request, timeout), schedule).pipe(
-        Effect.mapError((error) =>
-          error instanceof Api.NotFound || error instanceof CheckpointError
-            ? error as Extract<E, Api.NotFound | CheckpointError>
-            : new BackendError({ operation, detail: describe(error) })
+      Effect.suspend(() => {
+        let attempt = 0
+        const warn = (error: unknown) =>
+          isTransient(error)
+            ? Effect.logWarning(
+              `multirun: ${operation} at ${location} failed (attempt ${++attempt}): ${describe(error)}; retrying`
+            )
+            : Effect.void
+        return Effect.retry(Effect.tapError(Effect.timeout(request, timeout), warn), schedule).pipe(
+          Effect.mapError((error) =>
+            error instanceof Api.NotFound || error instanceof CheckpointError
+              ? error as Extract<E, Api.NotFound | CheckpointError>
+              : backendError(operation, location)(error)
+          )
         )
+      })
+
+    const deadline = options.writeDeadline === undefined ? undefined : Duration.decode(options.writeDeadline)
+    /** A write retried until the server takes it, or until the write deadline passes. */
+    const write = <A, E>(operation: string, request: Effect.Effect<A, E>, records: number) => {
+      const retried = call(operation, request, whileTransient)
+      return deadline === undefined ? retried : retried.pipe(
+        Effect.timeoutFail({
+          duration: deadline,
+          onTimeout: () =>
+            new BackendError({
+              operation,
+              reason: "Timeout",
+              location,
+              detail: `the server did not take ${records} records within ${Duration.format(deadline)} ` +
+                "(writeDeadline); they stay buffered and are still retried"
+            })
+        })
       )
+    }
 
     const http = yield* HttpClient.HttpClient
     const ingestUrl = `${options.url.replace(/\/+$/, "")}${Api.Api.groups.ingest.endpoints.ingest.path}`
@@ -131,8 +228,7 @@ export const make = (options: Options): Effect.Effect<MultiRunClientService, nev
       maxBatch: options.maxBatch,
       capacity: options.capacity,
       retry: Schedule.recurs(0),
-      write: (events) =>
-        call("ingest", postBatch(new Event.Batch({ batchId: randomUUID(), events }, true)), whileTransient)
+      write: (events) => write("ingest", postBatch(new Event.Batch({ batchId: randomUUID(), events }, true)), events.length)
     })
 
     const notFoundAs = <B>(value: B) => <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A | B, Exclude<E, Extract<E, Api.NotFound>>> =>
@@ -148,7 +244,7 @@ export const make = (options: Options): Effect.Effect<MultiRunClientService, nev
       saveCheckpoint: (checkpoint) =>
         Effect.zipRight(
           writer.flush,
-          call("saveCheckpoint", api.checkpoints.save({ payload: checkpoint }), whileTransient).pipe(
+          write("saveCheckpoint", api.checkpoints.save({ payload: checkpoint }), 1).pipe(
             Effect.catchTag("NotFound", (error) =>
               Effect.fail(
                 new CheckpointError({
@@ -194,7 +290,7 @@ export const HttpApiClientFor = (url: string, apiKey: Redacted.Redacted<string>)
  */
 export const layerWithoutHttpClient = (
   options: Options
-): Layer.Layer<MultiRunClient | Checkpoints.Checkpoints, never, HttpClient.HttpClient> =>
+): Layer.Layer<MultiRunClient | Checkpoints.Checkpoints, BackendError, HttpClient.HttpClient> =>
   Checkpoints.withClient(Layer.scoped(MultiRunClient, make(options)))
 
 /**
@@ -205,5 +301,5 @@ export const layerWithoutHttpClient = (
  *
  * @since 0.1.0
  */
-export const RemoteLayer = (options: Options): Layer.Layer<MultiRunClient | Checkpoints.Checkpoints> =>
+export const RemoteLayer = (options: Options): Layer.Layer<MultiRunClient | Checkpoints.Checkpoints, BackendError> =>
   layerWithoutHttpClient(options).pipe(Layer.provide(FetchHttpClient.layer))

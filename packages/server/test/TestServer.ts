@@ -17,6 +17,7 @@ import { FetchHttpClient } from "@effect/platform"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { RemoteLayer } from "@multirun/core"
 import type { Checkpoints } from "@multirun/core/Checkpoints"
+import type { BackendError } from "@multirun/core/Errors"
 import type { MultiRunClient } from "@multirun/core/MultiRunClient"
 import type * as Remote from "@multirun/core/RemoteLayer"
 import { pgSchema, pgUrl, tempFile } from "@multirun/core/test-utils"
@@ -88,7 +89,7 @@ export const layerPg = (options: Omit<Server.Options, "database"> = {}): Layer.L
 /** `RemoteLayer` to the block's server, in a new (empty) project each time it is built. */
 export const remoteLayer = (
   options: Partial<Remote.Options> = {}
-): Layer.Layer<MultiRunClient | Checkpoints, never, TestServer> =>
+): Layer.Layer<MultiRunClient | Checkpoints, BackendError, TestServer> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const server = yield* TestServer
     const apiKey = yield* server.keyFor(`project-${randomUUID()}`)

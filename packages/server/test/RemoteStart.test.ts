@@ -1,0 +1,80 @@
+/** RemoteLayer meets a wrong URL, a bad key and a server that goes away with typed errors, never a hang. */
+import { assert, describe, it } from "@effect/vitest"
+import { RemoteLayer, RunContext, step, withRun } from "@multirun/core"
+import { Effect, Exit, Logger, Ref, Scope } from "effect"
+import * as net from "node:net"
+import { sqliteDatabase, start } from "./TestServer.js"
+
+/** A loopback URL where nothing listens: a port that was free a moment ago. */
+const closedUrl = Effect.async<string>((resume) => {
+  const server = net.createServer().listen(0, "127.0.0.1", () => {
+    const port = (server.address() as net.AddressInfo).port
+    server.close(() => resume(Effect.succeed(`http://127.0.0.1:${port}`)))
+  })
+})
+
+/** A program that counts how many of its steps ran. */
+const counted = (ran: Ref.Ref<number>) =>
+  withRun("never-started")(Effect.gen(function*() {
+    yield* Ref.update(ran, (n) => n + 1).pipe(step("paid-model-call"))
+    return (yield* RunContext).runId
+  }))
+
+describe("RemoteLayer at start", () => {
+  it.scopedLive("an unreachable URL fails the layer with BackendError(Unreachable) naming it, before any step", () =>
+    Effect.gen(function*() {
+      const url = yield* closedUrl
+      const ran = yield* Ref.make(0)
+      const error = yield* Effect.flip(counted(ran).pipe(Effect.provide(RemoteLayer({ url, apiKey: "mr_any" }))))
+      assert.strictEqual(error._tag, "BackendError")
+      if (error._tag !== "BackendError") return
+      assert.deepStrictEqual([error.reason, error.location, error.operation], ["Unreachable", url, "connect"])
+      assert.include(error.message, url)
+      assert.strictEqual(yield* Ref.get(ran), 0)
+    }))
+
+  it.scopedLive("a key the server refuses fails the layer with BackendError(Unauthorized), before any step", () =>
+    Effect.gen(function*() {
+      const server = yield* start(yield* sqliteDatabase)
+      const ran = yield* Ref.make(0)
+      const error = yield* Effect.flip(
+        counted(ran).pipe(Effect.provide(RemoteLayer({ url: server.url, apiKey: "mr_not-a-key" })))
+      )
+      assert.strictEqual(error._tag, "BackendError")
+      if (error._tag !== "BackendError") return
+      assert.deepStrictEqual([error.reason, error.location], ["Unauthorized", server.url])
+      assert.include(error.message, "multirun keys create")
+      assert.strictEqual(yield* Ref.get(ran), 0)
+    }))
+
+  it.scopedLive("a server that goes away: retries are logged with their count, and writeDeadline fails the waiters typed", () =>
+    Effect.gen(function*() {
+      const serverScope = yield* Scope.make()
+      const server = yield* Scope.extend(start(yield* sqliteDatabase), serverScope)
+      const apiKey = yield* server.keyFor("deadline")
+      const warnings: Array<string> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag === "Warning") warnings.push(String(message))
+        })
+      )
+      const remote = RemoteLayer({ url: server.url, apiKey, writeDeadline: "1 second", retryMax: "100 millis" })
+      const exit = yield* withRun("deadline")(Effect.gen(function*() {
+        yield* Effect.succeed(1).pipe(step("before"))
+        yield* Scope.close(serverScope, Exit.void)
+        yield* Effect.succeed(2).pipe(step("after"))
+        return (yield* RunContext).runId
+      })).pipe(Effect.provide(remote), Effect.provide(capture), Effect.exit)
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) ? exit.cause : undefined
+      const failure = error?._tag === "Fail" ? error.error : undefined
+      assert.strictEqual(failure?._tag, "BackendError")
+      if (failure?._tag !== "BackendError") return
+      assert.deepStrictEqual([failure.reason, failure.location], ["Timeout", server.url])
+      const attempts = warnings.filter((w) => w.includes(`ingest at ${server.url} failed (attempt`))
+      assert.isAtLeast(attempts.length, 2)
+      assert.include(attempts[0]!, "(attempt 1)")
+      assert.include(attempts[1]!, "(attempt 2)")
+    }))
+})
