@@ -95,4 +95,4 @@ export const PgClientLayer = (options: PgClientLayerOptions): Layer.Layer<SqlCli
 export const PgLayer = (
   options: PgLayerOptions
 ): Layer.Layer<MultiRunClient | Checkpoints | SqlClient.SqlClient, StoreError> =>
-  SqlStore.layer(options).pipe(Layer.provideMerge(PgClientLayer(options)))
+  SqlStore.layer(options, locationOf(options)).pipe(Layer.provideMerge(PgClientLayer(options)))

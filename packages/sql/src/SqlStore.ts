@@ -65,17 +65,25 @@ export const writeEvents = (
  * by it and every write tagged with it. Writes are buffered and written by one ordered writer,
  * each batch in one transaction with multi-row upserts (the last record of an id wins). Every
  * read and `saveCheckpoint` first flushes the writer, so they see every earlier write. The
- * tables must exist: `SqliteLayer` and `PgLayer` run `Migrations.run` first.
+ * tables must exist: `SqliteLayer` and `PgLayer` run `Migrations.run` first. `location` (the
+ * file or host) names the database in the errors of its writes.
  *
  * @since 0.1.0
  */
-export const make = (options: Options = {}): Effect.Effect<SqlStore, never, SqlClient.SqlClient | Scope.Scope> =>
+export const make = (
+  options: Options = {},
+  location?: string
+): Effect.Effect<SqlStore, never, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const project = options.project ?? defaultProject
     const writer = yield* BatchWriter.make<Event.Event>({
+      // a failed COMMIT or ROLLBACK is a defect in @effect/sql: it is classified like a failure
       write: (batch) =>
-        sql.withTransaction(writeRecords(sql, project, coalesce(batch))).pipe(Effect.mapError(backendError("write"))),
+        sql.withTransaction(writeRecords(sql, project, coalesce(batch))).pipe(
+          Effect.mapError(backendError("write", location)),
+          Effect.catchAllDefect((defect) => Effect.fail(backendError("write", location)(defect)))
+        ),
       maxBatch: options.maxBatch,
       capacity: options.capacity
     })
@@ -106,6 +114,7 @@ export const make = (options: Options = {}): Effect.Effect<SqlStore, never, SqlC
  * @since 0.1.0
  */
 export const layer = (
-  options?: Options
+  options?: Options,
+  location?: string
 ): Layer.Layer<MultiRunClient.MultiRunClient | Checkpoints.Checkpoints, never, SqlClient.SqlClient> =>
-  Checkpoints.withClient(Layer.scoped(MultiRunClient.MultiRunClient, make(options)))
+  Checkpoints.withClient(Layer.scoped(MultiRunClient.MultiRunClient, make(options, location)))

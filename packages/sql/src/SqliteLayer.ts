@@ -115,4 +115,4 @@ export const SqliteClientLayer = (options: SqliteClientLayerOptions): Layer.Laye
 export const SqliteLayer = (
   options: SqliteLayerOptions
 ): Layer.Layer<MultiRunClient | Checkpoints | SqlClient.SqlClient, StoreError> =>
-  SqlStore.layer(options).pipe(Layer.provideMerge(SqliteClientLayer(options)))
+  SqlStore.layer(options, locationOf(options)).pipe(Layer.provideMerge(SqliteClientLayer(options)))

@@ -7,7 +7,7 @@
 import { BackendError } from "@multirun/core/Errors"
 import { Schema } from "effect"
 import * as path from "node:path"
-import { describeCause } from "./internal/sql.js"
+import { describeCause, reasonOf } from "./internal/sql.js"
 
 /**
  * Why a store could not be opened.
@@ -72,9 +72,17 @@ export const locationOf = (
 
 /**
  * A failed statement of a store operation as core's `BackendError`, whose detail carries the
- * driver's message (a `SqlError`'s own message does not).
+ * driver's message (a `SqlError`'s own message does not), with the reason when the driver's
+ * codes tell it (`DiskFull`, `ReadOnly`, `ConnectionLost`) and the database's location.
  *
  * @since 0.2.0
  */
-export const backendError = (operation: string) => (cause: unknown): BackendError =>
-  new BackendError({ operation, detail: describeCause(cause) })
+export const backendError = (operation: string, location?: string) => (cause: unknown): BackendError => {
+  const reason = reasonOf(cause)
+  return new BackendError({
+    operation,
+    detail: describeCause(cause),
+    ...(reason === undefined ? {} : { reason }),
+    ...(location === undefined ? {} : { location })
+  })
+}

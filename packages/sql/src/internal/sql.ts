@@ -1,10 +1,51 @@
 /** SQL helpers shared by the modules of the store. */
+import type { BackendErrorReason } from "@multirun/core/Errors"
 
 /** The message of an error and of every cause under it: a `SqlError` hides the driver's message. */
 export const describeCause = (cause: unknown): string => {
   if (!(cause instanceof Error)) return String(cause)
   const inner = (cause as { readonly cause?: unknown }).cause
   return inner === undefined ? cause.message : `${cause.message}: ${describeCause(inner)}`
+}
+
+/** The driver codes (SQLite, PostgreSQL, Node) and messages of an error and its causes. */
+const codesOf = (cause: unknown): { readonly codes: Array<string>; readonly text: string } => {
+  const codes: Array<string> = []
+  let text = ""
+  for (let current = cause, depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
+    const code = (current as { readonly code?: unknown }).code
+    if (typeof code === "string") codes.push(code)
+    if (current instanceof Error) text += ` ${current.message}`
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return { codes, text }
+}
+
+/** PostgreSQL and socket codes of a connection that broke or was refused. */
+const connectionCodes = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "57P01",
+  "57P02",
+  "57P03",
+  "08000",
+  "08001",
+  "08003",
+  "08006"
+])
+
+/** Why a statement failed, when the driver says: a full disk, a read-only store, a lost connection. */
+export const reasonOf = (cause: unknown): BackendErrorReason | undefined => {
+  const { codes, text } = codesOf(cause)
+  if (codes.some((code) => code === "SQLITE_FULL" || code === "53100" || code === "ENOSPC")) return "DiskFull"
+  if (codes.some((code) => code.startsWith("SQLITE_READONLY") || code === "25006")) return "ReadOnly"
+  if (
+    codes.some((code) => connectionCodes.has(code)) ||
+    /connection terminated|connection (is )?closed|connection error/i.test(text)
+  ) return "ConnectionLost"
+  return undefined
 }
 
 /** Whether a failed statement violated a unique constraint (SQLite or PostgreSQL). */
