@@ -75,7 +75,9 @@ export const lineage = (
       recorded.push(...(yield* lineage(client, parent)).recorded)
     }
     let maxSeq = -1
+    const present = new Set<number>()
     for (const step of steps) {
+      present.add(step.seq)
       if (step.seq > maxSeq) maxSeq = step.seq
       if (step.status !== "completed" || step.replayed || !Checkpoint.covers(checkpoint.covered, step.seq)) continue
       recorded.push({
@@ -87,8 +89,27 @@ export const lineage = (
         consumed: false
       })
     }
+    const missing = missingSeqs(checkpoint.covered, present)
+    if (missing.length > 0) {
+      return yield* new CheckpointError({
+        reason: "Corrupt",
+        checkpointId: checkpoint.id,
+        runId: checkpoint.runId,
+        detail: `steps the checkpoint covers are missing from the store (seq ${missing.join(", ")}); ` +
+          "they would run again without their recorded results, so the restore stops here"
+      })
+    }
     return { recorded, maxSeq }
   })
+
+/** The first few covered sequence numbers that have no stored step. */
+const missingSeqs = (covered: Checkpoint.Ranges, present: ReadonlySet<number>): Array<number> => {
+  const missing: Array<number> = []
+  for (const [from, to] of covered) {
+    for (let seq = from; seq < to && missing.length < 5; seq++) if (!present.has(seq)) missing.push(seq)
+  }
+  return missing
+}
 
 /** The watermark: earlier coverage plus this segment's sequence numbers minus running steps. */
 export const covered = (run: RunState): Checkpoint.Ranges => {

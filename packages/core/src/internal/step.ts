@@ -256,7 +256,19 @@ const replayed = <A>(
   input: string,
   options: StepOptions<A>
 ): Effect.Effect<A, ReplayError | BackendError> => {
-  const parsed: unknown = hit.output === null ? undefined : JSON.parse(hit.output)
+  let parsed: unknown
+  try {
+    parsed = hit.output === null ? undefined : JSON.parse(hit.output)
+  } catch {
+    return Effect.fail(
+      new ReplayError({
+        reason: "Decode",
+        stepName: name,
+        agentName: agent.name,
+        detail: "the recorded output is not JSON: the store holds a corrupt step row"
+      })
+    )
+  }
   let value = parsed as A
   if (options.output !== undefined) {
     const decoded = Schema.decodeUnknownEither(options.output)(parsed)

@@ -2,11 +2,12 @@
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type * as Agent from "@multirun/core/Agent"
 import type * as Checkpoint from "@multirun/core/Checkpoint"
-import { type BackendError, CheckpointError } from "@multirun/core/Errors"
+import { BackendError, CheckpointError } from "@multirun/core/Errors"
+import * as Event from "@multirun/core/Event"
 import type { MultiRunClientService } from "@multirun/core/MultiRunClient"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
-import { Effect, Option } from "effect"
+import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import { stepColumns, stepOfRow } from "./records.js"
 import { backendError } from "../StoreError.js"
 import { isUniqueViolation } from "./sql.js"
@@ -23,25 +24,70 @@ interface CheckpointRow {
   readonly payload: string
 }
 
+/** How the rows of one table become records, and the schema every record read must satisfy. */
+interface RowReader<A> {
+  readonly table: string
+  readonly parse: (row: ReadonlyArray<unknown>) => A
+  readonly validate: (record: unknown) => Either.Either<unknown, ParseResult.ParseError>
+}
+
+const corrupt = (operation: string, table: string, id: unknown, detail: string) =>
+  new BackendError({
+    operation,
+    reason: "Corrupt",
+    detail: `row ${String(id)} of ${table} is corrupt: ${detail}; ` +
+      "restore the database from a backup, or delete the run it belongs to"
+  })
+
 /**
  * Turns rows read with `.values` (arrays, not objects: a restore reads every step of a run, and
- * row objects cost more than the parse of small records) into records.
+ * row objects cost more than the parse of small records) into records, each decoded: a row that
+ * is not valid JSON or not a valid record is `BackendError("Corrupt")` naming table and id.
+ * Every row's first column is its id.
  */
 const parseRows = <A>(
   operation: string,
   rows: ReadonlyArray<ReadonlyArray<unknown>>,
-  parse: (row: ReadonlyArray<unknown>) => A
+  reader: RowReader<A>
 ): Effect.Effect<Array<A>, BackendError> =>
-  Effect.try({
-    try: () => {
-      const records = new Array<A>(rows.length)
-      for (let i = 0; i < rows.length; i++) records[i] = parse(rows[i]!)
-      return records
-    },
-    catch: (cause) => backendError(operation)(`a stored record is not valid JSON (${String(cause)})`)
+  Effect.suspend(() => {
+    const records = new Array<A>(rows.length)
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!
+      let record: A
+      try {
+        record = reader.parse(row)
+      } catch (cause) {
+        return Effect.fail(corrupt(operation, reader.table, row[0], `not valid JSON (${String(cause)})`))
+      }
+      const valid = reader.validate(record)
+      if (Either.isLeft(valid)) {
+        return Effect.fail(
+          corrupt(operation, reader.table, row[0], ParseResult.TreeFormatter.formatErrorSync(valid.left))
+        )
+      }
+      records[i] = record
+    }
+    return Effect.succeed(records)
   })
 
-const recordOfRow = (row: ReadonlyArray<unknown>) => JSON.parse(row[0] as string)
+const recordOfRow = (row: ReadonlyArray<unknown>) => JSON.parse(row[1] as string)
+
+const runRows: RowReader<Run.Encoded> = {
+  table: "multirun_runs",
+  parse: recordOfRow,
+  validate: Schema.validateEither(Event.RunRecord)
+}
+const agentRows: RowReader<Agent.Encoded> = {
+  table: "multirun_agents",
+  parse: recordOfRow,
+  validate: Schema.validateEither(Event.AgentRecord)
+}
+const stepRows: RowReader<Step.Encoded> = {
+  table: "multirun_steps",
+  parse: stepOfRow,
+  validate: Schema.validateEither(Event.StepRecord)
+}
 
 const parseCheckpoint = (row: CheckpointRow): Effect.Effect<Checkpoint.Encoded, CheckpointError> =>
   Effect.try({
@@ -61,8 +107,8 @@ export const make = (sql: SqlClient, project: string): Queries => {
     Effect.mapError(statement, backendError(operation))
   return {
     getRun: (runId) =>
-      query("getRun", sql`SELECT record FROM multirun_runs WHERE project = ${project} AND id = ${runId}`.values).pipe(
-        Effect.flatMap((rows) => parseRows<Run.Encoded>("getRun", rows, recordOfRow)),
+      query("getRun", sql`SELECT id, record FROM multirun_runs WHERE project = ${project} AND id = ${runId}`.values).pipe(
+        Effect.flatMap((rows) => parseRows("getRun", rows, runRows)),
         Effect.map((runs) => Option.fromNullable(runs[0]))
       ),
     listRuns: (filter = {}) => {
@@ -79,22 +125,22 @@ export const make = (sql: SqlClient, project: string): Queries => {
       }
       return query(
         "listRuns",
-        sql`SELECT record FROM multirun_runs WHERE ${sql.and(where)}
+        sql`SELECT id, record FROM multirun_runs WHERE ${sql.and(where)}
           ORDER BY started_at DESC, id DESC LIMIT ${filter.limit ?? 100}`.values
-      ).pipe(Effect.flatMap((rows) => parseRows<Run.Encoded>("listRuns", rows, recordOfRow)))
+      ).pipe(Effect.flatMap((rows) => parseRows("listRuns", rows, runRows)))
     },
     listAgents: (runId) =>
       query(
         "listAgents",
-        sql`SELECT record FROM multirun_agents WHERE project = ${project} AND run_id = ${runId}
+        sql`SELECT id, record FROM multirun_agents WHERE project = ${project} AND run_id = ${runId}
           ORDER BY started_at, id`.values
-      ).pipe(Effect.flatMap((rows) => parseRows<Agent.Encoded>("listAgents", rows, recordOfRow))),
+      ).pipe(Effect.flatMap((rows) => parseRows("listAgents", rows, agentRows))),
     listSteps: (runId) =>
       query(
         "listSteps",
         sql`SELECT ${sql.literal(stepColumns)} FROM multirun_steps WHERE project = ${project} AND run_id = ${runId}
           ORDER BY seq`.values
-      ).pipe(Effect.flatMap((rows) => parseRows<Step.Encoded>("listSteps", rows, stepOfRow))),
+      ).pipe(Effect.flatMap((rows) => parseRows("listSteps", rows, stepRows))),
     getCheckpoint: (checkpointId) =>
       query(
         "getCheckpoint",
