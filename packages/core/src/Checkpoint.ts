@@ -6,7 +6,7 @@
  */
 import { Schema } from "effect"
 import { AgentId, CheckpointId, RunId } from "./Ids.js"
-import { Timestamp, Totals } from "./Model.js"
+import { JsonValue, Timestamp, Totals } from "./Model.js"
 import { Step } from "./StepRecord.js"
 
 /**
@@ -14,7 +14,7 @@ import { Step } from "./StepRecord.js"
  *
  * @since 0.1.0
  */
-export const State = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+export const State = Schema.Record({ key: Schema.String, value: JsonValue })
 
 /** @since 0.1.0 */
 export type State = typeof State.Type
@@ -63,7 +63,7 @@ export class Checkpoint extends Schema.Class<Checkpoint>("@multirun/core/Checkpo
   createdAt: Timestamp,
   runState: State,
   agents: Schema.Array(AgentSnapshot),
-  extraState: Schema.NullOr(Schema.Unknown),
+  extraState: Schema.NullOr(JsonValue),
   covered: Ranges,
   ...Totals.fields
 }) {}

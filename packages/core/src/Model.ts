@@ -23,11 +23,41 @@ export type Status = typeof Status.Type
 export const JsonText = Schema.parseJson()
 
 /**
+ * How deep a stored value may nest. Deeper values are refused (`SerializationError` at the
+ * step, 400 at the server): past this, readers (JSON parsers, databases, the viewer) start to
+ * fail on stack depth.
+ *
+ * @since 0.2.0
+ */
+export const maxDepth = 512
+
+/** Whether a JSON value nests at most `maxDepth` levels (walked without recursion). */
+const withinDepth = (value: unknown): boolean => {
+  const stack: Array<readonly [unknown, number]> = [[value, 0]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!
+    if (typeof current !== "object" || current === null) continue
+    if (depth >= maxDepth) return false
+    for (const child of Array.isArray(current) ? current : Object.values(current)) stack.push([child, depth + 1])
+  }
+  return true
+}
+
+/**
+ * Any JSON value nested at most {@link maxDepth} levels: state, metadata, `extraState`.
+ *
+ * @since 0.2.0
+ */
+export const JsonValue = Schema.Unknown.pipe(
+  Schema.filter(withinDepth, { message: () => `a value nested deeper than ${maxDepth} levels` })
+)
+
+/**
  * Free-form JSON metadata.
  *
  * @since 0.1.0
  */
-export const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+export const Metadata = Schema.Record({ key: Schema.String, value: JsonValue })
 
 /** @since 0.1.0 */
 export type Metadata = typeof Metadata.Type
@@ -45,8 +75,17 @@ export const ErrorInfo = Schema.Struct({
 /** @since 0.1.0 */
 export type ErrorInfo = typeof ErrorInfo.Type
 
+/**
+ * A finite number ≥ 0: token counts, costs. `NaN`, `Infinity` (which JSON would turn into
+ * `null`) and negative values are refused wherever a record is decoded, the server's ingest
+ * included.
+ *
+ * @since 0.2.0
+ */
+export const Amount = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
+
 /** A token count; records written before 0.2 have none and read as 0. */
-const tokenCount = Schema.optionalWith(Schema.Number, { default: () => 0 })
+const tokenCount = Schema.optionalWith(Amount, { default: () => 0 })
 
 /**
  * Token counts of a step, an agent or a run, as providers report them: `cachedInputTokens` are
@@ -59,7 +98,7 @@ export const TokenCounts = Schema.Struct({
   outputTokens: tokenCount,
   cachedInputTokens: tokenCount,
   reasoningTokens: tokenCount,
-  tokensUsed: Schema.Number
+  tokensUsed: Amount
 })
 
 /** @since 0.2.0 */
@@ -73,10 +112,10 @@ export type TokenCounts = typeof TokenCounts.Type
  * @since 0.1.0
  */
 export const Totals = Schema.Struct({
-  stepCount: Schema.Int,
+  stepCount: Schema.Int.pipe(Schema.nonNegative()),
   ...TokenCounts.fields,
-  costUsd: Schema.Number,
-  latencyMs: Schema.Number
+  costUsd: Amount,
+  latencyMs: Schema.Number.pipe(Schema.finite())
 })
 
 /** @since 0.1.0 */

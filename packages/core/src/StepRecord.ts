@@ -6,7 +6,7 @@
  */
 import { Schema } from "effect"
 import { AgentId, RunId, StepId } from "./Ids.js"
-import { ErrorInfo, JsonText, Status, Timestamp, TokenCounts } from "./Model.js"
+import { Amount, ErrorInfo, JsonText, Status, Timestamp, TokenCounts } from "./Model.js"
 
 /**
  * What a step does.
@@ -40,10 +40,10 @@ export class Step extends Schema.Class<Step>("@multirun/core/Step")({
   status: Status,
   startedAt: Timestamp,
   endedAt: Schema.NullOr(Timestamp),
-  latencyMs: Schema.Number,
+  latencyMs: Schema.Number.pipe(Schema.finite()),
   ...TokenCounts.fields,
   /** Null when the cost is unknown (a model missing from the price table). */
-  costUsd: Schema.NullOr(Schema.Number),
+  costUsd: Schema.NullOr(Amount),
   /** The provider's model id, for model calls. */
   model: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   replayed: Schema.Boolean

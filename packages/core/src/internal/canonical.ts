@@ -1,5 +1,6 @@
 import * as Crypto from "node:crypto"
 import { SerializationError } from "../Errors.js"
+import { maxDepth } from "../Model.js"
 
 /** Thrown (and caught at the boundary) when a value is not canonical JSON. */
 class NotJson {
@@ -38,11 +39,6 @@ export const formatPath = (root: string, path: ReadonlyArray<string | number>): 
   return out
 }
 
-/**
- * How deep a stored value may nest. Deeper values are refused with `SerializationError`: past
- * this, readers (JSON parsers, databases, the viewer) start to fail on stack depth.
- */
-export const maxDepth = 512
 
 const write = (value: unknown, path: Array<string | number>, ancestors: Array<object>): string => {
   if (path.length > maxDepth) throw new NotJson(path.slice(0, 8), `a value nested deeper than ${maxDepth} levels`)
