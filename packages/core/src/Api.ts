@@ -127,14 +127,29 @@ export const RunFilterParams = Schema.Struct({
 })
 
 /**
- * The answer to an ingested batch: how many events were stored, and whether the batch id had
- * been stored before (a retried batch stores nothing again).
+ * An event of a batch that the server refused, and why: the other events of the batch are
+ * stored all the same.
+ *
+ * @since 0.2.0
+ */
+export class RejectedEvent extends Schema.Class<RejectedEvent>("@multirun/core/Api/RejectedEvent")({
+  /** Its position in the batch. */
+  index: Schema.Int,
+  eventId: Schema.NullOr(Schema.String),
+  reason: Schema.String
+}) {}
+
+/**
+ * The answer to an ingested batch, per item: how many events were stored, whether the batch id
+ * had been stored before (a retried batch stores nothing again), and each event refused with
+ * its reason.
  *
  * @since 0.1.0
  */
 export class IngestResult extends Schema.Class<IngestResult>("@multirun/core/Api/IngestResult")({
   stored: Schema.Int,
-  duplicate: Schema.Boolean
+  duplicate: Schema.Boolean,
+  rejected: Schema.optionalWith(Schema.Array(RejectedEvent), { default: () => [] })
 }) {}
 
 /**
@@ -230,12 +245,19 @@ export class CheckpointsGroup extends HttpApiGroup.make("checkpoints")
 {}
 
 /**
- * The body of `POST /api/ingest`: a batch of write events as JSON. The server validates every
- * event against the record schemas (plain objects, no class instances are built).
+ * The body of `POST /api/ingest`: a batch of write events as JSON. The envelope is checked here
+ * (a bad one is 400); the server validates each event on its own against the record schemas,
+ * so one bad event is refused in the answer's `rejected` and never drops the others.
  *
  * @since 0.1.0
  */
-export const IngestPayload = Schema.encodedBoundSchema(Batch)
+export const IngestPayload = Schema.Struct({
+  batchId: Batch.fields.batchId,
+  events: Schema.Array(Schema.Unknown)
+})
+
+/** @since 0.2.0 */
+export type IngestPayload = typeof IngestPayload.Type
 
 /**
  * `POST /api/ingest`: one batch of write events, stored in one transaction, once per batch id.
@@ -249,7 +271,8 @@ export class IngestGroup extends HttpApiGroup.make("ingest")
       .addSuccess(IngestResult)
       .annotate(
         OpenApi.Description,
-        "Stores a batch of run, agent and step records in one transaction. A batch id seen before stores nothing."
+        "Stores a batch of run, agent and step records in one transaction, each event validated on its own: " +
+          "refused events are listed with their reason and the others are stored. A batch id seen before stores nothing."
       )
   )
   .middleware(Authorization)

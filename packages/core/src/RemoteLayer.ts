@@ -77,6 +77,17 @@ export const isTransient = (error: unknown): boolean => {
 const describe = (error: unknown): string =>
   error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error)
 
+/** Which record an event refused by the server held, and why. */
+const describeRefused = (event: Event.Event | undefined, reason: string): string => {
+  if (event === undefined) return reason
+  const [kind, id] = event._tag === "RunWritten"
+    ? ["run", event.run.id]
+    : event._tag === "AgentWritten"
+    ? ["agent", event.agent.id]
+    : [`step "${event.step.name}"`, event.step.id]
+  return `${kind} ${id}: ${reason.replace(/\s+/g, " ")}`
+}
+
 /** The server could not be reached at all (no connection, no answer in time). */
 const isUnreachable = (error: unknown): boolean =>
   (HttpClientError.isHttpClientError(error) && error._tag === "RequestError" && error.reason === "Transport") ||
@@ -224,18 +235,43 @@ export const make = (
         Effect.scoped
       )
 
+    /** Events the server refused (a record it does not accept); the next flush reports them once. */
+    let refused: Array<string> = []
     const writer = yield* BatchWriter.make<Event.Event>({
       maxBatch: options.maxBatch,
       capacity: options.capacity,
       retry: Schedule.recurs(0),
-      write: (events) => write("ingest", postBatch(new Event.Batch({ batchId: randomUUID(), events }, true)), events.length)
+      write: (events) =>
+        write("ingest", postBatch(new Event.Batch({ batchId: randomUUID(), events }, true)), events.length).pipe(
+          Effect.map((result) => {
+            for (const { index, reason } of result.rejected) refused.push(describeRefused(events[index], reason))
+          })
+        )
     })
+    /** Waits for every earlier write; fails with `BackendError("Rejected")` if the server refused some. */
+    const flush = Effect.zipRight(
+      writer.flush,
+      Effect.suspend(() => {
+        if (refused.length === 0) return Effect.void
+        const reported = refused
+        refused = []
+        return Effect.fail(
+          new BackendError({
+            operation: "ingest",
+            reason: "Rejected",
+            location,
+            detail: `the server refused ${reported.length} record(s), the others were stored: ${
+              reported.slice(0, 3).join("; ")
+            }`
+          })
+        )
+      })
+    )
 
     const notFoundAs = <B>(value: B) => <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A | B, Exclude<E, Extract<E, Api.NotFound>>> =>
       Effect.catchIf(self, (error): error is Extract<E, Api.NotFound> => error instanceof Api.NotFound, () =>
         Effect.succeed(value))
-    const read = <A, E>(operation: string, request: Effect.Effect<A, E>) =>
-      Effect.zipRight(writer.flush, call(operation, request))
+    const read = <A, E>(operation: string, request: Effect.Effect<A, E>) => Effect.zipRight(flush, call(operation, request))
 
     return MultiRunClient.of({
       writeRun: (run) => writer.offer(Event.runWritten(run)),
@@ -243,7 +279,7 @@ export const make = (
       writeStep: (step) => writer.offer(Event.stepWritten(step)),
       saveCheckpoint: (checkpoint) =>
         Effect.zipRight(
-          writer.flush,
+          flush,
           write("saveCheckpoint", api.checkpoints.save({ payload: checkpoint }), 1).pipe(
             Effect.catchTag("NotFound", (error) =>
               Effect.fail(
@@ -256,7 +292,7 @@ export const make = (
               ))
           )
         ),
-      flush: writer.flush,
+      flush,
       getRun: (runId) =>
         read("getRun", api.runs.get({ path: { runId } })).pipe(Effect.map(Option.some), notFoundAs(Option.none())),
       listRuns: (filter = {}) => read("listRuns", api.runs.list({ urlParams: filter })),

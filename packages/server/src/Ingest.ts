@@ -7,30 +7,56 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Api } from "@multirun/core"
 import type { BackendError } from "@multirun/core/Errors"
-import type * as Event from "@multirun/core/Event"
+import * as Event from "@multirun/core/Event"
 import { SqlStore } from "@multirun/sql"
 import { backendError } from "@multirun/sql/StoreError"
-import { Effect } from "effect"
+import { Effect, Either, ParseResult, Schema } from "effect"
+
+const decodeEvent = Schema.decodeUnknownEither(Schema.encodedBoundSchema(Event.Event))
+
+/** The events of a batch that are valid records, and the others with their reason. */
+const validate = (events: ReadonlyArray<unknown>) => {
+  const valid: Array<Event.Event> = []
+  const rejected: Array<Api.RejectedEvent> = []
+  events.forEach((event, index) => {
+    const decoded = decodeEvent(event)
+    if (Either.isRight(decoded)) valid.push(decoded.right as Event.Event)
+    else {
+      const eventId = (event as { readonly eventId?: unknown } | null)?.eventId
+      rejected.push(
+        new Api.RejectedEvent({
+          index,
+          eventId: typeof eventId === "string" ? eventId : null,
+          reason: ParseResult.TreeFormatter.formatErrorSync(decoded.left)
+        })
+      )
+    }
+  })
+  return { valid, rejected }
+}
 
 /**
- * Writes a whole batch of write events into a project in one transaction, recording the batch
- * id (table `multirun_ingest_batches`) in the same transaction: a batch whose id is already
- * recorded is not written again (`duplicate: true`), so a client may retry a batch safely.
+ * Writes a batch of write events into a project in one transaction, recording the batch id
+ * (table `multirun_ingest_batches`) in the same transaction: a batch whose id is already
+ * recorded is not written again (`duplicate: true`), so a client may retry a batch safely. Each
+ * event is validated on its own: the valid ones are stored, the others are answered in
+ * `rejected` with their reason.
  *
  * @since 0.1.0
  */
 export const ingest = (
   project: string,
-  batch: Event.Batch
+  batch: Api.IngestPayload
 ): Effect.Effect<Api.IngestResult, BackendError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const { rejected, valid } = validate(batch.events)
     const write = Effect.gen(function*() {
       const fresh = yield* sql`INSERT INTO multirun_ingest_batches ${sql.insert({ project, batch_id: batch.batchId })}
         ON CONFLICT (project, batch_id) DO NOTHING RETURNING batch_id`
-      if (fresh.length === 0) return new Api.IngestResult({ stored: 0, duplicate: true })
-      yield* SqlStore.writeEvents(project, batch.events)
-      return new Api.IngestResult({ stored: batch.events.length, duplicate: false })
+      if (fresh.length === 0) return new Api.IngestResult({ stored: 0, duplicate: true, rejected: [] })
+      yield* SqlStore.writeEvents(project, valid)
+      return new Api.IngestResult({ stored: valid.length, duplicate: false, rejected })
     })
     return yield* Effect.mapError(sql.withTransaction(write), backendError("ingest"))
   })

@@ -7,7 +7,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { Api } from "@multirun/core"
 import type { BackendError } from "@multirun/core/Errors"
-import type * as Event from "@multirun/core/Event"
 import type { MultiRunClientService } from "@multirun/core/MultiRunClient"
 import { ProjectView } from "@multirun/sql"
 import { Context, Effect, Layer, type Option } from "effect"
@@ -26,7 +25,7 @@ import * as Ingest from "./Ingest.js"
  */
 export interface StoreService {
   readonly view: (project: string) => Effect.Effect<MultiRunClientService>
-  readonly ingest: (project: string, batch: Event.Batch) => Effect.Effect<Api.IngestResult, BackendError>
+  readonly ingest: (project: string, batch: Api.IngestPayload) => Effect.Effect<Api.IngestResult, BackendError>
   readonly verifyKey: (key: string) => Effect.Effect<Option.Option<string>, BackendError>
 }
 

@@ -87,7 +87,7 @@ describe("server database on SQLite", () => {
       const fresh = yield* Effect.promise(() =>
         TestServer.request(server.url, { method: "POST", path: "/api/ingest", key, body: JSON.stringify(batchOf("new-batch", "legacy-run", 2)) })
       )
-      assert.deepStrictEqual(fresh.body, { stored: 4, duplicate: false })
+      assert.deepStrictEqual(fresh.body, { stored: 4, duplicate: false, rejected: [] })
       const runs = yield* Effect.promise(() => TestServer.request(server.url, { path: "/api/runs", key }))
       assert.deepStrictEqual(runs.body.map((run: { id: string }) => run.id), ["legacy-run"])
     }))

@@ -10,11 +10,15 @@ interface Case {
   readonly body?: string
   readonly headers?: Record<string, string>
   readonly status: number
-  /** A word the message must contain, e.g. the offending field. */
+  /** A bad event in a good batch: answered 200 with the event in `rejected`, nothing of it stored. */
+  readonly rejected?: true
+  /** A word the message (or the rejection's reason) must contain, e.g. the offending field. */
   readonly mentions?: string
 }
 
-const batch = (events: unknown) => JSON.stringify({ batchId: "b", events })
+let batches = 0
+/** A batch body with a batch id of its own (a repeated id would be answered as a duplicate). */
+const batch = (events: unknown) => JSON.stringify({ batchId: `b-${batches++}`, events })
 const stepEvent = (step: unknown) => ({ _tag: "StepWritten", eventId: "e", step })
 const goodStep = stepRecord("s", "r", "a", 0)
 const checkpoint = {
@@ -45,21 +49,21 @@ const cases: ReadonlyArray<Case> = [
   { name: "batchId of wrong type", method: "POST", path: "/api/ingest", body: JSON.stringify({ batchId: 1, events: [] }), status: 400, mentions: "batchId" },
   { name: "missing events", method: "POST", path: "/api/ingest", body: JSON.stringify({ batchId: "b" }), status: 400, mentions: "events" },
   { name: "events not an array", method: "POST", path: "/api/ingest", body: JSON.stringify({ batchId: "b", events: {} }), status: 400, mentions: "events" },
-  { name: "unknown event tag", method: "POST", path: "/api/ingest", body: batch([{ _tag: "Nope", eventId: "e" }]), status: 400, mentions: "_tag" },
-  { name: "event without record", method: "POST", path: "/api/ingest", body: batch([{ _tag: "StepWritten", eventId: "e" }]), status: 400, mentions: "step" },
-  { name: "event id of wrong type", method: "POST", path: "/api/ingest", body: batch([{ ...stepEvent(goodStep), eventId: 7 }]), status: 400, mentions: "eventId" },
-  { name: "unknown step kind", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, kind: "teleport" })]), status: 400, mentions: "kind" },
-  { name: "seq as string", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, seq: "1" })]), status: 400, mentions: "seq" },
-  { name: "tokens as string", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, tokensUsed: "many" })]), status: 400, mentions: "tokensUsed" },
-  { name: "cost Infinity (1e999)", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, costUsd: 123456789 })]).replace("123456789", "1e999"), status: 400, mentions: "costUsd" },
-  { name: "negative tokens", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, tokensUsed: -5 })]), status: 400, mentions: "tokensUsed" },
-  { name: "negative input tokens", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, inputTokens: -1 })]), status: 400, mentions: "inputTokens" },
-  { name: "run cost Infinity", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: runRecord("r", { costUsd: 123456789 }) }]).replace("123456789", "-1e999"), status: 400, mentions: "costUsd" },
-  { name: "metadata nested 3,000 levels", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: { ...runRecord("r"), metadata: { deep: "[".repeat(3000) + "]".repeat(3000) } } }]).replace('"' + "[".repeat(3000) + "]".repeat(3000) + '"', "[".repeat(3000) + "]".repeat(3000)), status: 400 },
-  { name: "replayed as string", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, replayed: "yes" })]), status: 400, mentions: "replayed" },
-  { name: "unknown run status", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: runRecord("r", { status: "exploded" as any }) }]), status: 400, mentions: "status" },
-  { name: "run without name", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: { ...runRecord("r"), name: undefined } }]), status: 400, mentions: "name" },
-  { name: "run tags not strings", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: runRecord("r", { tags: [1] as any }) }]), status: 400, mentions: "tags" },
+  { name: "unknown event tag", method: "POST", path: "/api/ingest", body: batch([{ _tag: "Nope", eventId: "e" }]), status: 200, rejected: true, mentions: "_tag" },
+  { name: "event without record", method: "POST", path: "/api/ingest", body: batch([{ _tag: "StepWritten", eventId: "e" }]), status: 200, rejected: true, mentions: "step" },
+  { name: "event id of wrong type", method: "POST", path: "/api/ingest", body: batch([{ ...stepEvent(goodStep), eventId: 7 }]), status: 200, rejected: true, mentions: "eventId" },
+  { name: "unknown step kind", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, kind: "teleport" })]), status: 200, rejected: true, mentions: "kind" },
+  { name: "seq as string", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, seq: "1" })]), status: 200, rejected: true, mentions: "seq" },
+  { name: "tokens as string", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, tokensUsed: "many" })]), status: 200, rejected: true, mentions: "tokensUsed" },
+  { name: "cost Infinity (1e999)", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, costUsd: 123456789 })]).replace("123456789", "1e999"), status: 200, rejected: true, mentions: "costUsd" },
+  { name: "negative tokens", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, tokensUsed: -5 })]), status: 200, rejected: true, mentions: "tokensUsed" },
+  { name: "negative input tokens", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, inputTokens: -1 })]), status: 200, rejected: true, mentions: "inputTokens" },
+  { name: "run cost Infinity", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: runRecord("r", { costUsd: 123456789 }) }]).replace("123456789", "-1e999"), status: 200, rejected: true, mentions: "costUsd" },
+  { name: "metadata nested 3,000 levels", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: { ...runRecord("r"), metadata: { deep: "[".repeat(3000) + "]".repeat(3000) } } }]).replace('"' + "[".repeat(3000) + "]".repeat(3000) + '"', "[".repeat(3000) + "]".repeat(3000)), status: 200, rejected: true },
+  { name: "replayed as string", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, replayed: "yes" })]), status: 200, rejected: true, mentions: "replayed" },
+  { name: "unknown run status", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: runRecord("r", { status: "exploded" as any }) }]), status: 200, rejected: true, mentions: "status" },
+  { name: "run without name", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: { ...runRecord("r"), name: undefined } }]), status: 200, rejected: true, mentions: "name" },
+  { name: "run tags not strings", method: "POST", path: "/api/ingest", body: batch([{ _tag: "RunWritten", eventId: "e", run: runRecord("r", { tags: [1] as any }) }]), status: 200, rejected: true, mentions: "tags" },
   { name: "text/plain body", method: "POST", path: "/api/ingest", body: JSON.stringify(batchOf("t", "r", 1)), headers: { "content-type": "text/plain" }, status: 400 },
   { name: "body over the limit", method: "POST", path: "/api/ingest", body: JSON.stringify({ batchId: "b", events: [], pad: "x".repeat(6 * 1024 * 1024) }), status: 413, mentions: "larger" },
   { name: "checkpoint: broken JSON", method: "POST", path: "/api/checkpoints", body: "{\"id\":", status: 400, mentions: "JSON" },
@@ -89,7 +93,7 @@ const cases: ReadonlyArray<Case> = [
 ]
 
 layer(layerSqlite(), { excludeTestServices: true })("malformed and oversized requests", (it) => {
-  it.effect(`${cases.length} bad requests get 4xx answers with a message, and the server keeps serving`, () =>
+  it.effect(`${cases.length} bad requests get 4xx answers (bad events: their rejection) with a message, and the server keeps serving`, () =>
     Effect.gen(function*() {
       assert.isAtLeast(cases.length, 30)
       const server = yield* TestServer
@@ -106,6 +110,12 @@ layer(layerSqlite(), { excludeTestServices: true })("malformed and oversized req
           })
         )
         assert.strictEqual(answer.status, c.status, `${c.name}: ${JSON.stringify(answer.body).slice(0, 300)}`)
+        if (c.rejected) {
+          assert.deepStrictEqual([answer.body.stored, answer.body.rejected.length], [0, 1], c.name)
+          assert.strictEqual(answer.body.rejected[0].index, 0, c.name)
+          if (c.mentions !== undefined) assert.include(answer.body.rejected[0].reason, c.mentions, c.name)
+          continue
+        }
         assert.isString(answer.body.message, c.name)
         assert.isAbove(answer.body.message.length, 5, c.name)
         assert.isString(answer.body._tag, c.name)
@@ -123,7 +133,7 @@ layer(layerSqlite(), { excludeTestServices: true })("malformed and oversized req
         request(url, { method: "POST", path: "/api/ingest", key, body: JSON.stringify(batchOf("good", "good-run", 3)) })
       )
       assert.strictEqual(ok.status, 200)
-      assert.deepStrictEqual(ok.body, { stored: 5, duplicate: false })
+      assert.deepStrictEqual(ok.body, { stored: 5, duplicate: false, rejected: [] })
       const runs = yield* Effect.promise(() => request(url, { path: "/api/runs", key }))
       assert.strictEqual(runs.status, 200)
       assert.deepStrictEqual(runs.body.map((run: { id: string }) => run.id), ["good-run"])

@@ -1,6 +1,7 @@
 /** RemoteLayer meets a wrong URL, a bad key and a server that goes away with typed errors, never a hang. */
 import { assert, describe, it } from "@effect/vitest"
-import { RemoteLayer, RunContext, step, withRun } from "@multirun/core"
+import { MultiRunClient, RemoteLayer, RunContext, step, withRun } from "@multirun/core"
+import { runRecord, stepRecord } from "@multirun/core/test-utils"
 import { Effect, Exit, Logger, Ref, Scope } from "effect"
 import * as net from "node:net"
 import { sqliteDatabase, start } from "./TestServer.js"
@@ -76,5 +77,29 @@ describe("RemoteLayer at start", () => {
       assert.isAtLeast(attempts.length, 2)
       assert.include(attempts[0]!, "(attempt 1)")
       assert.include(attempts[1]!, "(attempt 2)")
+    }))
+})
+
+describe("per-item ingest", () => {
+  it.scopedLive("one record the server refuses fails the flush with BackendError(Rejected) naming it; the others are stored", () =>
+    Effect.gen(function*() {
+      const server = yield* start(yield* sqliteDatabase)
+      const apiKey = yield* server.keyFor("per-item")
+      const good = stepRecord("good-0", "r", "a", 0)
+      // a record the step API would refuse, written straight to the client as a buggy writer could
+      const bad = { ...stepRecord("bad-1", "r", "a", 1), kind: "teleport" as "custom" }
+      const after = stepRecord("good-2", "r", "a", 2)
+      const [error, stored] = yield* Effect.gen(function*() {
+        const client = yield* MultiRunClient.MultiRunClient
+        yield* client.writeRun(runRecord("r"))
+        for (const step of [good, bad, after]) yield* client.writeStep(step)
+        const error = yield* Effect.flip(client.flush)
+        yield* client.flush
+        return [error, yield* client.listSteps("r")] as const
+      }).pipe(Effect.provide(RemoteLayer({ url: server.url, apiKey })))
+      assert.deepStrictEqual([error.reason, error.location], ["Rejected", server.url])
+      assert.include(error.message, "bad-1")
+      assert.include(error.message, "teleport")
+      assert.deepStrictEqual(stored.map((s) => s.id), ["good-0", "good-2"])
     }))
 })

@@ -52,7 +52,7 @@ describe("graceful shutdown", () => {
 
       const answer = yield* Effect.promise(() => inFlight.finish())
       assert.strictEqual(answer.status, 200, answer.body)
-      assert.deepStrictEqual(JSON.parse(answer.body), { stored: 2_002, duplicate: false })
+      assert.deepStrictEqual(JSON.parse(answer.body), { stored: 2_002, duplicate: false, rejected: [] })
       yield* Fiber.join(closing).pipe(Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => "shutdown did not finish" }))
 
       // The batch is in the database after the restart.
