@@ -277,33 +277,32 @@ const replayed = <A>(
   }
   const run = agent.run
   const now = run.now()
-  return Effect.as(
-    run.client.writeStep({
-      id: run.ids.next(now),
-      runId: run.runId,
-      agentId: agent.id,
-      name,
-      kind,
-      seq: run.nextSeq++,
-      inputHash: hit.hash,
-      input,
-      output: hit.output,
-      error: null,
-      status: "completed",
-      startedAt: now,
-      endedAt: now,
-      latencyMs: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      cachedInputTokens: 0,
-      reasoningTokens: 0,
-      tokensUsed: 0,
-      costUsd: 0,
-      model: null,
-      replayed: true
-    }),
-    value
-  )
+  const record: StepRecord.Encoded = {
+    id: run.ids.next(now),
+    runId: run.runId,
+    agentId: agent.id,
+    name,
+    kind,
+    seq: run.nextSeq++,
+    inputHash: hit.hash,
+    input,
+    output: hit.output,
+    error: null,
+    status: "completed",
+    startedAt: now,
+    endedAt: now,
+    latencyMs: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cachedInputTokens: 0,
+    reasoningTokens: 0,
+    tokensUsed: 0,
+    costUsd: 0,
+    model: null,
+    replayed: true
+  }
+  const written = Effect.as(run.client.writeStep(record), value)
+  return run.telemetry === undefined ? written : run.telemetry.replayed(agent, record, options.input, written)
 }
 
 /** Runs the body as a step; its fiber's slot points at the step while the body runs. */
@@ -322,7 +321,7 @@ const execute = <A, E, R>(
     slot.current = step
     // no finalizer on the hot path: a step whose fiber is interrupted stays in `inFlight` and is
     // recorded as interrupted when the run ends
-    return Effect.matchCauseEffect(body, {
+    const effect = Effect.matchCauseEffect(body, {
       onSuccess: (value) => {
         slot.current = previous
         return step.finishSuccess(value, options)
@@ -332,6 +331,8 @@ const execute = <A, E, R>(
         return Effect.zipRight(Effect.ignoreLogged(step.finishFailure(cause)), Effect.failCause(cause))
       }
     })
+    const telemetry = agent.run.telemetry
+    return telemetry === undefined ? effect : telemetry.executed(fiber.currentContext, step, options.input, effect)
   })
 
 /** `AgentContext.startStep`: a step driven by hand. */
@@ -339,10 +340,15 @@ export const startStep = (
   agent: AgentState,
   options: { readonly name: string; readonly kind?: StepRecord.StepKind | undefined; readonly input?: unknown }
 ): Effect.Effect<StepContextService, SerializationError> =>
-  Effect.suspend(() => {
+  Effect.withFiberRuntime((fiber) => {
     const text = inputText(options.input)
     if (typeof text !== "string") return Effect.fail(text)
-    return Effect.succeed(serviceOf(begin(agent, options.name, options.kind ?? "function", text, true)))
+    const step = begin(agent, options.name, options.kind ?? "function", text, true)
+    const telemetry = agent.run.telemetry
+    const service = serviceOf(step)
+    return Effect.succeed(
+      telemetry === undefined ? service : telemetry.manualStep(fiber.currentContext, step, options.input, service)
+    )
   })
 
 /** `AgentContext.getStepResult`: the recorded result of a call, if replay holds one (not consumed). */
