@@ -183,54 +183,46 @@ export const genAi: TelemetryService = {
   }),
   agentEnd: (_, totals) => totalsAttributes(totals),
   step: (step) => {
-    const common = {
-      "multirun.run.id": step.runId,
-      "multirun.agent.id": step.agentId,
-      "multirun.step.id": step.stepId,
-      "multirun.step.name": step.name,
-      "multirun.step.seq": step.seq,
-      "multirun.step.kind": step.kind,
-      "multirun.step.input_hash": step.inputHash,
-      "multirun.step.replayed": step.replayed
+    const attributes: Record<string, unknown> = {}
+    let name: string
+    let kind: Tracer.SpanKind = "internal"
+    if (step.kind === "llm_call") {
+      const model = inputModel(step.input)
+      name = model === undefined ? "chat" : `chat ${model}`
+      kind = "client"
+      attributes["gen_ai.operation.name"] = "chat"
+      if (model !== undefined) attributes["gen_ai.request.model"] = model
+    } else if (step.kind === "tool_call") {
+      name = `execute_tool ${step.name}`
+      attributes["gen_ai.operation.name"] = "execute_tool"
+      attributes["gen_ai.tool.name"] = step.name
+    } else {
+      name = `step ${step.name}`
     }
-    switch (step.kind) {
-      case "llm_call": {
-        const model = inputModel(step.input)
-        return {
-          name: model === undefined ? "chat" : `chat ${model}`,
-          kind: "client",
-          attributes: {
-            "gen_ai.operation.name": "chat",
-            ...(model === undefined ? {} : { "gen_ai.request.model": model }),
-            ...common
-          }
-        }
-      }
-      case "tool_call":
-        return {
-          name: `execute_tool ${step.name}`,
-          attributes: { "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": step.name, ...common }
-        }
-      default:
-        return { name: `step ${step.name}`, attributes: common }
-    }
+    attributes["multirun.run.id"] = step.runId
+    attributes["multirun.agent.id"] = step.agentId
+    attributes["multirun.step.id"] = step.stepId
+    attributes["multirun.step.name"] = step.name
+    attributes["multirun.step.seq"] = step.seq
+    attributes["multirun.step.kind"] = step.kind
+    attributes["multirun.step.input_hash"] = step.inputHash
+    attributes["multirun.step.replayed"] = step.replayed
+    return { name, kind, attributes }
   },
   stepEnd: (step, usage) => {
-    const recorded = {
-      "multirun.tokens_used": usage.tokensUsed,
-      ...(usage.costUsd === null ? {} : { "multirun.cost_usd": usage.costUsd })
+    const attributes: Record<string, unknown> = {}
+    if (step.kind === "llm_call") {
+      const model = usage.model ?? inputModel(step.input)
+      if (model !== undefined) attributes["gen_ai.request.model"] = model
+      if (usage.model !== null) attributes["gen_ai.response.model"] = usage.model
+      attributes["gen_ai.usage.input_tokens"] = usage.inputTokens
+      attributes["gen_ai.usage.output_tokens"] = usage.outputTokens
+      if (usage.cachedInputTokens > 0) attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cachedInputTokens
+      if (usage.reasoningTokens > 0) attributes["gen_ai.usage.reasoning.output_tokens"] = usage.reasoningTokens
     }
-    if (step.kind !== "llm_call") return recorded
-    const model = usage.model ?? inputModel(step.input)
-    return {
-      ...(model === undefined ? {} : { "gen_ai.request.model": model }),
-      ...(usage.model === null ? {} : { "gen_ai.response.model": usage.model }),
-      "gen_ai.usage.input_tokens": usage.inputTokens,
-      "gen_ai.usage.output_tokens": usage.outputTokens,
-      ...(usage.cachedInputTokens === 0 ? {} : { "gen_ai.usage.cache_read.input_tokens": usage.cachedInputTokens }),
-      ...(usage.reasoningTokens === 0 ? {} : { "gen_ai.usage.reasoning.output_tokens": usage.reasoningTokens }),
-      ...recorded
-    }
+    attributes["multirun.tokens_used"] = usage.tokensUsed
+    if (usage.costUsd !== null) attributes["multirun.cost_usd"] = usage.costUsd
+    return attributes
   }
 }
 
