@@ -59,6 +59,7 @@ export class RunTelemetry {
 
   constructor(readonly service: TelemetryService, readonly tracer: Tracer.Tracer, readonly clock: Clock.Clock) {}
 
+  /** Opens a span now, with the run's tracer and clock. */
   open(spec: SpanSpec, parent: Tracer.AnySpan | undefined): Tracer.Span {
     const span = this.tracer.span(
       spec.name,
@@ -72,6 +73,7 @@ export class RunTelemetry {
     return span
   }
 
+  /** Sets the end attributes and ends a span once. */
   close(span: Tracer.Span, exit: Exit.Exit<unknown, unknown>, attributes: Attributes): void {
     if (span.status._tag === "Ended") return
     setAll(span, attributes)
@@ -110,12 +112,14 @@ export class RunTelemetry {
     agent.traced = { span: this.open(this.service.agent(facts), parent), facts }
   }
 
+  /** Ends an agent's span as the agent ended, with its totals. */
   closeAgent(agent: AgentState, ending: Ending): void {
     const traced = agent.traced
     if (traced === undefined) return
     this.close(traced.span, exitOf(ending), this.service.agentEnd(traced.facts, Totals.toRecord(agent.totals)))
   }
 
+  /** A step's span: under the fiber's current span when that is inside the agent's, else under the agent's. */
   private openStep(context: Context.Context<never>, agent: AgentState, facts: StepFacts): Tracer.Span {
     const owner = agent.traced?.span
     return this.open(this.service.step(facts), owner === undefined ? currentSpan(context) : parentWithin(context, owner))
