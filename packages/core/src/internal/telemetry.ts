@@ -3,7 +3,7 @@
  * the run started under, nested (a step inside its agent, an agent inside its run), ended with
  * the outcome. The service names and annotates them; nothing here runs for a run without one.
  */
-import { Cause, type Clock, Context, Effect, Exit, FiberId, Option, Tracer } from "effect"
+import { Cause, type Clock, Context, Effect, Exit, FiberId, FiberRef, Option, Tracer } from "effect"
 import type * as Step from "../StepRecord.js"
 import type { StepContextService } from "../StepContext.js"
 import type { AgentFacts, Attributes, RunFacts, SpanSpec, StepFacts, TelemetryService } from "../Telemetry.js"
@@ -134,9 +134,15 @@ export class RunTelemetry {
   ): Effect.Effect<A, E, R> {
     const facts = stepFacts(step, input)
     const span = this.openStep(context, step.agent, facts)
-    return Effect.onExit(
-      Effect.withParentSpan(effect, span),
-      (exit) => Effect.sync(() => this.close(span, exit, this.service.stepEnd(facts, usageOf(step))))
+    // what `Effect.withParentSpan` does, with the context set and restored directly instead of
+    // through `Effect.locally` (half the cost of a traced step); the restore runs on every exit
+    return Effect.zipRight(
+      FiberRef.set(FiberRef.currentContext, Context.add(context, Tracer.ParentSpan, span)),
+      Effect.onExit(effect, (exit) =>
+        Effect.zipRight(
+          FiberRef.set(FiberRef.currentContext, context),
+          Effect.sync(() => this.close(span, exit, this.service.stepEnd(facts, usageOf(step))))
+        ))
     )
   }
 
