@@ -63,6 +63,8 @@ const crew = (executions: { plan: number; search: number }) =>
       }).pipe(step("draft", { kind: "llm_call", input: { prompt: "write it" } }))
       const invalid = yield* Effect.fail(new Error("too long")).pipe(step("validate", { input: { n: 1 } }), Effect.flip)
       assert.strictEqual(invalid.message, "too long")
+      // after a step (a failed one here) the agent's span is the current one again
+      yield* Effect.void.pipe(Effect.withSpan("writer.after"))
       const agent = yield* AgentContext
       const review = yield* agent.startStep({ name: "review", kind: "custom", input: { round: 1 } })
       yield* review.complete("ok", { tokensUsed: 5 })
@@ -117,7 +119,8 @@ describe("Telemetry", () => {
           "step review",
           "step summarize",
           "step validate",
-          "test.root"
+          "test.root",
+          "writer.after"
         ])
 
         // run → agents → steps, under the program's own span; a user span in a step body nests under it
@@ -156,7 +159,9 @@ describe("Telemetry", () => {
         assert.deepStrictEqual([parentOf(chat!), parentOf(tool!)], [idOf(planner!), idOf(planner!)])
         assert.deepStrictEqual([parentOf(replayedChat!), parentOf(replayedTool!)], [idOf(replanner!), idOf(replanner!)])
         assert.strictEqual(parentOf(one(spans, "http.search")), idOf(tool!))
-        for (const name of ["chat", "step validate", "step review"]) assert.strictEqual(parentOf(one(spans, name)), idOf(writer))
+        for (const name of ["chat", "step validate", "writer.after", "step review"]) {
+          assert.strictEqual(parentOf(one(spans, name)), idOf(writer), name)
+        }
         assert.strictEqual(parentOf(one(spans, "step summarize")), idOf(fallback))
 
         // the llm_call: GenAI attributes, usage and model at the end (the reported model wins)
@@ -296,7 +301,7 @@ describe("Telemetry", () => {
       Effect.provide(Layer.mergeAll(LocalLayer, layer)),
       Effect.map((names) => {
         // only the program's own spans: the tracer works, multirun adds nothing to it
-        assert.deepStrictEqual(names, ["http.search", "test.root"])
+        assert.deepStrictEqual(names, ["http.search", "test.root", "writer.after"])
         assert.deepStrictEqual(executions, { plan: 1, search: 1 })
       })
     )
