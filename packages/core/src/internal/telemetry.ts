@@ -135,7 +135,8 @@ export class RunTelemetry {
     const facts = stepFacts(step, input)
     const span = this.openStep(context, step.agent, facts)
     // what `Effect.withParentSpan` does, with the context set and restored directly instead of
-    // through `Effect.locally` (half the cost of a traced step); the restore runs on every exit
+    // through `Effect.locally` (its acquire/release is a good part of a traced step's own cost);
+    // the restore runs on every exit, interruption included
     return Effect.zipRight(
       FiberRef.set(FiberRef.currentContext, Context.add(context, Tracer.ParentSpan, span)),
       Effect.onExit(effect, (exit) =>
