@@ -1,25 +1,59 @@
 /**
  * Core benchmark: the per-step cost of `step()` on LocalLayer against a bare Effect doing the
- * same work and an OpenTelemetry span with the same attributes, and the replay rate. Costs are
- * wall time per item, the median of several rounds, all measured in this one process.
+ * same work and an OpenTelemetry span with the same attributes, the cost of `Telemetry.layer`
+ * (a span per step exported by `@effect/opentelemetry`), and the replay rate. Costs are wall
+ * time per item, the median of several rounds, all measured in this one process.
  * Run: npx tsx packages/core/benchmark/run.ts
  */
-import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
-import { Effect } from "effect"
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  type SpanExporter
+} from "@opentelemetry/sdk-trace-base"
+import { Effect, Layer } from "effect"
 import { performance } from "node:perf_hooks"
-import { LocalLayer, RunContext, step, withAgent, withRun } from "../src/index.js"
+import { LocalLayer, RunContext, step, Telemetry, withAgent, withRun } from "../src/index.js"
 
 const N = 100_000
 const ROUNDS = 5
 
 const body = (i: number) => Effect.succeed({ text: `answer ${i}`, tokens: 12 })
 
-const tracked = (count: number) =>
+const program = (count: number) =>
   withRun("bench")(withAgent("agent")(Effect.gen(function*() {
     for (let i = 0; i < count; i++) {
       yield* body(i).pipe(step("llm", { kind: "llm_call", input: { prompt: "p", i }, usage: (r) => ({ tokensUsed: r.tokens }) }))
     }
-  }))).pipe(Effect.provide(LocalLayer))
+  })))
+
+const tracked = (count: number) => program(count).pipe(Effect.provide(LocalLayer))
+
+/** Counts the spans it receives and keeps none. */
+class CountingExporter implements SpanExporter {
+  count = 0
+  export(spans: Array<ReadableSpan>, done: Parameters<SpanExporter["export"]>[1]): void {
+    this.count += spans.length
+    done({ code: 0 }) // ExportResultCode.SUCCESS
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve()
+  }
+}
+
+const counting = new CountingExporter()
+
+/** The same program with `Telemetry.layer`, its spans exported by NodeSdk through a default BatchSpanProcessor. */
+const traced = (count: number) =>
+  program(count).pipe(
+    Effect.provide(Layer.mergeAll(LocalLayer, Telemetry.layer)),
+    Effect.provide(NodeSdk.layer(() => ({
+      resource: { serviceName: "multirun-bench" },
+      spanProcessor: new BatchSpanProcessor(counting)
+    })))
+  )
 
 const bare = (count: number) =>
   Effect.gen(function*() {
@@ -97,12 +131,21 @@ const spanDelivery = async (): Promise<number> => {
   return exporter.getFinishedSpans().length / N
 }
 
+/** Spans exported out of those made by a traced run of `N` steps (a step span each, plus run and agent). */
+const tracedDelivery = async (): Promise<number> => {
+  counting.count = 0
+  await Effect.runPromise(traced(N))
+  return counting.count / (N + 2)
+}
+
 const main = async () => {
   const bareUs = await perStepMicros(bare)
   const spanUs = await perStepMicros(spans)
   const delivered = await spanDelivery()
   const keptUs = await perStepMicros(keptSpans)
   const stepUs = await perStepMicros(tracked)
+  const tracedUs = await perStepMicros(traced)
+  const tracedDelivered = await tracedDelivery()
   await provider.shutdown()
   await keepingProvider.shutdown()
   const replayMs = await Effect.runPromise(replay(10_000, ROUNDS))
@@ -110,13 +153,18 @@ const main = async () => {
     ["bare Effect (same body)", `${bareUs.toFixed(3)} µs/step`],
     ["OpenTelemetry span (BatchSpanProcessor)", `${spanUs.toFixed(3)} µs/span, ${(100 * (1 - delivered)).toFixed(1)}% of spans dropped`],
     ["step() on LocalLayer", `${stepUs.toFixed(3)} µs/step, none dropped`],
+    [
+      "step() with Telemetry.layer",
+      `${tracedUs.toFixed(3)} µs/step (NodeSdk, BatchSpanProcessor), ${(100 * (1 - tracedDelivered)).toFixed(1)}% of spans dropped`
+    ],
+    ["ratio step with Telemetry / step", `${(tracedUs / stepUs).toFixed(2)}`],
     ["OpenTelemetry span, queue sized to keep all", `${keptUs.toFixed(3)} µs/span, exported at the end`],
     ["ratio step / span", `${(stepUs / spanUs).toFixed(2)} (target ≤ 1.0)`],
     ["ratio step / span that keeps all", `${(stepUs / keptUs).toFixed(2)}`],
     ["replay of 10,000 recorded steps", `${Math.round(10_000 / (replayMs / 1000)).toLocaleString("en")} steps/s (target ≥ 200,000)`]
   ]
   console.log(`core (wall time, median of ${ROUNDS} rounds of ${N.toLocaleString("en")}):`)
-  for (const [name, value] of rows) console.log(`  ${name.padEnd(42)} ${value}`)
+  for (const [name, value] of rows) console.log(`  ${name.padEnd(44)} ${value}`)
 }
 
 main().catch((error) => {

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { Context, Effect } from "effect"
-import type { Exit, Option } from "effect"
+import type { Exit, Option, Tracer } from "effect"
 import type { Agent } from "./Agent.js"
 import type { Checkpoint } from "./Checkpoint.js"
 import type { BackendError, CheckpointError, ReplayError, SerializationError } from "./Errors.js"
@@ -36,6 +36,8 @@ export interface AgentContextService extends StateAccess<SerializationError, Rep
   /** A snapshot of the agent record, totals included. */
   readonly agent: Effect.Effect<Agent>
   readonly runContext: RunContextService
+  /** The agent's span when the run has `Telemetry`: `withAgent` runs the agent's program under it. */
+  readonly span?: Tracer.AnySpan | undefined
   readonly isDefault: boolean
   readonly isReplaying: Effect.Effect<boolean>
   /** The agent's steps as stored by the backend, in order. */
@@ -90,6 +92,9 @@ export const withAgent = (nameOrOptions: string | AgentOptions) =>
   Effect.flatMap(RunContext, (run) =>
     bracketExit(
       run.startAgent(typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions),
-      (agent) => Effect.provideService(self, AgentContext, agent),
+      (agent): Effect.Effect<A, E, Exclude<R, AgentContext>> => {
+        const body = Effect.provideService(self, AgentContext, agent)
+        return agent.span === undefined ? body : Effect.withParentSpan(body, agent.span)
+      },
       (agent, exit) => agent.end(exit)
     ))

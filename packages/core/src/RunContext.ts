@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Option, Tracer } from "effect"
 import type { Agent } from "./Agent.js"
 import type { AgentContextService, AgentOptions } from "./AgentContext.js"
 import type { Checkpoint } from "./Checkpoint.js"
@@ -12,12 +12,13 @@ import type { CheckpointId, RunId } from "./Ids.js"
 import { bracketExit } from "./internal/lifecycle.js"
 import { startRun } from "./internal/run.js"
 import type { RunState } from "./internal/runState.js"
-import { stepContext } from "./internal/step.js"
+import { stepContext } from "./internal/stepContext.js"
 import type { Metadata } from "./Model.js"
 import type { MultiRunClient, MultiRunClientService } from "./MultiRunClient.js"
 import type { Run } from "./Run.js"
 import type { StateAccess } from "./StateKey.js"
 import { StepContext } from "./StepContext.js"
+import { Telemetry } from "./Telemetry.js"
 
 /**
  * What to do when replay meets a recorded step called with another input: execute it for real
@@ -101,8 +102,19 @@ export class RunContext extends Context.Tag("@multirun/core/RunContext")<RunCont
 const toOptions = (nameOrOptions: string | RunOptions): RunOptions =>
   typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions
 
-/** The services a run gives its program: the run, and the `StepContext` of its steps. */
-const runServices = (run: RunState) => Context.make(RunContext, run.service).pipe(Context.add(StepContext, stepContext))
+/** Starts a run with the `Telemetry` service, when one is provided. */
+const start = (options: RunOptions) =>
+  Effect.flatMap(Effect.serviceOption(Telemetry), (telemetry) => startRun(options, Option.getOrUndefined(telemetry)))
+
+/**
+ * The services a run gives its program: the run, and the `StepContext` of its steps; with
+ * telemetry, the run's span as the parent of the program's spans.
+ */
+const runServices = (run: RunState): Context.Context<RunContext | StepContext> => {
+  const services = Context.make(RunContext, run.service).pipe(Context.add(StepContext, stepContext))
+  const span = run.telemetry?.run?.span
+  return span === undefined ? services : Context.add(services, Tracer.ParentSpan, span)
+}
 
 /**
  * Runs `self` as a run: creates (or resumes, or forks) the run, provides `RunContext`, and
@@ -120,7 +132,7 @@ export const withRun = (nameOrOptions: string | RunOptions) =>
   Exclude<R, RunContext> | MultiRunClient
 > =>
   bracketExit(
-    startRun(toOptions(nameOrOptions)),
+    start(toOptions(nameOrOptions)),
     (run) => Effect.provide(self, runServices(run)) as Effect.Effect<A, E, Exclude<R, RunContext>>,
     (run, exit) => run.finish(exit)
   )
@@ -135,7 +147,7 @@ export const layer = (
 ): Layer.Layer<RunContext | StepContext, BackendError | CheckpointError | SerializationError, MultiRunClient> =>
   Layer.scopedContext(
     Effect.map(
-      Effect.acquireRelease(startRun(toOptions(nameOrOptions)), (run, exit) =>
+      Effect.acquireRelease(start(toOptions(nameOrOptions)), (run, exit) =>
         run.finish(exit).pipe(
           Effect.catchAll((error) => Effect.logError("multirun: could not record the run's end", error))
         )),

@@ -30,6 +30,8 @@ export * as Run from "./Run.js"
 export * as StateKey from "./StateKey.js"
 /** @since 0.1.0 */
 export * as Step from "./Step.js"
+/** @since 0.2.0 */
+export * as Telemetry from "./Telemetry.js"
 
 export {
   currentAgent,

@@ -9,12 +9,14 @@ import type * as Checkpoint from "../Checkpoint.js"
 import { BackendError } from "../Errors.js"
 import type { AgentId } from "../Ids.js"
 import type { Metadata } from "../Model.js"
+import type { AgentFacts } from "../Telemetry.js"
 import * as StepRecord from "../StepRecord.js"
 import { capture } from "./checkpoint.js"
 import { type Ending, endingOf, errorInfo, resultText } from "./errorInfo.js"
 import type { RunState } from "./runState.js"
 import { StateStore } from "./state.js"
 import { getStepResult, runStep, startStep } from "./step.js"
+import type { Traced } from "./telemetry.js"
 import * as Totals from "./totals.js"
 
 const decodeAgent = Schema.decodeSync(Agent.Agent)
@@ -38,6 +40,8 @@ export class AgentState {
   endedAt: number | null = null
   totals: Totals.MutableTotals = Totals.zero()
   readonly state: StateStore
+  /** The agent's span, when the run has telemetry. */
+  traced: Traced<AgentFacts> | undefined = undefined
   /** The agent as its program sees it. */
   readonly service: AgentContextService
 
@@ -86,6 +90,7 @@ export class AgentState {
       if (this.ending !== undefined) return Effect.void
       this.ending = ending
       this.endedAt = this.run.now()
+      this.run.telemetry?.closeAgent(this, ending)
       return this.run.client.writeAgent(this.record())
     })
   }
@@ -94,6 +99,9 @@ export class AgentState {
 const makeService = (agent: AgentState): AgentContextService => ({
   agent: Effect.sync(() => decodeAgent(agent.record())),
   runContext: agent.run.service,
+  get span() {
+    return agent.traced?.span
+  },
   isDefault: agent.setup.isDefault,
   isReplaying: agent.run.service.isReplaying,
   steps: agent.run.client.listSteps(agent.run.runId).pipe(

@@ -5,31 +5,44 @@ import { type BackendError, CheckpointError, type SerializationError } from "../
 import { type CheckpointId, Ids, type RunId } from "../Ids.js"
 import { MultiRunClient, type MultiRunClientService } from "../MultiRunClient.js"
 import type { RunOptions } from "../RunContext.js"
+import type { TelemetryService } from "../Telemetry.js"
 import { canonicalJson } from "./canonical.js"
 import { apply, lineage, loadCheckpoint, restore, toCheckpoint } from "./checkpoint.js"
 import { defaultMaxValueSize, RunState } from "./runState.js"
+import { RunTelemetry } from "./telemetry.js"
 
 type StartError = BackendError | CheckpointError | SerializationError
 
 /** The parts of a run's setup that come from the environment and the options, not the record. */
-const environment = (options: RunOptions) =>
+const environment = (options: RunOptions, telemetry: TelemetryService | undefined) =>
   Effect.gen(function*() {
+    const clock = yield* Effect.clock
     return {
       client: yield* MultiRunClient,
-      clock: yield* Effect.clock,
+      clock,
+      // looked up once per run: a run without telemetry never touches a span
+      telemetry: telemetry === undefined ? undefined : new RunTelemetry(telemetry, yield* Effect.tracer, clock),
       ids: yield* Ids,
       onDrift: options.onDrift ?? "execute",
       maxValueSize: options.maxValueSize ?? defaultMaxValueSize
     } as const
   })
 
-/** Creates, resumes or forks a run, as `withRun` options say. */
-export const startRun = (options: RunOptions): Effect.Effect<RunState, StartError, MultiRunClient> =>
+/**
+ * Creates, resumes or forks a run, as `withRun` options say; with a telemetry service, the run's
+ * span opens once the run is set up.
+ */
+export const startRun = (
+  options: RunOptions,
+  telemetry: TelemetryService | undefined
+): Effect.Effect<RunState, StartError, MultiRunClient> =>
   Effect.gen(function*() {
     const metadataText = canonicalJson(options.metadata ?? {}, "run metadata")
     if (typeof metadataText !== "string") return yield* metadataText
-    const env = yield* environment(options)
-    return yield* options.resume === undefined ? create(options, env) : resume(options.resume, env)
+    const env = yield* environment(options, telemetry)
+    const run = yield* options.resume === undefined ? create(options, env) : resume(options.resume, env)
+    if (run.telemetry !== undefined) yield* run.telemetry.openRun(run, options.resume !== undefined)
+    return run
   })
 
 type Environment = Effect.Effect.Success<ReturnType<typeof environment>>

@@ -21,6 +21,7 @@ import { type Ending, endingOf, errorInfo, resultText } from "./errorInfo.js"
 import type { ReplayCache } from "./replay.js"
 import { StateStore } from "./state.js"
 import type { StepState } from "./step.js"
+import type { RunTelemetry } from "./telemetry.js"
 import * as Totals from "./totals.js"
 
 const decodeRun = Schema.decodeSync(Run.Run)
@@ -43,6 +44,8 @@ export interface RunSetup {
   readonly ids: Ids["Type"]
   readonly onDrift: DriftPolicy
   readonly maxValueSize: number
+  /** Spans for the run, its agents and steps; `undefined` without a `Telemetry` service. */
+  readonly telemetry: RunTelemetry | undefined
 }
 
 /** A run in this process. */
@@ -53,6 +56,7 @@ export class RunState {
   readonly ids: Ids["Type"]
   readonly onDrift: DriftPolicy
   readonly maxValueSize: number
+  readonly telemetry: RunTelemetry | undefined
   ending: Ending | undefined = undefined
   endedAt: number | null = null
   totals: Totals.MutableTotals = Totals.zero()
@@ -79,6 +83,7 @@ export class RunState {
     this.ids = setup.ids
     this.onDrift = setup.onDrift
     this.maxValueSize = setup.maxValueSize
+    this.telemetry = setup.telemetry
     this.service = makeService(this)
   }
 
@@ -135,13 +140,20 @@ export class RunState {
     const metadata = canonicalJson(options.metadata ?? {}, `agent ${options.name} metadata`)
     if (typeof metadata !== "string") return Effect.fail(metadata)
     const agent = this.makeAgent(options, false)
-    return Effect.as(this.client.writeAgent(agent.record()), agent.service)
+    const written = Effect.as(this.client.writeAgent(agent.record()), agent.service)
+    const telemetry = this.telemetry
+    if (telemetry === undefined) return written
+    return Effect.withFiberRuntime((fiber) => {
+      telemetry.openAgent(agent, fiber.currentContext)
+      return written
+    })
   }
 
   /** The run's default agent, created once, on first use. */
   defaultAgent(): Effect.Effect<AgentContextService, BackendError> {
     if (this.defaultAgentEffect === undefined) {
       const agent = this.makeAgent({ name: Agent.defaultAgentName }, true)
+      this.telemetry?.openAgent(agent, undefined)
       const ready = Effect.succeed(agent.service)
       this.defaultAgentEffect = Effect.zipRight(this.client.writeAgent(agent.record()), ready)
       // later callers need not wait for the write: the record is already on its way
@@ -156,7 +168,9 @@ export class RunState {
       if (this.ending !== undefined) return Effect.void
       this.ending = ending
       this.endedAt = this.now()
-      const cutOff = [...this.inFlight.values()].map((step) =>
+      const inFlight = [...this.inFlight.values()]
+      this.telemetry?.cutOff(inFlight)
+      const cutOff = inFlight.map((step) =>
         step.write("interrupted", null, { tag: "Interrupted", message: "the step was interrupted before it ended" })
       )
       const open = this.live.filter((agent) => !agent.ended).map((agent) => agent.end(ending))
@@ -166,7 +180,9 @@ export class RunState {
 
   /** Records the run's end from the exit of its program, then flushes the backend. */
   finish(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, BackendError> {
-    return Effect.zipRight(this.end(endingOf(exit)), this.client.flush)
+    const finished = Effect.zipRight(this.end(endingOf(exit)), this.client.flush)
+    const telemetry = this.telemetry
+    return telemetry === undefined ? finished : Effect.ensuring(finished, Effect.sync(() => telemetry.closeRun(this, exit)))
   }
 }
 

@@ -3,7 +3,7 @@
  * replay (a recorded result instead of an execution), drift (a recorded step called with
  * another input), and steps driven by hand.
  */
-import { Cause, Effect, Either, type Fiber, FiberRef, Option, ParseResult, Schema } from "effect"
+import { Cause, Effect, Either, Option, ParseResult, Schema } from "effect"
 import { type BackendError, ReplayError, SerializationError } from "../Errors.js"
 import type { StepId } from "../Ids.js"
 import type { ErrorInfo, Status } from "../Model.js"
@@ -15,6 +15,7 @@ import { canonicalJson, firstDifference, sha256 } from "./canonical.js"
 import { causeInfo, errorInfo } from "./errorInfo.js"
 import type { Recorded, ReplayCache } from "./replay.js"
 import type { RunState } from "./runState.js"
+import { serviceOf, slotOf } from "./stepContext.js"
 import * as Totals from "./totals.js"
 
 const serializationFromParse = (path: string, error: ParseResult.ParseError) =>
@@ -288,33 +289,32 @@ const replayed = <A>(
   }
   const run = agent.run
   const now = run.now()
-  return Effect.as(
-    run.client.writeStep({
-      id: run.ids.next(now),
-      runId: run.runId,
-      agentId: agent.id,
-      name,
-      kind,
-      seq: run.nextSeq++,
-      inputHash: hit.hash,
-      input,
-      output: hit.output,
-      error: null,
-      status: "completed",
-      startedAt: now,
-      endedAt: now,
-      latencyMs: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      cachedInputTokens: 0,
-      reasoningTokens: 0,
-      tokensUsed: 0,
-      costUsd: 0,
-      model: null,
-      replayed: true
-    }),
-    value
-  )
+  const record: StepRecord.Encoded = {
+    id: run.ids.next(now),
+    runId: run.runId,
+    agentId: agent.id,
+    name,
+    kind,
+    seq: run.nextSeq++,
+    inputHash: hit.hash,
+    input,
+    output: hit.output,
+    error: null,
+    status: "completed",
+    startedAt: now,
+    endedAt: now,
+    latencyMs: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cachedInputTokens: 0,
+    reasoningTokens: 0,
+    tokensUsed: 0,
+    costUsd: 0,
+    model: null,
+    replayed: true
+  }
+  const written = Effect.as(run.client.writeStep(record), value)
+  return run.telemetry === undefined ? written : run.telemetry.replayed(agent, record, options.input, written)
 }
 
 /** Runs the body as a step; its fiber's slot points at the step while the body runs. */
@@ -333,7 +333,7 @@ const execute = <A, E, R>(
     slot.current = step
     // no finalizer on the hot path: a step whose fiber is interrupted stays in `inFlight` and is
     // recorded as interrupted when the run ends
-    return Effect.matchCauseEffect(body, {
+    const effect = Effect.matchCauseEffect(body, {
       onSuccess: (value) => {
         slot.current = previous
         return step.finishSuccess(value, options)
@@ -343,6 +343,8 @@ const execute = <A, E, R>(
         return Effect.zipRight(Effect.ignoreLogged(step.finishFailure(cause)), Effect.failCause(cause))
       }
     })
+    const telemetry = agent.run.telemetry
+    return telemetry === undefined ? effect : telemetry.executed(fiber.currentContext, step, options.input, effect)
   })
 
 /** `AgentContext.startStep`: a step driven by hand. */
@@ -350,10 +352,15 @@ export const startStep = (
   agent: AgentState,
   options: { readonly name: string; readonly kind?: StepRecord.StepKind | undefined; readonly input?: unknown }
 ): Effect.Effect<StepContextService, SerializationError> =>
-  Effect.suspend(() => {
+  Effect.withFiberRuntime((fiber) => {
     const text = inputText(options.input)
     if (typeof text !== "string") return Effect.fail(text)
-    return Effect.succeed(serviceOf(begin(agent, options.name, options.kind ?? "function", text, true)))
+    const step = begin(agent, options.name, options.kind ?? "function", text, true)
+    const telemetry = agent.run.telemetry
+    const service = serviceOf(step)
+    return Effect.succeed(
+      telemetry === undefined ? service : telemetry.manualStep(fiber.currentContext, step, options.input, service)
+    )
   })
 
 /** `AgentContext.getStepResult`: the recorded result of a call, if replay holds one (not consumed). */
@@ -370,55 +377,3 @@ export const getStepResult = (
       hit === undefined ? Option.none() : Option.some(hit.output === null ? undefined : JSON.parse(hit.output))
     )
   })
-
-/**
- * The step running in a fiber. Each fiber gets its own slot (children copy their parent's
- * current step when forked), so concurrent steps never see each other's context, and entering a
- * step costs one field write instead of a new context.
- */
-class StepSlot {
-  constructor(public current: StepState | undefined) {}
-}
-
-const rootSlot = new StepSlot(undefined)
-
-const currentStep = FiberRef.unsafeMake<StepSlot>(rootSlot, {
-  fork: (slot) => new StepSlot(slot.current),
-  join: (parent) => parent
-})
-
-/** The fiber's own slot; a root fiber still on the shared initial slot gets one of its own. */
-const slotOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): StepSlot => {
-  const slot = fiber.getFiberRef(currentStep)
-  if (slot !== rootSlot) return slot
-  const own = new StepSlot(undefined)
-  // every runtime fiber is a FiberRuntime, which can set a FiberRef in place
-  ;(fiber as unknown as { setFiberRef: <A>(ref: FiberRef.FiberRef<A>, value: A) => void }).setFiberRef(currentStep, own)
-  return own
-}
-
-const withCurrentStep = <A, E>(f: (step: StepState) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.withFiberRuntime((fiber) => {
-    const step = fiber.getFiberRef(currentStep).current
-    return step === undefined
-      ? Effect.dieMessage("StepContext was used outside a step: only the body of `step(...)` may use it")
-      : f(step)
-  })
-
-/** A step as `StepContext`. */
-const serviceOf = (step: StepState): StepContextService => ({
-  step: Effect.succeed(step.info),
-  agentContext: Effect.succeed(step.agent.service),
-  addUsage: (usage) => Effect.sync(() => step.addUsage(usage)),
-  complete: (result, usage) => Effect.suspend(() => step.complete(result, usage)),
-  fail: (error) => Effect.suspend(() => step.fail(error))
-})
-
-/** The `StepContext` every run provides: it acts on the step running in the calling fiber. */
-export const stepContext: StepContextService = {
-  step: withCurrentStep((step) => Effect.succeed(step.info)),
-  agentContext: withCurrentStep((step) => Effect.succeed(step.agent.service)),
-  addUsage: (usage) => withCurrentStep((step) => Effect.sync(() => step.addUsage(usage))),
-  complete: (result, usage) => withCurrentStep((step) => step.complete(result, usage)),
-  fail: (error) => withCurrentStep((step) => step.fail(error))
-}
