@@ -44,6 +44,8 @@ export interface BatchWriter<A> {
  *   defect in it (a driver that throws, a failed COMMIT that @effect/sql turns into a defect)
  *   becomes `BackendError("Defect")`, so the writer keeps going and every waiter hears of it.
  * - `maxBatch`: records per batch (default 1,000).
+ * - `weigh` / `maxBatchWeight`: a batch is also cut before its records' summed weight (e.g.
+ *   their encoded bytes) passes `maxBatchWeight`; a record heavier than that goes alone.
  * - `capacity`: records buffered before `offer` waits (default 20,000).
  * - `retry`: retry policy of a failed batch (default: exponential from 50 ms, jittered, 5 times).
  * - `retryPause`: pause after a batch failed all its retries, before trying it again (default 1 s).
@@ -53,6 +55,8 @@ export interface BatchWriter<A> {
 export interface Options<A> {
   readonly write: (batch: ReadonlyArray<A>) => Effect.Effect<void, BackendError>
   readonly maxBatch?: number | undefined
+  readonly weigh?: ((item: A) => number) | undefined
+  readonly maxBatchWeight?: number | undefined
   readonly capacity?: number | undefined
   readonly retry?: Schedule.Schedule<unknown, BackendError> | undefined
   readonly retryPause?: number | undefined
@@ -94,6 +98,19 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
     let flushWaiters: Array<Waiter> = []
     let roomWaiters: Array<Deferred.Deferred<void, BackendError>> = []
     const wake = yield* Effect.makeLatch(false)
+    const { maxBatchWeight, weigh } = options
+
+    /** How many buffered records the next batch takes: at most `maxBatch`, and under the weight. */
+    const batchSize = (): number => {
+      const most = Math.min(buffer.length, maxBatch)
+      if (weigh === undefined || maxBatchWeight === undefined) return most
+      let weight = 0
+      for (let i = 0; i < most; i++) {
+        weight += weigh(buffer[i]!)
+        if (weight > maxBatchWeight) return Math.max(i, 1)
+      }
+      return most
+    }
 
     const settle = () => {
       const pending: Array<Waiter> = []
@@ -118,8 +135,9 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
         settle()
         return Effect.void
       }
-      const batch = buffer.length <= maxBatch ? buffer : buffer.slice(0, maxBatch)
-      buffer = buffer.length <= maxBatch ? [] : buffer.slice(maxBatch)
+      const size = batchSize()
+      const batch = buffer.length <= size ? buffer : buffer.slice(0, size)
+      buffer = buffer.length <= size ? [] : buffer.slice(size)
       if (buffer.length === 0) wake.unsafeClose()
       return Effect.suspend(() => options.write(batch)).pipe(
         Effect.catchAllDefect((defect) => Effect.fail(defectError(defect))),

@@ -30,6 +30,9 @@ import { MultiRunClient, type MultiRunClientService } from "./MultiRunClient.js"
  * - `url`: the server's base URL, e.g. `http://localhost:7420`.
  * - `apiKey`: a key made with `multirun keys create --project NAME`.
  * - `maxBatch`: records per ingest request (default 1,000).
+ * - `maxBatchBytes`: a request is also cut before its records' encoded size passes this
+ *   (default 4 MiB, under the server's default body limit of 5 MiB). A single record the server
+ *   still finds too large (413) is reported as refused, like any record it rejects.
  * - `capacity`: records buffered while the server is slow or away before the run waits
  *   (default 20,000). Nothing is ever dropped.
  * - `retryBase` / `retryMax`: the exponential, jittered backoff between retries of a transient
@@ -52,6 +55,7 @@ export interface Options {
   readonly url: string
   readonly apiKey: string | Redacted.Redacted<string>
   readonly maxBatch?: number | undefined
+  readonly maxBatchBytes?: number | undefined
   readonly capacity?: number | undefined
   readonly retryBase?: Duration.DurationInput | undefined
   readonly retryMax?: Duration.DurationInput | undefined
@@ -76,6 +80,22 @@ export const isTransient = (error: unknown): boolean => {
 
 const describe = (error: unknown): string =>
   error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error)
+
+/**
+ * About the encoded size of an event in a request body: exact for the large parts (a step's
+ * input, output and error, a record's metadata), with room for the small fields.
+ */
+const weigh = (event: Event.Event): number => {
+  if (event._tag !== "StepWritten") return JSON.stringify(event._tag === "RunWritten" ? event.run : event.agent).length
+  const step = event.step
+  return 1_024 + step.name.length + JSON.stringify(step.input).length +
+    (step.output === null ? 0 : JSON.stringify(step.output).length) +
+    (step.error === null ? 0 : JSON.stringify(step.error).length)
+}
+
+/** A 413 answer: the body was larger than the server accepts. */
+const isTooLarge = (error: unknown): boolean =>
+  HttpClientError.isHttpClientError(error) && error._tag === "ResponseError" && error.response.status === 413
 
 /** Which record an event refused by the server held, and why. */
 const describeRefused = (event: Event.Event | undefined, reason: string): string => {
@@ -241,12 +261,22 @@ export const make = (
       maxBatch: options.maxBatch,
       capacity: options.capacity,
       retry: Schedule.recurs(0),
-      write: (events) =>
-        write("ingest", postBatch(new Event.Batch({ batchId: randomUUID(), events }, true)), events.length).pipe(
+      weigh,
+      maxBatchWeight: options.maxBatchBytes ?? 4 * 1024 * 1024,
+      write: (events) => {
+        const post = postBatch(new Event.Batch({ batchId: randomUUID(), events }, true)).pipe(
+          // one record alone that is still too large will never be taken: it is refused, not retried
+          Effect.catchIf((error) => events.length === 1 && isTooLarge(error), (error) =>
+            Effect.succeed({
+              rejected: [{ index: 0, reason: `larger than the server accepts (413): ${describe(error)}` }]
+            }))
+        )
+        return write("ingest", post, events.length).pipe(
           Effect.map((result) => {
             for (const { index, reason } of result.rejected) refused.push(describeRefused(events[index], reason))
           })
         )
+      }
     })
     /** Waits for every earlier write; fails with `BackendError("Rejected")` if the server refused some. */
     const flush = Effect.zipRight(

@@ -103,3 +103,25 @@ describe("per-item ingest", () => {
       assert.deepStrictEqual(stored.map((s) => s.id), ["good-0", "good-2"])
     }))
 })
+
+describe("batches cut by bytes", () => {
+  it.scopedLive("no request passes the server's body limit; a record too large alone is refused, the others stored", () =>
+    Effect.gen(function*() {
+      const server = yield* start(yield* sqliteDatabase, { maxBodyBytes: 64 * 1024 })
+      const apiKey = yield* server.keyFor("bytes")
+      const output = (n: number) => JSON.stringify("y".repeat(n))
+      const steps = Array.from({ length: 20 }, (_, seq) => ({ ...stepRecord(`s-${seq}`, "r", "a", seq), output: output(10_000) }))
+      const huge = { ...stepRecord("huge", "r", "a", 20), output: output(100_000) }
+      const [error, stored] = yield* Effect.gen(function*() {
+        const client = yield* MultiRunClient.MultiRunClient
+        yield* client.writeRun(runRecord("r"))
+        for (const step of [...steps, huge]) yield* client.writeStep(step)
+        const error = yield* Effect.flip(client.flush)
+        return [error, yield* client.listSteps("r")] as const
+      }).pipe(Effect.provide(RemoteLayer({ url: server.url, apiKey, maxBatchBytes: 48 * 1024 })))
+      assert.strictEqual(error.reason, "Rejected")
+      assert.include(error.message, "huge")
+      assert.include(error.message, "413")
+      assert.deepStrictEqual(stored.map((s) => s.id), steps.map((s) => s.id))
+    }))
+})
