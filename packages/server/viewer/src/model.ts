@@ -36,10 +36,13 @@ export interface View {
 /** The most steps drawn as elements in the lanes. */
 export const maxBarElements = 2000
 
-/** Start and end of an attempt: its record, widened to its steps. */
+/**
+ * Start and end of an attempt: its record, widened to its steps. An interrupted attempt ends
+ * with its last step (its record's end is when a resume found it cut off, not when it stopped).
+ */
 export const attemptSpan = (attempt: Attempt, steps: ReadonlyArray<Summary> | undefined, end: number): [number, number] => {
   let from = attempt.agent.startedAt
-  let to = attempt.agent.endedAt ?? end
+  let to = attempt.agent.status === "interrupted" ? from : attempt.agent.endedAt ?? end
   for (const step of steps ?? []) {
     if (step.agentId !== attempt.agent.id) continue
     from = Math.min(from, step.startedAt)
@@ -64,15 +67,17 @@ export const viewOf = (data: RunData, scaleOf?: Scale): View => {
   }
   const end = Math.max(run.endedAt ?? now(), ...agents.map((a) => a.endedAt ?? 0), steps.at(-1)?.endedAt ?? 0)
   const canvas = steps.length > maxBarElements || !data.complete
-  // busy time: agents and checkpoints always, steps when few (a big run's scale must not move while it loads)
+  // busy time: steps, checkpoints, agent starts, and the spans of agents that ended normally;
+  // until a big run is loaded, its agents only (so the scale does not move at every page)
   const busy: Array<[number, number]> = []
-  for (const lane of lanes) {
-    for (const attempt of lane.attempts) {
-      busy.push(attemptSpan(attempt, canvas ? undefined : stepsByLane.get(lane.name), end))
-    }
+  for (const agent of agents) {
+    const stopped = agent.status === "interrupted" || agent.endedAt === null
+    busy.push([agent.startedAt, stopped || !data.complete ? agent.startedAt : agent.endedAt!])
+    if (!data.complete) busy.push([agent.startedAt, agent.endedAt ?? end])
   }
   for (const c of checkpoints) busy.push([c.createdAt, c.createdAt])
-  if (!canvas) for (const s of steps) busy.push([s.startedAt, s.endedAt ?? s.startedAt])
+  if (data.complete) for (const s of steps) busy.push([s.startedAt, s.endedAt ?? s.startedAt])
+  if (run.status === "running") busy.push([end, end])
   const scale = scaleOf ?? makeScale(run.startedAt, end, busy)
   return { lanes, places, stepsByLane, replay: analyseReplay(steps, agents, checkpoints), scale, canvas, replayedCount }
 }
