@@ -13,6 +13,9 @@ import { type Browser, hasChromium, launch } from "./browser.js"
 import { type CrewDatabase, makeCrewDatabase } from "./fixtures/crewDatabase.js"
 import { startServer, type TestServer, tempDir } from "./utils.js"
 
+/** The page's globals, used only inside functions evaluated in the browser. */
+declare const document: any
+
 const output = path.join(import.meta.dirname, "..", "test-output")
 const docsImage = path.join(import.meta.dirname, "..", "..", "..", "docs", "run-page.png")
 
@@ -47,16 +50,16 @@ describe.skipIf(!hasChromium())("run viewer in Chromium", () => {
     await page.screenshot({ path: path.join(output, "runs-page.png"), fullPage: true })
     await page.fill("#search", "cre")
     await page.press("#search", "Enter")
-    await page.waitForFunction("document.querySelectorAll('tr.run-row').length === 1")
+    await page.waitForFunction(() => document.querySelectorAll("tr.run-row").length === 1)
     assert.deepStrictEqual(await page.locator("tr.run-row .run-name").allTextContents(), ["crew"])
     await page.fill("#search", "tag:adhoc")
     await page.press("#search", "Enter")
-    await page.waitForFunction("document.querySelector('tr.run-row .run-name')?.textContent === 'lonely-failure'")
+    await page.waitForFunction(() => document.querySelector("tr.run-row .run-name")?.textContent === "lonely-failure")
     assert.strictEqual(await page.locator("tr.run-row").count(), 1)
     await page.fill("#search", "")
     await page.press("#search", "Enter")
     await page.selectOption("#status", "failed")
-    await page.waitForFunction("document.querySelectorAll('tr.run-row').length === 1")
+    await page.waitForFunction(() => document.querySelectorAll("tr.run-row").length === 1)
     assert.strictEqual(await page.locator("tr.run-row .badge").textContent(), "failed")
     assert.include(page.url(), "status=failed")
     await page.close()
@@ -104,7 +107,7 @@ describe.skipIf(!hasChromium())("run viewer in Chromium", () => {
     assert.strictEqual(await page.locator("#input-hash").textContent(), replayed.inputHash)
     assert.include(await page.locator(".step-detail .badges").textContent(), "replayed")
     await page.click("#original-link")
-    await page.waitForFunction(`document.querySelector(".step-detail h3")?.textContent?.startsWith("#${original.seq} ")`)
+    await page.waitForFunction((seq) => document.querySelector(".step-detail h3")?.textContent?.startsWith(`#${seq} `), original.seq)
     assert.include(page.url(), `step=${original.seq}`)
     if (!fs.existsSync(docsImage) || process.env.UPDATE_SCREENSHOTS === "1") {
       await page.click(`.bar[data-seq="${replayed.seq}"]`)

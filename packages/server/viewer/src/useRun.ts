@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from "preact/hooks"
 import { type Agent, type Checkpoint, enc, get, type Run, type Summary } from "./api.js"
 
 /** The first page of steps: small enough to draw the first screen quickly. */
-export const firstPage = 1000
+export const firstPage = 500
 const nextPage = 5000
 
 /** What the page has of a run. `version` changes whenever `steps` grew or changed. */
@@ -106,13 +106,20 @@ export const useRun = (runId: string): { readonly data: RunData | undefined; rea
       merge(steps.current, index.current, first)
       let more = first.length === firstPage
       publish(run, agents, checkpoints, !more)
+      // let the first screen paint before loading the rest
+      await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 50)))
       let after = first.at(-1)?.seq
+      let published = performance.now()
       while (more && !stopped) {
         const page = await timeline(after, nextPage)
         merge(steps.current, index.current, page)
         more = page.length === nextPage
         after = page.at(-1)?.seq ?? after
-        publish(run, agents, checkpoints, !more)
+        // redraw at most twice a second while pages arrive, and once at the end
+        if (!more || performance.now() - published > 500) {
+          publish(run, agents, checkpoints, !more)
+          published = performance.now()
+        }
       }
       if (!stopped && run.status === "running") timer = setTimeout(() => poll(run, agents, checkpoints), 2000)
     }
