@@ -177,33 +177,53 @@ export const analyseReplay = (
   const resumes: Array<Resume> = []
   const originals = new Map<string, StepLike>()
   const drifts = new Map<string, StepLike>()
-  let cache: Map<string, Array<StepLike>> | undefined
+  // per (agent name, step name): every entry in order, and the entries by input hash (queues
+  // with a head, entries marked consumed), as the runtime's cache keeps them
+  interface Queue {
+    readonly items: Array<StepLike>
+    head: number
+  }
+  interface Entries {
+    readonly all: Queue
+    readonly byHash: Map<string, Queue>
+  }
+  let cache: Map<string, Entries> | undefined
+  let consumed = new Set<string>()
   let remaining = 0
   let nextCutOff = 0
   let streakStarted = false
 
   const key = (step: StepLike) => `${nameOf.get(step.agentId) ?? ""}\u0000${step.name}`
+  const next = (queue: Queue | undefined) => {
+    if (queue === undefined) return undefined
+    while (queue.head < queue.items.length && consumed.has(queue.items[queue.head]!.id)) queue.head++
+    return queue.items[queue.head]
+  }
   const start = (index: number, at: number) => {
     const checkpoint = byTime.filter((c) => c.createdAt <= at).at(-1)
     cache = new Map()
+    consumed = new Set()
     remaining = 0
     for (let i = 0; i < index; i++) {
       const step = sorted[i]!
       if (step.status !== "completed" || step.replayed) continue
       if (checkpoint !== undefined && !covers(checkpoint.covered, step.seq)) continue
-      const list = cache.get(key(step))
-      if (list === undefined) cache.set(key(step), [step])
-      else list.push(step)
+      let entries = cache.get(key(step))
+      if (entries === undefined) cache.set(key(step), entries = { all: { items: [], head: 0 }, byHash: new Map() })
+      entries.all.items.push(step)
+      const queue = entries.byHash.get(step.inputHash)
+      if (queue === undefined) entries.byHash.set(step.inputHash, { items: [step], head: 0 })
+      else queue.items.push(step)
       remaining++
     }
     if (remaining === 0) cache = undefined
     if (resumes.at(-1)?.seq === sorted[index]!.seq) resumes.pop()
     resumes.push({ seq: sorted[index]!.seq, at, checkpoint })
   }
-  const take = (list: Array<StepLike>, at: number) => {
-    const [entry] = list.splice(at, 1)
+  const take = (entry: StepLike) => {
+    consumed.add(entry.id)
     if (--remaining === 0) cache = undefined
-    return entry!
+    return entry
   }
 
   sorted.forEach((step, index) => {
@@ -211,22 +231,21 @@ export const analyseReplay = (
       start(index, cutOffs[nextCutOff]!)
       nextCutOff++
     }
-    const exact = (list: Array<StepLike> | undefined) => list?.findIndex((s) => s.inputHash === step.inputHash) ?? -1
     if (step.replayed) {
       if (cache === undefined && !streakStarted) {
         start(index, step.startedAt)
         streakStarted = true
       }
-      const list = cache?.get(key(step))
-      const at = exact(list)
-      if (list !== undefined && at >= 0) originals.set(step.id, take(list, at))
+      const hit = next(cache?.get(key(step))?.byHash.get(step.inputHash))
+      if (hit !== undefined) originals.set(step.id, take(hit))
       return
     }
     streakStarted = false
-    const list = cache?.get(key(step))
-    if (list === undefined || list.length === 0) return
-    if (exact(list) >= 0) return // the cache we rebuilt holds more than the runtime's did
-    drifts.set(step.id, take(list, 0))
+    const entries = cache?.get(key(step))
+    if (entries === undefined) return
+    if (next(entries.byHash.get(step.inputHash)) !== undefined) return // the cache we rebuilt holds more than the runtime's did
+    const drifted = next(entries.all)
+    if (drifted !== undefined) drifts.set(step.id, take(drifted))
   })
   return { resumes, originals, drifts }
 }
