@@ -6,10 +6,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Api, RemoteLayer, step, withRun } from "@multirun/core"
 import { Effect } from "effect"
-import { request, serverForFile, sqliteDatabase } from "./utils.js"
+import type * as Database from "../src/Database.js"
+import { describePg, pgDatabase, request, serverForFile, sqliteDatabase } from "./utils.js"
 
-describe("viewer reads: search, cursors, step pages, timeline", () => {
-  const server = serverForFile(sqliteDatabase())
+const suite = (label: string, database: () => Database.Options) => describe(`viewer reads on ${label}: search, cursors, step pages, timeline`, () => {
+  const server = serverForFile(database())
 
   it.live("search and cursor pages runs newest first; steps and timeline page by seq", () =>
     Effect.gen(function*() {
@@ -67,3 +68,6 @@ describe("viewer reads: search, cursors, step pages, timeline", () => {
       assert.strictEqual((yield* get(`/api/runs/${big.id}/timeline?limit=0`)).status, 400)
     }), { timeout: 120_000 })
 })
+
+suite("SQLite", sqliteDatabase)
+describePg("PostgreSQL", () => suite("PostgreSQL", pgDatabase))
