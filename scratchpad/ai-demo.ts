@@ -7,7 +7,8 @@
  *
  * Pass 1 runs in a child process that dies (SIGKILL) while the writer's answer streams in; pass 2
  * resumes the run: the recorded model and tool calls are replayed (no request reaches the
- * provider for them), the writer's call runs again, and the run is printed with its cost.
+ * provider for them), the writer's call runs again, and the run is printed as a tree with its
+ * tokens and cost (`RunTree` of @multirun/server, the same as `multirun runs show`).
  *
  * Run: npm run demo:ai
  */
@@ -19,8 +20,9 @@ import { OpenAiClient, OpenAiLanguageModel } from "@effect/ai-openai"
 import { FetchHttpClient } from "@effect/platform"
 import { Pricing, TrackedLanguageModel, TrackedToolkit } from "@multirun/ai"
 import { MultiRunClient, withAgent, withRun } from "@multirun/core"
+import { RunTree } from "@multirun/server"
 import { SqliteLayer } from "@multirun/sql"
-import { Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
+import { Clock, Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -111,16 +113,13 @@ const secondPass = (stub: OpenAiStub.OpenAiStub) =>
     console.log(`\npass 2: resuming run ${interrupted.id} from its latest checkpoint`)
     yield* withRun({ name: runName, resume: { runId: interrupted.id, latest: true } })(crew(false))
     const run = Option.getOrThrow(yield* client.getRun(interrupted.id))
-    const agents = yield* client.listAgents(run.id)
-    const steps = yield* client.listSteps(run.id)
-    console.log(`\n${run.name}  ${run.status}  ${run.stepCount} steps  ${run.tokensUsed} tokens  ${money(run.costUsd)}`)
-    for (const agent of agents) {
-      console.log(`├─ ${agent.name}  ${agent.status}  ${agent.tokensUsed} tokens  ${money(agent.costUsd)}`)
-      for (const s of steps.filter((s) => s.agentId === agent.id)) {
-        const mark = s.replayed ? "  ↺ replayed" : s.status === "completed" ? "" : `  (${s.status})`
-        console.log(`│  ├─ #${s.seq} ${s.name} (${s.kind})  ${s.tokensUsed} tok  ${money(s.costUsd)}${mark}`)
-      }
-    }
+    const [agents, steps, checkpoints] = yield* Effect.all([
+      client.listAgents(run.id),
+      client.listSteps(run.id),
+      client.listCheckpoints(run.id)
+    ])
+    const now = yield* Clock.currentTimeMillis
+    console.log(`\n${RunTree.render({ run, agents, steps, checkpoints }, { now }).join("\n")}`)
     const replayed = steps.filter((s) => s.replayed)
     console.log(
       `\nprovider requests: ${before} in pass 1, ${stub.requests.length - before} in pass 2; ` +

@@ -3,11 +3,11 @@
  * embedded SQLite store. The first pass runs in a child process that dies (SIGKILL) in the
  * middle of the writer's first LLM call; the second pass resumes the run from its latest
  * checkpoint, replays the recorded steps (no second bill) and finishes. Then the run tree is
- * printed with its totals.
+ * printed with its totals (`RunTree` of @multirun/server, the same as `multirun runs show`).
  *
  * Run: npm run demo
  */
-import { Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { Clock, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -21,8 +21,8 @@ import {
   withAgent,
   withRun
 } from "@multirun/core"
-import type { Agent, Run, Step } from "@multirun/core"
 import { SqliteLayer } from "@multirun/sql"
+import { RunTree } from "@multirun/server"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const database = path.join(here, "..", ".multirun", "demo.db")
@@ -38,17 +38,27 @@ const fakeModel = (prompt: string, options: { readonly crash?: boolean } = {}) =
       process.kill(process.pid, "SIGKILL")
       yield* Effect.never
     }
-    const tokens = 50 + (prompt.length * 7) % 400
-    return { text: `«${prompt.slice(0, 48)}» → ${tokens} tokens of insight`, tokens, costUsd: tokens * 0.000002 }
+    const inputTokens = 20 + Math.ceil(prompt.length / 4)
+    const outputTokens = 50 + (prompt.length * 7) % 400
+    return {
+      text: `«${prompt.slice(0, 48)}» → ${outputTokens} tokens of insight`,
+      inputTokens,
+      outputTokens,
+      costUsd: inputTokens * 0.0000005 + outputTokens * 0.000002
+    }
   })
 
 const llm = (name: string, prompt: string, options: { readonly crash?: boolean } = {}) =>
   fakeModel(prompt, options).pipe(
-    Effect.map((answer) => ({ text: answer.text, tokens: answer.tokens, costUsd: answer.costUsd })),
     step(name, {
       kind: "llm_call",
       input: { model: "fake-1", prompt },
-      usage: (answer) => ({ tokensUsed: answer.tokens, costUsd: answer.costUsd })
+      usage: (answer) => ({
+        inputTokens: answer.inputTokens,
+        outputTokens: answer.outputTokens,
+        costUsd: answer.costUsd,
+        model: "fake-1"
+      })
     }),
     Effect.map((answer) => answer.text)
   )
@@ -98,13 +108,6 @@ const firstPass = withRun({ name: runName, tags: ["demo"], metadata: { topic } }
   Effect.provide(Layer.merge(store, quiet))
 )
 
-const money = (usd: number | null) => usd === null ? "cost unknown" : `$${usd.toFixed(5)}`
-
-const line = (name: string, record: Run.Encoded | Agent.Encoded) =>
-  `${name}  ${record.status}  steps ${record.stepCount}  tokens ${record.tokensUsed}  cost ${
-    money(record.costUsd)
-  }  latency ${record.latencyMs} ms`
-
 /** Pass 2 (this process): resume from the latest checkpoint, finish, print the tree. */
 const secondPass = Effect.gen(function*() {
   const client = yield* MultiRunClient.MultiRunClient
@@ -118,26 +121,13 @@ const secondPass = Effect.gen(function*() {
   console.log(`  ✓ finished: ${report.slice(0, 72)}…`)
 
   const run = Option.getOrThrow(yield* client.getRun(interrupted.id))
-  const agents = yield* client.listAgents(run.id)
-  const steps = yield* client.listSteps(run.id)
-  console.log(`\n${line(run.name, run)}`)
-  agents.forEach((agent, i) => {
-    const lastAgent = i === agents.length - 1
-    console.log(`${lastAgent ? "└─" : "├─"} ${line(agent.name, agent)}`)
-    const own = steps.filter((s) => s.agentId === agent.id)
-    own.forEach((s: Step.Encoded, j) => {
-      const mark = s.replayed ? "  ↺ replayed" : s.status === "completed" ? "" : `  (${s.status})`
-      console.log(
-        `${lastAgent ? "   " : "│  "}${j === own.length - 1 ? "└─" : "├─"} #${s.seq} ${s.name} (${s.kind})  ${s.tokensUsed} tok  ${
-          money(s.costUsd)
-        }  ${s.latencyMs} ms${mark}`
-      )
-    })
-  })
+  const [agents, steps, all] = yield* Effect.all([client.listAgents(run.id), client.listSteps(run.id), client.listCheckpoints(run.id)])
+  const now = yield* Clock.currentTimeMillis
+  console.log(`\n${RunTree.render({ run, agents, steps, checkpoints: all }, { now }).join("\n")}`)
   const replayed = steps.filter((s) => s.replayed).length
   console.log(
-    `\ntotals: ${run.stepCount} steps, ${run.tokensUsed} tokens, ${money(run.costUsd)}; ` +
-      `${replayed} steps replayed from the checkpoint instead of calling the model again`
+    `\n${replayed} steps replayed from the checkpoint instead of calling the model again. ` +
+      `Look at it: npx multirun ui --db ${path.relative(process.cwd(), database)}`
   )
 }).pipe(Effect.provide(Layer.merge(store, quiet)))
 

@@ -117,14 +117,66 @@ export const CheckpointRecord = Schema.encodedBoundSchema(Checkpoint.Checkpoint)
 
 /**
  * `Run.RunFilter` as the URL parameters of `GET /api/runs` (`?status=failed&tag=nightly&limit=20`):
- * the same fields, with `limit` parsed from its text.
+ * the same fields, with `limit` parsed from its text, plus the viewer's `search` and `cursor`.
  *
  * @since 0.1.0
  */
 export const RunFilterParams = Schema.Struct({
   ...Run.RunFilter.fields,
-  limit: Schema.optional(Schema.compose(Schema.NumberFromString, Run.RunFilter.fields.limit.from))
+  limit: Schema.optional(Schema.compose(Schema.NumberFromString, Run.RunFilter.fields.limit.from)),
+  // --- viewer: search and cursor paging (issue #11) ---
+  /** Runs whose name contains this text (any case) or that carry it as a tag. */
+  search: Schema.optional(Schema.String),
+  /** The page after this cursor: `runsCursor(lastRunOfThePreviousPage)`. */
+  cursor: Schema.optional(Schema.String)
+  // --- end viewer ---
 })
+
+// --- viewer: paging (issue #11) ----------------------------------------------
+
+/**
+ * The cursor of the page of runs after `run` in `GET /api/runs` (newest first):
+ * `startedAt:id` of the last run of a page.
+ *
+ * @since 0.2.0
+ */
+export const runsCursor = (run: { readonly startedAt: number; readonly id: string }): string =>
+  `${run.startedAt}:${run.id}`
+
+/**
+ * Reads a cursor made by {@link runsCursor}; `undefined` when it is not one.
+ *
+ * @since 0.2.0
+ */
+export const parseRunsCursor = (cursor: string): { readonly startedAt: number; readonly id: string } | undefined => {
+  const at = cursor.indexOf(":")
+  const startedAt = Number(cursor.slice(0, at))
+  return at <= 0 || !Number.isFinite(startedAt) ? undefined : { startedAt, id: cursor.slice(at + 1) }
+}
+
+/**
+ * Paging of a run's steps by `seq` (`?afterSeq=99&limit=100`): the steps after `afterSeq`
+ * (from the first when absent), at most `limit` (all when absent).
+ *
+ * @since 0.2.0
+ */
+export const StepsPageParams = Schema.Struct({
+  afterSeq: Schema.optional(Schema.NumberFromString.pipe(Schema.int())),
+  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 10_000)))
+})
+
+/**
+ * A step without its `input` and `output`: what a timeline needs of a step, small enough to
+ * page through a run of 100,000 steps.
+ *
+ * @since 0.2.0
+ */
+export const StepSummary = StepRecord.pipe(Schema.omit("input", "output"))
+
+/** @since 0.2.0 */
+export type StepSummary = typeof StepSummary.Type
+
+// --- end viewer ----------------------------------------------------------------
 
 /**
  * An event of a batch that the server refused, and why: the other events of the batch are
@@ -244,6 +296,34 @@ export class CheckpointsGroup extends HttpApiGroup.make("checkpoints")
   .middleware(Authorization)
 {}
 
+// --- viewer (issue #11) ----------------------------------------------------------
+
+/**
+ * What the run viewer reads besides the records: a run's steps paged by `seq`, whole or as
+ * summaries (no input and output).
+ *
+ * @since 0.2.0
+ */
+export class ViewsGroup extends HttpApiGroup.make("views")
+  .add(
+    HttpApiEndpoint.get("steps")`/runs/${runId}/steps/page`
+      .setUrlParams(StepsPageParams)
+      .addSuccess(Schema.Array(StepRecord))
+      .addError(NotFound)
+      .annotate(OpenApi.Description, "Steps of the run ordered by seq, from `afterSeq` (exclusive), at most `limit`.")
+  )
+  .add(
+    HttpApiEndpoint.get("timeline")`/runs/${runId}/timeline`
+      .setUrlParams(StepsPageParams)
+      .addSuccess(Schema.Array(StepSummary))
+      .addError(NotFound)
+      .annotate(OpenApi.Description, "Steps of the run without input and output, ordered by seq, paged.")
+  )
+  .middleware(Authorization)
+{}
+
+// --- end viewer ----------------------------------------------------------------
+
 /**
  * The body of `POST /api/ingest`: a batch of write events as JSON. The envelope is checked here
  * (a bad one is 400); the server validates each event on its own against the record schemas,
@@ -288,6 +368,7 @@ export class Api extends HttpApi.make("multirun")
   .add(RunsGroup)
   .add(CheckpointsGroup)
   .add(IngestGroup)
+  .add(ViewsGroup)
   .addError(BadRequest)
   .addError(PayloadTooLarge)
   .addError(BackendError, { status: 500 })

@@ -1,5 +1,6 @@
 /**
- * The `multirun` command line: `multirun serve` and `multirun keys create`.
+ * The `multirun` command line: `multirun serve`, `multirun keys create`, and (issue #11) the
+ * read commands `runs`, `checkpoints` and `ui` of {@link RunsCli}.
  *
  * @since 0.1.0
  */
@@ -9,6 +10,7 @@ import { Console, Data, Effect, Option } from "effect"
 import * as ApiKeys from "./ApiKeys.js"
 import * as Database from "./Database.js"
 import * as Limits from "./Limits.js"
+import * as RunsCli from "./RunsCli.js"
 import * as Server from "./Server.js"
 
 const db = Options.file("db").pipe(
@@ -73,11 +75,12 @@ export const serve = Command.make(
         database: yield* database(options),
         port: options.port,
         host: options.host,
-        maxBodyBytes: options.maxBodyBytes
+        maxBodyBytes: options.maxBodyBytes,
+        logRequests: true
       })
       yield* Console.log(`multirun server listening on ${address.url} (viewer ${address.url}/, docs ${address.url}/docs)`)
       return yield* Effect.never
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped, RunsCli.reportErrors(false, options.port))
 ).pipe(Command.withDescription("Serve the multirun HTTP API, the run viewer and the API docs"))
 
 /**
@@ -111,7 +114,9 @@ export const keys = Command.make("keys").pipe(
  *
  * @since 0.1.0
  */
-export const command = Command.make("multirun").pipe(Command.withSubcommands([serve, keys]))
+export const command = Command.make("multirun").pipe(
+  Command.withSubcommands([serve, keys, RunsCli.runs, RunsCli.checkpoints, RunsCli.ui])
+)
 
 /**
  * Parses the arguments (`process.argv`) and runs the command.

@@ -5,10 +5,11 @@
  * @since 0.1.0
  */
 import { HttpApiBuilder } from "@effect/platform"
-import { Api, CheckpointError, MultiRunClient } from "@multirun/core"
+import { Api, type BackendError, CheckpointError, MultiRunClient, type Run } from "@multirun/core"
 import * as Checkpoints from "@multirun/core/Checkpoints"
 import { Effect, Layer, Option } from "effect"
 import { Store } from "./Store.js"
+import * as Views from "./Views.js"
 
 /** The read-only view of the request's project, made for this request. */
 const projectView = Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Store, (store) => store.view(project)))
@@ -49,7 +50,14 @@ export const healthLayer = (version: string) =>
  */
 export const runsLayer = HttpApiBuilder.group(Api.Api, "runs", (handlers) =>
   handlers
-    .handle("list", ({ urlParams }) => Effect.flatMap(projectView, (view) => view.listRuns(urlParams)))
+    .handle("list", ({ urlParams }): Effect.Effect<
+      ReadonlyArray<Run.Encoded>,
+      BackendError,
+      Store | Views.Queries | Api.CurrentProject
+    > =>
+      Views.isRunsPage(urlParams) // viewer (issue #11): search and cursor
+        ? Views.runsPage(urlParams)
+        : Effect.flatMap(projectView, (view) => view.listRuns(urlParams)))
     .handle("get", ({ path }) =>
       Effect.flatMap(projectView, (view) => view.getRun(path.runId)).pipe(
         Effect.flatMap(Option.match({ onNone: () => Effect.fail(runNotFound(path.runId)), onSome: Effect.succeed }))
@@ -112,4 +120,5 @@ export const ingestLayer = HttpApiBuilder.group(Api.Api, "ingest", (handlers) =>
  *
  * @since 0.1.0
  */
-export const layer = (version: string) => Layer.mergeAll(healthLayer(version), runsLayer, checkpointsLayer, ingestLayer)
+export const layer = (version: string) =>
+  Layer.mergeAll(healthLayer(version), runsLayer, checkpointsLayer, ingestLayer, Views.layerHandlers)

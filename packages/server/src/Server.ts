@@ -16,8 +16,10 @@ import * as Authorization from "./Authorization.js"
 import * as Database from "./Database.js"
 import * as Handlers from "./Handlers.js"
 import * as Limits from "./Limits.js"
+import * as RequestLog from "./RequestLog.js"
 import * as Store from "./Store.js"
 import * as Viewer from "./Viewer.js"
+import * as Views from "./Views.js"
 
 /**
  * The server's version, reported by `GET /api/health`.
@@ -40,6 +42,7 @@ export const defaultPort = 7420
  * - `port`: default 7420; `0` picks a free port (read it back from {@link serve}).
  * - `host`: the interface to listen on (default `127.0.0.1`; `0.0.0.0` for every interface).
  * - `maxBodyBytes`: request body limit (default 5 MiB); larger bodies answer 413.
+ * - `logRequests`: print one line per request (method, path, status, ms); default off.
  *
  * @since 0.1.0
  */
@@ -48,6 +51,7 @@ export interface Options {
   readonly port?: number | undefined
   readonly host?: string | undefined
   readonly maxBodyBytes?: number | undefined
+  readonly logRequests?: boolean | undefined
 }
 
 /**
@@ -55,12 +59,12 @@ export interface Options {
  *
  * @since 0.1.0
  */
-export const layerApp = (options: Pick<Options, "maxBodyBytes"> = {}) => {
+export const layerApp = (options: Pick<Options, "maxBodyBytes" | "logRequests"> = {}) => {
   const api = HttpApiBuilder.api(Api.Api).pipe(
     Layer.provide(Handlers.layer(version)),
     Layer.provide(Authorization.layer)
   )
-  return HttpApiBuilder.serve().pipe(
+  return HttpApiBuilder.serve(options.logRequests === true ? RequestLog.middleware : undefined).pipe(
     Layer.provide(HttpApiScalar.layer({ path: "/docs", scalar: { withDefaultFonts: false } })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(Viewer.layer),
@@ -102,7 +106,7 @@ export const layer = (options: Options = {}): Layer.Layer<HttpServer.HttpServer,
       Layer.provideMerge(
         NodeHttpServer.layer(() => server, { port: options.port ?? defaultPort, host: options.host ?? "127.0.0.1" })
       ),
-      Layer.provide(Store.layer),
+      Layer.provide(Layer.merge(Store.layer, Views.layerQueries)),
       Layer.provide(Database.layer(options.database ?? { filename: Database.defaultFilename }))
     )
   }))

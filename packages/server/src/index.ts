@@ -21,11 +21,23 @@ export * as Ingest from "./Ingest.js"
 export * as Limits from "./Limits.js"
 /** @since 0.2.0 */
 export * as Migrations from "./Migrations.js"
+/** @since 0.2.0 */
+export * as Local from "./Local.js"
+/** @since 0.2.0 */
+export * as RequestLog from "./RequestLog.js"
+/** @since 0.2.0 */
+export * as RunsCli from "./RunsCli.js"
+/** @since 0.2.0 */
+export * as RunSource from "./RunSource.js"
+/** @since 0.2.0 */
+export * as RunTree from "./RunTree.js"
 /** @since 0.1.0 */
 export * as Server from "./Server.js"
 /** @since 0.1.0 */
 export * as Store from "./Store.js"
 /** @since 0.1.0 */
 export * as Viewer from "./Viewer.js"
+/** @since 0.2.0 */
+export * as Views from "./Views.js"
 
 export { serve } from "./Server.js"

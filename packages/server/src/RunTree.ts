@@ -1,0 +1,175 @@
+/**
+ * A run printed as a tree for the terminal: the run with its wall time and totals, its agents
+ * grouped by name with their resume attempts, each agent's steps with usage and replayed and
+ * drift marks, the checkpoints and the resumes. Used by `multirun runs show` and the demo.
+ *
+ * @since 0.2.0
+ */
+import * as format from "./internal/format.js"
+import {
+  type AgentLike,
+  analyseReplay,
+  type CheckpointLike,
+  firstSeqByAgent,
+  lanesOf,
+  type RunLike,
+  type StepLike,
+  wallMs
+} from "./internal/runModel.js"
+
+export type { AgentLike, CheckpointLike, RunLike, StepLike } from "./internal/runModel.js"
+export { analyseReplay, lanesOf } from "./internal/runModel.js"
+
+/**
+ * What a tree is drawn from.
+ *
+ * @since 0.2.0
+ */
+export interface Input {
+  readonly run: RunLike
+  readonly agents: ReadonlyArray<AgentLike>
+  readonly steps: ReadonlyArray<StepLike>
+  readonly checkpoints?: ReadonlyArray<CheckpointLike> | undefined
+}
+
+/**
+ * How a tree is drawn.
+ *
+ * - `now`: the current time in ms, for the wall time of a running run.
+ * - `maxStepsPerAgent`: steps printed per attempt before `… N more steps` (default all).
+ *
+ * @since 0.2.0
+ */
+export interface Options {
+  readonly now: number
+  readonly maxStepsPerAgent?: number | undefined
+}
+
+/** Totals of a run, an agent or a lane; `unknownCost`: some of its steps have no known cost. */
+const totals = (
+  t: {
+    readonly stepCount: number
+    readonly tokensUsed: number
+    readonly costUsd: number
+  } & format.TokenSplit,
+  unknownCost = false
+) => {
+  const split = format.tokenSplit(t)
+  return `steps ${format.count(t.stepCount)}  tokens ${format.count(t.tokensUsed)}${split === "" ? "" : ` (${split})`}  cost ${
+    unknownCost ? t.costUsd === 0 ? "unknown" : `${format.money(t.costUsd)} + unknown` : format.money(t.costUsd)
+  }`
+}
+
+const stepLine = (
+  step: StepLike,
+  original: StepLike | undefined,
+  drift: StepLike | undefined
+): string => {
+  const split = format.tokenSplit(step)
+  const usage = step.replayed
+    ? ""
+    : `  ${format.count(step.tokensUsed)} tok${split === "" ? "" : ` (${split})`}  ${format.cost(step.costUsd)}`
+  const marks = [
+    step.replayed ? `↺ replayed${original === undefined ? "" : ` (of #${original.seq})`}` : "",
+    drift === undefined ? "" : `⚠ drift: input changed (recorded #${drift.seq})`,
+    step.status === "completed" ? "" : step.status,
+    step.error === null ? "" : step.error.message.split("\n")[0]!
+  ].filter((mark) => mark !== "")
+  const model = step.model == null ? "" : ` · ${step.model}`
+  return `#${step.seq} ${step.name} (${step.kind}${model})${usage}  ${format.duration(step.latencyMs)}${
+    marks.length === 0 ? "" : `  ${marks.join("  ")}`
+  }`
+}
+
+/**
+ * The tree as lines of text (no colours), e.g.
+ *
+ * ```text
+ * research-crew  completed  wall 3.31 s  steps 7  tokens 1,843 (1,210 in · 633 out)  cost $0.0037  (5 replayed)
+ * ├─ planner  completed  steps 1  tokens 428 (300 in · 128 out)  cost $0.0009
+ * │  ├─ #0 plan (llm_call · fake-1)  428 tok (300 in · 128 out)  $0.0009  41 ms
+ * │  └─ #5 plan (llm_call · fake-1)  0 ms  ↺ replayed (of #0)
+ * └─ writer  completed  2 attempts  steps 2  tokens 657  cost $0.0013
+ *    ├─ attempt 1  interrupted  steps 0  …
+ *    └─ attempt 2  completed  steps 2  …
+ * ```
+ *
+ * A step whose cost is unknown (a model missing from the price table) shows `cost unknown`, and
+ * the totals that miss it `+ unknown`.
+ *
+ * @since 0.2.0
+ */
+export const render = (input: Input, options: Options): Array<string> => {
+  const { agents, run } = input
+  const steps = [...input.steps].sort((a, b) => a.seq - b.seq)
+  const checkpoints = [...(input.checkpoints ?? [])].sort((a, b) => a.version - b.version)
+  const replay = analyseReplay(steps, agents, checkpoints)
+  const lanes = lanesOf(agents, firstSeqByAgent(steps))
+  const byAgent = new Map<string, Array<StepLike>>()
+  for (const step of steps) {
+    const list = byAgent.get(step.agentId)
+    if (list === undefined) byAgent.set(step.agentId, [step])
+    else list.push(step)
+  }
+  const replayed = steps.filter((s) => s.replayed).length
+  /** Agents with an executed step of unknown cost. */
+  const unknownCost = new Set(steps.filter((s) => !s.replayed && s.costUsd === null).map((s) => s.agentId))
+  const lines: Array<string> = [
+    `${run.name}  ${run.status}  wall ${format.duration(wallMs(run, options.now))}  ${totals(run, unknownCost.size > 0)}${
+      replayed === 0 ? "" : `  (${format.count(replayed)} replayed)`
+    }`,
+    `run ${run.id}  started ${format.timestamp(run.startedAt)}${
+      run.tags.length === 0 ? "" : `  tags ${run.tags.join(", ")}`
+    }${run.forkedFrom === null ? "" : `  forked from checkpoint ${run.forkedFrom} of run ${run.parentRunId ?? "?"}`}`
+  ]
+  if (run.error !== null) lines.push(`error: ${run.error.message.split("\n")[0]}`)
+  const max = options.maxStepsPerAgent ?? Infinity
+  const stepLines = (agentId: string, prefix: string) => {
+    const own = byAgent.get(agentId) ?? []
+    const shown = own.slice(0, max)
+    shown.forEach((step, i) => {
+      const last = i === shown.length - 1 && own.length <= max
+      lines.push(
+        `${prefix}${last ? "└─" : "├─"} ${stepLine(step, replay.originals.get(step.id), replay.drifts.get(step.id))}`
+      )
+    })
+    if (own.length > max) lines.push(`${prefix}└─ … ${format.count(own.length - max)} more steps`)
+  }
+  lanes.forEach((lane, i) => {
+    const lastLane = i === lanes.length - 1
+    const branch = lastLane ? "└─" : "├─"
+    const indent = lastLane ? "   " : "│  "
+    const latest = lane.attempts.at(-1)!.agent
+    const attempts = lane.attempts.length > 1 ? `  ${lane.attempts.length} attempts` : ""
+    const laneUnknown = lane.attempts.some((attempt) => unknownCost.has(attempt.agent.id))
+    lines.push(
+      `${branch} ${lane.name}${latest.isDefault ? " (default)" : ""}  ${latest.status}${attempts}  ${totals(lane, laneUnknown)}`
+    )
+    if (lane.attempts.length === 1) return stepLines(latest.id, indent)
+    lane.attempts.forEach((attempt, j) => {
+      const lastAttempt = j === lane.attempts.length - 1
+      const agent = attempt.agent
+      const error = agent.error === null || agent.status === "completed" ? "" : `  ${agent.error.message.split("\n")[0]}`
+      lines.push(
+        `${indent}${lastAttempt ? "└─" : "├─"} attempt ${attempt.number}  ${agent.status}  ${
+          totals(agent, unknownCost.has(agent.id))
+        }${error}`
+      )
+      stepLines(agent.id, `${indent}${lastAttempt ? "   " : "│  "}`)
+    })
+  })
+  if (checkpoints.length > 0) {
+    lines.push(
+      `checkpoints: ${checkpoints.map((c) => `v${c.version} ${c.name} (+${format.duration(c.createdAt - run.startedAt)})`).join(", ")}`
+    )
+  }
+  for (const resume of replay.resumes) {
+    lines.push(
+      `resumed at +${format.duration(resume.at - run.startedAt)} (#${resume.seq})${
+        resume.checkpoint === undefined ? "" : ` from checkpoint "${resume.checkpoint.name}" v${resume.checkpoint.version}`
+      }`
+    )
+  }
+  if (replay.drifts.size > 0) lines.push(`drift: ${replay.drifts.size} step(s) ran with another input than recorded`)
+  return lines
+}

@@ -1,0 +1,218 @@
+/**
+ * The reads of the run viewer that a `MultiRunClient` does not offer: runs searched and paged
+ * by cursor, a run's steps paged by `seq`, and step summaries (no input and output) for the
+ * timeline of a big run. Straight SQL over the store's tables (`@multirun/sql`'s `Migrations`,
+ * schema version 2), on SQLite and PostgreSQL.
+ *
+ * @since 0.2.0
+ */
+import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Api } from "@multirun/core"
+import { BackendError } from "@multirun/core/Errors"
+import type * as Run from "@multirun/core/Run"
+import type * as Step from "@multirun/core/Step"
+import { backendError } from "@multirun/sql/StoreError"
+import { Context, Effect, Layer } from "effect"
+
+/**
+ * Which runs a page holds: the filter of `GET /api/runs` with `search` and `cursor`.
+ *
+ * @since 0.2.0
+ */
+export type RunsQuery = typeof Api.RunFilterParams.Type
+
+/**
+ * Which steps a page holds: those with `seq > afterSeq`, at most `limit` of them.
+ *
+ * @since 0.2.0
+ */
+export type StepsQuery = typeof Api.StepsPageParams.Type
+
+/**
+ * The viewer's queries, each within one project.
+ *
+ * @since 0.2.0
+ */
+export interface QueriesService {
+  readonly listRuns: (project: string, query: RunsQuery) => Effect.Effect<ReadonlyArray<Run.Encoded>, BackendError>
+  readonly listSteps: (
+    project: string,
+    runId: string,
+    query: StepsQuery
+  ) => Effect.Effect<ReadonlyArray<Step.Encoded>, BackendError>
+  readonly listSummaries: (
+    project: string,
+    runId: string,
+    query: StepsQuery
+  ) => Effect.Effect<ReadonlyArray<Api.StepSummary>, BackendError>
+  readonly runExists: (project: string, runId: string) => Effect.Effect<boolean, BackendError>
+}
+
+/**
+ * The queries tag.
+ *
+ * @since 0.2.0
+ */
+export class Queries extends Context.Tag("@multirun/server/Views/Queries")<Queries, QueriesService>() {}
+
+const parseRows = <A>(
+  operation: string,
+  rows: ReadonlyArray<ReadonlyArray<unknown>>,
+  parse: (row: ReadonlyArray<unknown>) => A
+) =>
+  Effect.try({
+    try: () => {
+      const records = new Array<A>(rows.length)
+      for (let i = 0; i < rows.length; i++) records[i] = parse(rows[i]!)
+      return records
+    },
+    catch: (cause) => new BackendError({ operation, detail: `a stored record is not valid JSON (${String(cause)})` })
+  })
+
+const recordOfRow = (row: ReadonlyArray<unknown>) => JSON.parse(row[0] as string)
+
+/**
+ * The step table's layout (schema version 2 of `@multirun/sql`): `id`, `run_id` and `seq` are
+ * key columns, `input` and `output` columns of their own, and `record` holds the other fields.
+ * A summary reads the record and the key columns only.
+ */
+const summaryColumns = "id, run_id, seq, record"
+
+const summaryOfRow = (row: ReadonlyArray<unknown>): Api.StepSummary => {
+  const step = JSON.parse(row[3] as string)
+  step.id = row[0]
+  step.runId = row[1]
+  step.seq = Number(row[2])
+  return step
+}
+
+const stepColumns = "id, run_id, seq, record, input, output"
+
+const stepOfRow = (row: ReadonlyArray<unknown>): Step.Encoded => {
+  const step = summaryOfRow(row) as { -readonly [K in keyof Step.Encoded]: Step.Encoded[K] }
+  step.input = row[4] as string
+  step.output = row[5] as string | null
+  return step
+}
+
+/** `%text%` for LIKE, with `\`, `%` and `_` escaped. */
+const containsPattern = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+
+/**
+ * The queries over the `SqlClient` in context (the tables made by `@multirun/sql`).
+ *
+ * @since 0.2.0
+ */
+export const makeQueries: Effect.Effect<QueriesService, never, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const hasTag = (tag: string) =>
+    sql.onDialectOrElse({
+      pg: () => sql`tags::jsonb @> jsonb_build_array(${tag}::text)`,
+      orElse: () => sql`EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ${tag})`
+    })
+  const stepsWhere = (project: string, runId: string, query: StepsQuery) =>
+    sql.and([
+      sql`project = ${project}`,
+      sql`run_id = ${runId}`,
+      ...(query.afterSeq === undefined ? [] : [sql`seq > ${query.afterSeq}`])
+    ])
+  const limitOf = (query: StepsQuery) => query.limit ?? 1_000_000_000
+  return Queries.of({
+    listRuns: (project, query) => {
+      const where = [sql`project = ${project}`]
+      if (query.status !== undefined) where.push(sql`status = ${query.status}`)
+      if (query.name !== undefined) where.push(sql`name = ${query.name}`)
+      if (query.parentRunId !== undefined) where.push(sql`parent_run_id = ${query.parentRunId}`)
+      if (query.tag !== undefined) where.push(hasTag(query.tag))
+      if (query.search !== undefined && query.search.trim() !== "") {
+        const text = query.search.trim()
+        where.push(sql`(LOWER(name) LIKE ${containsPattern(text)} ESCAPE '\\' OR ${hasTag(text)})`)
+      }
+      const cursor = query.cursor === undefined ? undefined : Api.parseRunsCursor(query.cursor)
+      if (cursor !== undefined) {
+        where.push(sql`(started_at < ${cursor.startedAt} OR (started_at = ${cursor.startedAt} AND id < ${cursor.id}))`)
+      }
+      return sql`SELECT record FROM multirun_runs WHERE ${sql.and(where)}
+        ORDER BY started_at DESC, id DESC LIMIT ${query.limit ?? 100}`.values.pipe(
+        Effect.mapError(backendError("listRuns")),
+        Effect.flatMap((rows) => parseRows<Run.Encoded>("listRuns", rows, recordOfRow))
+      )
+    },
+    listSteps: (project, runId, query) =>
+      sql`SELECT ${sql.literal(stepColumns)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
+        ORDER BY seq LIMIT ${limitOf(query)}`.values.pipe(
+        Effect.mapError(backendError("listSteps")),
+        Effect.flatMap((rows) => parseRows("listSteps", rows, stepOfRow))
+      ),
+    listSummaries: (project, runId, query) =>
+      sql`SELECT ${sql.literal(summaryColumns)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
+        ORDER BY seq LIMIT ${limitOf(query)}`.values.pipe(
+        Effect.mapError(backendError("listSummaries")),
+        Effect.flatMap((rows) => parseRows("listSummaries", rows, summaryOfRow))
+      ),
+    runExists: (project, runId) =>
+      sql`SELECT 1 FROM multirun_runs WHERE project = ${project} AND id = ${runId}`.values.pipe(
+        Effect.mapError(backendError("getRun")),
+        Effect.map((rows) => rows.length > 0)
+      )
+  })
+})
+
+/**
+ * The queries over the `SqlClient` in context.
+ *
+ * @since 0.2.0
+ */
+export const layerQueries: Layer.Layer<Queries, never, SqlClient.SqlClient> = Layer.effect(Queries, makeQueries)
+
+/**
+ * Whether a runs request uses what only {@link Queries} answers (search or cursor).
+ *
+ * @since 0.2.0
+ */
+export const isRunsPage = (query: RunsQuery): boolean => query.search !== undefined || query.cursor !== undefined
+
+const withProject = <A, E>(
+  f: (queries: QueriesService, project: string) => Effect.Effect<A, E>
+): Effect.Effect<A, E, Queries | Api.CurrentProject> =>
+  Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Queries, (queries) => f(queries, project)))
+
+/** Fails with 404 when the run is not the project's. */
+const ofRun = <A, E>(
+  runId: string,
+  f: (queries: QueriesService, project: string) => Effect.Effect<A, E>
+): Effect.Effect<A, E | BackendError | Api.NotFound, Queries | Api.CurrentProject> =>
+  withProject((queries, project) =>
+    Effect.flatMap(
+      queries.runExists(project, runId),
+      (exists): Effect.Effect<A, E | Api.NotFound> =>
+        exists ? f(queries, project) : Effect.fail(new Api.NotFound({ message: `run ${runId} not found` }))
+    ))
+
+/**
+ * `GET /api/runs` with `search` or `cursor`.
+ *
+ * @since 0.2.0
+ */
+export const runsPage = (query: RunsQuery) => withProject((queries, project) => queries.listRuns(project, query))
+
+/**
+ * Pages of records as JSON. The records were checked against their schemas when written and
+ * parsed from the store just now; encoding thousands of them again through the schema would
+ * cost more than the query (a 100,000-step run is read in pages of 5,000).
+ */
+const json = <E, R>(self: Effect.Effect<ReadonlyArray<unknown>, E, R>) =>
+  Effect.map(self, (records) => HttpServerResponse.unsafeJson(records))
+
+/**
+ * The `views` group: `GET /api/runs/:runId/steps/page` and `GET /api/runs/:runId/timeline`.
+ *
+ * @since 0.2.0
+ */
+export const layerHandlers = HttpApiBuilder.group(Api.Api, "views", (handlers) =>
+  handlers
+    .handle("steps", ({ path, urlParams }) =>
+      json(ofRun(path.runId, (queries, project) => queries.listSteps(project, path.runId, urlParams))))
+    .handle("timeline", ({ path, urlParams }) =>
+      json(ofRun(path.runId, (queries, project) => queries.listSummaries(project, path.runId, urlParams)))))

@@ -1,0 +1,68 @@
+/**
+ * Plain formatting of amounts, durations and times, shared by the command line and the
+ * browser viewer (no dependencies, no clock: callers pass the times).
+ */
+
+/** `$0.0037`, `$1.25`, `$0`; `unknown` when the cost is not known (a model missing from the price table). */
+export const money = (usd: number | null): string =>
+  usd === null ? "unknown" : usd === 0 ? "$0" : `$${usd.toFixed(usd >= 1 ? 2 : usd >= 0.001 ? 4 : 6)}`
+
+/** `$0.0037`, or `cost unknown` when the cost is not known. */
+export const cost = (usd: number | null): string => usd === null ? "cost unknown" : money(usd)
+
+/** The token counts as providers report them; `cached` is part of `in`, as providers count it. */
+export interface TokenSplit {
+  readonly inputTokens?: number | null | undefined
+  readonly outputTokens?: number | null | undefined
+  readonly cachedInputTokens?: number | null | undefined
+  readonly reasoningTokens?: number | null | undefined
+}
+
+/**
+ * `1,200 in · 340 out · 800 cached · 120 reasoning` (the parts that are not zero); `""` when the
+ * record has no split (only a total was reported, or a record written before 0.2).
+ */
+export const tokenSplit = (usage: TokenSplit, separator = " · "): string =>
+  [
+    [usage.inputTokens, "in"],
+    [usage.outputTokens, "out"],
+    [usage.cachedInputTokens, "cached"],
+    [usage.reasoningTokens, "reasoning"]
+  ].filter(([n]) => typeof n === "number" && n > 0).map(([n, label]) => `${count(n as number)} ${label}`).join(separator)
+
+/** `1,843` */
+export const count = (n: number): string => Math.round(n).toLocaleString("en-US")
+
+/** `63 ms`, `3.31 s`, `2 min 5 s`, `1 h 2 min` */
+export const duration = (ms: number): string => {
+  if (!Number.isFinite(ms) || ms < 0) return "–"
+  if (ms < 1000) return `${Math.round(ms)} ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`
+  return `${Math.floor(ms / 3_600_000)} h ${Math.round((ms % 3_600_000) / 60_000)} min`
+}
+
+const pad = (n: number, width = 2) => String(n).padStart(width, "0")
+
+/** Milliseconds since the epoch as `2026-01-02 03:04:05Z` (UTC), computed without `Date`. */
+export const timestamp = (ms: number): string => {
+  const days = Math.floor(ms / 86_400_000)
+  const inDay = ms - days * 86_400_000
+  // civil date from days since 1970-01-01 (proleptic Gregorian calendar)
+  const z = days + 719_468
+  const era = Math.floor(z / 146_097)
+  const doe = z - era * 146_097
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
+  const mp = Math.floor((5 * doy + 2) / 153)
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1
+  const month = mp < 10 ? mp + 3 : mp - 9
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+  const h = Math.floor(inDay / 3_600_000)
+  const m = Math.floor((inDay % 3_600_000) / 60_000)
+  const s = Math.floor((inDay % 60_000) / 1000)
+  return `${year}-${pad(month)}-${pad(day)} ${pad(h)}:${pad(m)}:${pad(s)}Z`
+}
+
+/** The first `n` characters of an id. */
+export const shortId = (id: string, n = 8): string => id.length <= n ? id : id.slice(0, n)

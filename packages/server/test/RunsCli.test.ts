@@ -1,0 +1,257 @@
+/**
+ * `multirun runs|checkpoints|ui` and the `serve` request log, run as processes against a known
+ * SQLite file (a crew run killed by SIGKILL and resumed with drift, and a failed run), a real
+ * server on a loopback port (`--url`), and the error lines.
+ */
+import { assert, layer } from "@effect/vitest"
+import { RemoteLayer, step, withRun } from "@multirun/core"
+import { spawnChild, tempDir, tempFile } from "@multirun/core/test-utils"
+import { Context, Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import { bundleCli } from "./cliBundle.js"
+import { type CrewDatabase, makeCrewDatabase } from "./fixtures/crewDatabase.js"
+import { layerSqlite, TestServer } from "./TestServer.js"
+
+/** What every test of this file shares: the bundled command, the crew database, a remote run. */
+interface Fixture {
+  readonly bin: string
+  /** One working directory for every command (with no `.multirun/` in it). */
+  readonly cwd: string
+  readonly db: CrewDatabase
+  readonly apiKey: string
+  readonly remoteRunId: string
+}
+
+class CliFixture extends Context.Tag("@multirun/server/test/RunsCli/Fixture")<CliFixture, Fixture>() {}
+
+const fixtureLayer = Layer.scoped(
+  CliFixture,
+  Effect.gen(function*() {
+    const server = yield* TestServer
+    const [bin, cwd, db] = yield* Effect.all([bundleCli, tempDir("cli"), makeCrewDatabase], { concurrency: "unbounded" })
+    const apiKey = yield* server.keyFor("cli")
+    const remoteRunId = yield* Effect.gen(function*() {
+      yield* Effect.succeed({ ok: true }).pipe(step("fetch", { kind: "tool_call", input: { url: "x" } }))
+    }).pipe(
+      withRun({ name: "remote-run", tags: ["served"] }),
+      Effect.zipRight(Effect.promise(() =>
+        fetch(`${server.url}/api/runs`, { headers: { authorization: `Bearer ${apiKey}` } }).then((r) => r.json())
+      )),
+      Effect.map((runs: any) => runs[0].id as string),
+      Effect.provide(RemoteLayer({ url: server.url, apiKey }))
+    )
+    return { bin, cwd, db, apiKey, remoteRunId }
+  })
+).pipe(Layer.provideMerge(layerSqlite()))
+
+interface Result {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs a command to its end. */
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const { bin, cwd } = yield* CliFixture
+    const exit = yield* Effect.flatMap(
+      spawnChild(process.execPath, [bin, ...args], { cwd, env: { MULTIRUN_URL: "", MULTIRUN_API_KEY: "", ...env } }),
+      (child) => child.exit
+    ).pipe(Effect.scoped, Effect.timeout("90 seconds"), Effect.orDie)
+    return { code: exit.code, stdout: exit.stdout.join("\n"), stderr: exit.stderr } satisfies Result
+  })
+
+/** Starts a long-running command in the scope and waits for the stdout line that matches. */
+const started = (args: ReadonlyArray<string>, pattern: RegExp) =>
+  Effect.gen(function*() {
+    const { bin, cwd } = yield* CliFixture
+    const child = yield* spawnChild(process.execPath, [bin, ...args], { cwd })
+    const line = yield* child.line(pattern).pipe(Effect.timeout("30 seconds"), Effect.orDie)
+    return { child, match: pattern.exec(line)! }
+  })
+
+/** A port of 127.0.0.1 held by another listener for the scope. */
+const busyPort = Effect.acquireRelease(
+  Effect.async<net.Server>((resume) => {
+    const server = net.createServer()
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+  }),
+  (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+).pipe(Effect.map((server) => (server.address() as net.AddressInfo).port))
+
+/** An error is one line on stderr, no stack trace. */
+const oneLine = (result: Result, expected: string) => {
+  assert.strictEqual(result.code, 1, result.stderr)
+  assert.strictEqual(result.stderr.trim().split("\n").length, 1, result.stderr)
+  assert.include(result.stderr, expected)
+  assert.notInclude(result.stderr, "    at ")
+}
+
+const all = <const A extends ReadonlyArray<Effect.Effect<any, any, any>>>(effects: A) =>
+  Effect.all(effects, { concurrency: "unbounded" })
+
+layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("multirun runs, checkpoints and ui", (it) => {
+  it.effect("runs list prints a table, --json the records, and filters", () =>
+    Effect.gen(function*() {
+      const { db } = yield* CliFixture
+      const [table, json, failed, tagged] = yield* all([
+        cli(["runs", "list", "--db", db.filename]),
+        cli(["runs", "list", "--db", db.filename, "--json"]),
+        cli(["runs", "list", "--db", db.filename, "--status", "failed", "--json"]),
+        cli(["runs", "list", "--db", db.filename, "--tag", "nightly", "--limit", "5"])
+      ])
+      assert.strictEqual(table.code, 0, table.stderr)
+      const lines = table.stdout.trim().split("\n")
+      assert.match(lines[0]!, /^ID\s+NAME\s+STATUS\s+STARTED\s+WALL\s+STEPS\s+TOKENS\s+COST\s+PARENT$/)
+      assert.match(lines[1]!, new RegExp(`^${db.failedRunId}\\s+lonely-failure\\s+failed\\s`))
+      assert.match(lines[2]!, new RegExp(`^${db.crewRunId}\\s+crew\\s+completed\\s.*\\s9\\s+1,138\\s+\\$0\\.0023$`))
+      const runs = JSON.parse(json.stdout)
+      assert.deepStrictEqual(runs.map((r: any) => r.name), ["lonely-failure", "crew"])
+      assert.strictEqual(runs[1].stepCount, 9)
+      assert.strictEqual(runs[1].inputTokens + runs[1].outputTokens, 1138)
+      assert.deepStrictEqual(JSON.parse(failed.stdout).map((r: any) => r.id), [db.failedRunId])
+      assert.deepStrictEqual(tagged.stdout.trim().split("\n").slice(1).map((l) => l.split(/\s+/)[1]), ["crew"])
+    }), { timeout: 240_000 })
+
+  it.effect("runs show prints the tree with attempts, usage, replayed and drift marks, and --json the records", () =>
+    Effect.gen(function*() {
+      const { db } = yield* CliFixture
+      const [tree, json, failed] = yield* all([
+        cli(["runs", "show", db.crewRunId, "--db", db.filename]),
+        cli(["runs", "show", db.crewRunId, "--db", db.filename, "--json"]),
+        cli(["runs", "show", db.failedRunId, "--db", db.filename])
+      ])
+      assert.strictEqual(tree.code, 0, tree.stderr)
+      const out = tree.stdout
+      assert.match(
+        out.split("\n")[0]!,
+        /^crew {2}completed {2}wall \S+ m?s {2}steps 9 {2}tokens 1,138 \([\d,]+ in · [\d,]+ out · [\d,]+ cached\) {2}cost \$0\.0023 {2}\(4 replayed\)$/
+      )
+      assert.include(out, "tags nightly, viewer-test")
+      assert.match(out, /└─ writer {2}completed {2}2 attempts {2}steps 3/)
+      assert.match(out, /├─ attempt 1 {2}interrupted {2}steps 0 .*stopped before a checkpoint covered it/)
+      assert.match(out, /#\d+ summarize \(llm_call\) {2}0 ms {2}↺ replayed \(of #3\)/)
+      assert.match(out, /#6 plan \(llm_call · fake-1\) {2}\d+ tok \(\d+ in · \d+ out · \d+ cached\) {2}\$0\.\d+ .*⚠ drift: input changed \(recorded #0\)/)
+      assert.match(out, /lookup \(retrieval\) .*failed {2}index offline/)
+      assert.match(out, /checkpoints: v1 planned .*, v2 researched/)
+      assert.match(out, /resumed at \+\S+ m?s \(#6\) from checkpoint "researched" v2/)
+      const parsed = JSON.parse(json.stdout)
+      assert.strictEqual(parsed.run.id, db.crewRunId)
+      assert.strictEqual(parsed.agents.length, 5)
+      assert.strictEqual(parsed.steps.length, 14)
+      assert.strictEqual(parsed.checkpoints.length, 4)
+      // a model without a price: the step's cost is unknown, and so is part of the totals
+      assert.strictEqual(failed.code, 0, failed.stderr)
+      assert.match(failed.stdout, /#1 estimate \(llm_call · mystery-1\) {2}42 tok \(30 in · 12 out\) {2}cost unknown/)
+      assert.match(failed.stdout.split("\n")[0]!, /lonely-failure {2}failed .*steps 2 {2}tokens 42 \(30 in · 12 out\) {2}cost unknown$/)
+    }), { timeout: 240_000 })
+
+  it.effect("checkpoints list and diff show versions, changed values and steps between", () =>
+    Effect.gen(function*() {
+      const { db } = yield* CliFixture
+      const list = JSON.parse((yield* cli(["checkpoints", "list", db.crewRunId, "--db", db.filename, "--json"])).stdout)
+      assert.deepStrictEqual(list.map((c: any) => `${c.version} ${c.name}`), ["1 planned", "2 researched", "3 planned", "4 researched"])
+      const [table, diff, diffJson] = yield* all([
+        cli(["checkpoints", "list", db.crewRunId, "--db", db.filename]),
+        cli(["checkpoints", "diff", list[0].id, list[1].id, "--db", db.filename]),
+        cli(["checkpoints", "diff", list[0].id, list[1].id, "--db", db.filename, "--json"])
+      ])
+      assert.match(table.stdout.split("\n")[0]!, /^VERSION\s+NAME\s+ID\s+CREATED\s+STEPS\s+TOKENS\s+COST\s+STATE KEYS$/)
+      assert.match(table.stdout, new RegExp(`v2\\s+researched\\s+${list[1].id}\\s`))
+      assert.include(diff.stdout, `~ run.phase: "planned" → "researched"`)
+      assert.match(diff.stdout, /\+ run\.notes = \["answer to Summarize checkpoints","answer to Summarize drift"\]/)
+      assert.include(diff.stdout, "4 step(s) completed between:")
+      const parsed = JSON.parse(diffJson.stdout)
+      assert.deepStrictEqual(parsed.changed, [{ key: "run.phase", before: "planned", after: "researched" }])
+      assert.deepStrictEqual(parsed.steps.map((s: any) => s.name).sort(), ["search", "search", "summarize", "summarize"])
+    }), { timeout: 240_000 })
+
+  it.effect("reads a server with --url/--api-key or MULTIRUN_URL/MULTIRUN_API_KEY", () =>
+    Effect.gen(function*() {
+      const { apiKey, remoteRunId } = yield* CliFixture
+      const { url } = yield* TestServer
+      const [flags, env, show] = yield* all([
+        cli(["runs", "list", "--url", url, "--api-key", apiKey, "--json"]),
+        cli(["runs", "list"], { MULTIRUN_URL: url, MULTIRUN_API_KEY: apiKey }),
+        cli(["runs", "show", remoteRunId], { MULTIRUN_URL: url, MULTIRUN_API_KEY: apiKey })
+      ])
+      assert.deepStrictEqual(JSON.parse(flags.stdout).map((r: any) => r.name), ["remote-run"], flags.stderr)
+      assert.match(env.stdout, new RegExp(`${remoteRunId}\\s+remote-run\\s+completed`))
+      assert.match(show.stdout, /#0 fetch \(tool_call\)/)
+    }), { timeout: 240_000 })
+
+  it.scoped("prints errors as one line with exit code 1", () =>
+    Effect.gen(function*() {
+      const { db } = yield* CliFixture
+      const { url } = yield* TestServer
+      const notSqlite = yield* tempFile("not-a-db.db")
+      yield* Effect.sync(() => fs.writeFileSync(notSqlite, "this is not a database, it is a text file"))
+      const [missingRun, missingDb, twoSources, refused, unreachable, noKey, badCheckpoint, notADatabase] = yield* all([
+        cli(["runs", "show", "no-such-run", "--db", db.filename]),
+        cli(["runs", "list", "--db", "nothing-here.db"]),
+        cli(["runs", "list", "--db", db.filename, "--url", url]),
+        cli(["runs", "list", "--url", url, "--api-key", "mr_wrong"]),
+        cli(["runs", "list", "--url", "http://127.0.0.1:9", "--api-key", "k"]),
+        cli(["runs", "list", "--url", url]),
+        cli(["checkpoints", "diff", "a", "b", "--db", db.filename]),
+        cli(["runs", "list", "--db", notSqlite])
+      ])
+      oneLine(missingRun, "multirun: run no-such-run not found")
+      oneLine(missingDb, "multirun: no database at nothing-here.db")
+      oneLine(twoSources, "multirun: give one of --db, --database-url and --url")
+      oneLine(refused, "multirun: cannot read runs: the server refused the API key")
+      oneLine(unreachable, "multirun: cannot read runs: no multirun server answers at this URL")
+      assert.include(unreachable.stderr, "http://127.0.0.1:9")
+      oneLine(noKey, "--url needs --api-key KEY")
+      oneLine(badCheckpoint, "checkpoint a")
+      oneLine(notADatabase, "is not a SQLite database")
+      const verbose = yield* cli(["runs", "show", "no-such-run", "--db", db.filename, "--verbose"])
+      assert.strictEqual(verbose.code, 1)
+      assert.isAbove(verbose.stderr.trim().split("\n").length, 1)
+    }), { timeout: 240_000 })
+
+  it.scoped("ui serves the viewer read-only without a key on 127.0.0.1; a port in use is one line", () =>
+    Effect.gen(function*() {
+      const { db } = yield* CliFixture
+      yield* Effect.scoped(Effect.gen(function*() {
+        const ui = yield* started(["ui", "--db", db.filename, "--port", "0"], /multirun ui: (http:\/\/127\.0\.0\.1:\d+)\//)
+        const url = ui.match[1]!
+        yield* Effect.promise(async () => {
+          const runs = await fetch(`${url}/api/runs`).then((r) => r.json()) as Array<any>
+          assert.deepStrictEqual(runs.map((r) => r.name), ["lonely-failure", "crew"])
+          const page = await fetch(`${url}/runs/${db.crewRunId}`)
+          assert.strictEqual(page.status, 200)
+          assert.include(page.headers.get("content-security-policy") ?? "", "script-src 'self'")
+          const write = await fetch(`${url}/api/ingest`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } })
+          assert.strictEqual(write.status, 405)
+        })
+        yield* ui.child.line(/POST \/api\/ingest 405 \d+ ms/).pipe(Effect.timeout("10 seconds"), Effect.orDie)
+        yield* ui.child.line(/GET \/api\/runs 200 \d+ ms/).pipe(Effect.timeout("10 seconds"), Effect.orDie)
+        yield* ui.child.kill("SIGINT")
+        yield* ui.child.exit
+      }))
+      const port = yield* busyPort
+      const dir = yield* tempDir("serve")
+      const [uiBusy, serveBusy] = yield* all([
+        cli(["ui", "--db", db.filename, "--port", String(port)]),
+        cli(["serve", "--db", `${dir}/s.db`, "--port", String(port)])
+      ])
+      oneLine(uiBusy, `multirun: port ${port} is in use`)
+      oneLine(serveBusy, `multirun: port ${port} is in use`)
+    }), { timeout: 240_000 })
+
+  it.scoped("serve logs one line per request: method, path, status, ms", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("serve")
+      const serve = yield* started(["serve", "--db", `${dir}/s.db`, "--port", "0"], /listening on (http:\/\/\S+) /)
+      yield* Effect.promise(async () => {
+        await fetch(`${serve.match[1]}/api/health`)
+        await fetch(`${serve.match[1]}/api/runs`)
+      })
+      yield* serve.child.line(/^GET \/api\/health 200 \d+ ms$/).pipe(Effect.timeout("10 seconds"), Effect.orDie)
+      yield* serve.child.line(/^GET \/api\/runs 401 \d+ ms$/).pipe(Effect.timeout("10 seconds"), Effect.orDie)
+      yield* serve.child.kill("SIGINT")
+      yield* serve.child.exit
+    }), { timeout: 240_000 })
+})

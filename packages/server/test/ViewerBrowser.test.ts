@@ -1,0 +1,200 @@
+/**
+ * The run viewer in headless Chromium, over a real SQLite file holding a run that was killed
+ * (SIGKILL) and resumed with drift, served by `Local.serve` (what `multirun ui` runs) and by the
+ * keyed server. Screenshots go to packages/server/test-output/ (not committed); docs/run-page.png
+ * is written when missing or when UPDATE_SCREENSHOTS=1.
+ */
+import { assert, layer } from "@effect/vitest"
+import { Context, Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Local from "../src/Local.js"
+import * as Chromium from "./browser.js"
+import { type CrewDatabase, makeCrewDatabase } from "./fixtures/crewDatabase.js"
+import { layerSqlite, TestServer, type TestServerService } from "./TestServer.js"
+
+/** The page's globals, used only inside functions evaluated in the browser. */
+declare const document: any
+
+const output = path.join(import.meta.dirname, "..", "test-output")
+const docsImage = path.join(import.meta.dirname, "..", "..", "..", "docs", "run-page.png")
+
+/** What the tests share: the crew database served by `multirun ui`, the keyed server, Chromium. */
+interface Fixture {
+  readonly db: CrewDatabase
+  /** The local viewer over the crew database. */
+  readonly url: string
+  readonly keyed: TestServerService
+  readonly browser: Chromium.Browser
+}
+
+class ViewerFixture extends Context.Tag("@multirun/server/test/ViewerBrowser/Fixture")<ViewerFixture, Fixture>() {}
+
+const fixtureLayer = Layer.scoped(
+  ViewerFixture,
+  Effect.gen(function*() {
+    const keyed = yield* TestServer
+    const [db, browser] = yield* Effect.all([makeCrewDatabase, Chromium.scoped()], { concurrency: "unbounded" })
+    const { url } = yield* Local.serve({ filename: db.filename, port: 0 })
+    yield* Effect.sync(() => fs.mkdirSync(output, { recursive: true }))
+    return { db, url, keyed, browser }
+  })
+).pipe(Layer.provide(layerSqlite()))
+
+/** A test body written against the browser's promises. */
+const browserTest = (body: (fixture: Fixture & { readonly api: (path: string) => Promise<any> }) => Promise<void>) =>
+  Effect.flatMap(ViewerFixture, (fixture) =>
+    Effect.promise(() => body({ ...fixture, api: async (p) => (await fetch(`${fixture.url}/api${p}`)).json() })))
+
+Chromium.describeChromium("run viewer in Chromium", () => {
+  layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("run viewer pages", (it) => {
+    it.effect("lists runs, searches by name and tag, filters by status", () =>
+      browserTest(async ({ browser, url }) => {
+        const page = await browser.newPage()
+        await page.goto(`${url}/`)
+        await page.waitForSelector("tr.run-row")
+        assert.deepStrictEqual(
+          (await page.locator("tr.run-row .run-name").allTextContents()).sort(),
+          ["crew", "lonely-failure"]
+        )
+        await page.screenshot({ path: path.join(output, "runs-page.png"), fullPage: true })
+        await page.fill("#search", "cre")
+        await page.press("#search", "Enter")
+        await page.waitForFunction(() => document.querySelectorAll("tr.run-row").length === 1)
+        assert.deepStrictEqual(await page.locator("tr.run-row .run-name").allTextContents(), ["crew"])
+        await page.fill("#search", "tag:adhoc")
+        await page.press("#search", "Enter")
+        await page.waitForFunction(() => document.querySelector("tr.run-row .run-name")?.textContent === "lonely-failure")
+        assert.strictEqual(await page.locator("tr.run-row").count(), 1)
+        await page.fill("#search", "")
+        await page.press("#search", "Enter")
+        await page.selectOption("#status", "failed")
+        await page.waitForFunction(() => document.querySelectorAll("tr.run-row").length === 1)
+        assert.strictEqual(await page.locator("tr.run-row .badge").textContent(), "failed")
+        assert.include(page.url(), "status=failed")
+        await page.close()
+      }))
+
+    it.effect("draws a lane per agent name with attempts, a bar per step, replayed and drifted steps marked", () =>
+      browserTest(async ({ api, browser, db, url }) => {
+        const [agents, steps] = await Promise.all([api(`/runs/${db.crewRunId}/agents`), api(`/runs/${db.crewRunId}/timeline`)])
+        const names = [...new Set(agents.map((a: any) => a.name))] as Array<string>
+        assert.strictEqual(agents.length, 5) // the writer was cut off by the crash and started again
+        const page = await browser.newPage()
+        await page.goto(`${url}/runs/${db.crewRunId}`)
+        await page.waitForSelector(".bar")
+        assert.strictEqual(await page.locator(".timeline .lane[data-lane]").count(), names.length)
+        assert.deepStrictEqual(
+          (await page.locator(".timeline .lane[data-lane]").evaluateAll((els) => els.map((e) => e.getAttribute("data-lane")))).sort(),
+          names.sort()
+        )
+        assert.strictEqual(await page.locator(".bar").count(), steps.length)
+        assert.strictEqual(await page.locator(".bar.replayed").count(), steps.filter((s: any) => s.replayed).length)
+        // the crash: the writer's interrupted part is attempt 1 of the writer lane, not a second lane
+        const writer = page.locator('.lane[data-lane="writer"]')
+        assert.deepStrictEqual(await writer.locator(".attempt").evaluateAll((els) => els.map((e) => e.getAttribute("data-attempt"))), ["1", "2"])
+        assert.strictEqual(await writer.locator(".attempt.a-interrupted").count(), 1)
+        // drift: the planner's plan ran again with another prompt after the resume
+        const drifted = steps.find((s: any) => s.name === "plan" && s.seq > 0)
+        assert.strictEqual(await page.locator(".bar.drift").count(), 1)
+        assert.strictEqual(await page.locator(".bar.drift").getAttribute("data-seq"), String(drifted.seq))
+        assert.strictEqual(await page.locator(".cp-mark").count(), (await api(`/runs/${db.crewRunId}/checkpoints`)).length)
+        assert.include(await page.locator("#wall-time").textContent(), "s")
+        // the run's token split
+        assert.match(await page.locator("#run-tokens").textContent() ?? "", /^1,138 \([\d,]+ in · [\d,]+ out · [\d,]+ cached\)$/)
+        await page.screenshot({ path: path.join(output, "run-page.png"), fullPage: true })
+        await page.close()
+      }))
+
+    it.effect("shows a step's input, usage and model, and links a replayed step to its original execution", () =>
+      browserTest(async ({ api, browser, db, url }) => {
+        const steps = await api(`/runs/${db.crewRunId}/timeline`)
+        const replayed = steps.find((s: any) => s.replayed && s.name === "summarize")
+        const original = steps.find((s: any) => !s.replayed && s.name === "summarize" && s.inputHash === replayed.inputHash)
+        const page = await browser.newPage()
+        await page.goto(`${url}/runs/${db.crewRunId}`)
+        await page.click(`.bar[data-seq="${replayed.seq}"]`)
+        await page.waitForSelector("#step-input .json")
+        assert.include(await page.locator(".step-detail h3").textContent(), `#${replayed.seq} summarize`)
+        assert.include(await page.locator("#step-input").textContent(), "Summarize")
+        assert.include(await page.locator("#step-input").textContent(), "fake-1")
+        assert.strictEqual(await page.locator("#input-hash").textContent(), replayed.inputHash)
+        assert.include(await page.locator(".step-detail .badges").textContent(), "replayed")
+        await page.click("#original-link")
+        await page.waitForFunction((seq) => document.querySelector(".step-detail h3")?.textContent?.startsWith(`#${seq} `), original.seq)
+        assert.include(page.url(), `step=${original.seq}`)
+        // the executed call: its token split, cost and model
+        assert.strictEqual(
+          await page.locator("#step-tokens").textContent(),
+          `${original.tokensUsed} (${original.inputTokens} in · ${original.outputTokens} out · ${original.cachedInputTokens} cached)`
+        )
+        assert.strictEqual(await page.locator("#step-model").textContent(), "fake-1")
+        assert.match(await page.locator("#step-cost").textContent() ?? "", /^\$0\.\d+$/)
+        if (!fs.existsSync(docsImage) || process.env.UPDATE_SCREENSHOTS === "1") {
+          await page.click(`.bar[data-seq="${replayed.seq}"]`)
+          await page.waitForSelector("#step-input .json")
+          fs.mkdirSync(path.dirname(docsImage), { recursive: true })
+          await page.screenshot({ path: docsImage, fullPage: true })
+        }
+        await page.close()
+      }))
+
+    it.effect("says so when a step's cost is unknown (a model without a price)", () =>
+      browserTest(async ({ api, browser, db, url }) => {
+        const steps = await api(`/runs/${db.failedRunId}/timeline`)
+        const estimate = steps.find((s: any) => s.name === "estimate")
+        assert.strictEqual(estimate.costUsd, null)
+        const page = await browser.newPage()
+        await page.goto(`${url}/runs/${db.failedRunId}?step=${estimate.seq}`)
+        await page.waitForSelector("#step-cost")
+        assert.strictEqual(await page.locator("#step-cost").textContent(), "unknown")
+        assert.strictEqual(await page.locator("#step-model").textContent(), "mystery-1")
+        assert.include(await page.locator("#run-cost").textContent(), "unknown")
+        await page.close()
+      }))
+
+    it.effect("diffs two checkpoints with the changed key's two values", () =>
+      browserTest(async ({ api, browser, db, url }) => {
+        const checkpoints = await api(`/runs/${db.crewRunId}/checkpoints`)
+        const page = await browser.newPage()
+        await page.goto(`${url}/runs/${db.crewRunId}`)
+        await page.waitForSelector(".cp-table")
+        await page.check(`tr[data-checkpoint="${checkpoints[0].id}"] input[name="cp-a"]`)
+        await page.check(`tr[data-checkpoint="${checkpoints[1].id}"] input[name="cp-b"]`)
+        const changed = page.locator('#checkpoint-diff tr.d-changed[data-key="run.phase"]')
+        await changed.waitFor()
+        assert.include(await changed.locator(".before").textContent(), "\"planned\"")
+        assert.include(await changed.locator(".after").textContent(), "\"researched\"")
+        assert.strictEqual(await page.locator('#checkpoint-diff tr.d-added[data-key="run.notes"]').count(), 1)
+        assert.include(await page.locator("#checkpoint-diff h4").textContent(), "4 step(s)")
+        await page.close()
+      }))
+
+    it.effect("asks for a key, says so on 401, and lists runs with a good key", () =>
+      Effect.gen(function*() {
+        const { keyed } = yield* ViewerFixture
+        const key = yield* keyed.keyFor("viewer")
+        yield* browserTest(async ({ browser }) => {
+          const page = await browser.newPage()
+          await page.goto(`${keyed.url}/`)
+          await page.waitForSelector("#key-form")
+          await page.fill("#key", "mr_not_a_key")
+          await page.click("#key-form button")
+          await page.waitForSelector("#key-form [role=alert]")
+          assert.include(await page.locator("#key-form [role=alert]").textContent(), "unknown API key")
+          await page.fill("#key", key)
+          await page.click("#key-form button")
+          await page.waitForSelector("td.empty")
+          assert.strictEqual(await page.locator("td.empty").textContent(), "No runs yet.")
+          await page.close()
+        })
+      }))
+
+    it.effect("logged no console error on any page (but the refused key's 401)", () =>
+      Effect.gen(function*() {
+        const { browser, keyed } = yield* ViewerFixture
+        const unexpected = browser.errors.filter((e) => !(e.url.startsWith(keyed.url) && e.text.includes("401")))
+        assert.deepStrictEqual(unexpected, [])
+      }))
+  })
+})

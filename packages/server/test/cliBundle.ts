@@ -1,0 +1,42 @@
+/**
+ * The `multirun` command bundled by esbuild into one ES module (the same code as bin/multirun.js
+ * without compiling TypeScript at every start), so that tests can run many commands as
+ * processes on a small machine. Written under the package (test-output/, not committed) so the
+ * command finds the viewer and node_modules as it does from its sources, and removed when the
+ * scope closes.
+ */
+import { Effect } from "effect"
+import type { Scope } from "effect"
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+const root = path.join(import.meta.dirname, "..")
+
+/** Bundles the command; the path of the module to run with node, removed with the scope. */
+export const bundleCli: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const { build } = await import("esbuild")
+    const dir = path.join(root, "test-output")
+    fs.mkdirSync(dir, { recursive: true })
+    const outfile = path.join(dir, `multirun-${process.pid}-${randomBytes(4).toString("hex")}.mjs`)
+    await build({
+      stdin: {
+        contents: `import { main } from "./src/Cli.ts"\nmain(process.argv)\n`,
+        resolveDir: root,
+        sourcefile: "cli-entry.ts",
+        loader: "ts"
+      },
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile,
+      external: ["better-sqlite3", "pg-native", "esbuild"],
+      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+      logLevel: "warning"
+    })
+    return outfile
+  }),
+  (outfile) => Effect.sync(() => fs.rmSync(outfile, { force: true }))
+)

@@ -1,0 +1,93 @@
+/** One run: header with totals, the waterfall, the virtualised steps, step detail and checkpoints. */
+import { useEffect, useMemo, useRef } from "preact/hooks"
+import { CheckpointsPanel } from "./CheckpointsPanel.js"
+import { count, duration, localTime, money, now, shortId, tokenSplit } from "./format.js"
+import { viewOf } from "./model.js"
+import { Link, type Location, navigate, runPath } from "./router.js"
+import { StepDetail } from "./StepDetail.js"
+import { indexOfSeq, StepsTable } from "./StepsTable.js"
+import { Timeline } from "./Timeline.js"
+import { useRun } from "./useRun.js"
+
+/** The page of `/runs/:runId` (`?step=SEQ` selects a step). */
+export const RunPage = (props: { runId: string; location: Location }) => {
+  const { data, error } = useRun(props.runId)
+  const selectedParam = props.location.query.get("step")
+  const selectedSeq = selectedParam === null ? undefined : Number(selectedParam)
+  const view = useMemo(() => data === undefined ? undefined : viewOf(data), [data?.version])
+  const marked = useRef(false)
+  useEffect(() => {
+    if (view === undefined || marked.current) return
+    marked.current = true
+    requestAnimationFrame(() => {
+      performance.mark("multirun:first-screen")
+      document.body.dataset.firstScreen = "drawn"
+    })
+  }, [view])
+  const select = (seq: number | undefined) => {
+    const query = new URLSearchParams(props.location.query)
+    if (seq === undefined) query.delete("step")
+    else query.set("step", String(seq))
+    const qs = query.toString()
+    navigate(`${runPath(props.runId)}${qs === "" ? "" : `?${qs}`}`, true)
+  }
+  if (error && data === undefined) return <main><p class="error" role="alert">{error}</p><Link href="/">← runs</Link></main>
+  if (data === undefined || view === undefined) return <main><p class="muted">Loading run…</p></main>
+  const { run } = data
+  const i = selectedSeq === undefined ? -1 : indexOfSeq(data.steps, selectedSeq)
+  const selected = i < 0 ? undefined : data.steps[i]
+  const wall = (run.endedAt ?? now()) - run.startedAt
+  const split = tokenSplit(run)
+  return (
+    <main class="run-page">
+      <header class="run-head">
+        <p><Link href="/">← runs</Link></p>
+        <h1>
+          {run.name} <span class={`badge ${run.status}`} id="run-status">{run.status}</span>
+        </h1>
+        <p class="muted mono">{run.id}</p>
+        <dl class="totals">
+          <div><dt>started</dt><dd>{localTime(run.startedAt)}</dd></div>
+          <div><dt>wall time</dt><dd id="wall-time">{duration(wall)}</dd></div>
+          <div><dt>steps</dt><dd>{count(run.stepCount)}{view.replayedCount > 0 && <span class="muted"> + {count(view.replayedCount)} replayed</span>}</dd></div>
+          <div><dt>tokens</dt><dd id="run-tokens">{count(run.tokensUsed)}{split !== "" && <span class="muted"> ({split})</span>}</dd></div>
+          <div>
+            <dt>cost</dt>
+            <dd id="run-cost">
+              {view.unknownCostCount > 0 && run.costUsd === 0 ? "unknown" : money(run.costUsd)}
+              {view.unknownCostCount > 0 && (
+                <span class="muted" title="steps whose model has no price">
+                  {run.costUsd === 0 ? "" : " + unknown"} ({count(view.unknownCostCount)} step(s) without a price)
+                </span>
+              )}
+            </dd>
+          </div>
+          <div><dt>step time (sum)</dt><dd>{duration(run.latencyMs)}</dd></div>
+          {view.replay.drifts.size > 0 && <div><dt>drift</dt><dd class="warn">⚠ {view.replay.drifts.size} step(s)</dd></div>}
+          {run.tags.length > 0 && <div><dt>tags</dt><dd>{run.tags.map((t) => <span class="tag">{t}</span>)}</dd></div>}
+          {run.parentRunId !== null && (
+            <div><dt>forked from</dt><dd><Link href={runPath(run.parentRunId)}>run {shortId(run.parentRunId)}</Link></dd></div>
+          )}
+        </dl>
+        {run.error && <p class="error-box"><b>Error:</b> {run.error.message}</p>}
+        {error && <p class="error">{error}</p>}
+      </header>
+      <Timeline run={run} view={view} version={data.version} checkpoints={data.checkpoints} selectedSeq={selectedSeq} onSelect={select} />
+      <div class={`split${selected ? " with-detail" : ""}`}>
+        <StepsTable steps={data.steps} view={view} version={data.version} complete={data.complete} selectedSeq={selectedSeq} onSelect={select} />
+        {selected && (
+          <StepDetail
+            run={run}
+            step={selected}
+            place={view.places.get(selected.agentId)}
+            original={view.replay.originals.get(selected.id)}
+            drift={view.replay.drifts.get(selected.id)}
+            onSelect={select}
+            onClose={() => select(undefined)}
+          />
+        )}
+      </div>
+      <CheckpointsPanel run={run} checkpoints={data.checkpoints} onSelect={select} />
+    </main>
+  )
+}

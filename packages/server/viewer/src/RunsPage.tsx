@@ -1,0 +1,156 @@
+/** The runs page: search by name or tag, status filter, cursor paging, live while runs run. */
+import { useEffect, useRef, useState } from "preact/hooks"
+import { get, type Run } from "./api.js"
+import { count, duration, localTime, money, now, shortId } from "./format.js"
+import { Link, type Location, navigate, runPath } from "./router.js"
+
+const pageSize = 50
+const statuses = ["running", "completed", "failed", "interrupted"] as const
+
+/** `tag:nightly` searches that tag exactly; any other text searches names and tags. */
+const queryOf = (search: string): { search?: string; tag?: string } => {
+  const text = search.trim()
+  if (text.startsWith("tag:")) return { tag: text.slice(4).trim() }
+  return text === "" ? {} : { search: text }
+}
+
+/** The page. The search, status and cursor live in the URL (`?q=&status=&cursor=`). */
+export const RunsPage = (props: { location: Location }) => {
+  const q = props.location.query.get("q") ?? ""
+  const status = props.location.query.get("status") ?? ""
+  const cursor = props.location.query.get("cursor") ?? ""
+  const [runs, setRuns] = useState<ReadonlyArray<Run> | undefined>(undefined)
+  const [error, setError] = useState("")
+  const [text, setText] = useState(q)
+  const [, tick] = useState(0)
+  const history = useRef<Array<string>>([])
+
+  const go = (params: { q?: string; status?: string; cursor?: string }, replace = false) => {
+    const next = new URLSearchParams()
+    const merged = { q, status, cursor, ...params }
+    for (const [name, value] of Object.entries(merged)) if (value) next.set(name, value)
+    const qs = next.toString()
+    navigate(qs === "" ? "/" : `/?${qs}`, replace)
+  }
+
+  useEffect(() => {
+    let stopped = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const load = async () => {
+      try {
+        const page = await get<ReadonlyArray<Run>>("/runs", {
+          limit: pageSize + 1,
+          status: status || undefined,
+          cursor: cursor || undefined,
+          // the cursor param routes the request to the paging query, which also searches
+          ...queryOf(q)
+        })
+        if (stopped) return
+        setRuns(page)
+        setError("")
+        // live: the first page shows new runs, any page updates running ones
+        if (cursor === "" || page.some((run) => run.status === "running")) timer = setTimeout(load, 2000)
+      } catch (e) {
+        if (!stopped) setError(String((e as Error).message))
+      }
+    }
+    load()
+    const clock = setInterval(() => tick((n) => n + 1), 1000)
+    return () => {
+      stopped = true
+      clearTimeout(timer)
+      clearInterval(clock)
+    }
+  }, [q, status, cursor])
+
+  const shown = runs?.slice(0, pageSize) ?? []
+  const hasNext = (runs?.length ?? 0) > pageSize
+  const last = shown.at(-1)
+  return (
+    <main class="runs-page">
+      <form
+        class="toolbar"
+        onSubmit={(event) => {
+          event.preventDefault()
+          history.current = []
+          go({ q: text, cursor: "" })
+        }}
+      >
+        <input
+          id="search"
+          type="search"
+          placeholder="Search name or tag (tag:nightly for an exact tag)"
+          value={text}
+          onInput={(event) => setText((event.target as HTMLInputElement).value)}
+        />
+        <select
+          id="status"
+          value={status}
+          onChange={(event) => {
+            history.current = []
+            go({ status: (event.target as HTMLSelectElement).value, cursor: "" })
+          }}
+        >
+          <option value="">any status</option>
+          {statuses.map((s) => <option value={s}>{s}</option>)}
+        </select>
+        <button type="submit">Search</button>
+      </form>
+      {error && <p class="error" role="alert">{error}</p>}
+      <table class="runs">
+        <thead>
+          <tr>
+            <th>name</th><th>status</th><th>started</th><th class="n">wall</th><th class="n">steps</th>
+            <th class="n">tokens</th><th class="n">cost</th><th>parent / fork</th>
+          </tr>
+        </thead>
+        <tbody>
+          {runs !== undefined && shown.length === 0 && (
+            <tr><td colSpan={8} class="empty">{q || status ? "No runs match." : "No runs yet."}</td></tr>
+          )}
+          {shown.map((run) => (
+            <tr class="run-row" data-run-id={run.id} key={run.id}>
+              <td>
+                <Link href={runPath(run.id)} class="run-name">{run.name}</Link>
+                {run.tags.map((tag) => <span class="tag">{tag}</span>)}
+              </td>
+              <td><span class={`badge ${run.status}`}>{run.status}</span></td>
+              <td title={run.id}>{localTime(run.startedAt)}</td>
+              <td class="n">{duration((run.endedAt ?? now()) - run.startedAt)}</td>
+              <td class="n">{count(run.stepCount)}</td>
+              <td class="n">{count(run.tokensUsed)}</td>
+              <td class="n">{money(run.costUsd)}</td>
+              <td>
+                {run.parentRunId !== null && (
+                  <Link href={runPath(run.parentRunId)} title={`forked from checkpoint ${run.forkedFrom ?? "?"}`}>
+                    fork of {shortId(run.parentRunId)}
+                  </Link>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <nav class="pager">
+        <button
+          type="button"
+          disabled={cursor === ""}
+          onClick={() => go({ cursor: history.current.pop() ?? "" })}
+        >
+          ← Newer
+        </button>
+        <button
+          type="button"
+          id="next-page"
+          disabled={!hasNext || last === undefined}
+          onClick={() => {
+            history.current.push(cursor)
+            go({ cursor: `${last!.startedAt}:${last!.id}` })
+          }}
+        >
+          Older →
+        </button>
+      </nav>
+    </main>
+  )
+}

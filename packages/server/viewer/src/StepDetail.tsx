@@ -1,0 +1,98 @@
+/** The detail of one step: usage, times, input hash, error, input and output as JSON trees. */
+import { useEffect, useState } from "preact/hooks"
+import type { StepLike } from "../../src/internal/runModel.js"
+import type { Place } from "./model.js"
+import { enc, get, type Run, type Step, type Summary } from "./api.js"
+import { count, duration, localTime, money, offset, tokenSplit } from "./format.js"
+import { JsonText } from "./JsonTree.js"
+import { Link, runPath } from "./router.js"
+
+/** Props: the selected step and what the page knows of it. */
+export interface StepDetailProps {
+  readonly run: Run
+  readonly step: Summary
+  readonly place: Place | undefined
+  readonly original: StepLike | undefined
+  readonly drift: StepLike | undefined
+  readonly onSelect: (seq: number) => void
+  readonly onClose: () => void
+}
+
+/** The panel. The whole record (with input and output) is read on open. */
+export const StepDetail = (props: StepDetailProps) => {
+  const { run, step } = props
+  const [full, setFull] = useState<Step | undefined>(undefined)
+  const [error, setError] = useState("")
+  useEffect(() => {
+    let stopped = false
+    setFull(undefined)
+    setError("")
+    get<ReadonlyArray<Step>>(`/runs/${enc(run.id)}/steps/page`, { afterSeq: step.seq - 1, limit: 1 })
+      .then((page) => {
+        if (!stopped) setFull(page.find((s) => s.id === step.id) ?? page[0])
+      })
+      .catch((e) => !stopped && setError(String((e as Error).message)))
+    return () => {
+      stopped = true
+    }
+  }, [run.id, step.id])
+  const split = tokenSplit(step)
+  return (
+    <aside class="step-detail" aria-label="step detail">
+      <header>
+        <h3>#{step.seq} {step.name}</h3>
+        <button type="button" class="close" onClick={props.onClose} title="Close">×</button>
+      </header>
+      <p class="badges">
+        <span class={`kind k-${step.kind}`}>{step.kind}</span>
+        <span class={`badge ${step.status}`}>{step.status}</span>
+        {step.replayed && <span class="badge replayed">↺ replayed</span>}
+        {props.drift && <span class="badge drift">⚠ drift</span>}
+      </p>
+      {step.replayed && (
+        <p class="note">
+          Returned the recorded result without running again.{" "}
+          {props.original
+            ? (
+              <button type="button" class="linkish" id="original-link" onClick={() => props.onSelect(props.original!.seq)}>
+                Original execution: #{props.original.seq} ({offset(props.original.startedAt - run.startedAt)})
+              </button>
+            )
+            : run.parentRunId !== null
+            ? <Link href={runPath(run.parentRunId)}>Recorded in the parent run</Link>
+            : null}
+        </p>
+      )}
+      {props.drift && (
+        <p class="note warn">
+          The input changed since the recorded step{" "}
+          <button type="button" class="linkish" onClick={() => props.onSelect(props.drift!.seq)}>#{props.drift.seq}</button>
+          {" "}(hash {props.drift.inputHash.slice(0, 12)}…), so it ran again.
+        </p>
+      )}
+      {step.error && <p class="error-box"><b>{step.status === "interrupted" ? "Interrupted" : "Error"}:</b> {step.error.message}</p>}
+      <dl class="facts">
+        <dt>agent</dt>
+        <dd>{props.place ? `${props.place.lane.name} · attempt ${props.place.attempt.number}` : step.agentId}</dd>
+        <dt>started</dt>
+        <dd title={localTime(step.startedAt)}>{offset(step.startedAt - run.startedAt)}</dd>
+        <dt>latency</dt>
+        <dd>{duration(step.latencyMs)}</dd>
+        <dt>tokens</dt>
+        <dd id="step-tokens">{count(step.tokensUsed)}{split && <span class="muted"> ({split})</span>}</dd>
+        <dt>cost</dt>
+        <dd id="step-cost">{money(step.costUsd)}</dd>
+        {step.model != null && <><dt>model</dt><dd id="step-model">{step.model}</dd></>}
+        <dt>input hash</dt>
+        <dd class="mono" id="input-hash">{step.inputHash}</dd>
+        <dt>step id</dt>
+        <dd class="mono">{step.id}</dd>
+      </dl>
+      {error && <p class="error">{error}</p>}
+      <h4>Input</h4>
+      <div id="step-input">{full ? <JsonText text={full.input} /> : <p class="muted">loading…</p>}</div>
+      <h4>Output</h4>
+      <div id="step-output">{full ? <JsonText text={full.output} /> : <p class="muted">loading…</p>}</div>
+    </aside>
+  )
+}

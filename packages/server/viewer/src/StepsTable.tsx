@@ -1,0 +1,129 @@
+/**
+ * Every step of the run in seq order, virtualised: only the rows in view (plus a few) are in
+ * the page, whatever the number of steps.
+ */
+import { useEffect, useRef, useState } from "preact/hooks"
+import type { Summary } from "./api.js"
+import { count, duration, money } from "./format.js"
+import type { View } from "./model.js"
+
+/** Height of one row in pixels (the CSS uses the same). */
+export const rowHeight = 26
+const overscan = 8
+
+/** The index of the step with this seq (steps are ordered by seq). */
+export const indexOfSeq = (steps: ReadonlyArray<Summary>, seq: number): number => {
+  let lo = 0
+  let hi = steps.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    const at = steps[mid]!.seq
+    if (at === seq) return mid
+    if (at < seq) lo = mid + 1
+    else hi = mid - 1
+  }
+  return -1
+}
+
+/** The table. */
+export const StepsTable = (props: {
+  steps: ReadonlyArray<Summary>
+  view: View
+  version: number
+  complete: boolean
+  selectedSeq: number | undefined
+  onSelect: (seq: number) => void
+}) => {
+  const { steps, view } = props
+  const scroller = useRef<HTMLDivElement>(null)
+  const [top, setTop] = useState(0)
+  const [height, setHeight] = useState(480)
+  const frame = useRef(0)
+
+  useEffect(() => {
+    const el = scroller.current
+    if (el === null) return
+    setHeight(el.clientHeight)
+    if (typeof ResizeObserver === "undefined") return
+    const observer = new ResizeObserver(() => setHeight(el.clientHeight))
+    observer.observe(el)
+    return () => observer.disconnect()
+  }, [])
+
+  // bring the selected step into view
+  useEffect(() => {
+    const el = scroller.current
+    if (el === null || props.selectedSeq === undefined) return
+    const i = indexOfSeq(steps, props.selectedSeq)
+    if (i < 0) return
+    const rowTop = i * rowHeight
+    if (rowTop < el.scrollTop || rowTop + rowHeight > el.scrollTop + el.clientHeight) {
+      el.scrollTop = Math.max(0, rowTop - el.clientHeight / 3)
+    }
+  }, [props.selectedSeq])
+
+  const first = Math.max(0, Math.floor(top / rowHeight) - overscan)
+  const last = Math.min(steps.length, Math.ceil((top + height) / rowHeight) + overscan)
+  const { x } = view.scale
+  const pct = (v: number) => `${(v * 100).toFixed(3)}%`
+  const rows = []
+  for (let i = first; i < last; i++) {
+    const step = steps[i]!
+    const place = view.places.get(step.agentId)
+    const from = x(step.startedAt)
+    const drift = view.replay.drifts.has(step.id)
+    rows.push(
+      <div
+        key={step.id}
+        class={`step-row${props.selectedSeq === step.seq ? " selected" : ""}${step.replayed ? " replayed" : ""}`}
+        data-seq={step.seq}
+        style={{ top: `${i * rowHeight}px` }}
+        onClick={() => props.onSelect(step.seq)}
+      >
+        <span class="c-seq">#{step.seq}</span>
+        <span class="c-agent" title={place?.lane.name}>
+          {place?.lane.name ?? "?"}
+          {place !== undefined && place.lane.attempts.length > 1 && <span class="muted"> · {place.attempt.number}</span>}
+        </span>
+        <span class="c-name" title={step.name}>{step.name}</span>
+        <span class={`c-kind k-${step.kind}`}>{step.kind}</span>
+        <span class={`c-status ${step.status}`}>
+          {step.replayed ? "↺ replayed" : step.status}
+          {drift && <span class="drift-mark" title="input changed since the recorded step"> ⚠</span>}
+        </span>
+        <span class="c-bar">
+          <span
+            class={`mini k-${step.kind}${step.replayed ? " replayed" : ""} s-${step.status}`}
+            style={{ left: pct(from), width: pct(Math.max(0, x(step.endedAt ?? step.startedAt) - from)) }}
+          />
+        </span>
+        <span class="c-n">{duration(step.latencyMs)}</span>
+        <span class="c-n">{count(step.tokensUsed)}</span>
+        <span class="c-n">{money(step.costUsd)}</span>
+      </div>
+    )
+  }
+  return (
+    <section class="steps" aria-label="steps">
+      <div class="steps-head">
+        <span class="c-seq">seq</span><span class="c-agent">agent · attempt</span><span class="c-name">step</span>
+        <span class="c-kind">kind</span><span class="c-status">status</span><span class="c-bar">timeline</span>
+        <span class="c-n">latency</span><span class="c-n">tokens</span><span class="c-n">cost</span>
+      </div>
+      <div
+        class="steps-scroll"
+        ref={scroller}
+        onScroll={(event) => {
+          const value = (event.target as HTMLDivElement).scrollTop
+          cancelAnimationFrame(frame.current)
+          frame.current = requestAnimationFrame(() => setTop(value))
+        }}
+      >
+        <div class="steps-space" style={{ height: `${steps.length * rowHeight}px` }}>{rows}</div>
+      </div>
+      <p class="muted steps-foot" id="steps-count">
+        {count(steps.length)} steps{props.complete ? "" : " loaded so far…"}
+      </p>
+    </section>
+  )
+}

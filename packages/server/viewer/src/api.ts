@@ -1,0 +1,92 @@
+/** The HTTP API as the page reads it: JSON over fetch with the stored key. */
+import type { AgentLike, CheckpointLike, CheckpointState, RunLike, StepLike } from "../../src/internal/runModel.js"
+
+/** A run record as served. */
+export interface Run extends RunLike {
+  readonly metadata: Record<string, unknown>
+  readonly result: string | null
+}
+/** An agent record as served. */
+export interface Agent extends AgentLike {
+  readonly runId: string
+  readonly agentConfigId: string | null
+}
+/** A step summary (`/timeline`): no input or output. */
+export interface Summary extends StepLike {
+  readonly runId: string
+}
+/** A whole step record. */
+export interface Step extends Summary {
+  readonly input: string
+  readonly output: string | null
+}
+/** A checkpoint as served. */
+export interface Checkpoint extends CheckpointLike, CheckpointState {
+  readonly runId: string
+  readonly stepCount: number
+  readonly tokensUsed: number
+  readonly costUsd: number
+  readonly agents: ReadonlyArray<{ readonly name: string; readonly agentId: string; readonly state: Record<string, unknown> }>
+}
+/** The diff of two checkpoints. */
+export interface CheckpointDiff {
+  readonly from: string
+  readonly to: string
+  readonly added: ReadonlyArray<string>
+  readonly removed: ReadonlyArray<string>
+  readonly changed: ReadonlyArray<string>
+  readonly steps: ReadonlyArray<Step>
+}
+/** `/assets/config.json`. */
+export interface ViewerConfig {
+  readonly mode: "server" | "local"
+  readonly source: string | null
+}
+
+/** A non-2xx answer, with the server's message. */
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message)
+  }
+}
+
+const storageKey = "multirun.apiKey"
+
+/** The stored API key ("" when none). */
+export const apiKey = (): string => localStorage.getItem(storageKey) ?? ""
+/** Stores (or, with "", forgets) the API key. */
+export const setApiKey = (key: string): void => {
+  if (key === "") localStorage.removeItem(storageKey)
+  else localStorage.setItem(storageKey, key)
+}
+
+let onUnauthorized: (message: string) => void = () => {}
+/** Called on every 401 (the app shows the key form). */
+export const setUnauthorizedHandler = (handler: (message: string) => void): void => {
+  onUnauthorized = handler
+}
+
+/** GET `/api{path}` with the query params that are defined. */
+export const get = async <A>(path: string, params: Record<string, string | number | undefined> = {}): Promise<A> => {
+  const query = new URLSearchParams()
+  for (const [name, value] of Object.entries(params)) if (value !== undefined && value !== "") query.set(name, String(value))
+  const qs = query.toString()
+  const key = apiKey()
+  const response = await fetch(`/api${path}${qs === "" ? "" : `?${qs}`}`, {
+    headers: key === "" ? {} : { authorization: `Bearer ${key}` }
+  })
+  const body = await response.json().catch(() => ({}))
+  if (!response.ok) {
+    const message = String((body as { message?: unknown }).message ?? response.statusText)
+    if (response.status === 401) onUnauthorized(message)
+    throw new ApiError(response.status, message)
+  }
+  return body as A
+}
+
+/** The viewer's mode (`local` for `multirun ui`). */
+export const config = (): Promise<ViewerConfig> =>
+  fetch("/assets/config.json").then((r) => r.json() as Promise<ViewerConfig>)
+
+/** `/runs/:id` paths. */
+export const enc = encodeURIComponent

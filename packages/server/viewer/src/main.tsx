@@ -1,0 +1,81 @@
+/** The viewer's entry: the header, the key form when the server asks for one, and the pages. */
+import { render } from "preact"
+import { useEffect, useState } from "preact/hooks"
+import { apiKey, config, setApiKey, setUnauthorizedHandler, type ViewerConfig } from "./api.js"
+import { Link, navigate, useLocation } from "./router.js"
+import { RunPage } from "./RunPage.js"
+import { RunsPage } from "./RunsPage.js"
+import "./styles.css"
+
+const KeyForm = (props: { message: string; onSaved: () => void }) => {
+  const [value, setValue] = useState("")
+  return (
+    <main class="key-page">
+      <form
+        id="key-form"
+        class="key-form"
+        onSubmit={(event) => {
+          event.preventDefault()
+          setApiKey(value.trim())
+          props.onSaved()
+        }}
+      >
+        <h2>API key</h2>
+        <p>This server needs an API key. Create one with <code>multirun keys create --project NAME</code>.</p>
+        {props.message && <p class="error" role="alert">{props.message}</p>}
+        <input id="key" type="password" autoComplete="off" placeholder="mr_…" value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
+        <button type="submit">Use key</button>
+      </form>
+    </main>
+  )
+}
+
+const App = () => {
+  const location = useLocation()
+  const [settings, setSettings] = useState<ViewerConfig | undefined>(undefined)
+  const [keyMessage, setKeyMessage] = useState<string | undefined>(undefined)
+  const [, setEpoch] = useState(0)
+  useEffect(() => {
+    setUnauthorizedHandler((message) => setKeyMessage(message))
+    config().then(setSettings, () => setSettings({ mode: "server", source: null }))
+  }, [])
+  if (settings === undefined) return null
+  const needsKey = settings.mode === "server" && (apiKey() === "" || keyMessage !== undefined)
+  const run = /^\/runs\/([^/]+)$/.exec(location.path)
+  return (
+    <>
+      <header class="top">
+        <Link href="/" class="brand">multirun</Link>
+        <span class="muted">{settings.mode === "local" ? `local · read-only · ${settings.source ?? ""}` : "runs"}</span>
+        {settings.mode === "server" && apiKey() !== "" && (
+          <button
+            type="button"
+            class="linkish forget"
+            onClick={() => {
+              setApiKey("")
+              setKeyMessage("")
+            }}
+          >
+            Forget key
+          </button>
+        )}
+      </header>
+      {needsKey
+        ? (
+          <KeyForm
+            message={keyMessage ?? ""}
+            onSaved={() => {
+              setKeyMessage(undefined)
+              setEpoch((n) => n + 1)
+              navigate(location.path + (location.query.toString() ? `?${location.query}` : ""), true)
+            }}
+          />
+        )
+        : run
+        ? <RunPage key={run[1]} runId={decodeURIComponent(run[1]!)} location={location} />
+        : <RunsPage location={location} />}
+    </>
+  )
+}
+
+render(<App />, document.getElementById("app")!)

@@ -1,0 +1,87 @@
+/** What the run page derives from the loaded records: lanes, attempts, replay and the time scale. */
+import {
+  analyseReplay,
+  type Attempt,
+  firstSeqByAgent,
+  type Lane,
+  lanesOf,
+  placeOf,
+  type ReplayAnalysis
+} from "../../src/internal/runModel.js"
+import type { Summary } from "./api.js"
+import { now } from "./format.js"
+import { makeScale, type Scale } from "./scale.js"
+import type { RunData } from "./useRun.js"
+
+export type { Attempt, Lane } from "../../src/internal/runModel.js"
+
+/** Where a step's agent sits. */
+export interface Place {
+  readonly lane: Lane
+  readonly attempt: Attempt
+}
+
+/** The page's model of a run. */
+export interface View {
+  readonly lanes: ReadonlyArray<Lane>
+  readonly places: ReadonlyMap<string, Place>
+  readonly stepsByLane: ReadonlyMap<string, ReadonlyArray<Summary>>
+  readonly replay: ReplayAnalysis
+  readonly scale: Scale
+  /** Runs with more steps than this draw lanes on a canvas instead of one element per step. */
+  readonly canvas: boolean
+  readonly replayedCount: number
+  /** Executed steps whose cost is unknown (a model missing from the price table). */
+  readonly unknownCostCount: number
+}
+
+/** The most steps drawn as elements in the lanes. */
+export const maxBarElements = 2000
+
+/**
+ * Start and end of an attempt: its record, widened to its steps. An interrupted attempt ends
+ * with its last step (its record's end is when a resume found it cut off, not when it stopped).
+ */
+export const attemptSpan = (attempt: Attempt, steps: ReadonlyArray<Summary> | undefined, end: number): [number, number] => {
+  let from = attempt.agent.startedAt
+  let to = attempt.agent.status === "interrupted" ? from : attempt.agent.endedAt ?? end
+  for (const step of steps ?? []) {
+    if (step.agentId !== attempt.agent.id) continue
+    from = Math.min(from, step.startedAt)
+    to = Math.max(to, step.endedAt ?? step.startedAt)
+  }
+  return [from, to]
+}
+
+/** Builds the view of the data loaded so far. */
+export const viewOf = (data: RunData, scaleOf?: Scale): View => {
+  const { run, agents, steps, checkpoints } = data
+  const lanes = lanesOf(agents, firstSeqByAgent(steps))
+  const places = placeOf(lanes)
+  const stepsByLane = new Map<string, Array<Summary>>()
+  let replayedCount = 0
+  let unknownCostCount = 0
+  for (const step of steps) {
+    if (step.replayed) replayedCount++
+    else if (step.costUsd === null) unknownCostCount++
+    const lane = places.get(step.agentId)?.lane.name ?? "?"
+    const list = stepsByLane.get(lane)
+    if (list === undefined) stepsByLane.set(lane, [step])
+    else list.push(step)
+  }
+  const end = Math.max(run.endedAt ?? now(), ...agents.map((a) => a.endedAt ?? 0), steps.at(-1)?.endedAt ?? 0)
+  const canvas = steps.length > maxBarElements || !data.complete
+  // busy time: steps, checkpoints, agent starts, and the spans of agents that ended normally;
+  // until a big run is loaded, its agents only (so the scale does not move at every page)
+  const busy: Array<[number, number]> = []
+  for (const agent of agents) {
+    const stopped = agent.status === "interrupted" || agent.endedAt === null
+    busy.push([agent.startedAt, stopped || !data.complete ? agent.startedAt : agent.endedAt!])
+    if (!data.complete) busy.push([agent.startedAt, agent.endedAt ?? end])
+  }
+  for (const c of checkpoints) busy.push([c.createdAt, c.createdAt])
+  if (data.complete) for (const s of steps) busy.push([s.startedAt, s.endedAt ?? s.startedAt])
+  if (run.status === "running") busy.push([end, end])
+  const scale = scaleOf ?? makeScale(run.startedAt, end, busy)
+  return { lanes, places, stepsByLane, replay: analyseReplay(steps, agents, checkpoints), scale, canvas, replayedCount, unknownCostCount }
+}
