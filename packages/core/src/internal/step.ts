@@ -123,15 +123,23 @@ export class StepState {
       startedAt: info.startedAtMillis,
       endedAt,
       latencyMs,
+      ...this.usageFields(),
+      replayed: false
+    })
+  }
+
+  /** The usage fields of the step's record: tokens, cost (null when unknown) and model. */
+  usageFields(): Totals.StepUsageFields {
+    const usage = this.usage
+    return {
       inputTokens: usage.inputTokens,
       outputTokens: usage.outputTokens,
       cachedInputTokens: usage.cachedInputTokens,
       reasoningTokens: usage.reasoningTokens,
       tokensUsed: usage.tokensUsed,
       costUsd: this.costUnknown && usage.costNanos === 0 ? null : usage.costNanos / 1e9,
-      model: this.model,
-      replayed: false
-    })
+      model: this.model
+    }
   }
 
   /** Encodes the result, records the step, and returns the value replay will return too. */
@@ -304,13 +312,7 @@ const replayed = <A>(
     startedAt: now,
     endedAt: now,
     latencyMs: 0,
-    inputTokens: 0,
-    outputTokens: 0,
-    cachedInputTokens: 0,
-    reasoningTokens: 0,
-    tokensUsed: 0,
-    costUsd: 0,
-    model: null,
+    ...Totals.noUsageFields,
     replayed: true
   }
   const written = Effect.as(run.client.writeStep(record), value)

@@ -142,7 +142,7 @@ export class RunTelemetry {
       Effect.onExit(effect, (exit) =>
         Effect.zipRight(
           FiberRef.set(FiberRef.currentContext, context),
-          Effect.sync(() => this.close(span, exit, this.service.stepEnd(facts, usageOf(step))))
+          Effect.sync(() => this.close(span, exit, this.service.stepEnd(facts, step.usageFields())))
         ))
     )
   }
@@ -168,7 +168,7 @@ export class RunTelemetry {
         input
       }
       const span = this.openStep(fiber.currentContext, agent, facts)
-      return Effect.onExit(effect, (exit) => Effect.sync(() => this.close(span, exit, this.service.stepEnd(facts, noUsage))))
+      return Effect.onExit(effect, (exit) => Effect.sync(() => this.close(span, exit, this.service.stepEnd(facts, Totals.noUsageFields))))
     })
   }
 
@@ -183,7 +183,7 @@ export class RunTelemetry {
           if (!step.done) return
           this.manual.delete(step)
           const ended: Exit.Exit<unknown, unknown> = Exit.isSuccess(exit) && failure !== undefined ? Exit.fail(failure.error) : exit
-          this.close(traced.span, ended, this.service.stepEnd(facts, usageOf(step)))
+          this.close(traced.span, ended, this.service.stepEnd(facts, step.usageFields()))
         }))
     return {
       ...service,
@@ -198,7 +198,7 @@ export class RunTelemetry {
       const traced = this.manual.get(step)
       if (traced === undefined) continue
       this.manual.delete(step)
-      this.close(traced.span, exitOf({ status: "interrupted", result: null, error: null }), this.service.stepEnd(traced.facts, usageOf(step)))
+      this.close(traced.span, exitOf({ status: "interrupted", result: null, error: null }), this.service.stepEnd(traced.facts, step.usageFields()))
     }
   }
 }
@@ -219,25 +219,3 @@ const stepFacts = (step: StepState, input: unknown): StepFacts => {
   }
 }
 
-const usageOf = (step: StepState) => {
-  const usage = step.usage
-  return {
-    inputTokens: usage.inputTokens,
-    outputTokens: usage.outputTokens,
-    cachedInputTokens: usage.cachedInputTokens,
-    reasoningTokens: usage.reasoningTokens,
-    tokensUsed: usage.tokensUsed,
-    costUsd: step.costUnknown && usage.costNanos === 0 ? null : usage.costNanos / 1e9,
-    model: step.model
-  }
-}
-
-const noUsage = {
-  inputTokens: 0,
-  outputTokens: 0,
-  cachedInputTokens: 0,
-  reasoningTokens: 0,
-  tokensUsed: 0,
-  costUsd: 0,
-  model: null
-}

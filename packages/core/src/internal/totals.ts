@@ -104,3 +104,25 @@ export const addStep = (totals: MutableTotals, latencyMs: number, usage: Mutable
   totals.tokensUsed += usage.tokensUsed
   totals.costNanos += usage.costNanos
 }
+
+/** The usage fields of a step record. */
+export interface StepUsageFields {
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly cachedInputTokens: number
+  readonly reasoningTokens: number
+  readonly tokensUsed: number
+  readonly costUsd: number | null
+  readonly model: string | null
+}
+
+/** The usage fields of a step that cost nothing: a replayed one. */
+export const noUsageFields: StepUsageFields = {
+  inputTokens: 0,
+  outputTokens: 0,
+  cachedInputTokens: 0,
+  reasoningTokens: 0,
+  tokensUsed: 0,
+  costUsd: 0,
+  model: null
+}
