@@ -4,9 +4,9 @@
  *
  * @since 0.1.0
  */
-import { Command, Options } from "@effect/cli"
+import { Args, Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Data, Effect, Option } from "effect"
+import { Clock, Console, Data, DateTime, Effect, Option } from "effect"
 import * as ApiKeys from "./ApiKeys.js"
 import * as Database from "./Database.js"
 import * as Limits from "./Limits.js"
@@ -90,14 +90,99 @@ export const serve = Command.make(
  */
 export const keysCreate = Command.make(
   "create",
-  { project: Options.text("project").pipe(Options.withDescription("project the key belongs to")), db, databaseUrl, schema },
+  {
+    project: Options.text("project").pipe(Options.withDescription("project the key belongs to")),
+    expiresInDays: Options.integer("expires-in-days").pipe(
+      Options.optional,
+      Options.withDescription("refuse the key after this many days (default: never)")
+    ),
+    db,
+    databaseUrl,
+    schema
+  },
   (options) =>
     Effect.gen(function*() {
-      const key = yield* ApiKeys.create(options.project).pipe(Effect.provide(Database.layer(yield* database(options))))
+      const expiry = Option.match(options.expiresInDays, {
+        onNone: () => ({}),
+        onSome: (days) => ({ expiresInMs: days * 86_400_000 })
+      })
+      const key = yield* ApiKeys.create(options.project, expiry).pipe(
+        Effect.provide(Database.layer(yield* database(options)))
+      )
       yield* Console.log(key)
       yield* Console.error(`API key for project "${options.project}" created; it is shown only this once.`)
     })
 ).pipe(Command.withDescription("Create an API key for a project and print it (only its hash is stored)"))
+
+const noKey = (id: string) => new Error(`no live API key has the id ${id}; see \`multirun keys list\``)
+
+const when = (millis: number | null): string => millis === null ? "-" : DateTime.formatIso(DateTime.unsafeMake(millis))
+
+/**
+ * `multirun keys list [--project NAME]`: every key's id, project, times and state; never a key.
+ *
+ * @since 0.2.0
+ */
+export const keysList = Command.make(
+  "list",
+  {
+    project: Options.text("project").pipe(Options.optional, Options.withDescription("only this project's keys")),
+    db,
+    databaseUrl,
+    schema
+  },
+  (options) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const keys = yield* ApiKeys.list(Option.getOrUndefined(options.project)).pipe(
+        Effect.provide(Database.layer(yield* database(options)))
+      )
+      yield* Console.log(["id", "project", "created", "expires", "last used", "state"].join("\t"))
+      for (const key of keys) {
+        const state = key.revokedAt !== null
+          ? "revoked"
+          : key.expiresAt !== null && key.expiresAt <= now
+          ? "expired"
+          : "active"
+        yield* Console.log(
+          [key.id, key.project, when(key.createdAt), when(key.expiresAt), when(key.lastUsedAt), state].join("\t")
+        )
+      }
+    })
+).pipe(Command.withDescription("List API keys: id, project, created, expires, last used, state"))
+
+/**
+ * `multirun keys revoke ID`: the next request with that key answers 401.
+ *
+ * @since 0.2.0
+ */
+export const keysRevoke = Command.make(
+  "revoke",
+  { id: Args.text({ name: "ID" }), db, databaseUrl, schema },
+  (options) =>
+    Effect.gen(function*() {
+      const revoked = yield* ApiKeys.revoke(options.id).pipe(Effect.provide(Database.layer(yield* database(options))))
+      if (Option.isNone(revoked)) return yield* Effect.fail(noKey(options.id))
+      yield* Console.log(`revoked key ${options.id} of project "${revoked.value.project}"`)
+    }).pipe(RunsCli.reportErrors(false))
+).pipe(Command.withDescription("Revoke an API key by id"))
+
+/**
+ * `multirun keys rotate ID`: prints a new key for the same project and revokes the old one.
+ *
+ * @since 0.2.0
+ */
+export const keysRotate = Command.make(
+  "rotate",
+  { id: Args.text({ name: "ID" }), db, databaseUrl, schema },
+  (options) =>
+    Effect.gen(function*() {
+      const key = yield* ApiKeys.rotate(options.id).pipe(Effect.provide(Database.layer(yield* database(options))))
+      if (Option.isNone(key)) return yield* Effect.fail(noKey(options.id))
+      yield* Console.log(key.value)
+      yield* Console.error(`key ${options.id} revoked; the new key is shown only this once.`)
+    }).pipe(RunsCli.reportErrors(false))
+).pipe(Command.withDescription("Replace an API key: print a new one for its project and revoke the old one"))
 
 /**
  * `multirun keys`.
@@ -105,7 +190,7 @@ export const keysCreate = Command.make(
  * @since 0.1.0
  */
 export const keys = Command.make("keys").pipe(
-  Command.withSubcommands([keysCreate]),
+  Command.withSubcommands([keysCreate, keysList, keysRevoke, keysRotate]),
   Command.withDescription("Manage API keys")
 )
 

@@ -35,12 +35,27 @@ const keysAndBatches = Effect.gen(function*() {
 })
 
 /**
+ * Keys get a public id (the first 16 hex digits of their hash, for `keys list|revoke|rotate`),
+ * an optional expiry, a last-used time and a revocation time.
+ */
+const keyLifecycle = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE multirun_api_keys ADD COLUMN id TEXT`
+  yield* sql`ALTER TABLE multirun_api_keys ADD COLUMN expires_at BIGINT`
+  yield* sql`ALTER TABLE multirun_api_keys ADD COLUMN last_used_at BIGINT`
+  yield* sql`ALTER TABLE multirun_api_keys ADD COLUMN revoked_at BIGINT`
+  yield* sql`UPDATE multirun_api_keys SET id = substr(key_hash, 1, 16)`
+  yield* sql`CREATE UNIQUE INDEX multirun_api_keys_id ON multirun_api_keys (id)`
+})
+
+/**
  * The server's migrations, keyed `<id>_<name>` as `Migrator.fromRecord` expects.
  *
  * @since 0.2.0
  */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
-  "1_keys_and_batches": keysAndBatches
+  "1_keys_and_batches": keysAndBatches,
+  "2_key_lifecycle": keyLifecycle
 }
 
 /**

@@ -81,7 +81,7 @@ describe("server database on SQLite", () => {
         const sql = yield* SqlClient.SqlClient
         return yield* sql<{ migration_id: number }>`SELECT migration_id FROM ${sql(Migrations.migrationsTable)}`
       }).pipe(Effect.provide(Database.layer(database)))
-      assert.deepStrictEqual(migrations.map((row) => Number(row.migration_id)), [1])
+      assert.deepStrictEqual(migrations.map((row) => Number(row.migration_id)), [1, 2])
 
       const server = yield* TestServer.start(database)
       const fresh = yield* Effect.promise(() =>

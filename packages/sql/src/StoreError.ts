@@ -78,6 +78,7 @@ export const locationOf = (
  * @since 0.2.0
  */
 export const backendError = (operation: string, location?: string) => (cause: unknown): BackendError => {
+  if (cause instanceof BackendError) return cause
   const reason = reasonOf(cause)
   return new BackendError({
     operation,
