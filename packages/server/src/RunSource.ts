@@ -5,12 +5,11 @@
  * @since 0.2.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import type { Checkpoints } from "@multirun/core/Checkpoints"
 import type { BackendError } from "@multirun/core/Errors"
 import type { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { RemoteLayer } from "@multirun/core/RemoteLayer"
-import { Migrations, PgClientLayer, ProjectView, SqliteClientLayer } from "@multirun/sql"
+import { PgClientLayer, ProjectView, SqliteClientLayer } from "@multirun/sql"
 import type { StoreError } from "@multirun/sql/StoreError"
 import { Data, Effect, Layer } from "effect"
 import * as fs from "node:fs"
@@ -47,59 +46,44 @@ export class SourceError extends Data.TaggedError("SourceError")<{ readonly mess
 
 const storeFailure = (error: StoreError) => new SourceError({ message: `cannot open ${error.location}: ${error.detail}` })
 
-/** The file opened read-only, as a client layer. */
-const readOnlyClient = (filename: string): Layer.Layer<SqlClient.SqlClient, SourceError> =>
-  SqliteClient.layer({ filename, readonly: true, disableWAL: true }).pipe(
-    Layer.mapError((error) => new SourceError({ message: `cannot open ${filename}: ${error.message}` }))
-  )
+/** The one line a failure to open a SQLite file reads as. */
+const sqliteFailure = (filename: string) => (error: StoreError): SourceError => {
+  switch (error.reason) {
+    case "Unavailable":
+      return new SourceError({
+        message: fs.existsSync(filename)
+          ? `cannot open ${filename}: ${error.detail}`
+          : `no database at ${filename} (give --db FILE, --database-url URL or --url URL)`
+      })
+    case "NotADatabase":
+      return new SourceError({ message: `${filename} is not a SQLite database` })
+    case "NotMultirunDatabase":
+      return new SourceError({ message: `${filename} holds no multirun runs (not a multirun database)` })
+    default:
+      return storeFailure(error)
+  }
+}
 
 /**
- * The multirun schema version of the file: 0 for no multirun tables at all.
- */
-const versionOf = (filename: string): Effect.Effect<number, SourceError> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const tables = yield* sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table'`
-    if (!tables.some((table) => table.name === "multirun_runs")) return 0
-    // a 0.1 file may have no version recorded yet: it has the first schema
-    return Math.max(1, yield* Migrations.storedVersion)
-  }).pipe(
-    Effect.mapError(() => new SourceError({ message: `${filename} is not a SQLite database` })),
-    Effect.provide(readOnlyClient(filename)),
-    Effect.scoped
-  )
-
-/**
- * A multirun SQLite file opened read-only (no WAL switch, no write): fails with a one-line
- * {@link SourceError} when the file is missing, is not a multirun database, or was written by a
- * newer multirun. A file of an older schema (written by an older multirun) is first upgraded in
- * place, as `SqliteClientLayer` (and any program on `SqliteLayer`) would do, then opened
- * read-only.
+ * A multirun SQLite file opened read-only (`SqliteClientLayer` with `readOnly`: no WAL switch,
+ * no write): fails with a one-line {@link SourceError} when the file is missing, is not a
+ * multirun database, or was written by a newer multirun. A file of an older schema (written by
+ * an older multirun) is first upgraded in place, as `SqliteClientLayer` (and any program on
+ * `SqliteLayer`) would do, then opened read-only.
  *
  * @since 0.2.0
  */
-export const sqliteReadOnly = (filename: string): Layer.Layer<SqlClient.SqlClient, SourceError> =>
-  Layer.unwrapEffect(Effect.gen(function*() {
-    if (!fs.existsSync(filename)) {
-      return yield* new SourceError({
-        message: `no database at ${filename} (give --db FILE, --database-url URL or --url URL)`
-      })
-    }
-    const version = yield* versionOf(filename)
-    if (version === 0) {
-      return yield* new SourceError({ message: `${filename} holds no multirun runs (not a multirun database)` })
-    }
-    if (version > Migrations.schemaVersion) {
-      return yield* new SourceError({
-        message: `${filename} has multirun schema version ${version}, newer than this multirun knows ` +
-          `(${Migrations.schemaVersion}); upgrade @multirun/server to read it`
-      })
-    }
-    if (version < Migrations.schemaVersion) {
-      yield* Layer.build(SqliteClientLayer({ filename })).pipe(Effect.scoped, Effect.mapError(storeFailure))
-    }
-    return readOnlyClient(filename)
-  }))
+export const sqliteReadOnly = (filename: string): Layer.Layer<SqlClient.SqlClient, SourceError> => {
+  const readOnly = SqliteClientLayer({ filename, readOnly: true })
+  return readOnly.pipe(
+    Layer.catchAll((error) =>
+      error.reason === "OlderSchema"
+        ? Layer.unwrapEffect(Effect.as(Effect.scoped(Layer.build(SqliteClientLayer({ filename }))), readOnly))
+        : Layer.fail(error)
+    ),
+    Layer.mapError(sqliteFailure(filename))
+  )
+}
 
 /**
  * The backend and checkpoint service of a source, read-only (a `ProjectView` over a database).

@@ -9,7 +9,7 @@ import type { MigrationError } from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
-import { describeCause } from "./internal/sql.js"
+import { describeCause, isReadOnly, readOnlyDetail } from "./internal/sql.js"
 import { StoreError } from "./StoreError.js"
 
 /**
@@ -141,14 +141,18 @@ const migrationFailed = (location: string, cause: unknown) =>
   })
 
 /** Any failure or defect of a migration becomes `StoreError("MigrationFailed")` naming the database. */
+/** A failure to write the database because it (or its directory) is read-only. */
+const readOnlyFailure = (location: string, cause: unknown): StoreError | undefined =>
+  isReadOnly(cause) ? new StoreError({ reason: "ReadOnly", location, detail: readOnlyDetail }) : undefined
+
 const failuresAsStoreError = (location: string) =>
 <A, R>(self: Effect.Effect<A, StoreError | SqlError | MigrationError, R>): Effect.Effect<A, StoreError, R> =>
   self.pipe(
     Effect.catchTags({
-      SqlError: (error) => Effect.fail(migrationFailed(location, error)),
-      MigrationError: (error) => Effect.fail(migrationFailed(location, error))
+      SqlError: (error) => Effect.fail(readOnlyFailure(location, error) ?? migrationFailed(location, error)),
+      MigrationError: (error) => Effect.fail(readOnlyFailure(location, error) ?? migrationFailed(location, error))
     }),
-    Effect.catchAllDefect((defect) => Effect.fail(migrationFailed(location, defect)))
+    Effect.catchAllDefect((defect) => Effect.fail(readOnlyFailure(location, defect) ?? migrationFailed(location, defect)))
   )
 
 /**

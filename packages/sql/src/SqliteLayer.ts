@@ -10,7 +10,7 @@ import type { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { describeCause } from "./internal/sql.js"
+import { describeCause, isReadOnly, readOnlyDetail } from "./internal/sql.js"
 import * as Migrations from "./Migrations.js"
 import * as SqlStore from "./SqlStore.js"
 import { locationOf, StoreError } from "./StoreError.js"
@@ -24,6 +24,12 @@ import { locationOf, StoreError } from "./StoreError.js"
 export interface SqliteClientLayerOptions {
   readonly filename: string
   readonly busyTimeoutMs?: number | undefined
+  /**
+   * Open the file for reading only: nothing is created, migrated or written, so a read-only file,
+   * directory or disk can be read. The file must hold multirun's current schema
+   * (`StoreError("OlderSchema")` otherwise: open it once without the flag to upgrade it).
+   */
+  readonly readOnly?: boolean | undefined
 }
 
 /**
@@ -34,12 +40,24 @@ export interface SqliteClientLayerOptions {
  */
 export interface SqliteLayerOptions extends SqlStore.Options, SqliteClientLayerOptions {}
 
+/** Whether the file (or, when it does not exist yet, its directory) can be written. */
+const writable = (filename: string): boolean => {
+  try {
+    fs.accessSync(fs.existsSync(filename) ? filename : path.dirname(filename), fs.constants.W_OK)
+    return true
+  } catch {
+    return !fs.existsSync(path.dirname(filename))
+  }
+}
+
 const unavailable = (filename: string) => (cause: unknown) =>
-  new StoreError({
-    reason: "Unavailable",
-    location: filename,
-    detail: `the SQLite file could not be opened: ${describeCause(cause)}`
-  })
+  isReadOnly(cause) || !writable(filename)
+    ? new StoreError({ reason: "ReadOnly", location: filename, detail: readOnlyDetail })
+    : new StoreError({
+      reason: "Unavailable",
+      location: filename,
+      detail: `the SQLite file could not be opened: ${describeCause(cause)}`
+    })
 
 /**
  * Checks, before multirun writes anything to it, that the file is a SQLite database that is
@@ -93,6 +111,7 @@ const inspect = (filename: string): Effect.Effect<void, StoreError> =>
  */
 export const SqliteClientLayer = (options: SqliteClientLayerOptions): Layer.Layer<SqlClient.SqlClient, StoreError> => {
   const filename = locationOf(options)
+  if (options.readOnly === true) return readOnlyClient(filename)
   const client = SqliteClient.layer({ filename }).pipe(Layer.mapError(unavailable(filename)))
   const setup = Layer.effectDiscard(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -103,6 +122,55 @@ export const SqliteClientLayer = (options: SqliteClientLayerOptions): Layer.Laye
     Effect.zipRight(Migrations.run(filename))
   ))
   return Layer.unwrapEffect(Effect.as(inspect(filename), Layer.provideMerge(setup, client)))
+}
+
+/** The schema version of a file opened read-only, which must be the current one. */
+const checkVersion = (filename: string): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const tables = yield* sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table'`
+    if (!tables.some((table) => table.name === "multirun_runs")) {
+      return yield* new StoreError({
+        reason: "NotMultirunDatabase",
+        location: filename,
+        detail: "the database holds no multirun tables"
+      })
+    }
+    const version = yield* Migrations.storedVersion
+    if (version === Migrations.schemaVersion) return
+    return yield* new StoreError(
+      version > Migrations.schemaVersion
+        ? {
+          reason: "NewerSchema",
+          location: filename,
+          detail: `the database has multirun schema version ${version}, newer than this multirun knows ` +
+            `(${Migrations.schemaVersion}); upgrade @multirun/sql to read it`
+        }
+        : {
+          reason: "OlderSchema",
+          location: filename,
+          detail: `the database has multirun schema version ${version} and needs an upgrade to ` +
+            `${Migrations.schemaVersion}; open it once without \`readOnly\` (a program on SqliteLayer does)`
+        }
+    )
+  }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(filename)(error))))
+
+/** The file opened for reading only: no directory, WAL switch, migration or write. */
+const readOnlyClient = (filename: string): Layer.Layer<SqlClient.SqlClient, StoreError> => {
+  const client = Layer.unwrapEffect(Effect.suspend(() =>
+    fs.existsSync(filename)
+      ? Effect.succeed(SqliteClient.layer({ filename, readonly: true, disableWAL: true }))
+      : Effect.fail(new StoreError({ reason: "Unavailable", location: filename, detail: "no such file" }))
+  )).pipe(Layer.mapError((error) => error instanceof StoreError ? error : unavailable(filename)(error)))
+  const check = Layer.effectDiscard(checkVersion(filename).pipe(
+    Effect.catchAllDefect((defect) => Effect.fail(unavailable(filename)(defect))),
+    Effect.mapError((error) =>
+      error.reason === "Unavailable" && /SQLITE_NOTADB|not a database/i.test(error.detail)
+        ? new StoreError({ reason: "NotADatabase", location: filename, detail: "the file is not a SQLite database" })
+        : error
+    )
+  ))
+  return Layer.provideMerge(check, client)
 }
 
 /**

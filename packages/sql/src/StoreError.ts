@@ -19,6 +19,9 @@ import { describeCause, reasonOf } from "./internal/sql.js"
  * - `MigrationFailed`: creating or upgrading the tables failed.
  * - `Unavailable`: the database could not be reached or opened.
  * - `InvalidOptions`: the layer's options cannot be used (e.g. a malformed schema name).
+ * - `ReadOnly`: the file or its directory cannot be written; open it with `readOnly: true`.
+ * - `OlderSchema`: opened with `readOnly: true`, the database still needs an upgrade that only
+ *   a writable opening makes.
  *
  * @since 0.1.0
  */
@@ -28,7 +31,9 @@ export const StoreErrorReason = Schema.Literal(
   "NewerSchema",
   "MigrationFailed",
   "Unavailable",
-  "InvalidOptions"
+  "InvalidOptions",
+  "ReadOnly",
+  "OlderSchema"
 )
 
 /** @since 0.1.0 */

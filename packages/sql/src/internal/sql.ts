@@ -53,3 +53,11 @@ export const isUniqueViolation = (error: unknown): boolean => {
   const code = (error as { readonly cause?: { readonly code?: unknown } } | null)?.cause?.code
   return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
 }
+
+/** Whether a failure came from a read-only file, directory or disk. */
+export const isReadOnly = (cause: unknown): boolean =>
+  reasonOf(cause) === "ReadOnly" || /readonly|read-only|EROFS|EACCES/i.test(describeCause(cause))
+
+/** The detail of `StoreError("ReadOnly")`. */
+export const readOnlyDetail = "the database cannot be written (a read-only file, directory or disk); " +
+  "to read it, open it with `readOnly: true`"
