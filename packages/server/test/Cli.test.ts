@@ -3,13 +3,14 @@ import { Effect } from "effect"
 import { execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { request, tempDir } from "./utils.js"
+import { request, sourceNodeArgs, tempDir } from "./utils.js"
 
-const bin = path.join(import.meta.dirname, "..", "bin", "multirun.js")
+// the `multirun` command on the TypeScript sources (no build needed)
+const bin = [...sourceNodeArgs, path.join(import.meta.dirname, "..", "bin", "multirun.js")]
 
 const runCli = (args: ReadonlyArray<string>, cwd: string) =>
   Effect.async<{ code: number; stdout: string; stderr: string }>((resume) => {
-    execFile(process.execPath, [bin, ...args], { cwd, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [...bin, ...args], { cwd, timeout: 60_000 }, (error, stdout, stderr) => {
       resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr }))
     })
   })
@@ -25,7 +26,7 @@ describe("multirun command line", () => {
       assert.isTrue(fs.existsSync(path.join(cwd, ".multirun", "server.db")))
       assert.notInclude(fs.readFileSync(path.join(cwd, ".multirun", "server.db")).toString("latin1"), key)
 
-      const serve = spawn(process.execPath, [bin, "serve", "--port", "0"], { cwd })
+      const serve = spawn(process.execPath, [...bin, "serve", "--port", "0"], { cwd })
       const url = yield* Effect.async<string>((resume) => {
         let out = ""
         serve.stdout.on("data", (chunk) => {

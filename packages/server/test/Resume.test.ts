@@ -3,14 +3,14 @@ import { MultiRunClient, RemoteLayer } from "@multirun/core"
 import { Effect, Option } from "effect"
 import { execFile } from "node:child_process"
 import * as path from "node:path"
-import { serverForFile, sqliteDatabase } from "./utils.js"
+import { serverForFile, sourceNodeArgs, sqliteDatabase } from "./utils.js"
 
 const fixture = path.join(import.meta.dirname, "fixtures", "resumable.ts")
 
 /** Runs the fixture in a new Node process; resolves with its exit code and JSON lines. */
 const child = (env: Record<string, string>) =>
   Effect.async<{ code: number; events: Array<any>; stderr: string }>((resume) => {
-    execFile(process.execPath, ["--import", "tsx", fixture], { env: { ...process.env, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [...sourceNodeArgs, fixture], { env: { ...process.env, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1
       const events = stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line))
       resume(Effect.succeed({ code, events, stderr }))

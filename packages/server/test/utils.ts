@@ -10,9 +10,11 @@ import { ApiKeys } from "@multirun/sql"
 import { afterAll, beforeAll, describe } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import * as Database from "../src/Database.js"
 import * as Server from "../src/Server.js"
 
@@ -161,3 +163,13 @@ export const httpClient = FetchHttpClient.layer
 
 /** Reads `Context` values, for tests that query the database directly. */
 export const sqlOf = (server: TestServer) => Context.get(server.sql, SqlClientTag.SqlClient)
+
+/**
+ * Node.js arguments that run TypeScript sources in a child process without a build: the tsx
+ * loader (by absolute URL, so any cwd works) and the `@multirun/source` export condition.
+ */
+export const sourceNodeArgs: ReadonlyArray<string> = [
+  "--import",
+  pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href,
+  "--conditions=@multirun/source"
+]

@@ -93,6 +93,7 @@ export const bundleFixture = async (name: string): Promise<string> => {
     format: "cjs",
     outfile,
     external: ["better-sqlite3", "pg-native"],
+    conditions: ["@multirun/source"],
     logLevel: "warning"
   })
   return outfile
