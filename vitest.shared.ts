@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
 /**
@@ -9,7 +10,14 @@ const conditions = ["@multirun/source", "module", "node", "development|productio
 
 /** Settings every package's vitest config merges. */
 export default defineConfig({
-  resolve: { conditions },
+  resolve: {
+    conditions,
+    // core's test utilities (the conformance suite) are not published: the other packages'
+    // tests reach them by this name inside the repository only (`paths` in tsconfig.base.json)
+    alias: {
+      "@multirun/core/test-utils": fileURLToPath(new URL("./packages/core/test/utils/index.ts", import.meta.url))
+    }
+  },
   ssr: { resolve: { conditions } },
   test: {
     include: ["test/**/*.test.ts"],
