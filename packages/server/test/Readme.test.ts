@@ -1,12 +1,13 @@
 /**
- * The README's tour compiles: every fenced ```ts block of README.md becomes a module, checked by
- * `tsc` under a strict configuration against the packages' sources (no build needed).
+ * The README's tour compiles: every fenced ```ts block of README.md (and of each package's
+ * README) becomes a module, checked by `tsc` under a strict configuration against the packages'
+ * sources (no build needed).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { repoRoot, run, scopedTempDir, tscPath, toReadmeLines, writeSnippets } from "./readme.js"
+import { readmes, repoRoot, run, scopedTempDir, tscPath, toReadmeLines, writeSnippets } from "./readme.js"
 
 const readme = fs.readFileSync(path.join(repoRoot, "README.md"), "utf8")
 
@@ -37,11 +38,14 @@ describe("README.md", () => {
     assert.include(readme, "npm i @multirun/server")
   })
 
-  it.scopedLive("every ```ts block type-checks against the real API", () =>
+  it.scopedLive("every ```ts block of the READMEs type-checks against the real API", () =>
     Effect.gen(function*() {
       const dir = yield* scopedTempDir("multirun-readme-")
-      const found = writeSnippets(readme, dir)
-      assert.isAtLeast(found.length, 4, "the tour's TypeScript blocks")
+      const found = Object.entries(readmes).flatMap(([prefix, file]) => {
+        const written = writeSnippets(fs.readFileSync(path.join(repoRoot, file), "utf8"), dir, prefix)
+        assert.isAtLeast(written.length, prefix === "readme" ? 4 : 1, `TypeScript blocks of ${file}`)
+        return written
+      })
       fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ type: "module", private: true }))
       fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify(tsconfig, null, 2))
       // the repository's packages and their dependencies, as an installed project sees them

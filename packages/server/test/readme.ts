@@ -18,8 +18,8 @@ export interface Snippet {
   readonly code: string
 }
 
-/** Every fenced ```ts block of a Markdown text, in order. */
-export const snippets = (markdown: string): Array<Snippet> => {
+/** Every fenced ```ts block of a Markdown text, in order; `prefix` names their files. */
+export const snippets = (markdown: string, prefix = "snippet"): Array<Snippet> => {
   const lines = markdown.split("\n")
   const found: Array<Snippet> = []
   for (let i = 0; i < lines.length; i++) {
@@ -27,7 +27,7 @@ export const snippets = (markdown: string): Array<Snippet> => {
     const start = i + 1
     let end = start
     while (end < lines.length && lines[end]!.trim() !== "```") end++
-    found.push({ file: `snippet-${found.length + 1}.ts`, line: start + 1, code: lines.slice(start, end).join("\n") + "\n" })
+    found.push({ file: `${prefix}-${found.length + 1}.ts`, line: start + 1, code: lines.slice(start, end).join("\n") + "\n" })
     i = end
   }
   return found
@@ -49,20 +49,28 @@ declare global {
 export {}
 `
 
-/** Writes the snippets and the prelude into \`dir\`; returns the snippets written. */
-export const writeSnippets = (markdown: string, dir: string): Array<Snippet> => {
-  const found = snippets(markdown)
+/** Writes the snippets of a Markdown text (file names starting with `prefix`) and the prelude into `dir`. */
+export const writeSnippets = (markdown: string, dir: string, prefix = "snippet"): Array<Snippet> => {
+  const found = snippets(markdown, prefix)
   fs.mkdirSync(dir, { recursive: true })
   fs.writeFileSync(path.join(dir, "prelude.d.ts"), prelude)
   for (const snippet of found) fs.writeFileSync(path.join(dir, snippet.file), snippet.code)
   return found
 }
 
-/** Rewrites `snippet-N.ts(L,C)` in compiler output as `README.md:LINE`. */
+/** The Markdown files whose TypeScript blocks must compile, by snippet file prefix. */
+export const readmes: Record<string, string> = {
+  "readme": "README.md",
+  "core": "packages/core/README.md",
+  "sql": "packages/sql/README.md",
+  "server": "packages/server/README.md"
+}
+
+/** Rewrites `PREFIX-N.ts(L,C)` in compiler output as the Markdown file and line the code is on. */
 export const toReadmeLines = (output: string, found: ReadonlyArray<Snippet>): string =>
-  output.replace(/(?:[^\s(]*\/)?(snippet-\d+\.ts)\((\d+),(\d+)\)/g, (all, file: string, line: string, column: string) => {
+  output.replace(/(?:[^\s(]*\/)?(([a-z]+)-\d+\.ts)\((\d+),(\d+)\)/g, (all, file: string, prefix: string, line: string, column: string) => {
     const snippet = found.find((s) => s.file === file)
-    return snippet === undefined ? all : `README.md:${snippet.line + Number(line) - 1}:${column}`
+    return snippet === undefined ? all : `${readmes[prefix] ?? file}:${snippet.line + Number(line) - 1}:${column}`
   })
 
 /** The outcome of a child process. */
