@@ -335,6 +335,17 @@ describe("outside install", () => {
         )
       }).pipe(Effect.scoped), 300_000)
 
+    it.effect("effect 4 is refused at install: npm reports the peer dependency conflict", () =>
+      Effect.gen(function*() {
+        const { dir } = yield* OutsideProject
+        const before = fs.readFileSync(path.join(dir, "package.json"), "utf8")
+        const attempt = yield* run("npm", ["install", "--dry-run", "--no-audit", "--no-fund", "effect@^4.0.0"], { cwd: dir, env })
+        assert.notStrictEqual(attempt.code, 0, attempt.stdout)
+        assert.include(attempt.stderr, "ERESOLVE")
+        assert.match(attempt.stderr, /peer effect@"\^3\.\d+\.\d+"/)
+        assert.strictEqual(fs.readFileSync(path.join(dir, "package.json"), "utf8"), before)
+      }), 300_000)
+
     it.effect("the installed multirun command runs without tsx: --help, --version, keys create", () =>
       Effect.gen(function*() {
         const { dir } = yield* OutsideProject
