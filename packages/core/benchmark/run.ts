@@ -2,12 +2,12 @@
  * Core benchmark: the per-step cost of `step()` on LocalLayer against a bare Effect doing the
  * same work and an OpenTelemetry span with the same attributes, and the replay rate. Costs are
  * wall time per item, the median of several rounds, all measured in this one process.
- * Run: npx tsx packages/core/benchmark/run.ts
+ * Run: `npm run bench` (compiled, on dist), or `npx tsx --conditions=@multirun/source packages/core/benchmark/run.ts`
  */
 import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Effect } from "effect"
 import { performance } from "node:perf_hooks"
-import { LocalLayer, RunContext, step, withAgent, withRun } from "../src/index.js"
+import { LocalLayer, RunContext, step, withAgent, withRun } from "@multirun/core"
 
 const N = 100_000
 const ROUNDS = 5
@@ -106,7 +106,7 @@ const main = async () => {
   await provider.shutdown()
   await keepingProvider.shutdown()
   const replayMs = await Effect.runPromise(replay(10_000, ROUNDS))
-  const rows = [
+  const rows: ReadonlyArray<readonly [string, string]> = [
     ["bare Effect (same body)", `${bareUs.toFixed(3)} µs/step`],
     ["OpenTelemetry span (BatchSpanProcessor)", `${spanUs.toFixed(3)} µs/span, ${(100 * (1 - delivered)).toFixed(1)}% of spans dropped`],
     ["step() on LocalLayer", `${stepUs.toFixed(3)} µs/step, none dropped`],

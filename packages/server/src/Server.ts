@@ -24,7 +24,7 @@ import * as Viewer from "./Viewer.js"
  *
  * @since 0.1.0
  */
-export const version = "0.1.0"
+export const version = "0.2.0"
 
 /**
  * The port used when none is given.
