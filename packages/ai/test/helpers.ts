@@ -2,12 +2,11 @@
 import { FetchHttpClient } from "@effect/platform"
 import { OpenAiClient, OpenAiLanguageModel } from "@effect/ai-openai"
 import { MultiRunClient } from "@multirun/core"
+import { tempDir } from "@multirun/core/test-utils"
 import type { Run, Step } from "@multirun/core"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { spawn } from "node:child_process"
-import * as fs from "node:fs"
 import { createRequire } from "node:module"
-import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { OpenAiStub } from "./fixtures/OpenAiStub.js"
@@ -29,11 +28,8 @@ export const stored = (runId: string) =>
     return { run, steps } as { readonly run: Run.Encoded; readonly steps: ReadonlyArray<Step.Encoded> }
   })
 
-/** A new temp directory, removed when the scope closes. */
-export const scopedTempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "multirun-ai-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+/** A new temp directory (under the test run's own directory), removed when the scope closes. */
+export const scopedTempDir = tempDir("ai")
 
 const require = createRequire(import.meta.url)
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures")
@@ -50,6 +46,8 @@ export const bundleFixture = (name: string, dir: string) =>
       format: "cjs",
       outfile,
       external: ["better-sqlite3"],
+      // the workspace packages from their TypeScript sources, not a (possibly stale) dist/
+      conditions: ["@multirun/source"],
       logLevel: "warning"
     })
     return outfile

@@ -3,7 +3,7 @@
  * same work and an OpenTelemetry span with the same attributes, the cost of `Telemetry.layer`
  * (a span per step exported by `@effect/opentelemetry`), and the replay rate. Costs are wall
  * time per item, the median of several rounds, all measured in this one process.
- * Run: npx tsx packages/core/benchmark/run.ts
+ * Run: `npm run bench` (compiled, on dist), or `npx tsx --conditions=@multirun/source packages/core/benchmark/run.ts`
  */
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import {
@@ -15,7 +15,7 @@ import {
 } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer } from "effect"
 import { performance } from "node:perf_hooks"
-import { LocalLayer, RunContext, step, Telemetry, withAgent, withRun } from "../src/index.js"
+import { LocalLayer, RunContext, step, Telemetry, withAgent, withRun } from "@multirun/core"
 
 const N = 100_000
 const ROUNDS = 5
@@ -149,7 +149,7 @@ const main = async () => {
   await provider.shutdown()
   await keepingProvider.shutdown()
   const replayMs = await Effect.runPromise(replay(10_000, ROUNDS))
-  const rows = [
+  const rows: ReadonlyArray<readonly [string, string]> = [
     ["bare Effect (same body)", `${bareUs.toFixed(3)} µs/step`],
     ["OpenTelemetry span (BatchSpanProcessor)", `${spanUs.toFixed(3)} µs/span, ${(100 * (1 - delivered)).toFixed(1)}% of spans dropped`],
     ["step() on LocalLayer", `${stepUs.toFixed(3)} µs/step, none dropped`],

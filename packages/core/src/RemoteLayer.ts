@@ -229,7 +229,7 @@ export const make = (
     }
 
     const http = yield* HttpClient.HttpClient
-    const ingestUrl = `${options.url.replace(/\/+$/, "")}${Api.Api.groups.ingest.endpoints.ingest.path}`
+    const ingestUrl = `${options.url.replace(/\/+$/, "")}${Api.Api.groups.ingest!.endpoints.ingest!.path}`
     const decodeIngested = HttpClientResponse.schemaBodyJson(Api.IngestResult)
     /** Posts one batch; a non-2xx answer fails with its status and the server's message. */
     const postBatch = (batch: Event.Batch) =>

@@ -3,7 +3,7 @@
  * loopback port) on SQLite and on PostgreSQL, with 1 and with 20 concurrent runs, and the p50/p99
  * latency of ingest requests seen by the client.
  *
- *   npx tsx packages/server/benchmark/run.ts [--steps N] [--pg URL]
+ *   npm run bench   (or, after `tsc -b`: node packages/server/build/benchmark/run.js [--steps N] [--pg URL])
  *
  * PostgreSQL is measured when it answers at --pg (default postgres://postgres@127.0.0.1:5432/test),
  * in a fresh schema dropped afterwards.
@@ -23,7 +23,7 @@ const arg = (name: string, fallback: string) => {
 }
 const totalSteps = Number(arg("steps", "100000"))
 const pgUrl = arg("pg", "postgres://postgres@127.0.0.1:5432/test")
-// the `multirun` command as users run it, from the sources (this script may run compiled, from build/)
+// the `multirun` command as users run it: compiled, from dist/ (this script runs compiled, from build/)
 const packageRoot = path.resolve(import.meta.dirname, import.meta.dirname.endsWith(path.join("build", "benchmark")) ? "../.." : "..")
 const bin = path.join(packageRoot, "bin", "multirun.js")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The `multirun` command: runs the TypeScript sources through tsx.
-import { register } from "tsx/esm/api"
+// The `multirun` command. Installed, it runs the compiled JavaScript in dist/ on plain Node.js.
+// Inside the repository, `node --import tsx --conditions=@multirun/source bin/multirun.js` runs
+// the TypeScript sources instead (the package imports itself by name, so the condition decides).
+import { main } from "@multirun/server/Cli"
 
-register()
-const { main } = await import("../src/Cli.ts")
 main(process.argv)

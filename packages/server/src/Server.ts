@@ -26,7 +26,7 @@ import * as Views from "./Views.js"
  *
  * @since 0.1.0
  */
-export const version = "0.1.0"
+export const version = "0.2.0"
 
 /**
  * The port used when none is given.

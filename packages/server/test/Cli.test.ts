@@ -1,15 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
-import { spawnChild, tempDir } from "@multirun/core/test-utils"
+import { sourceNodeArgs, spawnChild, tempDir } from "@multirun/core/test-utils"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { request } from "./TestServer.js"
 
-const bin = path.join(import.meta.dirname, "..", "bin", "multirun.js")
+// the `multirun` command on the TypeScript sources (no build needed)
+const bin = [...sourceNodeArgs, path.join(import.meta.dirname, "..", "bin", "multirun.js")]
 
 /** Runs the command line to its end. */
 const runCli = (args: ReadonlyArray<string>, cwd: string) =>
-  Effect.scoped(Effect.flatMap(spawnChild(process.execPath, [bin, ...args], { cwd }), (child) => child.exit)).pipe(
+  Effect.scoped(Effect.flatMap(spawnChild(process.execPath, [...bin, ...args], { cwd }), (child) => child.exit)).pipe(
     Effect.map((exit) => ({ code: exit.code, stdout: exit.stdout.join("\n"), stderr: exit.stderr }))
   )
 
@@ -24,7 +25,7 @@ describe("multirun command line", () => {
       assert.isTrue(fs.existsSync(path.join(cwd, ".multirun", "server.db")))
       assert.notInclude(fs.readFileSync(path.join(cwd, ".multirun", "server.db")).toString("latin1"), key)
 
-      const serve = yield* spawnChild(process.execPath, [bin, "serve", "--port", "0"], { cwd })
+      const serve = yield* spawnChild(process.execPath, [...bin, "serve", "--port", "0"], { cwd })
       const listening = yield* serve.line(/listening on http:\/\//).pipe(Effect.timeout("30 seconds"))
       const url = /listening on (http:\/\/[^ ]+)/.exec(listening)![1]!
       const runs = yield* Effect.promise(() => request(url, { path: "/api/runs", key }))

@@ -3,11 +3,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { spawnChild, tempDir } from "@multirun/core/test-utils"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, Option } from "effect"
-import * as path from "node:path"
 import * as ApiKeys from "../src/ApiKeys.js"
+import { bundleCli } from "./cliBundle.js"
 import { request, sqliteDatabase, start } from "./TestServer.js"
-
-const bin = path.join(import.meta.dirname, "..", "bin", "multirun.js")
 
 const status = (url: string, key: string) =>
   Effect.promise(() => request(url, { path: "/api/runs", key })).pipe(Effect.map((answer) => answer.status))
@@ -43,6 +41,7 @@ describe("API key lifecycle", () => {
   it.scopedLive("multirun keys list | revoke | rotate", () =>
     Effect.gen(function*() {
       const cwd = yield* tempDir("keys")
+      const bin = yield* bundleCli
       const cli = (...args: Array<string>) =>
         Effect.scoped(Effect.flatMap(spawnChild(process.execPath, [bin, "keys", ...args], { cwd }), (child) => child.exit)).pipe(
           Effect.map((exit) => ({ code: exit.code, stdout: exit.stdout.join("\n"), stderr: exit.stderr }))

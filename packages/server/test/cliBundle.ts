@@ -29,6 +29,7 @@ export const bundleCli: Effect.Effect<string, never, Scope.Scope> = Effect.acqui
       },
       bundle: true,
       platform: "node",
+      conditions: ["@multirun/source"],
       format: "esm",
       target: "node20",
       outfile,

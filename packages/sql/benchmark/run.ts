@@ -1,5 +1,6 @@
 /**
- * Benchmark of the SQL store: `tsx packages/sql/benchmark/run.ts`.
+ * Benchmark of the SQL store: `npm run bench` (compiled, on dist), or
+ * `npx tsx --conditions=@multirun/source packages/sql/benchmark/run.ts`.
  *
  * - durable steps/s through `SqliteLayer` (100,000 steps via core `step()` in one run, flushed),
  *   next to the same program on `LocalLayer` (core's own cost) and to the store's writer alone;
@@ -29,7 +30,7 @@ import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { performance } from "node:perf_hooks"
-import { PgLayer, SqliteLayer, SqlStore } from "../src/index.js"
+import { PgLayer, SqliteLayer, SqlStore } from "@multirun/sql"
 
 /** The part of better-sqlite3's API the raw baseline uses (the package ships no types). */
 interface RawDatabase {

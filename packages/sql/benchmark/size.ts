@@ -1,5 +1,6 @@
 /**
- * Bytes per small step in a SQLite file: `tsx packages/sql/benchmark/size.ts`.
+ * Bytes per small step in a SQLite file: after `tsc -b`, `node packages/sql/build/benchmark/size.js`
+ * (compiled, on dist), or `npx tsx --conditions=@multirun/source packages/sql/benchmark/size.ts`.
  *
  * Writes `BENCH_STEPS` (default 10,000) completed steps with a ~20 B input and a ~30 B output
  * (UUIDv7 ids, a SHA-256 input hash, like real steps) through `SqliteLayer`, closes the layer,
@@ -9,13 +10,13 @@
 import { uuidv7 } from "@multirun/core/Ids"
 import type * as Step from "@multirun/core/Step"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
+import { SqliteLayer } from "@multirun/sql"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
-import { SqliteLayer } from "../src/index.js"
 
 /** The part of better-sqlite3's API this script uses (the package ships no types). */
 interface RawDatabase {

@@ -7,7 +7,9 @@
 import { Data, Deferred, Effect } from "effect"
 import type { Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
+import { createRequire } from "node:module"
 import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import { tempDir } from "./TempDir.js"
 
 /**
@@ -33,11 +35,26 @@ export const bundleFixture = (
         format: "cjs",
         outfile,
         external: [...(options.external ?? [])],
+        // the workspace packages from their TypeScript sources, not a (possibly stale) dist/
+        conditions: ["@multirun/source"],
         logLevel: "warning"
       })
     })
     return outfile
   })
+
+/**
+ * Node.js arguments that run TypeScript sources in a child process without a build: the tsx
+ * loader (by absolute URL, so any cwd works) and the `@multirun/source` export condition, so
+ * that `@multirun/*` imports (the `multirun` bin's own included) resolve to `src/`.
+ *
+ * @since 0.2.0
+ */
+export const sourceNodeArgs: ReadonlyArray<string> = [
+  "--import",
+  pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href,
+  "--conditions=@multirun/source"
+]
 
 /**
  * How a child process ended.

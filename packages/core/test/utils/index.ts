@@ -1,11 +1,12 @@
 /**
  * Test utilities shared by every package's tests (`@multirun/core/test-utils`): the backend
- * conformance suite, scoped temporary directories, the PostgreSQL of the tests, child processes,
+ * conformance suite, scoped temporary directories, the PostgreSQL of the tests, child processes
+ * (bundled fixtures, or the sources through tsx with `sourceNodeArgs`),
  * bounded waiting and record builders.
  *
  * @since 0.1.0
  */
-export { bundleFixture, type Child, ChildExited, type ChildExit, spawnChild } from "./Child.js"
+export { bundleFixture, type Child, ChildExited, type ChildExit, sourceNodeArgs, spawnChild } from "./Child.js"
 export { type BackendLayer, conformance, type ConformanceIt } from "./conformance.js"
 export { eventually } from "./Eventually.js"
 export { describePg, dropSchema, isCI, pgReachable, pgSchema, pgUrl } from "./Postgres.js"

@@ -1,0 +1,390 @@
+/**
+ * multirun as a new user gets it: the packages are built and packed (`npm pack`), installed from
+ * their tarballs into a project in the system temp directory (outside this repository) next to
+ * effect 3 from the registry, checked by publint and arethetypeswrong, type-checked under a strict
+ * tsconfig with `nodenext` and `bundler` resolution, and run with plain `node`: a run with two
+ * agents on SQLite, a checkpoint, a process that dies, a resume that replays, exact totals; then the
+ * installed `multirun` command. `@multirun/ai` is packed, checked and installed too (with
+ * `@effect/ai` and `@effect/ai-openai`), so the README blocks that use it type-check against it.
+ * Everything happens in a scoped temporary directory (the commands' own temporary files
+ * included), removed at the end. Slow (npm install builds better-sqlite3): minutes.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import { Context, Effect, Layer } from "effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { tempDir } from "@multirun/core/test-utils"
+import { publint } from "publint"
+import { type Ran, readmes, repoRoot, run, toReadmeLines, writeSnippets } from "./readme.js"
+
+const serverVersion: string =
+  JSON.parse(fs.readFileSync(path.join(repoRoot, "packages", "server", "package.json"), "utf8")).version
+
+/**
+ * The environment of the commands: none of the parent npm's settings, no source condition, and
+ * their temporary files in the project's scoped directory (removed with it).
+ */
+const commandEnv = (tmp: string): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && key !== "NODE_OPTIONS" && key !== "INIT_CWD")
+  ),
+  TMPDIR: tmp
+})
+
+const expectOk = (ran: Ran, what: string): void =>
+  assert.strictEqual(ran.code, 0, `${what} exited with ${ran.code}\n${ran.stdout}\n${ran.stderr}`)
+
+/** One packed package. */
+interface Packed {
+  readonly name: string
+  readonly tarball: string
+  readonly size: number
+  readonly files: ReadonlyArray<string>
+}
+
+/** The installed project. */
+class OutsideProject extends Context.Tag("test/OutsideProject")<OutsideProject, {
+  readonly dir: string
+  readonly env: NodeJS.ProcessEnv
+  readonly packed: ReadonlyArray<Packed>
+}>() {}
+
+/** A user's program: two agents on SQLite, a checkpoint; `start` dies after it, `resume` finishes. */
+const program = `import { RunContext, step, withAgent, withRun } from "@multirun/core"
+import { MultiRunClient } from "@multirun/core/MultiRunClient"
+import { SqliteLayer } from "@multirun/sql"
+import { Effect, Option } from "effect"
+
+const [mode, filename, resumeId] = process.argv.slice(2)
+if ((mode !== "start" && mode !== "resume") || filename === undefined) throw new Error("usage: main.js start|resume FILE [RUN_ID]")
+
+const executed: Array<string> = []
+/** Stands in for an LLM client: records what it was asked. */
+const callModel = (prompt: string) =>
+  Effect.sync(() => {
+    executed.push(prompt)
+    const planning = prompt.startsWith("plan")
+    return { text: \`answer(\${prompt})\`, tokens: planning ? 100 : 200, cost: planning ? 0.25 : 0.5 }
+  })
+
+const ask = (prompt: string) =>
+  callModel(prompt).pipe(
+    step("ask", { kind: "llm_call", input: { prompt }, usage: (r) => ({ tokensUsed: r.tokens, costUsd: r.cost }) })
+  )
+
+const research = withRun(
+  mode === "resume" && resumeId !== undefined ? { name: "outside", resume: { runId: resumeId, latest: true } } : { name: "outside" }
+)(Effect.gen(function*() {
+  const run = yield* RunContext
+  console.log(\`RUN \${run.runId}\`)
+  const plan = yield* withAgent("planner")(ask("plan the report"))
+  yield* run.setState("plan", plan.text)
+  yield* run.checkpoint("planned")
+  // the first process dies here, after the checkpoint
+  if (mode === "start") yield* Effect.sync(() => process.exit(3))
+  const draft = yield* withAgent("writer")(ask(\`write: \${plan.text}\`))
+  return { runId: run.runId, text: draft.text }
+}))
+
+const main = Effect.gen(function*() {
+  const { runId, text } = yield* research
+  const client = yield* MultiRunClient
+  const run = Option.getOrThrow(yield* client.getRun(runId))
+  const steps = yield* client.listSteps(runId)
+  const runs = yield* client.listRuns()
+  console.log(\`totals: \${run.stepCount} steps, \${run.tokensUsed} tokens, $\${run.costUsd}\`)
+  console.log(JSON.stringify({
+    status: run.status,
+    stepCount: run.stepCount,
+    tokensUsed: run.tokensUsed,
+    costUsd: run.costUsd,
+    replayed: steps.filter((s) => s.replayed).map((s) => s.name),
+    executed,
+    runs: runs.length,
+    text
+  }))
+})
+
+Effect.runPromise(main.pipe(Effect.provide(SqliteLayer({ filename })))).catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})
+`
+
+/** A strict user configuration; `skipLibCheck: false` checks our declarations too. */
+const strict = {
+  target: "ES2022",
+  lib: ["ES2022", "DOM", "DOM.Iterable"],
+  types: ["node"],
+  strict: true,
+  noUncheckedIndexedAccess: true,
+  exactOptionalPropertyTypes: true,
+  skipLibCheck: false
+}
+const tsconfigs: Record<string, unknown> = {
+  "tsconfig.json": {
+    compilerOptions: { ...strict, module: "NodeNext", moduleResolution: "NodeNext", rootDir: "src", outDir: "out" },
+    include: ["src"]
+  },
+  "tsconfig.bundler.json": {
+    compilerOptions: { ...strict, module: "Preserve", moduleResolution: "Bundler", noEmit: true },
+    include: ["src"]
+  },
+  "tsconfig.readme.json": {
+    compilerOptions: { ...strict, module: "NodeNext", moduleResolution: "NodeNext", noEmit: true },
+    include: ["readme"]
+  }
+}
+
+const OutsideProjectLive = Layer.scoped(
+  OutsideProject,
+  Effect.gen(function*() {
+    const root = yield* tempDir("outside")
+    const packs = path.join(root, "packs")
+    fs.mkdirSync(packs)
+    const tmp = path.join(root, "tmp")
+    fs.mkdirSync(tmp)
+    const env = commandEnv(tmp)
+    // each package's prepack script builds a fresh dist/ (tsc -b) before it is packed
+    const pack = yield* run("npm", ["pack", "--workspaces", "--pack-destination", packs, "--json"], {
+      cwd: repoRoot,
+      env,
+      timeoutMs: 600_000
+    })
+    expectOk(pack, "npm pack")
+    const listed: Array<{ name: string; filename: string; size: number; files: Array<{ path: string }> }> = JSON.parse(
+      pack.stdout.slice(pack.stdout.indexOf("["))
+    )
+    const packed = listed.map((p) => ({
+      name: p.name,
+      tarball: path.join(packs, p.filename),
+      size: p.size,
+      files: p.files.map((f) => f.path)
+    }))
+
+    const dir = path.join(root, "app")
+    fs.mkdirSync(path.join(dir, "src"), { recursive: true })
+    const tarball = (name: string) => `file:${packed.find((p) => p.name === name)!.tarball}`
+    fs.writeFileSync(
+      path.join(dir, "package.json"),
+      JSON.stringify(
+        {
+          name: "multirun-outside-app",
+          private: true,
+          type: "module",
+          // `npm i @multirun/core @multirun/sql effect@^3.22`, `npm i @multirun/server` and
+          // `npm i @multirun/ai @effect/ai` (with a provider), from the tarballs
+          dependencies: {
+            "@multirun/core": tarball("@multirun/core"),
+            "@multirun/sql": tarball("@multirun/sql"),
+            "@multirun/server": tarball("@multirun/server"),
+            "@multirun/ai": tarball("@multirun/ai"),
+            "@effect/ai": "^0.37.0",
+            "@effect/ai-openai": "^0.41.0",
+            "effect": "^3.22.0"
+          },
+          devDependencies: { "typescript": "~5.9.0", "@types/node": "^20.19.0" },
+          allowScripts: { "better-sqlite3": true }
+        },
+        null,
+        2
+      )
+    )
+    fs.writeFileSync(path.join(dir, "src", "main.ts"), program)
+    for (const [file, config] of Object.entries(tsconfigs)) {
+      fs.writeFileSync(path.join(dir, file), JSON.stringify(config, null, 2))
+    }
+    const install = yield* run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], {
+      cwd: dir,
+      env,
+      timeoutMs: 1_200_000
+    })
+    expectOk(install, "npm install")
+    return { dir, env, packed }
+  })
+)
+
+type Project = typeof OutsideProject.Service
+
+const tsc = ({ dir, env }: Project, project: string) =>
+  run(process.execPath, [path.join(dir, "node_modules", "typescript", "bin", "tsc"), "-p", project], { cwd: dir, env })
+
+const node = ({ dir, env }: Project, args: ReadonlyArray<string>) => run(process.execPath, args, { cwd: dir, env, timeoutMs: 120_000 })
+
+/** Runs an installed command with `npx` in the project. */
+const npx = ({ dir, env }: Project, args: ReadonlyArray<string>) => run("npx", ["--no", "--", ...args], { cwd: dir, env })
+
+const compiled = (project: Project) =>
+  Effect.gen(function*() {
+    if (!fs.existsSync(path.join(project.dir, "out", "main.js"))) expectOk(yield* tsc(project, "tsconfig.json"), "tsc (nodenext)")
+    return path.join(project.dir, "out", "main.js")
+  })
+
+/** Starts the installed `multirun serve` on a free port; resolves with its URL; stops it with the scope. */
+const serve = ({ dir, env }: Project, args: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() =>
+      spawn(process.execPath, [path.join(dir, "node_modules", ".bin", "multirun"), "serve", "--port", "0", ...args], {
+        cwd: dir,
+        env
+      })
+    ),
+    (child) =>
+      Effect.async<void>((resume) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+        child.once("exit", () => resume(Effect.void))
+        child.kill("SIGINT")
+      })
+  ).pipe(
+    Effect.flatMap((child) =>
+      Effect.async<string, Error>((resume) => {
+        let out = ""
+        child.stdout.on("data", (chunk) => {
+          out += chunk
+          const found = /listening on (http:\/\/\S+)/.exec(out)
+          if (found) resume(Effect.succeed(found[1]!))
+        })
+        child.once("exit", (code) => resume(Effect.fail(new Error(`multirun serve exited with ${code}: ${out}`))))
+      })
+    ),
+    Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => new Error("multirun serve did not start") })
+  )
+
+describe("outside install", () => {
+  layer(OutsideProjectLive, { timeout: "25 minutes", excludeTestServices: true })("a project outside the repository", (it) => {
+    it.effect("the tarballs hold dist, src, README and CHANGELOG; no tests, benchmarks, tsconfig or build info", () =>
+      Effect.gen(function*() {
+        const { packed } = yield* OutsideProject
+        assert.sameMembers(packed.map((p) => p.name), ["@multirun/core", "@multirun/sql", "@multirun/server", "@multirun/ai"])
+        for (const p of packed) {
+          console.log(`${path.basename(p.tarball)}: ${p.size} bytes, ${p.files.length} files`)
+          assert.includeMembers([...p.files], [
+            "package.json",
+            "README.md",
+            "CHANGELOG.md",
+            "dist/index.js",
+            "dist/index.d.ts",
+            "dist/index.js.map",
+            "dist/index.d.ts.map",
+            "src/index.ts"
+          ], p.name)
+          const unexpected = p.files.filter((file) =>
+            !/^(dist|src)\//.test(file) && !["package.json", "README.md", "CHANGELOG.md", "bin/multirun.js"].includes(file) ||
+            /(^|\/)(test|benchmark)s?\//.test(file) || /tsconfig|tsbuildinfo/.test(file)
+          )
+          assert.deepStrictEqual(unexpected, [], p.name)
+        }
+        const server = packed.find((p) => p.name === "@multirun/server")!
+        assert.include([...server.files], "bin/multirun.js")
+      }))
+
+    it.effect("publint (strict) and arethetypeswrong (ESM-only profile) find no problem", () =>
+      Effect.gen(function*() {
+        const { dir, env, packed } = yield* OutsideProject
+        for (const p of packed) {
+          const bytes = fs.readFileSync(p.tarball)
+          const { messages } = yield* Effect.promise(() =>
+            publint({ pack: { tarball: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) }, strict: true })
+          )
+          assert.deepStrictEqual(messages, [], `publint ${p.name}`)
+          const attw = yield* run(
+            process.execPath,
+            [path.join(repoRoot, "node_modules", "@arethetypeswrong", "cli", "dist", "index.js"), p.tarball, "--profile", "esm-only", "--format", "ascii"],
+            { cwd: dir, env }
+          )
+          expectOk(attw, `attw ${p.name}`)
+        }
+      }), 300_000)
+
+    it.effect("a strict program type-checks under moduleResolution nodenext and bundler (skipLibCheck false)", () =>
+      Effect.gen(function*() {
+        const project = yield* OutsideProject
+        const nodenext = yield* tsc(project, "tsconfig.json")
+        expectOk(nodenext, "tsc (nodenext)")
+        assert.isTrue(fs.existsSync(path.join(project.dir, "out", "main.js")))
+        expectOk(yield* tsc(project, "tsconfig.bundler.json"), "tsc (bundler)")
+      }), 300_000)
+
+    it.effect("the README blocks type-check against the installed packages", () =>
+      Effect.gen(function*() {
+        const project = yield* OutsideProject
+        const found = Object.entries(readmes).flatMap(([prefix, file]) =>
+          writeSnippets(fs.readFileSync(path.join(repoRoot, file), "utf8"), path.join(project.dir, "readme"), prefix)
+        )
+        const checked = yield* tsc(project, "tsconfig.readme.json")
+        assert.strictEqual(checked.code, 0, toReadmeLines(checked.stdout + checked.stderr, found))
+      }), 300_000)
+
+    it.effect("runs on plain node: two agents on SQLite, a checkpoint, a dead process, a resume that replays, exact totals", () =>
+      Effect.gen(function*() {
+        const project = yield* OutsideProject
+        const main = yield* compiled(project)
+        const db = path.join(project.dir, "runs.db")
+
+        const first = yield* node(project, [main, "start", db])
+        assert.strictEqual(first.code, 3, `the first process dies after its checkpoint\n${first.stdout}\n${first.stderr}`)
+        const runId = /^RUN (\S+)$/m.exec(first.stdout)?.[1]
+        assert.isString(runId, first.stdout)
+
+        const second = yield* node(project, [main, "resume", db, runId!])
+        expectOk(second, "the resume")
+        assert.include(second.stdout, `RUN ${runId}`)
+        assert.include(second.stdout, "totals: 2 steps, 300 tokens, $0.75")
+        const report = JSON.parse(second.stdout.trim().split("\n").at(-1)!)
+        assert.deepStrictEqual(report, {
+          status: "completed",
+          stepCount: 2,
+          tokensUsed: 300,
+          costUsd: 0.75,
+          // the planner's call came back from the store; only the writer called the model
+          replayed: ["ask"],
+          executed: ["write: answer(plan the report)"],
+          runs: 1,
+          text: "answer(write: answer(plan the report))"
+        })
+
+        // the README's way to look at a local SQLite file: a key of its project, then the server
+        const key = yield* npx(project, ["multirun", "keys", "create", "--db", db, "--project", "default"])
+        expectOk(key, "multirun keys create")
+        const url = yield* serve(project, ["--db", db])
+        const runs = yield* Effect.promise(() =>
+          fetch(`${url}/api/runs`, { headers: { authorization: `Bearer ${key.stdout.trim()}` } }).then((r) => r.json())
+        )
+        assert.deepStrictEqual(
+          (runs as Array<{ id: string; status: string; stepCount: number }>).map((r) => [r.id, r.status, r.stepCount]),
+          [[runId, "completed", 2]]
+        )
+      }).pipe(Effect.scoped), 300_000)
+
+    it.effect("effect 4 is refused at install: npm reports the peer dependency conflict", () =>
+      Effect.gen(function*() {
+        const { dir, env } = yield* OutsideProject
+        const before = fs.readFileSync(path.join(dir, "package.json"), "utf8")
+        const attempt = yield* run("npm", ["install", "--dry-run", "--no-audit", "--no-fund", "effect@^4.0.0"], { cwd: dir, env })
+        assert.notStrictEqual(attempt.code, 0, attempt.stdout)
+        assert.include(attempt.stderr, "ERESOLVE")
+        assert.match(attempt.stderr, /peer effect@"\^3\.\d+\.\d+"/)
+        assert.strictEqual(fs.readFileSync(path.join(dir, "package.json"), "utf8"), before)
+      }), 300_000)
+
+    it.effect("the installed multirun command runs without tsx: --help, --version, keys create", () =>
+      Effect.gen(function*() {
+        const project = yield* OutsideProject
+        const { dir } = project
+        assert.isFalse(fs.existsSync(path.join(dir, "node_modules", "tsx")), "tsx is not installed")
+        const help = yield* npx(project, ["multirun", "--help"])
+        expectOk(help, "multirun --help")
+        assert.include(help.stdout, "serve")
+        assert.include(help.stdout, "keys")
+        const version = yield* npx(project, ["multirun", "--version"])
+        expectOk(version, "multirun --version")
+        assert.strictEqual(version.stdout.trim(), serverVersion)
+        const keys = path.join(dir, "keys.db")
+        const created = yield* npx(project, ["multirun", "keys", "create", "--db", keys, "--project", "p"])
+        expectOk(created, "multirun keys create")
+        assert.match(created.stdout.trim(), /^mr_[A-Za-z0-9_-]{40,}$/)
+        assert.isTrue(fs.existsSync(keys))
+      }), 300_000)
+  })
+})
