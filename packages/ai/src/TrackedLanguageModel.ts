@@ -83,6 +83,7 @@ const hasRun = Effect.map(Effect.serviceOption(RunContext), Option.isSome)
  *
  * @since 0.2.0
  */
+// one closure over the wrapped model, the pricing and the warned model ids that every method shares
 export const make = (inner: LanguageModel.Service, options: Options = {}): Effect.Effect<LanguageModel.Service> =>
   Effect.gen(function*() {
     const fallbackPricing = yield* makePricing(defaultTable)

@@ -81,6 +81,8 @@ interface Waiter {
  *
  * @since 0.1.0
  */
+// one closure over the buffer, counters and waiters: its functions share that state, and split
+// apart they would have to pass it around
 export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const maxBatch = options.maxBatch ?? 1_000

@@ -167,6 +167,7 @@ const checkServer = (
  *
  * @since 0.1.0
  */
+// one closure over the client, the writer and the refused records: the service's methods share them
 export const make = (
   options: Options
 ): Effect.Effect<MultiRunClientService, BackendError, HttpClient.HttpClient | Scope.Scope> =>

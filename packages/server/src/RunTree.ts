@@ -99,6 +99,7 @@ const stepLine = (
  *
  * @since 0.2.0
  */
+// one pass that prints the tree top-down; its helpers are local because they share the lines and widths
 export const render = (input: Input, options: Options): Array<string> => {
   const { agents, run } = input
   const steps = [...input.steps].sort((a, b) => a.seq - b.seq)

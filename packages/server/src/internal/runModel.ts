@@ -186,6 +186,7 @@ const covers = (ranges: ReadonlyArray<readonly [number, number]>, seq: number) =
  * Resumes are found where agents were marked interrupted and where a replayed step has no
  * entry. Steps replayed from a parent run (a fork) have no original here.
  */
+// one walk over the steps in order: the replay cache it simulates is state shared by every branch
 export const analyseReplay = (
   steps: ReadonlyArray<StepLike>,
   agents: ReadonlyArray<AgentLike>,

@@ -102,6 +102,7 @@ const parseCheckpoint = (row: CheckpointRow): Effect.Effect<Checkpoint.Encoded, 
   })
 
 /** The queries of one project over `sql`: every read is filtered by the project. */
+// one object literal of the seven queries, each a few lines over the same client and project
 export const make = (sql: SqlClient, project: string): Queries => {
   const query = <A>(operation: string, statement: Effect.Effect<A, unknown>) =>
     Effect.mapError(statement, backendError(operation))
