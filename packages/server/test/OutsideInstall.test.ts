@@ -173,8 +173,10 @@ const OutsideProjectLive = Layer.scoped(
           name: "multirun-outside-app",
           private: true,
           type: "module",
-          // `npm i @multirun/core @multirun/sql effect@^3.22`, `npm i @multirun/server` and
-          // `npm i @multirun/ai @effect/ai` (with a provider), from the tarballs
+          // `npm i @multirun/core @multirun/sql effect@^3.22`, `npm i @multirun/server`,
+          // `npm i @multirun/ai @effect/ai` (with a provider), from the tarballs, and the
+          // OpenTelemetry packages of the README's example
+          // (`npm i @effect/opentelemetry @opentelemetry/sdk-trace-base @opentelemetry/exporter-trace-otlp-http`)
           dependencies: {
             "@multirun/core": tarball("@multirun/core"),
             "@multirun/sql": tarball("@multirun/sql"),
@@ -182,6 +184,9 @@ const OutsideProjectLive = Layer.scoped(
             "@multirun/ai": tarball("@multirun/ai"),
             "@effect/ai": "^0.37.0",
             "@effect/ai-openai": "^0.41.0",
+            "@effect/opentelemetry": "^0.64.1",
+            "@opentelemetry/exporter-trace-otlp-http": "~0.223.1",
+            "@opentelemetry/sdk-trace-base": "^2.2.0",
             "effect": "^3.22.0"
           },
           devDependencies: { "typescript": "~5.9.0", "@types/node": "^20.19.0" },
@@ -253,7 +258,7 @@ const serve = ({ dir, env }: Project, args: ReadonlyArray<string>) =>
 
 describe("outside install", () => {
   layer(OutsideProjectLive, { timeout: "25 minutes", excludeTestServices: true })("a project outside the repository", (it) => {
-    it.effect("the tarballs hold dist, src, README and CHANGELOG; no tests, benchmarks, tsconfig or build info", () =>
+    it.effect("the tarballs hold dist, src, README and CHANGELOG (and the server its built viewer); no tests, benchmarks, tsconfig or build info", () =>
       Effect.gen(function*() {
         const { packed } = yield* OutsideProject
         assert.sameMembers(packed.map((p) => p.name), ["@multirun/core", "@multirun/sql", "@multirun/server", "@multirun/ai"])
@@ -270,13 +275,15 @@ describe("outside install", () => {
             "src/index.ts"
           ], p.name)
           const unexpected = p.files.filter((file) =>
-            !/^(dist|src)\//.test(file) && !["package.json", "README.md", "CHANGELOG.md", "bin/multirun.js"].includes(file) ||
+            !/^(dist|src)\//.test(file) && !["package.json", "README.md", "CHANGELOG.md", "bin/multirun.js"].includes(file) &&
+              !(p.name === "@multirun/server" && file.startsWith("viewer/dist/")) ||
             /(^|\/)(test|benchmark)s?\//.test(file) || /tsconfig|tsbuildinfo/.test(file)
           )
           assert.deepStrictEqual(unexpected, [], p.name)
         }
         const server = packed.find((p) => p.name === "@multirun/server")!
         assert.include([...server.files], "bin/multirun.js")
+        assert.includeMembers([...server.files], ["viewer/dist/index.html", "viewer/dist/viewer.js"])
       }))
 
     it.effect("publint (strict) and arethetypeswrong (ESM-only profile) find no problem", () =>
