@@ -9,6 +9,7 @@ import type { StepId } from "../Ids.js"
 import type { ErrorInfo, Status } from "../Model.js"
 import type { StepOptions } from "../Step.js"
 import type { StepContextService, StepInfo, Usage } from "../StepContext.js"
+import type { StepUsage } from "../Telemetry.js"
 import type * as StepRecord from "../StepRecord.js"
 import type { AgentState } from "./agent.js"
 import { canonicalJson, firstDifference, sha256 } from "./canonical.js"
@@ -129,7 +130,7 @@ export class StepState {
   }
 
   /** The usage fields of the step's record: tokens, cost (null when unknown) and model. */
-  usageFields(): Totals.StepUsageFields {
+  usageFields(): StepUsage {
     const usage = this.usage
     return {
       inputTokens: usage.inputTokens,

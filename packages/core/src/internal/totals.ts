@@ -5,6 +5,7 @@
 import { SerializationError } from "../Errors.js"
 import type { Totals } from "../Model.js"
 import type { Usage } from "../StepContext.js"
+import type { StepUsage } from "../Telemetry.js"
 
 /** Token counts and cost (in nano-dollars) as mutable fields. */
 export interface MutableUsage {
@@ -105,19 +106,8 @@ export const addStep = (totals: MutableTotals, latencyMs: number, usage: Mutable
   totals.costNanos += usage.costNanos
 }
 
-/** The usage fields of a step record. */
-export interface StepUsageFields {
-  readonly inputTokens: number
-  readonly outputTokens: number
-  readonly cachedInputTokens: number
-  readonly reasoningTokens: number
-  readonly tokensUsed: number
-  readonly costUsd: number | null
-  readonly model: string | null
-}
-
 /** The usage fields of a step that cost nothing: a replayed one. */
-export const noUsageFields: StepUsageFields = {
+export const noUsageFields: StepUsage = {
   inputTokens: 0,
   outputTokens: 0,
   cachedInputTokens: 0,
