@@ -375,6 +375,6 @@ export class Api extends HttpApi.make("multirun")
   .addError(Unavailable)
   .prefix("/api")
   .annotate(OpenApi.Title, "multirun")
-  .annotate(OpenApi.Version, "0.1.0")
+  .annotate(OpenApi.Version, "0.2.0")
   .annotate(OpenApi.Description, "Runs, agents, steps and checkpoints of multi-agent AI programs.")
 {}

@@ -144,8 +144,11 @@ describe("package manifests", () => {
     })
   }
 
-  it("the server reports the package version", async () => {
+  it("the server and its OpenAPI document report the package version", async () => {
     const { version } = await import("../src/Server.js")
+    const { Api } = await import("@multirun/core/Api")
+    const { OpenApi } = await import("@effect/platform")
     assert.strictEqual(version, manifest(path.join(repo, "packages", "server")).version)
+    assert.strictEqual(OpenApi.fromApi(Api).info.version, version)
   })
 })
