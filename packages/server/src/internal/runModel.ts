@@ -6,17 +6,8 @@
  * records (no Effect), also bundled into the browser viewer.
  */
 
-/** The fields of a run record read here. */
-export interface RunLike {
-  readonly id: string
-  readonly name: string
-  readonly status: string
-  readonly tags: ReadonlyArray<string>
-  readonly parentRunId: string | null
-  readonly forkedFrom: string | null
-  readonly startedAt: number
-  readonly endedAt: number | null
-  readonly error: { readonly message: string } | null
+/** The totals of a run or agent record read here (the token split is absent before 0.2). */
+export interface TotalsLike {
   readonly stepCount: number
   readonly tokensUsed: number
   readonly inputTokens?: number | undefined
@@ -28,8 +19,21 @@ export interface RunLike {
   readonly latencyMs: number
 }
 
+/** The fields of a run record read here. */
+export interface RunLike extends TotalsLike {
+  readonly id: string
+  readonly name: string
+  readonly status: string
+  readonly tags: ReadonlyArray<string>
+  readonly parentRunId: string | null
+  readonly forkedFrom: string | null
+  readonly startedAt: number
+  readonly endedAt: number | null
+  readonly error: { readonly message: string } | null
+}
+
 /** The fields of an agent record read here. */
-export interface AgentLike {
+export interface AgentLike extends TotalsLike {
   readonly id: string
   readonly name: string
   readonly status: string
@@ -37,15 +41,6 @@ export interface AgentLike {
   readonly startedAt: number
   readonly endedAt: number | null
   readonly error: { readonly tag?: string | null; readonly message: string } | null
-  readonly stepCount: number
-  readonly tokensUsed: number
-  readonly inputTokens?: number | undefined
-  readonly outputTokens?: number | undefined
-  readonly cachedInputTokens?: number | undefined
-  readonly reasoningTokens?: number | undefined
-  /** The sum of the steps' known costs. */
-  readonly costUsd: number
-  readonly latencyMs: number
 }
 
 /**
