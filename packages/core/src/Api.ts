@@ -8,8 +8,9 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Context, Schema } from "effect"
 import * as Checkpoint from "./Checkpoint.js"
-import { BackendError, CheckpointError } from "./Errors.js"
+import { BackendError, CheckpointError, RunError } from "./Errors.js"
 import { AgentRecord, Batch, RunRecord, StepRecord } from "./Event.js"
+import * as Lease from "./Lease.js"
 import * as Run from "./Run.js"
 
 // -----------------------------------------------------------------------------
@@ -98,18 +99,10 @@ export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("@mult
 // payloads
 // -----------------------------------------------------------------------------
 
-/**
- * The longest id accepted in a path.
- *
- * @since 0.1.0
- */
+/** The longest id accepted in a path. @since 0.1.0 */
 export const maxIdLength = 100
 
-/**
- * An id in a path: 1 to 100 characters (the router's limit on a path parameter).
- *
- * @since 0.1.0
- */
+/** An id in a path: 1 to 100 characters (the router's limit on a path parameter). @since 0.1.0 */
 export const Id = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxIdLength))
 
 /** A checkpoint as sent over the wire. @since 0.1.0 */
@@ -124,15 +117,11 @@ export const CheckpointRecord = Schema.encodedBoundSchema(Checkpoint.Checkpoint)
 export const RunFilterParams = Schema.Struct({
   ...Run.RunFilter.fields,
   limit: Schema.optional(Schema.compose(Schema.NumberFromString, Run.RunFilter.fields.limit.from)),
-  // --- viewer: search and cursor paging (issue #11) ---
   /** Runs whose name contains this text (any case) or that carry it as a tag. */
   search: Schema.optional(Schema.String),
   /** The page after this cursor: `runsCursor(lastRunOfThePreviousPage)`. */
   cursor: Schema.optional(Schema.String)
-  // --- end viewer ---
 })
-
-// --- viewer: paging (issue #11) ----------------------------------------------
 
 /**
  * The cursor of the page of runs after `run` in `GET /api/runs` (newest first):
@@ -176,8 +165,6 @@ export const StepSummary = StepRecord.pipe(Schema.omit("input", "output"))
 /** @since 0.2.0 */
 export type StepSummary = typeof StepSummary.Type
 
-// --- end viewer ----------------------------------------------------------------
-
 /**
  * An event of a batch that the server refused, and why: the other events of the batch are
  * stored all the same.
@@ -188,7 +175,9 @@ export class RejectedEvent extends Schema.Class<RejectedEvent>("@multirun/core/A
   /** Its position in the batch. */
   index: Schema.Int,
   eventId: Schema.NullOr(Schema.String),
-  reason: Schema.String
+  reason: Schema.String,
+  /** `Invalid`: not a valid record; `Fenced`: its writer's lease epoch is older than the run's (see `Lease`). */
+  code: Schema.optionalWith(Schema.Literal("Invalid", "Fenced"), { default: () => "Invalid" })
 }) {}
 
 /**
@@ -268,12 +257,15 @@ export class CheckpointsGroup extends HttpApiGroup.make("checkpoints")
   .add(
     HttpApiEndpoint.post("save", "/checkpoints")
       .setPayload(CheckpointRecord)
+      .setUrlParams(Schema.Struct({ epoch: Schema.optional(Schema.NumberFromString.pipe(Schema.int())) }))
       .addSuccess(HttpApiSchema.Created)
       .addError(NotFound)
       .addError(CheckpointError, { status: 409 })
+      .addError(RunError, { status: 409 })
       .annotate(
         OpenApi.Description,
-        "Stores a checkpoint of a run of the project. A second checkpoint with the same (runId, version) answers 409."
+        "Stores a checkpoint of a run of the project. A second checkpoint with the same (runId, version) answers 409, " +
+          "and so does one whose writer's lease `epoch` is older than the run's current one (RunError Fenced)."
       )
   )
   .add(HttpApiEndpoint.get("get")`/checkpoints/${checkpointId}`.addSuccess(CheckpointRecord).addError(NotFound))
@@ -293,6 +285,29 @@ export class CheckpointsGroup extends HttpApiGroup.make("checkpoints")
       .addError(NotFound)
       .addError(CheckpointError, { status: 409 })
   )
+  .middleware(Authorization)
+{}
+
+/**
+ * Run leases (see `Lease`): acquire (409 `RunError("Locked")` while another live owner holds the
+ * run), renew (409 `RunError("Fenced")` once another owner took it), release.
+ *
+ * @since 0.2.0
+ */
+export class LeasesGroup extends HttpApiGroup.make("leases")
+  .add(
+    HttpApiEndpoint.post("acquire")`/runs/${runId}/lease`
+      .setPayload(Lease.Request.pipe(Schema.omit("runId")))
+      .addSuccess(Lease.Lease)
+      .addError(RunError, { status: 409 })
+  )
+  .add(
+    HttpApiEndpoint.put("renew")`/runs/${runId}/lease`
+      .setPayload(Schema.Struct({ lease: Lease.Lease, now: Lease.Request.fields.now }))
+      .addSuccess(Lease.Lease)
+      .addError(RunError, { status: 409 })
+  )
+  .add(HttpApiEndpoint.post("release")`/runs/${runId}/lease/release`.setPayload(Lease.Lease))
   .middleware(Authorization)
 {}
 
@@ -321,8 +336,6 @@ export class ViewsGroup extends HttpApiGroup.make("views")
   )
   .middleware(Authorization)
 {}
-
-// --- end viewer ----------------------------------------------------------------
 
 /**
  * The body of `POST /api/ingest`: a batch of write events as JSON. The envelope is checked here
@@ -368,6 +381,7 @@ export class Api extends HttpApi.make("multirun")
   .add(RunsGroup)
   .add(CheckpointsGroup)
   .add(IngestGroup)
+  .add(LeasesGroup)
   .add(ViewsGroup)
   .addError(BadRequest)
   .addError(PayloadTooLarge)

@@ -116,6 +116,8 @@ export class ReplayError extends Schema.TaggedError<ReplayError>("@multirun/core
  * - `Corrupt`: stored data does not decode;
  * - `ReadOnly`: the store cannot be written;
  * - `Timeout`: pending writes passed their deadline;
+ * - `Fenced`: the writer no longer owns the run: another process took its lease over, so the
+ *   write was refused (it would have mixed two executions of the run);
  * - `Defect`: the backend's code died unexpectedly (a bug or an unknown condition).
  *
  * @since 0.2.0
@@ -129,6 +131,7 @@ export const BackendErrorReason = Schema.Literal(
   "Corrupt",
   "ReadOnly",
   "Timeout",
+  "Fenced",
   "Defect"
 )
 
@@ -151,6 +154,44 @@ export class BackendError extends Schema.TaggedError<BackendError>("@multirun/co
     const reason = this.reason === undefined ? "" : `(${this.reason})`
     const where = this.location === undefined ? "" : ` at ${this.location}`
     return `BackendError${reason} during ${this.operation}${where}: ${this.detail}`
+  }
+}
+
+/**
+ * Why a run could not be owned by this process.
+ *
+ * @since 0.2.0
+ */
+export const RunErrorReason = Schema.Literal("Locked", "Fenced")
+
+/** @since 0.2.0 */
+export type RunErrorReason = typeof RunErrorReason.Type
+
+/**
+ * A run has one owner at a time (a lease, see the `Lease` module). `Locked`: another live
+ * process owns the run, so this one may not resume it (`holder` says since when and until when
+ * it holds it). `Fenced`: this process owned the run, but its lease lapsed and another process
+ * took the run over; this process must stop writing to it.
+ *
+ * @since 0.2.0
+ */
+export class RunError extends Schema.TaggedError<RunError>("@multirun/core/RunError")("RunError", {
+  reason: RunErrorReason,
+  runId: Schema.String,
+  /** The lease holder's owner token, start and expiry (epoch milliseconds), when known. */
+  holder: Schema.optional(Schema.Struct({
+    owner: Schema.String,
+    acquiredAt: Schema.Number,
+    expiresAt: Schema.Number
+  })),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    const holder = this.holder === undefined
+      ? ""
+      : ` (held by ${this.holder.owner} since ${new Date(this.holder.acquiredAt).toISOString()}, ` +
+        `lease until ${new Date(this.holder.expiresAt).toISOString()})`
+    return `RunError(${this.reason}) for run ${this.runId}${holder}: ${this.detail}`
   }
 }
 

@@ -18,6 +18,9 @@ export const AgentRecord = Schema.encodedBoundSchema(Agent.Agent)
 /** A step as stored and sent over the wire. @since 0.1.0 */
 export const StepRecord = Schema.encodedBoundSchema(Step.Step)
 
+/** The lease epoch of the writer (see `Lease`): a backend refuses the event once a newer owner holds the run. */
+const epoch = Schema.optional(Schema.Int)
+
 /**
  * A run record written (upsert by run id).
  *
@@ -25,7 +28,8 @@ export const StepRecord = Schema.encodedBoundSchema(Step.Step)
  */
 export class RunWritten extends Schema.TaggedClass<RunWritten>("@multirun/core/RunWritten")("RunWritten", {
   eventId: Schema.String,
-  run: RunRecord
+  run: RunRecord,
+  epoch
 }) {}
 
 /**
@@ -35,7 +39,8 @@ export class RunWritten extends Schema.TaggedClass<RunWritten>("@multirun/core/R
  */
 export class AgentWritten extends Schema.TaggedClass<AgentWritten>("@multirun/core/AgentWritten")("AgentWritten", {
   eventId: Schema.String,
-  agent: AgentRecord
+  agent: AgentRecord,
+  epoch
 }) {}
 
 /**
@@ -45,7 +50,8 @@ export class AgentWritten extends Schema.TaggedClass<AgentWritten>("@multirun/co
  */
 export class StepWritten extends Schema.TaggedClass<StepWritten>("@multirun/core/StepWritten")("StepWritten", {
   eventId: Schema.String,
-  step: StepRecord
+  step: StepRecord,
+  epoch
 }) {}
 
 /**
@@ -53,22 +59,32 @@ export class StepWritten extends Schema.TaggedClass<StepWritten>("@multirun/core
  *
  * @since 0.2.0
  */
-export const runWritten = (run: Run.Encoded): RunWritten => new RunWritten({ eventId: randomUUID(), run }, true)
+export const runWritten = (run: Run.Encoded, epoch?: number): RunWritten =>
+  new RunWritten({ eventId: randomUUID(), run, epoch }, true)
 
 /**
  * The event of an agent record written, with a new event id.
  *
  * @since 0.2.0
  */
-export const agentWritten = (agent: Agent.Encoded): AgentWritten =>
-  new AgentWritten({ eventId: randomUUID(), agent }, true)
+export const agentWritten = (agent: Agent.Encoded, epoch?: number): AgentWritten =>
+  new AgentWritten({ eventId: randomUUID(), agent, epoch }, true)
 
 /**
  * The event of a step record written, with a new event id.
  *
  * @since 0.2.0
  */
-export const stepWritten = (step: Step.Encoded): StepWritten => new StepWritten({ eventId: randomUUID(), step }, true)
+export const stepWritten = (step: Step.Encoded, epoch?: number): StepWritten =>
+  new StepWritten({ eventId: randomUUID(), step, epoch }, true)
+
+/**
+ * The run an event belongs to.
+ *
+ * @since 0.2.0
+ */
+export const runIdOf = (event: Event): string =>
+  event._tag === "RunWritten" ? event.run.id : event._tag === "AgentWritten" ? event.agent.runId : event.step.runId
 
 /**
  * One write event.

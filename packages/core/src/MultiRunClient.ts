@@ -3,10 +3,11 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Either, Layer, Option } from "effect"
 import type * as Agent from "./Agent.js"
 import type * as Checkpoint from "./Checkpoint.js"
-import { type BackendError, CheckpointError } from "./Errors.js"
+import { type BackendError, CheckpointError, type RunError } from "./Errors.js"
+import * as Lease from "./Lease.js"
 import type * as Run from "./Run.js"
 import type * as Step from "./StepRecord.js"
 
@@ -19,14 +20,28 @@ import type * as Step from "./StepRecord.js"
  * with the same `(runId, version)` with `CheckpointError("Conflict")`. Reads see every write
  * made before them through the same client.
  *
+ * Runs are owned through leases (see `Lease`): `acquireLease` gives the run to one process at a
+ * time, and a write given the `epoch` of its writer's lease is refused with
+ * `BackendError("Fenced")` once a newer owner holds the run (for a buffered backend, the next
+ * `flush` reports it).
+ *
  * @since 0.1.0
  */
 export interface MultiRunClientService {
-  readonly writeRun: (run: Run.Encoded) => Effect.Effect<void, BackendError>
-  readonly writeAgent: (agent: Agent.Encoded) => Effect.Effect<void, BackendError>
-  readonly writeStep: (step: Step.Encoded) => Effect.Effect<void, BackendError>
-  readonly saveCheckpoint: (checkpoint: Checkpoint.Encoded) => Effect.Effect<void, BackendError | CheckpointError>
+  readonly writeRun: (run: Run.Encoded, epoch?: number) => Effect.Effect<void, BackendError>
+  readonly writeAgent: (agent: Agent.Encoded, epoch?: number) => Effect.Effect<void, BackendError>
+  readonly writeStep: (step: Step.Encoded, epoch?: number) => Effect.Effect<void, BackendError>
+  readonly saveCheckpoint: (
+    checkpoint: Checkpoint.Encoded,
+    epoch?: number
+  ) => Effect.Effect<void, BackendError | CheckpointError>
   readonly flush: Effect.Effect<void, BackendError>
+  /** Takes the run's lease, or fails with `RunError("Locked")` naming the live holder. */
+  readonly acquireLease: (request: Lease.Request) => Effect.Effect<Lease.Encoded, BackendError | RunError>
+  /** Extends a held lease from `now`, or fails with `RunError("Fenced")` if another process took the run. */
+  readonly renewLease: (lease: Lease.Encoded, now: number) => Effect.Effect<Lease.Encoded, BackendError | RunError>
+  /** Gives a held lease up (it expires at once; its epoch stays, so late writes stay fenced). */
+  readonly releaseLease: (lease: Lease.Encoded) => Effect.Effect<void, BackendError>
   readonly getRun: (runId: string) => Effect.Effect<Option.Option<Run.Encoded>, BackendError>
   readonly listRuns: (filter?: Run.RunFilter) => Effect.Effect<ReadonlyArray<Run.Encoded>, BackendError>
   readonly listAgents: (runId: string) => Effect.Effect<ReadonlyArray<Agent.Encoded>, BackendError>
@@ -71,22 +86,36 @@ export const makeMemory: Effect.Effect<MultiRunClientService> = Effect.sync(() =
   const steps = new Map<string, Array<Step.Encoded>>()
   const checkpoints = new Map<string, Checkpoint.Encoded>()
   const checkpointsByRun = new Map<string, Array<Checkpoint.Encoded>>()
+  const leases = new Map<string, Lease.Encoded>()
+  /** Runs a write unless a newer owner holds its run. */
+  const fenced = (operation: string, runId: string, epoch: number | undefined, write: () => void) =>
+    Effect.suspend(() => {
+      if (Lease.isFenced(leases.get(runId)?.epoch, epoch)) {
+        return Effect.fail(Lease.fencedWrites(operation, [{ runId, epoch }], "memory"))
+      }
+      write()
+      return Effect.void
+    })
   const child = <A>(map: Map<string, Map<string, A>>, runId: string): Map<string, A> => {
     let inner = map.get(runId)
     if (inner === undefined) map.set(runId, inner = new Map())
     return inner
   }
   return MultiRunClient.of({
-    writeRun: (run) => Effect.sync(() => void runs.set(run.id, run)),
-    writeAgent: (agent) => Effect.sync(() => void child(agents, agent.runId).set(agent.id, agent)),
-    writeStep: (step) =>
-      Effect.sync(() => {
+    writeRun: (run, epoch) => fenced("writeRun", run.id, epoch, () => void runs.set(run.id, run)),
+    writeAgent: (agent, epoch) =>
+      fenced("writeAgent", agent.runId, epoch, () => void child(agents, agent.runId).set(agent.id, agent)),
+    writeStep: (step, epoch) =>
+      fenced("writeStep", step.runId, epoch, () => {
         const list = steps.get(step.runId)
         if (list === undefined) steps.set(step.runId, [step])
         else list.push(step)
       }),
-    saveCheckpoint: (checkpoint) =>
-      Effect.suspend(() => {
+    saveCheckpoint: (checkpoint, epoch) =>
+      Effect.suspend((): Effect.Effect<void, BackendError | CheckpointError> => {
+        if (Lease.isFenced(leases.get(checkpoint.runId)?.epoch, epoch)) {
+          return Effect.fail(Lease.fencedWrites("saveCheckpoint", [{ runId: checkpoint.runId, epoch }], "memory"))
+        }
         const list = checkpointsByRun.get(checkpoint.runId) ?? []
         if (list.some((c) => c.version === checkpoint.version)) {
           return Effect.fail(
@@ -105,6 +134,30 @@ export const makeMemory: Effect.Effect<MultiRunClientService> = Effect.sync(() =
         return Effect.void
       }),
     flush: Effect.void,
+    acquireLease: (request) =>
+      Effect.suspend(() =>
+        Either.match(Lease.acquire(leases.get(request.runId), request), {
+          onLeft: (holder) => Effect.fail(Lease.locked(holder)),
+          onRight: (lease) => Effect.sync(() => (leases.set(lease.runId, lease), lease))
+        })
+      ),
+    renewLease: (lease, now) =>
+      Effect.suspend(() => {
+        const current = leases.get(lease.runId)
+        if (current?.epoch !== lease.epoch || current.owner !== lease.owner) {
+          return Effect.fail(Lease.fenced(lease, current))
+        }
+        const renewed = { ...current, expiresAt: now + current.ttlMs }
+        leases.set(lease.runId, renewed)
+        return Effect.succeed(renewed)
+      }),
+    releaseLease: (lease) =>
+      Effect.sync(() => {
+        const current = leases.get(lease.runId)
+        if (current?.epoch === lease.epoch && current.owner === lease.owner) {
+          leases.set(lease.runId, { ...current, expiresAt: 0 })
+        }
+      }),
     getRun: (runId) => Effect.sync(() => Option.fromNullable(runs.get(runId))),
     listRuns: (filter = {}) =>
       Effect.sync(() =>

@@ -20,8 +20,9 @@ import { randomUUID } from "node:crypto"
 import * as Api from "./Api.js"
 import * as BatchWriter from "./BatchWriter.js"
 import * as Checkpoints from "./Checkpoints.js"
-import { BackendError, CheckpointError } from "./Errors.js"
+import { BackendError, CheckpointError, RunError } from "./Errors.js"
 import * as Event from "./Event.js"
+import * as Lease from "./Lease.js"
 import { MultiRunClient, type MultiRunClientService } from "./MultiRunClient.js"
 
 /**
@@ -192,7 +193,7 @@ export const make = (
       operation: string,
       request: Effect.Effect<A, E>,
       schedule: Schedule.Schedule<unknown, unknown> = readSchedule
-    ): Effect.Effect<A, BackendError | Extract<E, Api.NotFound | CheckpointError>> =>
+    ): Effect.Effect<A, BackendError | Extract<E, Api.NotFound | CheckpointError | RunError>> =>
       Effect.suspend(() => {
         let attempt = 0
         const warn = (error: unknown) =>
@@ -203,8 +204,8 @@ export const make = (
             : Effect.void
         return Effect.retry(Effect.tapError(Effect.timeout(request, timeout), warn), schedule).pipe(
           Effect.mapError((error) =>
-            error instanceof Api.NotFound || error instanceof CheckpointError
-              ? error as Extract<E, Api.NotFound | CheckpointError>
+            error instanceof Api.NotFound || error instanceof CheckpointError || error instanceof RunError
+              ? error as Extract<E, Api.NotFound | CheckpointError | RunError>
               : backendError(operation, location)(error)
           )
         )
@@ -258,6 +259,8 @@ export const make = (
 
     /** Events the server refused (a record it does not accept); the next flush reports them once. */
     let refused: Array<string> = []
+    /** Events refused because their writer no longer owns the run; the next flush reports them once. */
+    let fenced: Array<{ readonly runId: string; readonly epoch: number | undefined }> = []
     const writer = yield* BatchWriter.make<Event.Event>({
       maxBatch: options.maxBatch,
       capacity: options.capacity,
@@ -269,12 +272,20 @@ export const make = (
           // one record alone that is still too large will never be taken: it is refused, not retried
           Effect.catchIf((error) => events.length === 1 && isTooLarge(error), (error) =>
             Effect.succeed({
-              rejected: [{ index: 0, reason: `larger than the server accepts (413): ${describe(error)}` }]
+              rejected: [{
+                index: 0,
+                code: "Invalid" as const,
+                reason: `larger than the server accepts (413): ${describe(error)}`
+              }]
             }))
         )
         return write("ingest", post, events.length).pipe(
           Effect.map((result) => {
-            for (const { index, reason } of result.rejected) refused.push(describeRefused(events[index], reason))
+            for (const { code, index, reason } of result.rejected) {
+              const event = events[index]
+              if (code === "Fenced" && event !== undefined) fenced.push({ runId: Event.runIdOf(event), epoch: event.epoch })
+              else refused.push(describeRefused(event, reason))
+            }
           })
         )
       }
@@ -283,6 +294,11 @@ export const make = (
     const flush = Effect.zipRight(
       writer.flush,
       Effect.suspend(() => {
+        if (fenced.length > 0) {
+          const records = fenced
+          fenced = []
+          return Effect.fail(Lease.fencedWrites("ingest", records, location))
+        }
         if (refused.length === 0) return Effect.void
         const reported = refused
         refused = []
@@ -305,25 +321,32 @@ export const make = (
     const read = <A, E>(operation: string, request: Effect.Effect<A, E>) => Effect.zipRight(flush, call(operation, request))
 
     return MultiRunClient.of({
-      writeRun: (run) => writer.offer(Event.runWritten(run)),
-      writeAgent: (agent) => writer.offer(Event.agentWritten(agent)),
-      writeStep: (step) => writer.offer(Event.stepWritten(step)),
-      saveCheckpoint: (checkpoint) =>
+      writeRun: (run, epoch) => writer.offer(Event.runWritten(run, epoch)),
+      writeAgent: (agent, epoch) => writer.offer(Event.agentWritten(agent, epoch)),
+      writeStep: (step, epoch) => writer.offer(Event.stepWritten(step, epoch)),
+      saveCheckpoint: (checkpoint, epoch) =>
         Effect.zipRight(
           flush,
-          write("saveCheckpoint", api.checkpoints.save({ payload: checkpoint }), 1).pipe(
-            Effect.catchTag("NotFound", (error) =>
-              Effect.fail(
-                new CheckpointError({
-                  reason: "NotFound",
-                  checkpointId: checkpoint.id,
-                  runId: checkpoint.runId,
-                  detail: error.message
-                })
-              ))
+          write("saveCheckpoint", api.checkpoints.save({ payload: checkpoint, urlParams: { epoch } }), 1).pipe(
+            Effect.catchTags({
+              NotFound: (error) =>
+                Effect.fail(
+                  new CheckpointError({
+                    reason: "NotFound",
+                    checkpointId: checkpoint.id,
+                    runId: checkpoint.runId,
+                    detail: error.message
+                  })
+                ),
+              RunError: () => Effect.fail(Lease.fencedWrites("saveCheckpoint", [{ runId: checkpoint.runId, epoch }], location))
+            })
           )
         ),
       flush,
+      acquireLease: ({ runId, ...request }) =>
+        call("acquireLease", api.leases.acquire({ path: { runId }, payload: request })),
+      renewLease: (lease, now) => call("renewLease", api.leases.renew({ path: { runId: lease.runId }, payload: { lease, now } })),
+      releaseLease: (lease) => call("releaseLease", api.leases.release({ path: { runId: lease.runId }, payload: lease })),
       getRun: (runId) =>
         read("getRun", api.runs.get({ path: { runId } })).pipe(Effect.map(Option.some), notFoundAs(Option.none())),
       listRuns: (filter = {}) => read("listRuns", api.runs.list({ urlParams: filter })),

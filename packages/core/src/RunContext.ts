@@ -3,11 +3,11 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Option, Tracer } from "effect"
+import { Context, type Duration, Effect, Layer, Option, Tracer } from "effect"
 import type { Agent } from "./Agent.js"
 import type { AgentContextService, AgentOptions } from "./AgentContext.js"
 import type { Checkpoint } from "./Checkpoint.js"
-import type { BackendError, CheckpointError, ReplayError, SerializationError } from "./Errors.js"
+import type { BackendError, CheckpointError, ReplayError, RunError, SerializationError } from "./Errors.js"
 import type { CheckpointId, RunId } from "./Ids.js"
 import { bracketExit } from "./internal/lifecycle.js"
 import { startRun } from "./internal/run.js"
@@ -37,6 +37,9 @@ export type DriftPolicy = "execute" | "fail"
  * - `forkFrom`: a new run, linked to its parent, that starts from that checkpoint's state and
  *   replay cache.
  * - `onDrift`: the drift policy of the run's steps (default `"execute"`).
+ * - `leaseTtl`: how long the run's lease outlives this process if it dies (default 30 s; it is
+ *   renewed every third of that while the run lives). A resume of the run by another process
+ *   fails with `RunError("Locked")` until then.
  *
  * @since 0.1.0
  */
@@ -50,6 +53,7 @@ export interface RunOptions {
     | undefined
   readonly forkFrom?: CheckpointId | string | undefined
   readonly onDrift?: DriftPolicy | undefined
+  readonly leaseTtl?: Duration.DurationInput | undefined
   /**
    * Largest canonical JSON of a step's input or output, in characters (default 4 MiB). A larger
    * value fails the step with `SerializationError` instead of being dropped by a backend later.
@@ -128,7 +132,7 @@ export const withRun = (nameOrOptions: string | RunOptions) =>
   self: Effect.Effect<A, E, R>
 ): Effect.Effect<
   A,
-  E | BackendError | CheckpointError | SerializationError,
+  E | BackendError | CheckpointError | SerializationError | RunError,
   Exclude<R, RunContext> | MultiRunClient
 > =>
   bracketExit(
@@ -144,7 +148,11 @@ export const withRun = (nameOrOptions: string | RunOptions) =>
  */
 export const layer = (
   nameOrOptions: string | RunOptions
-): Layer.Layer<RunContext | StepContext, BackendError | CheckpointError | SerializationError, MultiRunClient> =>
+): Layer.Layer<
+  RunContext | StepContext,
+  BackendError | CheckpointError | SerializationError | RunError,
+  MultiRunClient
+> =>
   Layer.scopedContext(
     Effect.map(
       Effect.acquireRelease(start(toOptions(nameOrOptions)), (run, exit) =>

@@ -20,6 +20,8 @@ export * as Errors from "./Errors.js"
 export * as Event from "./Event.js"
 /** @since 0.1.0 */
 export * as Ids from "./Ids.js"
+/** @since 0.2.0 */
+export * as Lease from "./Lease.js"
 /** @since 0.1.0 */
 export * as Model from "./Model.js"
 /** @since 0.1.0 */
@@ -50,6 +52,7 @@ export {
   NoActiveClient,
   NoActiveRun,
   ReplayError,
+  RunError,
   SerializationError
 } from "./Errors.js"
 export { LocalLayer } from "./LocalLayer.js"

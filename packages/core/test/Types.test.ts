@@ -2,7 +2,7 @@ import { describe, expectTypeOf, it } from "@effect/vitest"
 import type { Effect } from "effect"
 import { Effect as E, Schema } from "effect"
 import { AgentContext, withAgent } from "../src/AgentContext.js"
-import type { BackendError, CheckpointError, ReplayError, SerializationError } from "../src/Errors.js"
+import type { BackendError, CheckpointError, ReplayError, RunError, SerializationError } from "../src/Errors.js"
 import type { MultiRunClient } from "../src/MultiRunClient.js"
 import { RunContext, withRun } from "../src/RunContext.js"
 import * as Step from "../src/Step.js"
@@ -27,7 +27,7 @@ describe("types", () => {
     const program = withRun("typed")(E.succeed(1).pipe(Step.step("s")))
     expectTypeOf<Effect.Effect.Context<typeof program>>().toEqualTypeOf<MultiRunClient>()
     expectTypeOf<Effect.Effect.Error<typeof program>>().toEqualTypeOf<
-      SerializationError | ReplayError | BackendError | CheckpointError
+      SerializationError | ReplayError | BackendError | CheckpointError | RunError
     >()
   })
 

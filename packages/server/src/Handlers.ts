@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { HttpApiBuilder } from "@effect/platform"
-import { Api, type BackendError, CheckpointError, MultiRunClient, type Run } from "@multirun/core"
+import { Api, BackendError, CheckpointError, MultiRunClient, type Run, RunError } from "@multirun/core"
 import * as Checkpoints from "@multirun/core/Checkpoints"
 import { Effect, Layer, Option } from "effect"
 import { Store } from "./Store.js"
@@ -72,9 +72,14 @@ export const runsLayer = HttpApiBuilder.group(Api.Api, "runs", (handlers) =>
  */
 export const checkpointsLayer = HttpApiBuilder.group(Api.Api, "checkpoints", (handlers) =>
   handlers
-    .handle("save", ({ payload }) =>
-      Effect.flatMap(viewOfRun(payload.runId), (view) => view.saveCheckpoint(payload)).pipe(
-        notFoundCheckpoint
+    .handle("save", ({ payload, urlParams }) =>
+      Effect.flatMap(viewOfRun(payload.runId), (view) => view.saveCheckpoint(payload, urlParams.epoch)).pipe(
+        notFoundCheckpoint,
+        // a writer fenced out of the run is told so with a 409, which it does not retry
+        Effect.catchIf(
+          (error): error is BackendError => error instanceof BackendError && error.reason === "Fenced",
+          (error) => Effect.fail(new RunError({ reason: "Fenced", runId: payload.runId, detail: error.detail }))
+        )
       ))
     .handle("get", ({ path }) =>
       Effect.flatMap(projectView, (view) => view.getCheckpoint(path.checkpointId)).pipe(
@@ -105,6 +110,29 @@ export const checkpointsLayer = HttpApiBuilder.group(Api.Api, "checkpoints", (ha
         notFoundCheckpoint
       )))
 
+/** A lease in a payload must be of the run in the path. */
+const sameRun = (runId: string, lease: { readonly runId: string }) =>
+  lease.runId === runId
+    ? Effect.void
+    : Effect.fail(new Api.BadRequest({ message: `the lease is of run ${lease.runId}, not of run ${runId} in the path` }))
+
+/**
+ * Run leases: acquire, renew, release.
+ *
+ * @since 0.2.0
+ */
+export const leasesLayer = HttpApiBuilder.group(Api.Api, "leases", (handlers) =>
+  handlers
+    .handle("acquire", ({ path, payload }) =>
+      Effect.flatMap(projectView, (view) => view.acquireLease({ ...payload, runId: path.runId })))
+    .handle("renew", ({ path, payload }) =>
+      Effect.zipRight(
+        sameRun(path.runId, payload.lease),
+        Effect.flatMap(projectView, (view) => view.renewLease(payload.lease, payload.now))
+      ))
+    .handle("release", ({ path, payload }) =>
+      Effect.zipRight(sameRun(path.runId, payload), Effect.flatMap(projectView, (view) => view.releaseLease(payload)))))
+
 /**
  * `POST /api/ingest`.
  *
@@ -121,4 +149,4 @@ export const ingestLayer = HttpApiBuilder.group(Api.Api, "ingest", (handlers) =>
  * @since 0.1.0
  */
 export const layer = (version: string) =>
-  Layer.mergeAll(healthLayer(version), runsLayer, checkpointsLayer, ingestLayer, Views.layerHandlers)
+  Layer.mergeAll(healthLayer(version), runsLayer, checkpointsLayer, ingestLayer, leasesLayer, Views.layerHandlers)

@@ -16,11 +16,11 @@ const decodeEvent = Schema.decodeUnknownEither(Schema.encodedBoundSchema(Event.E
 
 /** The events of a batch that are valid records, and the others with their reason. */
 const validate = (events: ReadonlyArray<unknown>) => {
-  const valid: Array<Event.Event> = []
+  const valid: Array<{ readonly event: Event.Event; readonly index: number }> = []
   const rejected: Array<Api.RejectedEvent> = []
   events.forEach((event, index) => {
     const decoded = decodeEvent(event)
-    if (Either.isRight(decoded)) valid.push(decoded.right as Event.Event)
+    if (Either.isRight(decoded)) valid.push({ event: decoded.right as Event.Event, index })
     else {
       const eventId = (event as { readonly eventId?: unknown } | null)?.eventId
       rejected.push(
@@ -55,8 +55,26 @@ export const ingest = (
       const fresh = yield* sql`INSERT INTO multirun_ingest_batches ${sql.insert({ project, batch_id: batch.batchId })}
         ON CONFLICT (project, batch_id) DO NOTHING RETURNING batch_id`
       if (fresh.length === 0) return new Api.IngestResult({ stored: 0, duplicate: true, rejected: [] })
-      yield* SqlStore.writeEvents(project, valid)
-      return new Api.IngestResult({ stored: valid.length, duplicate: false, rejected })
+      const fenced = yield* SqlStore.writeEvents(project, valid.map(({ event }) => event))
+      if (fenced.length === 0) return new Api.IngestResult({ stored: valid.length, duplicate: false, rejected })
+      const refused = new Set(fenced)
+      for (const { event, index } of valid) {
+        if (!refused.has(event)) continue
+        rejected.push(
+          new Api.RejectedEvent({
+            index,
+            eventId: event.eventId,
+            code: "Fenced",
+            reason: `Fenced: the writer's lease epoch ${event.epoch} of run ${Event.runIdOf(event)} is older than ` +
+              "the run's current one; another process owns the run now"
+          })
+        )
+      }
+      return new Api.IngestResult({
+        stored: valid.length - fenced.length,
+        duplicate: false,
+        rejected: rejected.sort((a, b) => a.index - b.index)
+      })
     })
     return yield* Effect.mapError(sql.withTransaction(write), backendError("ingest"))
   })

@@ -19,10 +19,11 @@ import { StoreError } from "./StoreError.js"
  * - 1 (0.1): runs, agents, steps, checkpoints (and the server's API keys and ingest batches,
  *   which `@multirun/server` now creates and owns; a 0.1 database keeps them).
  * - 2: a step's `input` and `output` are columns of their own, stored once.
+ * - 3: run leases (`multirun_leases`): one owner per run, and the epoch that fences writes.
  *
  * @since 0.1.0
  */
-export const schemaVersion = 2
+export const schemaVersion = 3
 
 /**
  * Where `Migrator` records the migrations it applied.
@@ -104,6 +105,21 @@ const stepValues = Effect.gen(function*() {
   })
 })
 
+/** One lease per run: its owner, fencing epoch and expiry (see core's `Lease`). */
+const leases = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE multirun_leases (
+    project TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    acquired_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    ttl_ms BIGINT NOT NULL,
+    PRIMARY KEY (project, run_id)
+  )`
+})
+
 /**
  * The migrations, keyed `<id>_<name>` as `Migrator.fromRecord` expects. No foreign keys: the
  * records of one run may arrive in any order.
@@ -112,7 +128,8 @@ const stepValues = Effect.gen(function*() {
  */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "1_initial": initial,
-  "2_step_values": stepValues
+  "2_step_values": stepValues,
+  "3_leases": leases
 }
 
 /**

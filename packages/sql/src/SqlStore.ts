@@ -9,10 +9,12 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as BatchWriter from "@multirun/core/BatchWriter"
 import * as Checkpoints from "@multirun/core/Checkpoints"
 import * as Event from "@multirun/core/Event"
+import * as Lease from "@multirun/core/Lease"
 import * as MultiRunClient from "@multirun/core/MultiRunClient"
 import { Effect, Layer } from "effect"
 import type { Scope } from "effect"
 import * as Queries from "./internal/queries.js"
+import { fence } from "./internal/leases.js"
 import { coalesce, writeRecords } from "./internal/records.js"
 import { backendError } from "./StoreError.js"
 
@@ -48,17 +50,21 @@ export interface SqlStore extends MultiRunClient.MultiRunClientService {
 }
 
 /**
- * Writes write events into a project with multi-row upserts (the last event of an id wins).
- * Run it inside a transaction of your own; for code that receives events already batched (the
- * server's ingest endpoint). The tables must exist (see `Migrations.run`).
+ * Writes write events into a project with multi-row upserts (the last event of an id wins),
+ * except the events whose writer's lease `epoch` is older than their run's current one: those
+ * are fenced out, not written, and returned. Run it inside a transaction of your own; for code
+ * that receives events already batched (the server's ingest endpoint). The tables must exist
+ * (see `Migrations.run`).
  *
  * @since 0.2.0
  */
 export const writeEvents = (
   project: string,
-  events: Iterable<Event.Event>
-): Effect.Effect<void, SqlError, SqlClient.SqlClient> =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => writeRecords(sql, project, coalesce(events)))
+  events: ReadonlyArray<Event.Event>
+): Effect.Effect<ReadonlyArray<Event.Event>, SqlError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.flatMap(fence(sql, project, events), ({ fenced, kept }) =>
+      Effect.as(writeRecords(sql, project, coalesce(kept)), fenced)))
 
 /**
  * Makes a store over the `SqlClient` in context, scoped to one project: every read is filtered
@@ -77,26 +83,46 @@ export const make = (
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const project = options.project ?? defaultProject
+    /** Writes refused because their writer no longer owns the run; the next flush reports them once. */
+    let fenced: Array<Event.Event> = []
     const writer = yield* BatchWriter.make<Event.Event>({
       // a failed COMMIT or ROLLBACK is a defect in @effect/sql: it is classified like a failure
       write: (batch) =>
-        sql.withTransaction(writeRecords(sql, project, coalesce(batch))).pipe(
+        sql.withTransaction(writeEvents(project, batch)).pipe(
+          Effect.map((refused) => {
+            if (refused.length > 0) fenced.push(...refused)
+          }),
           Effect.mapError(backendError("write", location)),
-          Effect.catchAllDefect((defect) => Effect.fail(backendError("write", location)(defect)))
+          Effect.catchAllDefect((defect) => Effect.fail(backendError("write", location)(defect))),
+          Effect.provideService(SqlClient.SqlClient, sql)
         ),
       maxBatch: options.maxBatch,
       capacity: options.capacity
     })
-    const queries = Queries.make(sql, project)
+    const flush = Effect.zipRight(
+      writer.flush,
+      Effect.suspend(() => {
+        if (fenced.length === 0) return Effect.void
+        const refused = fenced
+        fenced = []
+        return Effect.fail(Lease.fencedWrites(
+          "write",
+          refused.map((event) => ({ runId: Event.runIdOf(event), epoch: event.epoch })),
+          location
+        ))
+      })
+    )
+    const queries = Queries.make(sql, project, location)
     /** Reads and checkpoints first flush the writer, so they see every write made before them. */
     const flushed = <A extends ReadonlyArray<any>, B, E>(f: (...args: A) => Effect.Effect<B, E>) => (...args: A) =>
-      Effect.zipRight(writer.flush, f(...args))
+      Effect.zipRight(flush, f(...args))
     return {
-      writeRun: (run) => writer.offer(Event.runWritten(run)),
-      writeAgent: (agent) => writer.offer(Event.agentWritten(agent)),
-      writeStep: (step) => writer.offer(Event.stepWritten(step)),
+      ...queries,
+      writeRun: (run, epoch) => writer.offer(Event.runWritten(run, epoch)),
+      writeAgent: (agent, epoch) => writer.offer(Event.agentWritten(agent, epoch)),
+      writeStep: (step, epoch) => writer.offer(Event.stepWritten(step, epoch)),
       saveCheckpoint: flushed(queries.saveCheckpoint),
-      flush: writer.flush,
+      flush,
       writerStats: writer.stats,
       getRun: flushed(queries.getRun),
       listRuns: flushed(queries.listRuns),

@@ -32,6 +32,7 @@ describe("SqliteLayer", () => {
       assert.deepStrictEqual(yield* tables(filename), [
         "multirun_agents",
         "multirun_checkpoints",
+        "multirun_leases",
         "multirun_meta",
         "multirun_migrations",
         "multirun_runs",

@@ -96,7 +96,7 @@ export const scenarios = (name: string, newDatabase: Effect.Effect<Database, nev
         assert.strictEqual(viaService._tag === "CheckpointError" && viaService.reason, "Corrupt")
       }).pipe(Effect.provide(freshLayer(newDatabase))))
 
-    it.live("two writers resuming one run: the second checkpoint of a version is CheckpointError(Conflict)", () =>
+    it.live("two stores over one database: a resume while the owner lives is RunError(Locked); the owner goes on", () =>
       Effect.gen(function*() {
         const database = yield* newDatabase
         const first = yield* Layer.build(database.open())
@@ -112,20 +112,19 @@ export const scenarios = (name: string, newDatabase: Effect.Effect<Database, nev
           return yield* run.checkpoint("a-2")
         })).pipe(Effect.provide(first), Effect.fork)
         const runId = yield* Deferred.await(started)
-        const conflict = yield* withRun({ name: "shared", resume: { runId, latest: true } })(Effect.gen(function*() {
-          const run = yield* RunContext
-          yield* Deferred.succeed(resumed, undefined)
-          const saved = yield* Fiber.join(writerA)
-          assert.strictEqual(saved.version, 2)
-          return yield* Effect.flip(run.checkpoint("b-1"))
-        })).pipe(Effect.provide(second))
-        assert.strictEqual(conflict._tag, "CheckpointError")
-        if (conflict._tag !== "CheckpointError") return
-        assert.strictEqual(conflict.reason, "Conflict")
-        assert.strictEqual(conflict.runId, runId)
-        assert.include(conflict.detail, "already saved by another writer")
+        let executed = 0
+        const locked = yield* withRun({ name: "shared", resume: { runId, latest: true } })(
+          Effect.sync(() => ++executed).pipe(step("b"))
+        ).pipe(Effect.provide(second), Effect.flip)
+        yield* Deferred.succeed(resumed, undefined)
+        assert.strictEqual(locked._tag, "RunError")
+        if (locked._tag !== "RunError") return
+        assert.strictEqual(locked.reason, "Locked")
+        assert.strictEqual(locked.runId, runId)
+        assert.strictEqual(executed, 0)
+        assert.strictEqual((yield* Fiber.join(writerA)).version, 2)
         const versions = yield* Effect.flatMap(MultiRunClient, (c) => c.listCheckpoints(runId)).pipe(
-          Effect.provide(first)
+          Effect.provide(second)
         )
         assert.deepStrictEqual(versions.map((c) => c.name), ["a-1", "a-2"])
       }).pipe(Effect.scoped))

@@ -1,17 +1,19 @@
 /** Starting a run in this process: create a new one, resume a stored one, or fork a checkpoint. */
-import { Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import type * as Checkpoint from "../Checkpoint.js"
-import { type BackendError, CheckpointError, type SerializationError } from "../Errors.js"
+import { type BackendError, CheckpointError, type RunError, type SerializationError } from "../Errors.js"
 import { type CheckpointId, Ids, type RunId } from "../Ids.js"
+import * as Lease from "../Lease.js"
 import { MultiRunClient, type MultiRunClientService } from "../MultiRunClient.js"
 import type { RunOptions } from "../RunContext.js"
 import type { TelemetryService } from "../Telemetry.js"
 import { canonicalJson } from "./canonical.js"
 import { apply, lineage, loadCheckpoint, restore, toCheckpoint } from "./checkpoint.js"
+import { acquireLease, keepAlive, ownerToken, release } from "./ownership.js"
 import { defaultMaxValueSize, RunState } from "./runState.js"
 import { RunTelemetry } from "./telemetry.js"
 
-type StartError = BackendError | CheckpointError | SerializationError
+type StartError = BackendError | CheckpointError | SerializationError | RunError
 
 /** The parts of a run's setup that come from the environment and the options, not the record. */
 const environment = (options: RunOptions, telemetry: TelemetryService | undefined) =>
@@ -24,8 +26,18 @@ const environment = (options: RunOptions, telemetry: TelemetryService | undefine
       telemetry: telemetry === undefined ? undefined : new RunTelemetry(telemetry, yield* Effect.tracer, clock),
       ids: yield* Ids,
       onDrift: options.onDrift ?? "execute",
-      maxValueSize: options.maxValueSize ?? defaultMaxValueSize
+      maxValueSize: options.maxValueSize ?? defaultMaxValueSize,
+      ttlMs: options.leaseTtl === undefined ? Lease.defaultTtlMs : Duration.toMillis(options.leaseTtl)
     } as const
+  })
+
+/** Takes the run's lease for this process, or fails with `RunError("Locked")`. */
+const acquire = (env: Environment, runId: string) =>
+  acquireLease(env.client, {
+    runId,
+    owner: ownerToken(),
+    now: env.clock.unsafeCurrentTimeMillis(),
+    ttlMs: Math.max(1, Math.round(env.ttlMs))
   })
 
 /**
@@ -41,6 +53,7 @@ export const startRun = (
     if (typeof metadataText !== "string") return yield* metadataText
     const env = yield* environment(options, telemetry)
     const run = yield* options.resume === undefined ? create(options, env) : resume(options.resume, env)
+    yield* keepAlive(run)
     if (run.telemetry !== undefined) yield* run.telemetry.openRun(run, options.resume !== undefined)
     return run
   })
@@ -53,9 +66,11 @@ const create = (options: RunOptions, env: Environment): Effect.Effect<RunState, 
     const { client, clock, ids } = env
     const parent = options.forkFrom === undefined ? undefined : yield* loadCheckpoint(client, options.forkFrom)
     const now = clock.unsafeCurrentTimeMillis()
+    const runId = ids.next(now) as RunId
     const run = new RunState({
       ...env,
-      runId: ids.next(now) as RunId,
+      lease: yield* acquire(env, runId),
+      runId,
       name: options.name,
       metadata: options.metadata ?? {},
       tags: options.tags ?? [],
@@ -63,15 +78,20 @@ const create = (options: RunOptions, env: Environment): Effect.Effect<RunState, 
       forkedFrom: parent?.id ?? null,
       startedAt: now
     })
-    if (parent !== undefined) {
-      const { recorded } = yield* lineage(client, parent)
-      apply(run, parent, recorded, 0, 0)
-    }
-    // the run's row is durable before the program starts, so a crash at any later point can resume
-    yield* client.writeRun(run.record())
-    yield* client.flush
-    return run
+    return yield* releaseOnFailure(run, Effect.gen(function*() {
+      if (parent !== undefined) {
+        const { recorded } = yield* lineage(client, parent)
+        apply(run, parent, recorded, 0, 0)
+      }
+      // the run's row is durable before the program starts, so a crash at any later point can resume
+      yield* run.client.writeRun(run.record())
+      yield* run.client.flush
+    }))
   })
+
+/** The rest of a run's setup, after its lease was taken: a failure gives the lease up again. */
+const releaseOnFailure = <E>(run: RunState, setup: Effect.Effect<void, E>): Effect.Effect<RunState, E> =>
+  Effect.as(Effect.onError(setup, () => release(run)), run)
 
 /**
  * Continues a stored run under its id: from the given checkpoint (loaded and decoded once), from
@@ -97,6 +117,7 @@ const resume = (
     const previous = stored.value
     const run = new RunState({
       ...env,
+      lease: yield* acquire(env, runId),
       runId: previous.id as RunId,
       name: previous.name,
       metadata: previous.metadata,
@@ -105,20 +126,21 @@ const resume = (
       forkedFrom: previous.forkedFrom as CheckpointId | null,
       startedAt: previous.startedAt
     })
-    const all = yield* client.listCheckpoints(runId)
-    const latestVersion = all.reduce((max, c) => Math.max(max, c.version), 0)
-    const latest = all.at(-1)
-    const checkpoint = given ?? (latest === undefined ? undefined : yield* toCheckpoint(latest, latest.id))
-    if (checkpoint !== undefined) {
-      yield* restore(run, checkpoint, latestVersion)
-    } else {
-      const steps = yield* client.listSteps(runId)
-      run.nextSeq = run.segmentStart = steps.reduce((max, step) => Math.max(max, step.seq), -1) + 1
-      yield* Effect.logInfo(`multirun: run ${runId} has no checkpoint yet; it starts again from the beginning`)
-    }
-    yield* interruptUncovered(client, run, checkpoint)
-    yield* client.writeRun(run.record())
-    return run
+    return yield* releaseOnFailure(run, Effect.gen(function*() {
+      const all = yield* client.listCheckpoints(runId)
+      const latestVersion = all.reduce((max, c) => Math.max(max, c.version), 0)
+      const latest = all.at(-1)
+      const checkpoint = given ?? (latest === undefined ? undefined : yield* toCheckpoint(latest, latest.id))
+      if (checkpoint !== undefined) {
+        yield* restore(run, checkpoint, latestVersion)
+      } else {
+        const steps = yield* client.listSteps(runId)
+        run.nextSeq = run.segmentStart = steps.reduce((max, step) => Math.max(max, step.seq), -1) + 1
+        yield* Effect.logInfo(`multirun: run ${runId} has no checkpoint yet; it starts again from the beginning`)
+      }
+      yield* interruptUncovered(run.client, run, checkpoint)
+      yield* run.client.writeRun(run.record())
+    }))
   })
 
 /** Records as interrupted the agents a previous process left running outside the checkpoint. */

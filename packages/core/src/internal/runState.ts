@@ -4,12 +4,13 @@
  * changes synchronously between effects, so counters and totals are exact under any number of
  * concurrent fibers.
  */
-import { type Clock, Effect, type Exit, Schema } from "effect"
+import { type Clock, Effect, type Exit, type Fiber, Schema } from "effect"
 import * as Agent from "../Agent.js"
 import type { AgentContextService, AgentOptions } from "../AgentContext.js"
 import type * as Checkpoint from "../Checkpoint.js"
 import type { BackendError, ReplayError, SerializationError } from "../Errors.js"
 import type { AgentId, CheckpointId, Ids, RunId } from "../Ids.js"
+import type * as Lease from "../Lease.js"
 import type { Metadata } from "../Model.js"
 import type { MultiRunClientService } from "../MultiRunClient.js"
 import * as Run from "../Run.js"
@@ -18,6 +19,7 @@ import { AgentState } from "./agent.js"
 import { canonicalJson } from "./canonical.js"
 import { capture, restoreById } from "./checkpoint.js"
 import { type Ending, endingOf, errorInfo, resultText } from "./errorInfo.js"
+import { fencedClient, type Owned, release } from "./ownership.js"
 import type { ReplayCache } from "./replay.js"
 import { StateStore } from "./state.js"
 import type { StepState } from "./step.js"
@@ -40,6 +42,8 @@ export interface RunSetup {
   readonly forkedFrom: CheckpointId | null
   readonly startedAt: number
   readonly client: MultiRunClientService
+  /** The run's lease, acquired for this process. */
+  readonly lease: Lease.Encoded
   readonly clock: Clock.Clock
   readonly ids: Ids["Type"]
   readonly onDrift: DriftPolicy
@@ -49,10 +53,14 @@ export interface RunSetup {
 }
 
 /** A run in this process. */
-export class RunState {
+export class RunState implements Owned {
   readonly runId: RunId
   readonly forkedFrom: CheckpointId | null
+  /** The backend, every write fenced with the run's lease epoch. */
   readonly client: MultiRunClientService
+  lease: Lease.Encoded
+  fenced: BackendError | undefined = undefined
+  renewal: Fiber.RuntimeFiber<void> | undefined = undefined
   readonly ids: Ids["Type"]
   readonly onDrift: DriftPolicy
   readonly maxValueSize: number
@@ -79,7 +87,8 @@ export class RunState {
   constructor(readonly setup: RunSetup) {
     this.runId = setup.runId
     this.forkedFrom = setup.forkedFrom
-    this.client = setup.client
+    this.lease = setup.lease
+    this.client = fencedClient(setup.client, this)
     this.ids = setup.ids
     this.onDrift = setup.onDrift
     this.maxValueSize = setup.maxValueSize
@@ -178,9 +187,9 @@ export class RunState {
     })
   }
 
-  /** Records the run's end from the exit of its program, then flushes the backend. */
+  /** Records the run's end from the exit of its program, flushes the backend, releases the lease. */
   finish(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, BackendError> {
-    const finished = Effect.zipRight(this.end(endingOf(exit)), this.client.flush)
+    const finished = Effect.zipRight(this.end(endingOf(exit)), this.client.flush).pipe(Effect.ensuring(release(this)))
     const telemetry = this.telemetry
     return telemetry === undefined ? finished : Effect.ensuring(finished, Effect.sync(() => telemetry.closeRun(this, exit)))
   }

@@ -211,6 +211,7 @@ export const runStep = <A, E, R>(
   body: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | SerializationError | ReplayError | BackendError, R> => {
   const run = agent.run
+  if (run.fenced !== undefined) return Effect.fail(run.fenced)
   let input = options.input
   if (options.inputSchema !== undefined) {
     const encoded = Schema.encodeEither(options.inputSchema)(input)

@@ -11,6 +11,7 @@ import * as StateKey from "../../src/StateKey.js"
 import * as Step from "../../src/Step.js"
 import { StepContext } from "../../src/StepContext.js"
 import { agentRecord, runRecord, stepRecord } from "./records.js"
+import { leaseConformance } from "./leases.js"
 import { valueConformance } from "./values.js"
 
 /**
@@ -784,5 +785,6 @@ export const conformance = <R = never>(
         })))
     })
     valueConformance(makeLayer, it)
+    leaseConformance(makeLayer, it)
   })
 }

@@ -1,4 +1,4 @@
-/** The reads of one project and the checkpoint insert, shared by `SqlStore` and `ProjectView`. */
+/** The reads of one project, the checkpoint insert and the leases, shared by `SqlStore` and `ProjectView`. */
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type * as Agent from "@multirun/core/Agent"
 import type * as Checkpoint from "@multirun/core/Checkpoint"
@@ -10,13 +10,12 @@ import type * as Step from "@multirun/core/Step"
 import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import { stepColumns, stepOfRow } from "./records.js"
 import { backendError } from "../StoreError.js"
+import * as Leases from "./leases.js"
 import { isUniqueViolation } from "./sql.js"
+import { fencedWrites, isFenced } from "@multirun/core/Lease"
 
-/** What a project's queries offer: every read of a backend and the checkpoint insert. */
-export type Queries = Pick<
-  MultiRunClientService,
-  "getRun" | "listRuns" | "listAgents" | "listSteps" | "getCheckpoint" | "listCheckpoints" | "saveCheckpoint"
->
+/** What a project's queries offer: every read of a backend, the checkpoint insert and the leases. */
+export type Queries = Omit<MultiRunClientService, "writeRun" | "writeAgent" | "writeStep" | "flush">
 
 interface CheckpointRow {
   readonly id: string
@@ -103,10 +102,11 @@ const parseCheckpoint = (row: CheckpointRow): Effect.Effect<Checkpoint.Encoded, 
 
 /** The queries of one project over `sql`: every read is filtered by the project. */
 // one object literal of the seven queries, each a few lines over the same client and project
-export const make = (sql: SqlClient, project: string): Queries => {
+export const make = (sql: SqlClient, project: string, location?: string): Queries => {
   const query = <A>(operation: string, statement: Effect.Effect<A, unknown>) =>
-    Effect.mapError(statement, backendError(operation))
+    Effect.mapError(statement, backendError(operation, location))
   return {
+    ...Leases.make(sql, project, location),
     getRun: (runId) =>
       query("getRun", sql`SELECT id, record FROM multirun_runs WHERE project = ${project} AND id = ${runId}`.values).pipe(
         Effect.flatMap((rows) => parseRows("getRun", rows, runRows)),
@@ -156,8 +156,8 @@ export const make = (sql: SqlClient, project: string): Queries => {
         sql<CheckpointRow>`SELECT id, run_id, payload FROM multirun_checkpoints
           WHERE project = ${project} AND run_id = ${runId} ORDER BY version`
       ).pipe(Effect.flatMap((rows) => Effect.forEach(rows, parseCheckpoint))),
-    saveCheckpoint: (checkpoint) =>
-      sql`INSERT INTO multirun_checkpoints ${
+    saveCheckpoint: (checkpoint, epoch) => {
+      const insert = sql`INSERT INTO multirun_checkpoints ${
         sql.insert({
           project,
           id: checkpoint.id,
@@ -166,7 +166,14 @@ export const make = (sql: SqlClient, project: string): Queries => {
           created_at: Math.floor(checkpoint.createdAt),
           payload: JSON.stringify(checkpoint)
         })
-      } ON CONFLICT (project, id) DO NOTHING`.pipe(
+      } ON CONFLICT (project, id) DO NOTHING`.pipe(Effect.as("stored" as const))
+      const write = epoch === undefined ? insert : sql.withTransaction(
+        Effect.flatMap(Leases.currentEpochs(sql, project, [{ runId: checkpoint.runId, epoch }]), (epochs) =>
+          isFenced(epochs.get(checkpoint.runId), epoch)
+            ? Effect.succeed("fenced" as const)
+            : insert)
+      )
+      return write.pipe(
         Effect.mapError((error) =>
           isUniqueViolation(error)
             ? new CheckpointError({
@@ -176,9 +183,14 @@ export const make = (sql: SqlClient, project: string): Queries => {
               detail: `version ${checkpoint.version} of this run was already saved by another writer; ` +
                 `resume from the latest checkpoint instead of writing to the same run twice`
             })
-            : backendError("saveCheckpoint")(error)
+            : backendError("saveCheckpoint", location)(error)
         ),
-        Effect.asVoid
+        Effect.flatMap((result) =>
+          result === "fenced"
+            ? Effect.fail(fencedWrites("saveCheckpoint", [{ runId: checkpoint.runId, epoch }], location))
+            : Effect.void
+        )
       )
+    }
   }
 }

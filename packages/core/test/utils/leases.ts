@@ -1,0 +1,209 @@
+/**
+ * Conformance for run ownership: one owner at a time, expiry, fencing, and simultaneous
+ * resumers. Called by `conformance`, so it holds on every backend; time is `TestClock`'s.
+ */
+import { assert, describe } from "@effect/vitest"
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, type Layer, Option, TestClock, TestServices } from "effect"
+import type { Checkpoints } from "../../src/Checkpoints.js"
+import { BackendError, RunError } from "../../src/Errors.js"
+import type * as Lease from "../../src/Lease.js"
+import { MultiRunClient } from "../../src/MultiRunClient.js"
+import { RunContext, withRun } from "../../src/RunContext.js"
+import * as Step from "../../src/Step.js"
+import type { BackendLayer, ConformanceIt } from "./conformance.js"
+
+/** The typed failure of an exit (not a defect, not an interruption). */
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) return assert.fail("expected a failure")
+  return Option.getOrElse(Cause.failureOption(exit.cause), () => assert.fail(`expected a typed failure: ${exit.cause}`))
+}
+
+/** A run of `steps` steps, checkpointed, that then fails: a run to resume (its lease is released). */
+const crashedRun = (name: string, steps: number, executed: Map<string, number>) =>
+  Effect.gen(function*() {
+    let runId = ""
+    const exit = yield* Effect.exit(withRun(name)(Effect.gen(function*() {
+      const run = yield* RunContext
+      runId = run.runId
+      for (let i = 0; i < steps; i++) yield* work(`s${i}`, executed)
+      yield* run.checkpoint("before-crash")
+      return yield* Effect.fail("crash")
+    })))
+    assert.isTrue(Exit.isFailure(exit))
+    return runId
+  })
+
+/**
+ * Moves `TestClock` on, then gives the background renewal fibers it woke a moment of real time
+ * to finish their round trip to the backend (nothing outside the run can observe a renewal).
+ */
+const tick = (duration: string) =>
+  Effect.zipRight(TestClock.adjust(duration), TestServices.provideLive(Effect.sleep("300 millis")))
+
+/** A step that counts its executions. */
+const work = (name: string, executed: Map<string, number>) =>
+  Effect.sync(() => {
+    executed.set(name, (executed.get(name) ?? 0) + 1)
+    return name.length
+  }).pipe(Step.step(name, { input: { name } }))
+
+/** Registers the ownership tests for one backend. */
+export const leaseConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<R>): void => {
+  const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
+    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints, never, R>)
+
+  describe("ownership", () => {
+    it.effect("a live owner makes a resume RunError(Locked) before any step; once its lease expires, a resume proceeds", () =>
+      run(Effect.gen(function*() {
+        const client = yield* MultiRunClient
+        const executed = new Map<string, number>()
+        const runId = yield* crashedRun("locked", 3, executed)
+        // another process (on another machine) owns the run now
+        const holder = yield* client.acquireLease({
+          runId,
+          owner: "worker-7 on another host",
+          now: yield* Clock.currentTimeMillis,
+          ttlMs: 30_000
+        })
+        const resume = withRun({ name: "locked", resume: { runId, latest: true } })(
+          Effect.gen(function*() {
+            for (let i = 0; i < 5; i++) yield* work(`s${i}`, executed)
+          })
+        )
+        const locked = failureOf(yield* Effect.exit(resume))
+        assert.instanceOf(locked, RunError)
+        if (!(locked instanceof RunError)) return
+        assert.strictEqual(locked.reason, "Locked")
+        assert.strictEqual(locked.runId, runId)
+        assert.deepStrictEqual(locked.holder, {
+          owner: "worker-7 on another host",
+          acquiredAt: holder.acquiredAt,
+          expiresAt: holder.expiresAt
+        })
+        assert.include(locked.message, new Date(holder.acquiredAt).toISOString())
+        assert.deepStrictEqual([...executed.values()], [1, 1, 1], "the locked resume ran no step")
+
+        // the holder dies without releasing; 29 s later its lease still holds, at 30 s it is gone
+        yield* TestClock.adjust("29 seconds")
+        assert.strictEqual(failureOf(yield* Effect.exit(resume))._tag, "RunError")
+        yield* TestClock.adjust("1 second")
+        yield* resume
+        assert.deepStrictEqual(Object.fromEntries(executed), { s0: 1, s1: 1, s2: 1, s3: 1, s4: 1 })
+        const stored = Option.getOrThrow(yield* client.getRun(runId))
+        assert.strictEqual(stored.status, "completed")
+      })))
+
+    it.effect("an owner fenced out stops: its late writes are refused and never replayed, its next step never runs", () =>
+      run(Effect.gen(function*() {
+        const client = yield* MultiRunClient
+        const executed = new Map<string, number>()
+        const started = yield* Deferred.make<string>()
+        const goOn = yield* Deferred.make<void>()
+        const owner = yield* withRun("fenced")(Effect.gen(function*() {
+          const ctx = yield* RunContext
+          yield* work("early", executed)
+          yield* ctx.checkpoint("early")
+          yield* Deferred.succeed(started, ctx.runId)
+          yield* Deferred.await(goOn)
+          yield* work("late", executed)
+          yield* ctx.checkpoint("late")
+        })).pipe(Effect.exit, Effect.fork)
+        const runId = yield* Deferred.await(started)
+        // the owner stalls past its expiry (a long GC pause, a stopped VM) and another process takes over
+        const now = yield* Clock.currentTimeMillis
+        const ownerToken = failureOf(
+          yield* Effect.exit(client.acquireLease({ runId, owner: "probe", now, ttlMs: 1_000 }))
+        )
+        assert.instanceOf(ownerToken, RunError)
+        const taker = yield* client.acquireLease({
+          runId,
+          owner: "taker",
+          now,
+          ttlMs: 60_000,
+          replaces: (ownerToken as RunError).holder!.owner
+        })
+        assert.strictEqual(taker.epoch, 2)
+        yield* Deferred.succeed(goOn, undefined)
+        const error = failureOf(yield* Fiber.join(owner))
+        assert.instanceOf(error, BackendError)
+        assert.strictEqual((error as BackendError).reason, "Fenced")
+        assert.include((error as BackendError).message, "another process took the run over")
+        const steps = yield* client.listSteps(runId)
+        assert.deepStrictEqual(steps.map((s) => s.name), ["early"], "the fenced owner's step was not stored")
+        assert.deepStrictEqual((yield* client.listCheckpoints(runId)).map((c) => c.name), ["early"])
+        assert.strictEqual(Option.getOrThrow(yield* client.getRun(runId)).status, "running", "its end was not stored")
+
+        // the new owner ends; a resume replays only what the owners that held the run recorded
+        yield* client.releaseLease(taker)
+        const drifts = yield* withRun({ name: "fenced", resume: { runId, latest: true } })(Effect.gen(function*() {
+          yield* work("early", executed)
+          yield* work("late", executed)
+          return yield* Effect.flatMap(RunContext, (ctx) => ctx.drifts)
+        }))
+        assert.deepStrictEqual(drifts, [])
+        assert.deepStrictEqual(Object.fromEntries(executed), { early: 1, late: 2 })
+      })))
+
+    it.effect("a renewal that finds the run taken over fails the owner's next step before it executes", () =>
+      run(Effect.gen(function*() {
+        const client = yield* MultiRunClient
+        const executed = new Map<string, number>()
+        const started = yield* Deferred.make<string>()
+        const goOn = yield* Deferred.make<void>()
+        const owner = yield* withRun({ name: "renewal", leaseTtl: "3 seconds" })(Effect.gen(function*() {
+          const ctx = yield* RunContext
+          yield* Deferred.succeed(started, ctx.runId)
+          yield* Deferred.await(goOn)
+          yield* work("after", executed)
+        })).pipe(Effect.exit, Effect.fork)
+        const runId = yield* Deferred.await(started)
+        // renewals at 1 s and 2 s keep the lease; the owner holds it past its original expiry
+        yield* tick("2 seconds")
+        yield* tick("2 seconds")
+        const now = yield* Clock.currentTimeMillis
+        const probe = failureOf(yield* Effect.exit(client.acquireLease({ runId, owner: "probe", now, ttlMs: 1_000 })))
+        assert.instanceOf(probe, RunError, "renewed while the run lives")
+        const holder = (probe as RunError).holder!
+        assert.isAbove(holder.expiresAt, now)
+        const taken: Lease.Encoded = yield* client.acquireLease({
+          runId,
+          owner: "taker",
+          now,
+          ttlMs: 60_000,
+          replaces: holder.owner
+        })
+        yield* tick("1 second") // the owner's next renewal finds out
+        yield* Deferred.succeed(goOn, undefined)
+        const error = failureOf(yield* Fiber.join(owner))
+        assert.instanceOf(error, BackendError)
+        assert.strictEqual((error as BackendError).reason, "Fenced")
+        assert.isUndefined(executed.get("after"), "the step did not execute")
+        yield* client.releaseLease(taken)
+      })))
+
+    it.effect("two simultaneous resumers, 20 rounds: one proceeds, the other is Locked; no step runs twice, no false drift", () =>
+      run(Effect.gen(function*() {
+        let locked = 0
+        let doubles = 0
+        let falseDrifts = 0
+        for (let round = 0; round < 20; round++) {
+          const executed = new Map<string, number>()
+          const runId = yield* crashedRun(`pair-${round}`, 5, executed)
+          const resume = withRun({ name: `pair-${round}`, resume: { runId, latest: true } })(Effect.gen(function*() {
+            for (let i = 0; i < 10; i++) yield* work(`s${i}`, executed)
+            return yield* Effect.flatMap(RunContext, (ctx) => ctx.drifts)
+          }))
+          const [a, b] = yield* Effect.all([Effect.exit(resume), Effect.exit(resume)], { concurrency: 2 })
+          const outcomes = [a, b]
+          const winners = outcomes.filter(Exit.isSuccess)
+          assert.strictEqual(winners.length, 1, `round ${round}: exactly one resumer proceeds`)
+          for (const exit of outcomes) {
+            if (Exit.isSuccess(exit)) falseDrifts += exit.value.length
+            else if ((failureOf(exit) as { reason?: string }).reason === "Locked") locked++
+          }
+          doubles += [...executed.values()].filter((count) => count > 1).length
+        }
+        assert.deepStrictEqual({ locked, doubles, falseDrifts }, { locked: 20, doubles: 0, falseDrifts: 0 })
+      })))
+  })
+}
