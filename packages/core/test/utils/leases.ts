@@ -3,7 +3,7 @@
  * resumers. Called by `conformance`, so it holds on every backend; time is `TestClock`'s.
  */
 import { assert, describe } from "@effect/vitest"
-import { Cause, Clock, Deferred, Effect, Exit, Fiber, type Layer, Option, TestClock, TestServices } from "effect"
+import { Cause, Clock, Deferred, type Duration, Effect, Exit, Fiber, type Layer, Option, TestClock, TestServices } from "effect"
 import type { Checkpoints } from "../../src/Checkpoints.js"
 import { BackendError, RunError } from "../../src/Errors.js"
 import type * as Lease from "../../src/Lease.js"
@@ -37,7 +37,7 @@ const crashedRun = (name: string, steps: number, executed: Map<string, number>) 
  * Moves `TestClock` on, then gives the background renewal fibers it woke a moment of real time
  * to finish their round trip to the backend (nothing outside the run can observe a renewal).
  */
-const tick = (duration: string) =>
+const tick = (duration: Duration.DurationInput) =>
   Effect.zipRight(TestClock.adjust(duration), TestServices.provideLive(Effect.sleep("300 millis")))
 
 /** A step that counts its executions. */
