@@ -21,6 +21,7 @@ import * as Server from "./Server.js"
 import * as Store from "./Store.js"
 import * as Viewer from "./Viewer.js"
 import * as Views from "./Views.js"
+import * as ClientErrors from "./internal/clientErrors.js"
 
 /**
  * The port `multirun ui` uses when none is given.
@@ -64,6 +65,7 @@ const readOnly = HttpApiBuilder.middleware((app) =>
 export const layer = (options: Options): Layer.Layer<HttpServer.HttpServer, ServeError | RunSource.SourceError> =>
   Layer.unwrapEffect(Effect.sync(() => {
     const server = Http.createServer()
+    ClientErrors.answerWithJson(server)
     const api = HttpApiBuilder.api(Api.Api).pipe(
       Layer.provide(Handlers.layer(Server.version)),
       Layer.provide(localAuthorization(options.project ?? "default"))

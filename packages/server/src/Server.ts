@@ -20,6 +20,7 @@ import * as RequestLog from "./RequestLog.js"
 import * as Store from "./Store.js"
 import * as Viewer from "./Viewer.js"
 import * as Views from "./Views.js"
+import * as ClientErrors from "./internal/clientErrors.js"
 
 /**
  * The server's version, reported by `GET /api/health`.
@@ -101,6 +102,7 @@ const drainOnClose = (server: Http.Server, timeout: Duration.DurationInput) =>
 export const layer = (options: Options = {}): Layer.Layer<HttpServer.HttpServer, ServeError | StoreError> =>
   Layer.unwrapEffect(Effect.sync(() => {
     const server = Http.createServer()
+    ClientErrors.answerWithJson(server)
     return Layer.scopedDiscard(drainOnClose(server, "30 seconds")).pipe(
       Layer.provideMerge(layerApp(options)),
       Layer.provideMerge(
