@@ -15,6 +15,8 @@ import { layerSqlite, TestServer, type TestServerService } from "./TestServer.js
 
 /** The page's globals, used only inside functions evaluated in the browser. */
 declare const document: any
+declare const sessionStorage: { getItem: (key: string) => string | null }
+declare const localStorage: { getItem: (key: string) => string | null }
 
 const output = path.join(import.meta.dirname, "..", "test-output")
 const docsImage = path.join(import.meta.dirname, "..", "..", "..", "docs", "run-page.png")
@@ -186,7 +188,20 @@ Chromium.describeChromium("run viewer in Chromium", () => {
           await page.click("#key-form button")
           await page.waitForSelector("td.empty")
           assert.strictEqual(await page.locator("td.empty").textContent(), "No runs yet.")
+          // the key lives as long as the tab: in sessionStorage, never in localStorage
+          const stored = await page.evaluate(() => ({
+            session: sessionStorage.getItem("multirun.apiKey"),
+            local: localStorage.getItem("multirun.apiKey")
+          }))
+          assert.deepStrictEqual(stored, { session: key, local: null })
+          await page.reload()
+          await page.waitForSelector("td.empty")
           await page.close()
+          // another tab (a new session) asks again
+          const other = await browser.newPage()
+          await other.goto(`${keyed.url}/`)
+          await other.waitForSelector("#key-form")
+          await other.close()
         })
       }))
 
