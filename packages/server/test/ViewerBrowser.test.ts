@@ -205,6 +205,28 @@ Chromium.describeChromium("run viewer in Chromium", () => {
         })
       }))
 
+    it.effect("the API docs page renders Scalar under its CSP, with no inline script", () =>
+      Effect.gen(function*() {
+        const { keyed } = yield* ViewerFixture
+        yield* browserTest(async ({ browser }) => {
+          const page = await browser.newPage()
+          const violations: Array<string> = []
+          page.on("console", (message) => {
+            if (message.text().includes("Content Security Policy")) violations.push(message.text())
+          })
+          const response = await page.goto(`${keyed.url}/docs`)
+          assert.include(response?.headers()["content-security-policy"], "frame-ancestors 'none'")
+          assert.strictEqual(await page.locator("script:not([src]):not([type='application/json'])").count(), 0)
+          // Scalar ran: the operations of every group and the document's version are on the page
+          await page.waitForFunction(() => document.body.innerText.includes("/api/ingest"), undefined, { timeout: 30_000 })
+          const text = await page.evaluate(() => document.body.innerText as string)
+          for (const word of ["health", "runs", "checkpoints", "ingest", "v0.2.0"]) assert.include(text, word)
+          await page.screenshot({ path: path.join(output, "docs-page.png"), fullPage: false })
+          assert.deepStrictEqual(violations, [])
+          await page.close()
+        })
+      }))
+
     it.effect("logged no console error on any page (but the refused key's 401)", () =>
       Effect.gen(function*() {
         const { browser, keyed } = yield* ViewerFixture
