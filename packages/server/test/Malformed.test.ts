@@ -2,6 +2,8 @@ import { assert, layer } from "@effect/vitest"
 import { batchOf, runRecord, stepRecord } from "@multirun/core/test-utils"
 import { Effect } from "effect"
 import * as net from "node:net"
+import { drainBytes } from "../src/internal/body.js"
+import { defaultMaxBodyBytes } from "../src/Limits.js"
 import { type Answer, layerSqlite, request, TestServer } from "./TestServer.js"
 
 interface Case {
@@ -211,5 +213,46 @@ layer(layerSqlite(), { excludeTestServices: true })("malformed and oversized req
       const runs = yield* Effect.promise(() => request(url, { path: "/api/runs", key }))
       assert.strictEqual(runs.status, 200)
       assert.deepStrictEqual(runs.body.map((run: { id: string }) => run.id), ["good-run"])
+    }))
+
+  it.effect("a chunked body that never ends is answered 413, and its connection cut once 64 MiB more were thrown away", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer
+      const mib = (bytes: number) => bytes / 1024 / 1024
+      const result = yield* Effect.promise(() =>
+        new Promise<{ answer: string; answeredAt: number; cutAt: number }>((resolve) => {
+          const socket = net.connect(server.port, "127.0.0.1")
+          const data = Buffer.alloc(64 * 1024, 0x20)
+          const chunk = Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from("\r\n")])
+          let sent = 0
+          let answer = ""
+          let answeredAt = -1
+          const pump = () => {
+            while (socket.writable && sent < 1024 * 1024 * 1024) {
+              sent += data.length
+              if (!socket.write(chunk)) return void socket.once("drain", pump)
+            }
+          }
+          socket.setEncoding("utf8").on("data", (text: string) => {
+            if (answeredAt < 0) answeredAt = sent
+            answer += text
+          })
+          socket.on("error", () => {}) // the cut: seen as a reset by this writer
+          socket.on("close", () => resolve({ answer, answeredAt, cutAt: sent }))
+          socket.write(
+            `POST /api/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.apiKey}\r\n` +
+              "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+          )
+          pump()
+        })
+      )
+      assert.match(result.answer, /^HTTP\/1\.1 413 /)
+      assert.include(result.answer, "larger than the server accepts")
+      // answered soon after the limit, cut after the limit and the drain (plus what the sockets buffer)
+      assert.isBelow(mib(result.answeredAt), mib(defaultMaxBodyBytes) + 16)
+      assert.isAbove(mib(result.cutAt), mib(defaultMaxBodyBytes + drainBytes))
+      assert.isBelow(mib(result.cutAt), mib(defaultMaxBodyBytes + drainBytes) + 32)
+      const next = yield* Effect.promise(() => request(server.url, { path: "/api/health" }))
+      assert.strictEqual(next.status, 200)
     }))
 })

@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import type * as Http from "node:http"
 
 /** How much of an over-limit body is still read and thrown away, so its sender gets the answer. */
-const drainBytes = 64 * 1024 * 1024
+export const drainBytes = 64 * 1024 * 1024
 
 /** Why a body could not be read. */
 export type ReadFailure =
