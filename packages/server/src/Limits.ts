@@ -63,7 +63,8 @@ const readBody = (
     }
     const text = yield* Effect.try({
       try: () => utf8.decode(bytes),
-      catch: () => badRequest("the request body is not valid UTF-8; send JSON encoded as UTF-8")
+      catch: () =>
+        badRequest(`the request body is not valid UTF-8 (at byte ${Body.firstInvalidUtf8(bytes)}); send JSON encoded as UTF-8`)
     })
     const json = yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
@@ -89,7 +90,9 @@ const withBody = (
     text: { value: Effect.orDie(Effect.map(body, (read) => read.text)) },
     json: { value: Effect.orDie(Effect.map(body, (read) => read.json)) },
     arrayBuffer: { value: Effect.orDie(Effect.map(body, (read) => read.bytes.slice().buffer)) },
-    multipart: { value: Effect.orDie(Effect.zipRight(body, Effect.fail(badRequest("send JSON, not multipart/form-data")))) }
+    multipart: {
+      value: Effect.orDie(Effect.zipRight(body, Effect.fail(badRequest("send JSON, not multipart/form-data"))))
+    }
   })
 
 /** A body failure that the API turned into a defect. */
@@ -115,7 +118,10 @@ export const layer = (maxBodyBytes: number = defaultMaxBodyBytes): Layer.Layer<n
         maxBytes: maxBodyBytes
       })
       const length = Number(request.headers["content-length"] ?? "0")
-      if (length > maxBodyBytes) return yield* Effect.fail(tooLarge)
+      if (length > maxBodyBytes) {
+        yield* Effect.sync(() => Body.discard(NodeHttpServerRequest.toIncomingMessage(request)))
+        return yield* Effect.fail(tooLarge)
+      }
       const body = yield* Effect.cached(readBody(request, maxBodyBytes, tooLarge))
       return yield* app.pipe(
         Effect.provideService(HttpServerRequest.HttpServerRequest, withBody(request, body)),
