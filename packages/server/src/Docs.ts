@@ -61,26 +61,33 @@ const scriptSafeJson = (value: unknown) =>
 const attribute = (text: string) =>
   text.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
 
-const page = (title: string, spec: unknown, script: string | undefined) =>
-  `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${attribute(title)}</title>
-<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
-</head>
-<body>
-<script id="api-reference" type="application/json" data-configuration="${
-    attribute(JSON.stringify({ _integration: "html", withDefaultFonts: false }))
-  }">${scriptSafeJson(spec)}</script>
-${
-    script === undefined
-      ? `<p>The interactive reference is not available; the OpenAPI document is at <a href="/openapi.json">/openapi.json</a>.</p>`
-      : `<script src="${script}"></script>`
-  }
-</body>
-</html>`
+/** Scalar's settings, read from the data block's `data-configuration` attribute. */
+const configuration = JSON.stringify({ _integration: "html", withDefaultFonts: false })
+
+/** When Scalar cannot be loaded: a pointer to the document itself. */
+const withoutScalar = `<p>The interactive reference is not available here; the OpenAPI document is at ` +
+  `<a href="/openapi.json">/openapi.json</a>.</p>`
+
+/** The page: the document in a JSON data block (never executed), then Scalar from this origin. */
+const page = (spec: OpenApi.OpenAPISpec, hasScalar: boolean) =>
+  [
+    `<!doctype html>`,
+    `<html lang="en">`,
+    `<head>`,
+    `<meta charset="utf-8">`,
+    `<meta name="viewport" content="width=device-width, initial-scale=1">`,
+    `<title>${attribute(spec.info.title)}</title>`,
+    `<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">`,
+    `</head>`,
+    `<body>`,
+    `<script id="api-reference" type="application/json" data-configuration="${attribute(configuration)}">` +
+    `${scriptSafeJson(spec)}</script>`,
+    hasScalar ? `<script src="${scriptPath}"></script>` : withoutScalar,
+    `</body>`,
+    `</html>`
+  ].join("\n")
+
+const respond = (body: string, contentType: string) => Effect.succeed(HttpServerResponse.text(body, { contentType, headers }))
 
 /**
  * Serves `/docs` and its script.
@@ -89,14 +96,9 @@ ${
  */
 export const layer: Layer.Layer<never> = HttpApiBuilder.Router.use((router) =>
   Effect.gen(function*() {
-    const spec = OpenApi.fromApi(Api.Api)
     const scalar = yield* Effect.either(loadScalar)
     if (scalar._tag === "Left") yield* Effect.logWarning(`multirun: the API docs page has no Scalar: ${scalar.left}`)
-    const html = page(spec.info.title, spec, scalar._tag === "Right" ? scriptPath : undefined)
-    yield* router.get("/docs", Effect.succeed(HttpServerResponse.text(html, { contentType: "text/html; charset=utf-8", headers })))
-    if (scalar._tag === "Right") {
-      const script = HttpServerResponse.text(scalar.right, { contentType: "text/javascript; charset=utf-8", headers })
-      yield* router.get(scriptPath, Effect.succeed(script))
-    }
+    yield* router.get("/docs", respond(page(OpenApi.fromApi(Api.Api), scalar._tag === "Right"), "text/html; charset=utf-8"))
+    if (scalar._tag === "Right") yield* router.get(scriptPath, respond(scalar.right, "text/javascript; charset=utf-8"))
   })
 )

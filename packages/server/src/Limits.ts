@@ -89,7 +89,7 @@ const withBody = (
   Object.create(request, {
     text: { value: Effect.orDie(Effect.map(body, (read) => read.text)) },
     json: { value: Effect.orDie(Effect.map(body, (read) => read.json)) },
-    arrayBuffer: { value: Effect.orDie(Effect.map(body, (read) => read.bytes.slice().buffer)) },
+    arrayBuffer: { value: Effect.orDie(Effect.map(body, (read) => new Uint8Array(read.bytes).buffer)) },
     multipart: {
       value: Effect.orDie(Effect.zipRight(body, Effect.fail(badRequest("send JSON, not multipart/form-data"))))
     }
