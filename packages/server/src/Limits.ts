@@ -106,6 +106,8 @@ const bodyFailure = (cause: Cause.Cause<unknown>) =>
 /**
  * Enforces `maxBodyBytes` (by `Content-Length` before reading, and while reading a chunked body),
  * reads and checks the body once when the API asks for it, and turns unknown paths into messages.
+ * A body the API did not read (a refused key, an unknown path) is thrown away as an over-limit
+ * one is, at most 64 MiB. For Node's HTTP server: the body is read from its `IncomingMessage`.
  *
  * @since 0.1.0
  */
@@ -117,13 +119,17 @@ export const layer = (maxBodyBytes: number = defaultMaxBodyBytes): Layer.Layer<n
         message: `the request body is larger than the server accepts (${maxBodyBytes} bytes); send smaller batches`,
         maxBytes: maxBodyBytes
       })
+      const source = NodeHttpServerRequest.toIncomingMessage(request)
       const length = Number(request.headers["content-length"] ?? "0")
       if (length > maxBodyBytes) {
-        yield* Effect.sync(() => Body.discard(NodeHttpServerRequest.toIncomingMessage(request)))
+        yield* Effect.sync(() => Body.discard(source))
         return yield* Effect.fail(tooLarge)
       }
       const body = yield* Effect.cached(readBody(request, maxBodyBytes, tooLarge))
       return yield* app.pipe(
+        Effect.ensuring(Effect.sync(() => {
+          if (!source.complete && source.listenerCount("data") === 0) Body.discard(source)
+        })),
         Effect.provideService(HttpServerRequest.HttpServerRequest, withBody(request, body)),
         Effect.catchAllCause((cause): Effect.Effect<
           HttpServerResponse.HttpServerResponse,

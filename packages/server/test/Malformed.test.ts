@@ -215,19 +215,20 @@ layer(layerSqlite(), { excludeTestServices: true })("malformed and oversized req
       assert.deepStrictEqual(runs.body.map((run: { id: string }) => run.id), ["good-run"])
     }))
 
-  it.effect("a body that never ends (chunked, or declaring 10 GiB) is answered 413, and its connection cut once 64 MiB more were thrown away", () =>
+  it.effect("a body that never ends (chunked, declaring 10 GiB, or sent without a valid key) is answered, and its connection cut once 64 MiB more were thrown away", () =>
     Effect.gen(function*() {
       const server = yield* TestServer
       const mib = (bytes: number) => bytes / 1024 / 1024
       const data = Buffer.alloc(64 * 1024, 0x20)
+      const chunked = Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from("\r\n")])
       const framings = [
-        {
-          header: "Transfer-Encoding: chunked",
-          chunk: Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from("\r\n")])
-        },
-        { header: `Content-Length: ${10 * 1024 * 1024 * 1024}`, chunk: data }
+        { header: "Transfer-Encoding: chunked", chunk: chunked, key: server.apiKey, status: 413, message: "larger than the server accepts" },
+        { header: `Content-Length: ${10 * 1024 * 1024 * 1024}`, chunk: data, key: server.apiKey, status: 413, message: "larger than the server accepts" },
+        // without a valid key the body is never read: thrown away the same way
+        { header: "Transfer-Encoding: chunked", chunk: chunked, key: "mr_not_a_key", status: 401, message: "unknown API key" }
       ]
-      for (const { chunk, header } of framings) {
+      for (const { chunk, header, key, message, status } of framings) {
+        const label = `${header}, answered ${status}`
         const result = yield* Effect.promise(() =>
           new Promise<{ answer: string; answeredAt: number; cutAt: number }>((resolve) => {
             const socket = net.connect(server.port, "127.0.0.1")
@@ -247,18 +248,18 @@ layer(layerSqlite(), { excludeTestServices: true })("malformed and oversized req
             socket.on("error", () => {}) // the cut: seen as a reset by this writer
             socket.on("close", () => resolve({ answer, answeredAt, cutAt: sent }))
             socket.write(
-              `POST /api/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.apiKey}\r\n` +
+              `POST /api/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n` +
                 `Content-Type: application/json\r\n${header}\r\n\r\n`
             )
             pump()
           })
         )
-        assert.match(result.answer, /^HTTP\/1\.1 413 /, header)
-        assert.include(result.answer, "larger than the server accepts", header)
+        assert.match(result.answer, new RegExp(`^HTTP/1\\.1 ${status} `), label)
+        assert.include(result.answer, message, label)
         // answered soon after the limit, cut after the limit and the drain (plus what the sockets buffer)
-        assert.isBelow(mib(result.answeredAt), mib(defaultMaxBodyBytes) + 16, header)
-        assert.isAbove(mib(result.cutAt), mib(drainBytes), header)
-        assert.isBelow(mib(result.cutAt), mib(defaultMaxBodyBytes + drainBytes) + 32, header)
+        assert.isBelow(mib(result.answeredAt), mib(defaultMaxBodyBytes) + 16, label)
+        assert.isAbove(mib(result.cutAt), mib(drainBytes), label)
+        assert.isBelow(mib(result.cutAt), mib(defaultMaxBodyBytes + drainBytes) + 32, label)
         const next = yield* Effect.promise(() => request(server.url, { path: "/api/health" }))
         assert.strictEqual(next.status, 200)
       }
