@@ -31,13 +31,18 @@ export const JsonText = Schema.parseJson()
  */
 export const maxDepth = 512
 
-/** Whether a JSON value nests at most `maxDepth` levels (walked without recursion). */
-const withinDepth = (value: unknown): boolean => {
+/**
+ * Whether a JSON value nests at most `levels` objects or arrays deep (default {@link maxDepth}),
+ * walked without recursion, so any depth is answered without a stack overflow.
+ *
+ * @since 0.2.0
+ */
+export const withinDepth = (value: unknown, levels: number = maxDepth): boolean => {
   const stack: Array<readonly [unknown, number]> = [[value, 0]]
   while (stack.length > 0) {
     const [current, depth] = stack.pop()!
     if (typeof current !== "object" || current === null) continue
-    if (depth >= maxDepth) return false
+    if (depth >= levels) return false
     for (const child of Array.isArray(current) ? current : Object.values(current)) stack.push([child, depth + 1])
   }
   return true
@@ -49,7 +54,7 @@ const withinDepth = (value: unknown): boolean => {
  * @since 0.2.0
  */
 export const JsonValue = Schema.Unknown.pipe(
-  Schema.filter(withinDepth, { message: () => `a value nested deeper than ${maxDepth} levels` })
+  Schema.filter((value) => withinDepth(value), { message: () => `a value nested deeper than ${maxDepth} levels` })
 )
 
 /**

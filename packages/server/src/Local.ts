@@ -5,7 +5,7 @@
  *
  * @since 0.2.0
  */
-import { HttpApiBuilder, HttpApiScalar, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { Api } from "@multirun/core"
@@ -13,6 +13,7 @@ import { Context, Effect, Layer } from "effect"
 import type { Scope } from "effect"
 import * as Http from "node:http"
 import * as path from "node:path"
+import * as Docs from "./Docs.js"
 import * as Handlers from "./Handlers.js"
 import * as Limits from "./Limits.js"
 import * as RequestLog from "./RequestLog.js"
@@ -21,6 +22,7 @@ import * as Server from "./Server.js"
 import * as Store from "./Store.js"
 import * as Viewer from "./Viewer.js"
 import * as Views from "./Views.js"
+import * as ClientErrors from "./internal/clientErrors.js"
 
 /**
  * The port `multirun ui` uses when none is given.
@@ -64,12 +66,13 @@ const readOnly = HttpApiBuilder.middleware((app) =>
 export const layer = (options: Options): Layer.Layer<HttpServer.HttpServer, ServeError | RunSource.SourceError> =>
   Layer.unwrapEffect(Effect.sync(() => {
     const server = Http.createServer()
+    ClientErrors.answerWithJson(server)
     const api = HttpApiBuilder.api(Api.Api).pipe(
       Layer.provide(Handlers.layer(Server.version)),
       Layer.provide(localAuthorization(options.project ?? "default"))
     )
     const app = HttpApiBuilder.serve(options.logRequests === true ? RequestLog.middleware : undefined).pipe(
-      Layer.provide(HttpApiScalar.layer({ path: "/docs", scalar: { withDefaultFonts: false } })),
+      Layer.provide(Docs.layer),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(Viewer.layerWith({ mode: "local", source: path.resolve(options.filename) })),
       Layer.provide(readOnly),

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { HttpApiBuilder, HttpApiScalar, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { Api } from "@multirun/core"
@@ -14,12 +14,14 @@ import type { Scope } from "effect"
 import * as Http from "node:http"
 import * as Authorization from "./Authorization.js"
 import * as Database from "./Database.js"
+import * as Docs from "./Docs.js"
 import * as Handlers from "./Handlers.js"
 import * as Limits from "./Limits.js"
 import * as RequestLog from "./RequestLog.js"
 import * as Store from "./Store.js"
 import * as Viewer from "./Viewer.js"
 import * as Views from "./Views.js"
+import * as ClientErrors from "./internal/clientErrors.js"
 
 /**
  * The server's version, reported by `GET /api/health`.
@@ -65,7 +67,7 @@ export const layerApp = (options: Pick<Options, "maxBodyBytes" | "logRequests"> 
     Layer.provide(Authorization.layer)
   )
   return HttpApiBuilder.serve(options.logRequests === true ? RequestLog.middleware : undefined).pipe(
-    Layer.provide(HttpApiScalar.layer({ path: "/docs", scalar: { withDefaultFonts: false } })),
+    Layer.provide(Docs.layer),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(Viewer.layer),
     Layer.provide(Limits.layer(options.maxBodyBytes)),
@@ -101,6 +103,7 @@ const drainOnClose = (server: Http.Server, timeout: Duration.DurationInput) =>
 export const layer = (options: Options = {}): Layer.Layer<HttpServer.HttpServer, ServeError | StoreError> =>
   Layer.unwrapEffect(Effect.sync(() => {
     const server = Http.createServer()
+    ClientErrors.answerWithJson(server)
     return Layer.scopedDiscard(drainOnClose(server, "30 seconds")).pipe(
       Layer.provideMerge(layerApp(options)),
       Layer.provideMerge(

@@ -2,13 +2,14 @@
  * The run viewer: a page written in TypeScript (Preact) under `viewer/` of this package,
  * bundled by esbuild into static files and served at `/` (and `/runs/:runId`) under a strict
  * Content-Security-Policy: everything from this origin, no inline script, nothing from a CDN.
- * The page reads the HTTP API with the key the user enters (kept in `localStorage`), or with no
- * key at all when served by `multirun ui`.
+ * The page reads the HTTP API with the key the user enters (kept in `sessionStorage`, so it
+ * goes with the tab), or with no key at all when served by `multirun ui`.
  *
  * @since 0.1.0
  */
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Effect, type Layer } from "effect"
+import { pageHeaders } from "./internal/pageHeaders.js"
 import * as Bundle from "./internal/viewerBundle.js"
 
 /**
@@ -39,12 +40,7 @@ export interface Options {
   readonly source?: string | undefined
 }
 
-const headers = {
-  "content-security-policy": contentSecurityPolicy,
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
-  "cache-control": "no-cache"
-}
+const headers = pageHeaders(contentSecurityPolicy)
 
 const respond = (body: string, contentType: string, status = 200) =>
   HttpServerResponse.text(body, { contentType, status, headers })

@@ -73,4 +73,29 @@ layer(layerSqlite(), { excludeTestServices: true })("OpenAPI, docs and viewer", 
       const runPage = yield* get("/runs/some-run")
       assert.strictEqual(runPage.text, viewer.text)
     }))
+
+  it.effect("every page and page script sends a CSP without inline script, frame-ancestors 'none', nosniff and no-referrer", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer
+      const pages = ["/", "/runs/some-run", "/assets/viewer.js", "/assets/viewer.css", "/docs", "/docs/scalar.js"]
+      for (const path of pages) {
+        const answer = yield* Effect.promise(() => fetch(`${server.url}${path}`).then(async (r) => ({ status: r.status, headers: r.headers, text: await r.text() })))
+        assert.strictEqual(answer.status, 200, path)
+        const csp = (answer.headers.get("content-security-policy") ?? "").split(";").map((d) => d.trim())
+        assert.include(csp, "frame-ancestors 'none'", path)
+        // scripts from this origin only (the docs may compile WebAssembly, which is no eval of script)
+        assert.oneOf(csp.find((d) => d.startsWith("script-src")), ["script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'"], path)
+        assert.include(csp, "object-src 'none'", path)
+        assert.include(csp, "base-uri 'none'", path)
+        assert.strictEqual(answer.headers.get("x-content-type-options"), "nosniff", path)
+        assert.strictEqual(answer.headers.get("referrer-policy"), "no-referrer", path)
+      }
+      // the docs page: no script element the browser would run but the one from this origin
+      const docs = yield* Effect.promise(() => fetch(`${server.url}/docs`).then((r) => r.text()))
+      const scripts = [...docs.matchAll(/<script([^>]*)>/g)].map((m) => m[1]!.trim())
+      assert.deepStrictEqual(scripts.map((attributes) => attributes.replace(/ data-configuration="[^"]*"/, "")), [
+        `id="api-reference" type="application/json"`,
+        `src="/docs/scalar.js"`
+      ])
+    }))
 })

@@ -102,20 +102,46 @@ export interface Answer {
   readonly body: any
 }
 
-/** Sends a raw request to the server (bypassing the typed client). */
+/** A body sent with `Transfer-Encoding: chunked` (no `Content-Length`), in chunks of 64 KiB. */
+const chunkedBody = (bytes: Uint8Array): ReadableStream<Uint8Array> => {
+  let offset = 0
+  return new ReadableStream({
+    pull(controller) {
+      if (offset >= bytes.length) return controller.close()
+      controller.enqueue(bytes.subarray(offset, offset += 64 * 1024))
+    }
+  })
+}
+
+/**
+ * Sends a raw request to the server (bypassing the typed client). A body is sent with
+ * `Content-Length`, or with `chunked: true` as `Transfer-Encoding: chunked`.
+ */
 export const request = (
   url: string,
-  init: { method?: string; path: string; key?: string; body?: string; headers?: Record<string, string> }
-): Promise<Answer> =>
-  fetch(url + init.path, {
+  init: {
+    method?: string
+    path: string
+    key?: string
+    body?: string | Uint8Array
+    chunked?: boolean
+    headers?: Record<string, string>
+  }
+): Promise<Answer> => {
+  const body = init.body === undefined
+    ? {}
+    : init.chunked === true
+    ? { body: chunkedBody(typeof init.body === "string" ? new TextEncoder().encode(init.body) : init.body), duplex: "half" }
+    : { body: init.body }
+  return fetch(url + init.path, {
     method: init.method ?? "GET",
     headers: {
       ...(init.key === undefined ? {} : { authorization: `Bearer ${init.key}` }),
       ...(init.body === undefined ? {} : { "content-type": "application/json" }),
       ...init.headers
     },
-    ...(init.body === undefined ? {} : { body: init.body })
-  }).then(async (response) => {
+    ...body
+  } as RequestInit).then(async (response) => {
     const text = await response.text()
     let body: unknown = text
     try {
@@ -125,6 +151,7 @@ export const request = (
     }
     return { status: response.status, body }
   })
+}
 
 /** The fetch client layer, for `RemoteLayer.HttpApiClientFor` in tests. */
 export const httpClient = FetchHttpClient.layer

@@ -15,6 +15,8 @@ import { layerSqlite, TestServer, type TestServerService } from "./TestServer.js
 
 /** The page's globals, used only inside functions evaluated in the browser. */
 declare const document: any
+declare const sessionStorage: { getItem: (key: string) => string | null }
+declare const localStorage: { getItem: (key: string) => string | null }
 
 const output = path.join(import.meta.dirname, "..", "test-output")
 const docsImage = path.join(import.meta.dirname, "..", "..", "..", "docs", "run-page.png")
@@ -186,6 +188,41 @@ Chromium.describeChromium("run viewer in Chromium", () => {
           await page.click("#key-form button")
           await page.waitForSelector("td.empty")
           assert.strictEqual(await page.locator("td.empty").textContent(), "No runs yet.")
+          // the key lives as long as the tab: in sessionStorage, never in localStorage
+          const stored = await page.evaluate(() => ({
+            session: sessionStorage.getItem("multirun.apiKey"),
+            local: localStorage.getItem("multirun.apiKey")
+          }))
+          assert.deepStrictEqual(stored, { session: key, local: null })
+          await page.reload()
+          await page.waitForSelector("td.empty")
+          await page.close()
+          // another tab (a new session) asks again
+          const other = await browser.newPage()
+          await other.goto(`${keyed.url}/`)
+          await other.waitForSelector("#key-form")
+          await other.close()
+        })
+      }))
+
+    it.effect("the API docs page renders Scalar under its CSP, with no inline script", () =>
+      Effect.gen(function*() {
+        const { keyed } = yield* ViewerFixture
+        yield* browserTest(async ({ browser }) => {
+          const page = await browser.newPage()
+          const violations: Array<string> = []
+          page.on("console", (message) => {
+            if (message.text().includes("Content Security Policy")) violations.push(message.text())
+          })
+          const response = await page.goto(`${keyed.url}/docs`)
+          assert.include(response?.headers()["content-security-policy"], "frame-ancestors 'none'")
+          assert.strictEqual(await page.locator("script:not([src]):not([type='application/json'])").count(), 0)
+          // Scalar ran: the operations of every group and the document's version are on the page
+          await page.waitForFunction(() => document.body.innerText.includes("/api/ingest"), undefined, { timeout: 30_000 })
+          const text = await page.evaluate(() => document.body.innerText as string)
+          for (const word of ["health", "runs", "checkpoints", "ingest", "v0.2.0"]) assert.include(text, word)
+          await page.screenshot({ path: path.join(output, "docs-page.png"), fullPage: false })
+          assert.deepStrictEqual(violations, [])
           await page.close()
         })
       }))

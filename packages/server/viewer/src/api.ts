@@ -52,12 +52,15 @@ export class ApiError extends Error {
 
 const storageKey = "multirun.apiKey"
 
-/** The stored API key ("" when none). */
-export const apiKey = (): string => localStorage.getItem(storageKey) ?? ""
+/**
+ * The stored API key ("" when none). It is kept in `sessionStorage`: it lives as long as the tab,
+ * is not shared with other tabs and is not left on disk for the next user of the browser.
+ */
+export const apiKey = (): string => sessionStorage.getItem(storageKey) ?? ""
 /** Stores (or, with "", forgets) the API key. */
 export const setApiKey = (key: string): void => {
-  if (key === "") localStorage.removeItem(storageKey)
-  else localStorage.setItem(storageKey, key)
+  if (key === "") sessionStorage.removeItem(storageKey)
+  else sessionStorage.setItem(storageKey, key)
 }
 
 let onUnauthorized: (message: string) => void = () => {}
