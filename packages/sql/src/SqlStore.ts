@@ -87,7 +87,7 @@ export const make = (
       maxBatch: options.maxBatch,
       capacity: options.capacity
     })
-    const queries = Queries.make(sql, project)
+    const queries = Queries.make(sql, project, location)
     /** Reads and checkpoints first flush the writer, so they see every write made before them. */
     const flushed = <A extends ReadonlyArray<any>, B, E>(f: (...args: A) => Effect.Effect<B, E>) => (...args: A) =>
       Effect.zipRight(writer.flush, f(...args))

@@ -101,11 +101,14 @@ const parseCheckpoint = (row: CheckpointRow): Effect.Effect<Checkpoint.Encoded, 
       })
   })
 
-/** The queries of one project over `sql`: every read is filtered by the project. */
+/**
+ * The queries of one project over `sql`: every read is filtered by the project. Their errors name
+ * `location` (the file or host) when given.
+ */
 // one object literal of the seven queries, each a few lines over the same client and project
-export const make = (sql: SqlClient, project: string): Queries => {
+export const make = (sql: SqlClient, project: string, location?: string): Queries => {
   const query = <A>(operation: string, statement: Effect.Effect<A, unknown>) =>
-    Effect.mapError(statement, backendError(operation))
+    Effect.mapError(statement, backendError(operation, location))
   return {
     getRun: (runId) =>
       query("getRun", sql`SELECT id, record FROM multirun_runs WHERE project = ${project} AND id = ${runId}`.values).pipe(
@@ -176,7 +179,7 @@ export const make = (sql: SqlClient, project: string): Queries => {
               detail: `version ${checkpoint.version} of this run was already saved by another writer; ` +
                 `resume from the latest checkpoint instead of writing to the same run twice`
             })
-            : backendError("saveCheckpoint")(error)
+            : backendError("saveCheckpoint", location)(error)
         ),
         Effect.asVoid
       )
