@@ -149,7 +149,7 @@ describePg("a PostgreSQL connection cut at random moments", () => {
         const progress: Progress = { runId: "", checkpointed: 0 }
         const cutsBefore = yield* proxy.cuts
         const exit = yield* Effect.exit(attempt(`cut-${round}`, progress, moment))
-        yield* proxy.cutOn({ text: "\u0000disarmed\u0000" })
+        yield* proxy.disarm
         const outcome = outcomeOf(exit, location, context)
         // one cut in the middle of a run is survived: the writer and the reads retry on a new connection
         if (moment.phase !== "start") assert.strictEqual(outcome, "recovered", context)

@@ -29,22 +29,22 @@ export interface CutTrigger {
  *
  * - `port`: where it listens, on 127.0.0.1.
  * - `cut`: resets every live connection, both sides (the client sees a reset, the server a
- *   vanished peer), and gives how many it cut. New connections are accepted afterwards.
- * - `cutOn`: arms one cut that fires when the client sends some text (see {@link CutTrigger});
+ *   vanished peer). New connections are accepted afterwards.
+ * - `cutOn`: arms one cut that fires when the client sends the chunk a {@link CutTrigger} names;
  *   arming again replaces the armed cut.
+ * - `disarm`: drops the armed cut, if it has not fired.
  * - `cuts`: how many cuts have happened so far (by `cut` or by an armed trigger).
  * - `chunks`: how many chunks clients have sent so far.
- * - `connections`: how many connections are live now.
  *
  * @since 0.2.0
  */
 export interface TcpProxy {
   readonly port: number
-  readonly cut: Effect.Effect<number>
+  readonly cut: Effect.Effect<void>
   readonly cutOn: (trigger: CutTrigger) => Effect.Effect<void>
+  readonly disarm: Effect.Effect<void>
   readonly cuts: Effect.Effect<number>
   readonly chunks: Effect.Effect<number>
-  readonly connections: Effect.Effect<number>
 }
 
 /** Resets a socket (an RST where the platform can), else destroys it. */
@@ -73,11 +73,9 @@ export const tcpProxy = (
     let cuts = 0
     let chunks = 0
     const cutAll = () => {
-      const count = sockets.size / 2
       for (const socket of sockets) reset(socket)
       sockets.clear()
       cuts++
-      return count
     }
     /** Forwards what the client sends, firing the armed trigger when its chunk goes by. */
     const relay = (client: net.Socket, upstream: net.Socket) => {
@@ -128,8 +126,8 @@ export const tcpProxy = (
       port,
       cut: Effect.sync(cutAll),
       cutOn: (trigger) => Effect.sync(() => void (armed = { trigger, left: trigger.after ?? 1 })),
+      disarm: Effect.sync(() => void (armed = undefined)),
       cuts: Effect.sync(() => cuts),
-      chunks: Effect.sync(() => chunks),
-      connections: Effect.sync(() => sockets.size / 2)
+      chunks: Effect.sync(() => chunks)
     }
   })
