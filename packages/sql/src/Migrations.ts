@@ -9,7 +9,7 @@ import type { MigrationError } from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
-import { describeCause, isReadOnly, readOnlyDetail } from "./internal/sql.js"
+import { describeCause, isReadOnly, readOnlyDetail, reasonOf } from "./internal/sql.js"
 import { StoreError } from "./StoreError.js"
 
 /**
@@ -157,19 +157,32 @@ const migrationFailed = (location: string, cause: unknown) =>
     detail: `creating or upgrading the multirun tables failed: ${describeCause(cause)}`
   })
 
-/** Any failure or defect of a migration becomes `StoreError("MigrationFailed")` naming the database. */
-/** A failure to write the database because it (or its directory) is read-only. */
-const readOnlyFailure = (location: string, cause: unknown): StoreError | undefined =>
-  isReadOnly(cause) ? new StoreError({ reason: "ReadOnly", location, detail: readOnlyDetail }) : undefined
+/**
+ * Why a migration failed: a read-only file or directory (`ReadOnly`), a connection lost on the way
+ * (`Unavailable`: nothing is wrong with the tables, open the database again), else `MigrationFailed`.
+ */
+const migrationError = (location: string, cause: unknown): StoreError => {
+  if (isReadOnly(cause)) return new StoreError({ reason: "ReadOnly", location, detail: readOnlyDetail })
+  if (reasonOf(cause) === "ConnectionLost") {
+    return new StoreError({
+      reason: "Unavailable",
+      location,
+      detail: `the connection to the database was lost while checking its tables: ${describeCause(cause)}; ` +
+        "open it again once the database is reachable"
+    })
+  }
+  return migrationFailed(location, cause)
+}
 
+/** Any failure or defect of a migration becomes a `StoreError` naming the database. */
 const failuresAsStoreError = (location: string) =>
 <A, R>(self: Effect.Effect<A, StoreError | SqlError | MigrationError, R>): Effect.Effect<A, StoreError, R> =>
   self.pipe(
     Effect.catchTags({
-      SqlError: (error) => Effect.fail(readOnlyFailure(location, error) ?? migrationFailed(location, error)),
-      MigrationError: (error) => Effect.fail(readOnlyFailure(location, error) ?? migrationFailed(location, error))
+      SqlError: (error) => Effect.fail(migrationError(location, error)),
+      MigrationError: (error) => Effect.fail(migrationError(location, error))
     }),
-    Effect.catchAllDefect((defect) => Effect.fail(readOnlyFailure(location, defect) ?? migrationFailed(location, defect)))
+    Effect.catchAllDefect((defect) => Effect.fail(migrationError(location, defect)))
   )
 
 /**

@@ -7,7 +7,7 @@ import * as Event from "@multirun/core/Event"
 import type { MultiRunClientService } from "@multirun/core/MultiRunClient"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
-import { Effect, Either, Option, ParseResult, Schema } from "effect"
+import { Effect, Either, Option, ParseResult, Schedule, Schema } from "effect"
 import { stepColumns, stepOfRow } from "./records.js"
 import { backendError } from "../StoreError.js"
 import * as Leases from "./leases.js"
@@ -100,11 +100,24 @@ const parseCheckpoint = (row: CheckpointRow): Effect.Effect<Checkpoint.Encoded, 
       })
   })
 
-/** The queries of one project over `sql`: every read is filtered by the project. */
+/**
+ * A statement that lost its connection (a PostgreSQL connection cut) runs again on a new one, a
+ * few times: the reads and the checkpoint insert are idempotent, and the pool reconnects.
+ */
+const reconnecting = <A, E>(statement: Effect.Effect<A, E | BackendError>) =>
+  Effect.retry(statement, {
+    schedule: Schedule.exponential("50 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(3))),
+    while: (error) => error instanceof BackendError && error.reason === "ConnectionLost"
+  })
+
+/**
+ * The queries of one project over `sql`: every read is filtered by the project. Their errors name
+ * `location` (the file or host) when given; a lost connection is retried (see `reconnecting`).
+ */
 // one object literal of the seven queries, each a few lines over the same client and project
 export const make = (sql: SqlClient, project: string, location?: string): Queries => {
   const query = <A>(operation: string, statement: Effect.Effect<A, unknown>) =>
-    Effect.mapError(statement, backendError(operation, location))
+    reconnecting(Effect.mapError(statement, backendError(operation, location)))
   return {
     ...Leases.make(sql, project, location),
     getRun: (runId) =>
@@ -185,6 +198,7 @@ export const make = (sql: SqlClient, project: string, location?: string): Querie
             })
             : backendError("saveCheckpoint", location)(error)
         ),
+        reconnecting,
         Effect.flatMap((result) =>
           result === "fenced"
             ? Effect.fail(fencedWrites("saveCheckpoint", [{ runId: checkpoint.runId, epoch }], location))
