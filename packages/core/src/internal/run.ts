@@ -4,21 +4,31 @@ import type * as Checkpoint from "../Checkpoint.js"
 import { type BackendError, CheckpointError, type SerializationError } from "../Errors.js"
 import { type CheckpointId, Ids, type RunId } from "../Ids.js"
 import { MultiRunClient, type MultiRunClientService } from "../MultiRunClient.js"
+import type { RedactionService } from "../Redaction.js"
 import type { RunOptions } from "../RunContext.js"
 import type { TelemetryService } from "../Telemetry.js"
 import { canonicalJson } from "./canonical.js"
 import { apply, lineage, loadCheckpoint, restore, toCheckpoint } from "./checkpoint.js"
+import { Redactor } from "./redaction.js"
 import { defaultMaxValueSize, RunState } from "./runState.js"
 import { RunTelemetry } from "./telemetry.js"
 
 type StartError = BackendError | CheckpointError | SerializationError
 
 /** The parts of a run's setup that come from the environment and the options, not the record. */
-const environment = (options: RunOptions, telemetry: TelemetryService | undefined) =>
+const environment = (
+  options: RunOptions,
+  telemetry: TelemetryService | undefined,
+  redaction: RedactionService | undefined
+) =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
+    const client = yield* MultiRunClient
+    // compiled once per run: a run without redaction writes its records untouched
+    const redactor = redaction === undefined ? undefined : new Redactor(redaction)
     return {
-      client: yield* MultiRunClient,
+      client: redactor === undefined ? client : redactor.client(client),
+      redaction: redactor,
       clock,
       // looked up once per run: a run without telemetry never touches a span
       telemetry: telemetry === undefined ? undefined : new RunTelemetry(telemetry, yield* Effect.tracer, clock),
@@ -30,16 +40,17 @@ const environment = (options: RunOptions, telemetry: TelemetryService | undefine
 
 /**
  * Creates, resumes or forks a run, as `withRun` options say; with a telemetry service, the run's
- * span opens once the run is set up.
+ * span opens once the run is set up; with a redaction service, every record it writes is redacted.
  */
 export const startRun = (
   options: RunOptions,
-  telemetry: TelemetryService | undefined
+  telemetry: TelemetryService | undefined,
+  redaction: RedactionService | undefined
 ): Effect.Effect<RunState, StartError, MultiRunClient> =>
   Effect.gen(function*() {
     const metadataText = canonicalJson(options.metadata ?? {}, "run metadata")
     if (typeof metadataText !== "string") return yield* metadataText
-    const env = yield* environment(options, telemetry)
+    const env = yield* environment(options, telemetry, redaction)
     const run = yield* options.resume === undefined ? create(options, env) : resume(options.resume, env)
     if (run.telemetry !== undefined) yield* run.telemetry.openRun(run, options.resume !== undefined)
     return run

@@ -18,6 +18,7 @@ import { AgentState } from "./agent.js"
 import { canonicalJson } from "./canonical.js"
 import { capture, restoreById } from "./checkpoint.js"
 import { type Ending, endingOf, errorInfo, resultText } from "./errorInfo.js"
+import type { Redactor } from "./redaction.js"
 import type { ReplayCache } from "./replay.js"
 import { StateStore } from "./state.js"
 import type { StepState } from "./step.js"
@@ -46,6 +47,8 @@ export interface RunSetup {
   readonly maxValueSize: number
   /** Spans for the run, its agents and steps; `undefined` without a `Telemetry` service. */
   readonly telemetry: RunTelemetry | undefined
+  /** The run's redaction rules (its `client` redacts with them); `undefined` without a `Redaction` service. */
+  readonly redaction: Redactor | undefined
 }
 
 /** A run in this process. */

@@ -2,7 +2,7 @@
  * Test utilities shared by every package's tests (`@multirun/core/test-utils`): the backend
  * conformance suite, scoped temporary directories, the PostgreSQL of the tests, child processes
  * (bundled fixtures, or the sources through tsx with `sourceNodeArgs`),
- * bounded waiting and record builders.
+ * bounded waiting, record builders and the redaction scenario.
  *
  * @since 0.1.0
  */
@@ -11,4 +11,5 @@ export { type BackendLayer, conformance, type ConformanceIt } from "./conformanc
 export { eventually } from "./Eventually.js"
 export { describePg, dropSchema, isCI, pgReachable, pgSchema, pgUrl } from "./Postgres.js"
 export { agentRecord, batchOf, runRecord, stepRecord } from "./records.js"
+export { assertNoSecrets, type Executions, recordSecrets, resumeSecrets, secretRules, secrets } from "./redaction.js"
 export { runDirVariable, tempDir, tempFile, tempPrefix, tempRoot } from "./TempDir.js"
