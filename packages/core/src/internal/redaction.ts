@@ -30,8 +30,8 @@ export const redactedOutput = (agentName: string, stepName: string): ReplayError
     reason: "Redacted",
     stepName,
     agentName,
-    detail: "replay cannot return the original result; execute the step again with `onRedactedReplay: \"execute\"` " +
-      "(the default), or exempt its output from the redaction rules"
+    detail: "replay cannot return the original result, so the step must execute again " +
+      "(`onRedactedReplay: \"execute\"`, the default) or its output be exempted from the redaction rules."
   })
 
 /** The segments of a path pattern; throws on an empty segment. */
