@@ -151,6 +151,16 @@ describe("Redaction", () => {
       assert.includeMembers(seen, ["input", "input.ssn", "input.list.0", "input.byEmail"])
     }))
 
+  it.effect("what the rules match is found in escaped strings, with anchors, and at the root itself", () =>
+    Effect.gen(function*() {
+      const escaped = yield* stored(Redaction.defaults, { text: `line one\n"quoted" ${secrets.openAi}\tend` }, null)
+      assert.deepStrictEqual(escaped.input, { text: `line one\n"quoted" [redacted:openai-key]\tend` })
+      const anchored = yield* stored([Redaction.pattern("order", /^ord-\d+$/)], { id: "ord-123", note: "see ord-123" }, null)
+      assert.deepStrictEqual(anchored.input, { id: "[redacted:order]", note: "see ord-123" })
+      const root = yield* stored([Redaction.path("**.input"), Redaction.path("output.*")], "secret", { a: 1, b: [2] })
+      assert.deepStrictEqual([root.input, root.output], ["[redacted:**.input]", { a: "[redacted:output.*]", b: "[redacted:output.*]" }])
+    }))
+
   it.effect("the replay hash is the SHA-256 of the original canonical input", () =>
     Effect.gen(function*() {
       const { input, inputHash } = yield* stored(Redaction.defaults, { b: secrets.email, a: 1 }, null)

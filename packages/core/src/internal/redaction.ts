@@ -62,6 +62,27 @@ const safely = <A extends ReadonlyArray<unknown>>(f: (...args: A) => boolean, ..
   }
 }
 
+/**
+ * The regexes that tell whether any pattern matches a text: one per flag set, the patterns joined
+ * as alternatives, so a text without secrets is scanned once or twice whatever the number of
+ * patterns. A pattern that cannot join others (backreferences, named groups) is tested alone.
+ */
+const anyOf = (patterns: ReadonlyArray<RegExp>): Array<RegExp> => {
+  const byFlags = new Map<string, Array<string>>()
+  const tests: Array<RegExp> = []
+  for (const pattern of patterns) {
+    if (/\\[1-9]|\\k<|\(\?<[A-Za-z_$]/.test(pattern.source)) {
+      tests.push(pattern)
+      continue
+    }
+    const sources = byFlags.get(pattern.flags) ?? []
+    sources.push(`(?:${pattern.source})`)
+    byFlags.set(pattern.flags, sources)
+  }
+  for (const [flags, sources] of byFlags) tests.push(new RegExp(sources.join("|"), flags))
+  return tests
+}
+
 interface CompiledPattern {
   readonly marker: string
   readonly test: RegExp
@@ -73,7 +94,22 @@ interface Whole {
   readonly marker: string
   readonly path: ReadonlyArray<string> | undefined
   readonly test: ((value: unknown, path: ReadonlyArray<Segment>) => boolean) | undefined
+  /**
+   * Under one root, the object keys (as canonical JSON `"key":`) a text must hold for the rule
+   * to match in it; `undefined` when that cannot be told from the text (custom rules).
+   */
+  readonly keys?: ReadonlyArray<string> | undefined
 }
+
+/** The keys a path rule needs under `root`, see `Whole.keys`. */
+const keysOf = (path: ReadonlyArray<string>, root: string): ReadonlyArray<string> | undefined => {
+  const literal = path.slice(1).filter((segment) => segment !== "*" && segment !== "**" && !/^\d+$/.test(segment))
+  // `**.input` matches the root `input` itself, which is no key of the text
+  return path[0] === "**" && literal.includes(root) ? undefined : literal.map((key) => `${JSON.stringify(key)}:`)
+}
+
+/** Whether a pattern matches in a string the same as in the JSON text holding it (no anchors or lookaround). */
+const scansText = (pattern: RegExp): boolean => !/[\^$]|\(\?[=!<]/.test(pattern.source)
 
 /** Defines a property as data, so a key such as `__proto__` stays a key. */
 const put = (out: Record<string, unknown>, key: string, value: unknown): void => {
@@ -85,7 +121,12 @@ export class Redactor {
   readonly onRedactedReplay: RedactedReplayPolicy
   /** Path and custom rules, in order: each replaces a whole value. */
   private readonly whole: Array<Whole> = []
+  /** The rules of `whole` that can match under a root (`input`, `state`, ...). */
+  private readonly wholeByRoot = new Map<string, ReadonlyArray<Whole>>()
   private readonly patterns: Array<CompiledPattern> = []
+  private readonly tests: ReadonlyArray<RegExp>
+  /** Every pattern can be tested on a whole JSON text: see `untouched`. */
+  private readonly textScan: boolean
 
   constructor(service: RedactionService) {
     this.onRedactedReplay = service.onRedactedReplay
@@ -105,10 +146,27 @@ export class Redactor {
         this.whole.push({ marker, path: undefined, test: rule.test })
       }
     }
+    this.tests = anyOf(this.patterns.map((pattern) => pattern.test))
+    this.textScan = this.patterns.every((pattern) => scansText(pattern.test))
+  }
+
+  private wholeUnder(root: string): ReadonlyArray<Whole> {
+    let rules = this.wholeByRoot.get(root)
+    if (rules === undefined) {
+      rules = this.whole
+        .filter((rule) => {
+          const first = rule.path?.[0]
+          return first === undefined || first === root || first === "*" || first === "**"
+        })
+        .map((rule) => ({ ...rule, keys: rule.path === undefined ? undefined : keysOf(rule.path, root) }))
+      this.wholeByRoot.set(root, rules)
+    }
+    return rules
   }
 
   /** The text with every pattern match replaced by its marker. */
   scrub(text: string): string {
+    if (!this.tests.some((test) => test.test(text))) return text
     let out = text
     for (const pattern of this.patterns) {
       if (!pattern.test.test(out)) continue
@@ -123,11 +181,11 @@ export class Redactor {
 
   /** The value with what the rules match replaced; the same value (by reference) when nothing matched. */
   value(value: unknown, root: string): unknown {
-    return this.walk(value, [root])
+    return this.walk(value, [root], this.wholeUnder(root))
   }
 
-  private walk(value: unknown, path: Array<Segment>): unknown {
-    for (const rule of this.whole) {
+  private walk(value: unknown, path: Array<Segment>, whole: ReadonlyArray<Whole>): unknown {
+    for (const rule of whole) {
       if (rule.path !== undefined ? matches(rule.path, 0, path, 0) : safely(rule.test!, value, path)) return rule.marker
     }
     switch (typeof value) {
@@ -140,30 +198,32 @@ export class Redactor {
       }
       case "object":
         if (value === null) return value
-        return Array.isArray(value) ? this.walkArray(value, path) : this.walkObject(value as Record<string, unknown>, path)
+        return Array.isArray(value)
+          ? this.walkArray(value, path, whole)
+          : this.walkObject(value as Record<string, unknown>, path, whole)
       default:
         return value
     }
   }
 
-  private walkArray(value: ReadonlyArray<unknown>, path: Array<Segment>): unknown {
+  private walkArray(value: ReadonlyArray<unknown>, path: Array<Segment>, whole: ReadonlyArray<Whole>): unknown {
     let out: Array<unknown> | undefined
     for (let i = 0; i < value.length; i++) {
       path.push(i)
-      const item = this.walk(value[i], path)
+      const item = this.walk(value[i], path, whole)
       path.pop()
       if (item !== value[i]) (out ??= value.slice())[i] = item
     }
     return out ?? value
   }
 
-  private walkObject(value: Record<string, unknown>, path: Array<Segment>): unknown {
+  private walkObject(value: Record<string, unknown>, path: Array<Segment>, whole: ReadonlyArray<Whole>): unknown {
     const keys = Object.keys(value)
     let changed = false
     const entries: Array<readonly [string, unknown]> = []
     for (const key of keys) {
       path.push(key)
-      const item = this.walk(value[key], path)
+      const item = this.walk(value[key], path, whole)
       path.pop()
       const name = this.scrub(key)
       if (item !== value[key] || name !== key) changed = true
@@ -180,10 +240,25 @@ export class Redactor {
     return out
   }
 
+  /**
+   * Whether canonical JSON text surely holds nothing the rules under `root` match, told from the
+   * text without parsing it: with no escape in the text, every string, key and number appears in it
+   * as it is, so a pattern that finds nothing in the whole text finds nothing in any of them, and a
+   * path rule cannot match when a key it names is absent.
+   */
+  private untouched(text: string, root: string): boolean {
+    if (!this.textScan || text.includes("\\")) return false
+    for (const rule of this.wholeUnder(root)) {
+      if (rule.keys === undefined || rule.keys.every((key) => text.includes(key))) return false
+    }
+    return !this.tests.some((test) => test.test(text))
+  }
+
   /** Canonical JSON text redacted under `root`; the same text when nothing matched. */
   text(text: string, root: string): string {
+    if (this.untouched(text, root)) return text
     const parsed: unknown = JSON.parse(text)
-    const redacted = this.walk(parsed, [root])
+    const redacted = this.value(parsed, root)
     if (redacted === parsed) return text
     const out = canonicalJson(redacted, root)
     return typeof out === "string" ? out : text
@@ -191,7 +266,7 @@ export class Redactor {
 
   private error(error: ErrorInfo | null): ErrorInfo | null {
     if (error === null) return null
-    const message = this.walk(error.message, ["error", "message"])
+    const message = this.walk(error.message, ["error", "message"], this.wholeUnder("error"))
     return message === error.message ? error : { tag: error.tag, message: String(message) }
   }
 
@@ -208,7 +283,7 @@ export class Redactor {
   owner<A extends Run.Encoded | Agent.Encoded>(record: A): A {
     return {
       ...record,
-      metadata: this.walk(record.metadata, ["metadata"]) as A["metadata"],
+      metadata: this.value(record.metadata, "metadata") as A["metadata"],
       result: record.result === null ? null : this.text(record.result, "result"),
       error: this.error(record.error)
     }
@@ -217,12 +292,12 @@ export class Redactor {
   checkpoint(record: Checkpoint.Encoded): Checkpoint.Encoded {
     return {
       ...record,
-      runState: this.walk(record.runState, ["state"]) as Checkpoint.Encoded["runState"],
+      runState: this.value(record.runState, "state") as Checkpoint.Encoded["runState"],
       agents: record.agents.map((agent) => ({
         ...agent,
-        state: this.walk(agent.state, ["state"]) as Checkpoint.Encoded["runState"]
+        state: this.value(agent.state, "state") as Checkpoint.Encoded["runState"]
       })),
-      extraState: this.walk(record.extraState, ["extraState"])
+      extraState: this.value(record.extraState, "extraState")
     }
   }
 

@@ -227,7 +227,7 @@ export const runStep = <A, E, R>(
   const hit = replay.peek(agent.name, name, text)
   if (hit !== undefined && !hit.outputRedacted) {
     consume(run, replay, hit)
-    return replayed(agent, hit, name, kind, text, options)
+    return replayed(agent, hit, name, kind, options)
   }
   if (hit !== undefined) {
     const error = redactedOutput(agent.name, name)
@@ -271,7 +271,6 @@ const replayed = <A>(
   hit: Recorded,
   name: string,
   kind: StepRecord.StepKind,
-  input: string,
   options: StepOptions<A>
 ): Effect.Effect<A, ReplayError | BackendError> => {
   let parsed: unknown
@@ -314,7 +313,8 @@ const replayed = <A>(
     kind,
     seq: run.nextSeq++,
     inputHash: hit.hash,
-    input,
+    // the recorded text: the call's own, or its redaction when the input was redacted
+    input: hit.input,
     output: hit.output,
     error: null,
     status: "completed",
