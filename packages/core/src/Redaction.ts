@@ -20,7 +20,12 @@
  * The replay key (`inputHash`) is taken from the original input before redaction, so a resumed
  * run still replays a step whose stored input was redacted. A step whose stored output was
  * redacted cannot give back its original result: by default it executes again (a warning is
- * logged); with `onRedactedReplay: "fail"` it fails with `ReplayError("Redacted")`.
+ * logged); with `onRedactedReplay: "fail"` it fails with `ReplayError("Redacted")`, and
+ * `getStepResult` gives `None` for it. State restored from a checkpoint holds the markers where
+ * its values were redacted.
+ *
+ * The run's `RunContext.client` writes through the redaction too. Spans of `Telemetry.layer` are
+ * not redacted: a failed step's span carries its error as Effect recorded it.
  *
  * @example
  * import { Redaction } from "@multirun/core"

@@ -165,7 +165,7 @@ export class Redactor {
   }
 
   /** The text with every pattern match replaced by its marker. */
-  scrub(text: string): string {
+  private scrub(text: string): string {
     if (!this.tests.some((test) => test.test(text))) return text
     let out = text
     for (const pattern of this.patterns) {
@@ -261,7 +261,8 @@ export class Redactor {
     const redacted = this.value(parsed, root)
     if (redacted === parsed) return text
     const out = canonicalJson(redacted, root)
-    return typeof out === "string" ? out : text
+    // a parsed JSON value with strings put in stays JSON: the fallback never keeps the original
+    return typeof out === "string" ? out : JSON.stringify(redacted)
   }
 
   private error(error: ErrorInfo | null): ErrorInfo | null {
