@@ -71,7 +71,7 @@ export class CheckpointError extends Schema.TaggedError<CheckpointError>("@multi
  *
  * @since 0.1.0
  */
-export const ReplayErrorReason = Schema.Literal("Decode", "InputChanged")
+export const ReplayErrorReason = Schema.Literal("Decode", "InputChanged", "Redacted")
 
 /**
  * @since 0.1.0
@@ -81,8 +81,10 @@ export type ReplayErrorReason = typeof ReplayErrorReason.Type
 /**
  * Replay could not use what was recorded: a recorded output or state value no longer decodes
  * with the schema in the code (`Decode`), or a step was called with an input different from
- * the recorded one (`InputChanged`, drift). For drift, `expectedHash`/`actualHash` are the
- * recorded and the current input hash and `path` the JSON path of the first difference.
+ * the recorded one (`InputChanged`, drift), or the recorded output was redacted so replay cannot
+ * return the original (`Redacted`, under `onRedactedReplay: "fail"`). For drift,
+ * `expectedHash`/`actualHash` are the recorded and the current input hash and `path` the JSON
+ * path of the first difference.
  *
  * @since 0.1.0
  */
@@ -100,6 +102,9 @@ export class ReplayError extends Schema.TaggedError<ReplayError>("@multirun/core
     if (this.reason === "InputChanged") {
       return `ReplayError(InputChanged): step ${where} was recorded with input ${this.expectedHash} ` +
         `but is now called with ${this.actualHash}; first difference at ${this.path ?? "input"}. ${this.detail}`
+    }
+    if (this.reason === "Redacted") {
+      return `ReplayError(Redacted): the recorded output of step ${where} was redacted: ${this.detail}`
     }
     return `ReplayError(Decode): recorded value of ${where} does not decode: ${this.detail}`
   }

@@ -15,6 +15,7 @@ import type { RunState } from "./internal/runState.js"
 import { stepContext } from "./internal/stepContext.js"
 import type { Metadata } from "./Model.js"
 import type { MultiRunClient, MultiRunClientService } from "./MultiRunClient.js"
+import { Redaction } from "./Redaction.js"
 import type { Run } from "./Run.js"
 import type { StateAccess } from "./StateKey.js"
 import { StepContext } from "./StepContext.js"
@@ -106,9 +107,12 @@ export class RunContext extends Context.Tag("@multirun/core/RunContext")<RunCont
 const toOptions = (nameOrOptions: string | RunOptions): RunOptions =>
   typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions
 
-/** Starts a run with the `Telemetry` service, when one is provided. */
+/** Starts a run with the `Telemetry` and `Redaction` services, when they are provided. */
 const start = (options: RunOptions) =>
-  Effect.flatMap(Effect.serviceOption(Telemetry), (telemetry) => startRun(options, Option.getOrUndefined(telemetry)))
+  Effect.flatMap(
+    Effect.all([Effect.serviceOption(Telemetry), Effect.serviceOption(Redaction)]),
+    ([telemetry, redaction]) => startRun(options, Option.getOrUndefined(telemetry), Option.getOrUndefined(redaction))
+  )
 
 /**
  * The services a run gives its program: the run, and the `StepContext` of its steps; with

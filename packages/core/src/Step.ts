@@ -8,6 +8,7 @@ import { Context, Effect } from "effect"
 import type { Schema } from "effect"
 import { AgentContext, type AgentContextService } from "./AgentContext.js"
 import type { BackendError, ReplayError, SerializationError } from "./Errors.js"
+import type { RedactedReplayPolicy } from "./Redaction.js"
 import { type DriftPolicy, RunContext } from "./RunContext.js"
 import type { StepContext, Usage } from "./StepContext.js"
 import type { StepKind } from "./StepRecord.js"
@@ -25,6 +26,8 @@ export * from "./StepRecord.js"
  *   on first execution and on replay alike. Without it the result must be plain JSON.
  * - `usage`: tokens and cost read off the result.
  * - `onDrift`: overrides the run's drift policy for this step.
+ * - `onRedactedReplay`: overrides the `Redaction` layer's policy for this step, when replay
+ *   meets its recorded output redacted.
  *
  * @since 0.1.0
  */
@@ -35,6 +38,7 @@ export interface StepOptions<A, I = unknown> {
   readonly output?: Schema.Schema<A, any> | undefined
   readonly usage?: ((result: A) => Usage) | undefined
   readonly onDrift?: DriftPolicy | undefined
+  readonly onRedactedReplay?: RedactedReplayPolicy | undefined
 }
 
 /**

@@ -26,6 +26,8 @@ export * as Lease from "./Lease.js"
 export * as Model from "./Model.js"
 /** @since 0.1.0 */
 export * as MultiRunClient from "./MultiRunClient.js"
+/** @since 0.2.0 */
+export * as Redaction from "./Redaction.js"
 /** @since 0.1.0 */
 export * as Run from "./Run.js"
 /** @since 0.1.0 */

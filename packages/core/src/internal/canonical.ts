@@ -157,11 +157,17 @@ export const sha256 = (text: string): string =>
 
 /**
  * The JSON path of the first place where two JSON values differ, or `undefined` when equal.
+ * A value of `a` for which `same` holds (a redaction marker) equals anything.
  */
-export const firstDifference = (a: unknown, b: unknown, root: string): string | undefined => {
+export const firstDifference = (
+  a: unknown,
+  b: unknown,
+  root: string,
+  same?: (value: unknown) => boolean
+): string | undefined => {
   const path: Array<string | number> = []
   const go = (x: unknown, y: unknown): boolean => {
-    if (x === y) return false
+    if (x === y || same?.(x) === true) return false
     if (typeof x !== "object" || typeof y !== "object" || x === null || y === null) return true
     if (Array.isArray(x) !== Array.isArray(y)) return true
     if (Array.isArray(x) && Array.isArray(y)) {

@@ -8,6 +8,7 @@ import { type BackendError, CheckpointError, type SerializationError } from "../
 import type { AgentId } from "../Ids.js"
 import type { MultiRunClientService } from "../MultiRunClient.js"
 import { canonicalJson } from "./canonical.js"
+import { holdsMarker } from "./redaction.js"
 import { type Recorded, ReplayCache } from "./replay.js"
 import type { RunState } from "./runState.js"
 import * as Totals from "./totals.js"
@@ -86,6 +87,7 @@ export const lineage = (
         hash: step.inputHash,
         input: step.input,
         output: step.output,
+        outputRedacted: step.output !== null && holdsMarker(step.output),
         consumed: false
       })
     }

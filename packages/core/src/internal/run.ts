@@ -5,22 +5,32 @@ import { type BackendError, CheckpointError, type RunError, type SerializationEr
 import { type CheckpointId, Ids, type RunId } from "../Ids.js"
 import * as Lease from "../Lease.js"
 import { MultiRunClient, type MultiRunClientService } from "../MultiRunClient.js"
+import type { RedactionService } from "../Redaction.js"
 import type { RunOptions } from "../RunContext.js"
 import type { TelemetryService } from "../Telemetry.js"
 import { canonicalJson } from "./canonical.js"
 import { apply, lineage, loadCheckpoint, restore, toCheckpoint } from "./checkpoint.js"
 import { acquireLease, keepAlive, ownerToken, release } from "./ownership.js"
+import { Redactor } from "./redaction.js"
 import { defaultMaxValueSize, RunState } from "./runState.js"
 import { RunTelemetry } from "./telemetry.js"
 
 type StartError = BackendError | CheckpointError | SerializationError | RunError
 
 /** The parts of a run's setup that come from the environment and the options, not the record. */
-const environment = (options: RunOptions, telemetry: TelemetryService | undefined) =>
+const environment = (
+  options: RunOptions,
+  telemetry: TelemetryService | undefined,
+  redaction: RedactionService | undefined
+) =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
+    const client = yield* MultiRunClient
+    // compiled once per run: a run without redaction writes its records untouched
+    const redactor = redaction === undefined ? undefined : new Redactor(redaction)
     return {
-      client: yield* MultiRunClient,
+      client: redactor === undefined ? client : redactor.client(client),
+      redaction: redactor,
       clock,
       // looked up once per run: a run without telemetry never touches a span
       telemetry: telemetry === undefined ? undefined : new RunTelemetry(telemetry, yield* Effect.tracer, clock),
@@ -42,16 +52,17 @@ const acquire = (env: Environment, runId: string) =>
 
 /**
  * Creates, resumes or forks a run, as `withRun` options say; with a telemetry service, the run's
- * span opens once the run is set up.
+ * span opens once the run is set up; with a redaction service, every record it writes is redacted.
  */
 export const startRun = (
   options: RunOptions,
-  telemetry: TelemetryService | undefined
+  telemetry: TelemetryService | undefined,
+  redaction: RedactionService | undefined
 ): Effect.Effect<RunState, StartError, MultiRunClient> =>
   Effect.gen(function*() {
     const metadataText = canonicalJson(options.metadata ?? {}, "run metadata")
     if (typeof metadataText !== "string") return yield* metadataText
-    const env = yield* environment(options, telemetry)
+    const env = yield* environment(options, telemetry, redaction)
     const run = yield* options.resume === undefined ? create(options, env) : resume(options.resume, env)
     yield* keepAlive(run)
     if (run.telemetry !== undefined) yield* run.telemetry.openRun(run, options.resume !== undefined)

@@ -20,6 +20,7 @@ import { canonicalJson } from "./canonical.js"
 import { capture, restoreById } from "./checkpoint.js"
 import { type Ending, endingOf, errorInfo, resultText } from "./errorInfo.js"
 import { fencedClient, type Owned, release } from "./ownership.js"
+import type { Redactor } from "./redaction.js"
 import type { ReplayCache } from "./replay.js"
 import { StateStore } from "./state.js"
 import type { StepState } from "./step.js"
@@ -50,6 +51,8 @@ export interface RunSetup {
   readonly maxValueSize: number
   /** Spans for the run, its agents and steps; `undefined` without a `Telemetry` service. */
   readonly telemetry: RunTelemetry | undefined
+  /** The run's redaction rules (its `client` redacts with them); `undefined` without a `Redaction` service. */
+  readonly redaction: Redactor | undefined
 }
 
 /** A run in this process. */

@@ -14,6 +14,7 @@ import type * as StepRecord from "../StepRecord.js"
 import type { AgentState } from "./agent.js"
 import { canonicalJson, firstDifference, sha256 } from "./canonical.js"
 import { causeInfo, errorInfo } from "./errorInfo.js"
+import { isMarker, redactedOutput } from "./redaction.js"
 import type { Recorded, ReplayCache } from "./replay.js"
 import type { RunState } from "./runState.js"
 import { serviceOf, slotOf } from "./stepContext.js"
@@ -225,9 +226,16 @@ export const runStep = <A, E, R>(
   const replay = run.replay
   if (replay === undefined) return execute(agent, name, kind, text, options, body)
   const hit = replay.peek(agent.name, name, text)
-  if (hit !== undefined) {
+  if (hit !== undefined && !hit.outputRedacted) {
     consume(run, replay, hit)
-    return replayed(agent, hit, name, kind, text, options)
+    return replayed(agent, hit, name, kind, options)
+  }
+  if (hit !== undefined) {
+    const error = redactedOutput(agent.name, name)
+    if ((options.onRedactedReplay ?? run.setup.redaction?.onRedactedReplay) === "fail") return Effect.fail(error)
+    consume(run, replay, hit)
+    const warning = `multirun: ${error.message} Executing it again (onRedactedReplay: "execute").`
+    return Effect.zipRight(Effect.logWarning(warning), execute(agent, name, kind, text, options, body))
   }
   const drifted = replay.peekByName(agent.name, name)
   if (drifted === undefined) return execute(agent, name, kind, text, options, body)
@@ -254,7 +262,7 @@ const driftError = (agent: AgentState, name: string, recorded: Recorded, text: s
     agentName: agent.name,
     expectedHash: recorded.hash,
     actualHash: sha256(text),
-    path: firstDifference(JSON.parse(recorded.input), JSON.parse(text), "input") ?? "input",
+    path: firstDifference(JSON.parse(recorded.input), JSON.parse(text), "input", isMarker) ?? "input",
     detail: "the code now calls this step with another input than the one recorded"
   })
 
@@ -264,7 +272,6 @@ const replayed = <A>(
   hit: Recorded,
   name: string,
   kind: StepRecord.StepKind,
-  input: string,
   options: StepOptions<A>
 ): Effect.Effect<A, ReplayError | BackendError> => {
   let parsed: unknown
@@ -307,7 +314,8 @@ const replayed = <A>(
     kind,
     seq: run.nextSeq++,
     inputHash: hit.hash,
-    input,
+    // the recorded text: the call's own, or its redaction when the input was redacted
+    input: hit.input,
     output: hit.output,
     error: null,
     status: "completed",
@@ -378,6 +386,8 @@ export const getStepResult = (
     if (typeof text !== "string") return Effect.fail(text)
     const hit = agent.run.replay?.peek(agent.name, name, text)
     return Effect.succeed(
-      hit === undefined ? Option.none() : Option.some(hit.output === null ? undefined : JSON.parse(hit.output))
+      hit === undefined || hit.outputRedacted
+        ? Option.none()
+        : Option.some(hit.output === null ? undefined : JSON.parse(hit.output))
     )
   })

@@ -2,7 +2,7 @@
  * Test utilities shared by every package's tests (`@multirun/core/test-utils`): the backend
  * conformance suite, scoped temporary directories, the PostgreSQL of the tests, a TCP proxy that
  * cuts connections, child processes (bundled fixtures, or the sources through tsx with
- * `sourceNodeArgs`), bounded waiting and record builders.
+ * `sourceNodeArgs`), bounded waiting, record builders and the redaction scenario.
  *
  * @since 0.1.0
  */
@@ -11,5 +11,6 @@ export { type BackendLayer, conformance, type ConformanceIt } from "./conformanc
 export { eventually } from "./Eventually.js"
 export { describePg, dropSchema, isCI, pgReachable, pgSchema, pgUrl } from "./Postgres.js"
 export { agentRecord, batchOf, runRecord, stepRecord } from "./records.js"
+export { assertNoSecrets, type Executions, recordSecrets, resumeSecrets, secretRules, secrets } from "./redaction.js"
 export { type CutTrigger, type TcpProxy, tcpProxy } from "./TcpProxy.js"
 export { runDirVariable, tempDir, tempFile, tempPrefix, tempRoot } from "./TempDir.js"
