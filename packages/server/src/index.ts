@@ -13,6 +13,8 @@ export * as Authorization from "./Authorization.js"
 export * as Cli from "./Cli.js"
 /** @since 0.1.0 */
 export * as Database from "./Database.js"
+/** @since 0.2.0 */
+export * as ExportCli from "./ExportCli.js"
 /** @since 0.1.0 */
 export * as Handlers from "./Handlers.js"
 /** @since 0.2.0 */
