@@ -119,6 +119,18 @@ describePg("export, import and push", () => {
         assert.deepStrictEqual(yield* rows(server.sql, project), [1, 5, 14, 4])
         const fromServer = (yield* ok("export", db.crewRunId, ...remote)) + "\n"
         assert.strictEqual(fromServer, fromSqlite)
+
+        // the same run with another checkpoint at version 1: the stores disagree, nothing is written
+        const first = lines.find((line) => line.kind === "checkpoint").record
+        const other = fromSqlite.replaceAll(first.id, "0190aaaa-other-checkpoint")
+        const conflict = yield* cli("import", yield* file("crew-other.jsonl", other), ...remote)
+        assert.strictEqual(conflict.code, 1, conflict.stderr)
+        assert.include(
+          conflict.stderr,
+          `multirun: run ${db.crewRunId}: run ${db.crewRunId} already stores checkpoint ${first.id} (version 1), ` +
+            `which differs from checkpoint 0190aaaa-other-checkpoint (version 1) of this export`
+        )
+        assert.deepStrictEqual(yield* rows(server.sql, project), [1, 5, 14, 4])
       }), { timeout: 240_000 })
 
     it.scoped("a file that is not an export, of an unknown version or cut short fails with the line, writing nothing", () =>
