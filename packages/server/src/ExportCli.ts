@@ -7,6 +7,7 @@
  * @since 0.2.0
  */
 import { Args, Command, Options } from "@effect/cli"
+import type { BackendError } from "@multirun/core/Errors"
 import { MultiRunClient, type MultiRunClientService } from "@multirun/core/MultiRunClient"
 import * as RunExport from "@multirun/core/RunExport"
 import { Console, Context, Data, DateTime, Effect, Layer, Option } from "effect"
@@ -37,12 +38,25 @@ const describe = (summaries: ReadonlyArray<RunExport.Summary>): string => {
     `${plural(stored, "record")} already stored`
 }
 
+/** A backend failure while writing, as one line naming what was written and where. */
+const cannotWrite = (what: string) => (error: BackendError) =>
+  Effect.fail(
+    new TransferError({
+      message: `cannot write ${what}: ${error.detail.split("\n")[0]}${error.location === undefined ? "" : ` (${error.location})`}`
+    })
+  )
+
 /** Writes a run, a checkpoint conflict reported as the one line it is. */
 const write = (client: MultiRunClientService, data: RunExport.RunData) =>
   RunExport.write(client, data).pipe(
     Effect.catchTag("ImportError", (error) =>
-      Effect.fail(new TransferError({ message: `run ${data.run.id}: ${error.message}` })))
+      Effect.fail(new TransferError({ message: `run ${data.run.id}: ${error.message}` }))),
+    Effect.catchTag("BackendError", cannotWrite(`run ${data.run.id}`))
   )
+
+/** The store to write to, opened in the current scope. */
+const target = (source: RunSource.Source) =>
+  clientOf(RunSource.layerWritable(source)).pipe(Effect.catchTag("BackendError", cannotWrite("runs")))
 
 /** Writes text to stdout and waits until it is handed to the system. */
 const writeStdout = (text: string) =>
@@ -79,7 +93,7 @@ export const importRun = Command.make("import", { ...RunsCli.source, file: Args.
     const data = yield* RunExport.decode(text).pipe(
       Effect.mapError((error) => new TransferError({ message: `${options.file}: ${error.message}` }))
     )
-    const client = yield* clientOf(RunSource.layerWritable(yield* RunsCli.sourceOf(options)))
+    const client = yield* target(yield* RunsCli.sourceOf(options))
     const summary = yield* write(client, data)
     yield* Console.log(`imported run ${summary.runId}: ${describe([summary])}`)
   }).pipe(Effect.scoped, RunsCli.reportErrors(options.verbose))).pipe(
@@ -123,7 +137,7 @@ export const push = Command.make("push", {
     if (Option.isSome(options.run) && Option.isSome(options.since)) {
       return yield* new TransferError({ message: "give either --run or --since, not both" })
     }
-    const target = yield* RunsCli.sourceOf({
+    const server = yield* RunsCli.sourceOf({
       db: Option.none(),
       databaseUrl: Option.none(),
       schema: Option.none(),
@@ -131,7 +145,7 @@ export const push = Command.make("push", {
       url: options.url,
       apiKey: options.apiKey
     })
-    if (target._tag !== "Server") {
+    if (server._tag !== "Server") {
       return yield* new TransferError({ message: "push needs --url URL --api-key KEY (or MULTIRUN_URL and MULTIRUN_API_KEY)" })
     }
     const since = yield* Option.match(options.since, { onNone: () => Effect.succeed(0), onSome: parseDate })
@@ -139,12 +153,16 @@ export const push = Command.make("push", {
       RunSource.layer({ _tag: "Sqlite", filename: options.db, project: Option.getOrUndefined(options.project) })
     )
     const runIds = yield* Option.match(options.run, {
-      onSome: (runId) => Effect.succeed([runId]),
+      onSome: (runId) =>
+        Effect.flatMap(local.getRun(runId), (run) =>
+          Option.isSome(run)
+            ? Effect.succeed([runId])
+            : Effect.fail(new TransferError({ message: `run ${runId} not found in ${options.db}` }))),
       onNone: () =>
         Effect.map(local.listRuns({ limit: maxRuns }), (runs) => runs.filter((run) => run.startedAt >= since).map((run) => run.id).reverse())
     })
     if (runIds.length === 0) return yield* Console.log(`No runs to push from ${options.db}.`)
-    const remote = yield* clientOf(RunSource.layerWritable(target))
+    const remote = yield* target(server)
     const summaries: Array<RunExport.Summary> = []
     for (const runId of runIds) {
       const data = yield* RunExport.read(local, runId)
@@ -153,7 +171,7 @@ export const push = Command.make("push", {
       summaries.push(summary)
       yield* Console.log(`pushed run ${runId} (${data.value.run.name}): ${describe([summary])}`)
     }
-    yield* Console.log(`pushed ${summaries.length} run(s) to ${target.url}: ${describe(summaries)}`)
+    yield* Console.log(`pushed ${summaries.length} run(s) to ${server.url}: ${describe(summaries)}`)
   }).pipe(Effect.scoped, RunsCli.reportErrors(options.verbose))).pipe(
     Command.withDescription("Upload local runs (agents, steps, checkpoints) to a server; pushing twice stores once")
   )

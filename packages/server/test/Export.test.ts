@@ -156,6 +156,18 @@ describePg("export, import and push", () => {
         expect(record, `record.jsonl: line 4: the record does not decode`)
         expect(truncated, `truncated.jsonl: line 3: the header announces 1 run, 1 agents, 2 steps and 0 checkpoints, the file holds 1, 1, 0 and 0`)
         assert.isFalse(fs.existsSync(target))
+
+        const { url } = yield* TestServer
+        const [noServer, unreachable, noRun, missing] = yield* Effect.all([
+          cli("push", "--db", db.filename),
+          cli("push", "--db", db.filename, "--url", "http://127.0.0.1:9", "--api-key", "k"),
+          cli("push", "--db", db.filename, "--url", url, "--api-key", "k", "--run", "no-such-run"),
+          cli("export", "no-such-run", "--db", db.filename)
+        ], { concurrency: "unbounded" })
+        expect(noServer, "multirun: push needs --url URL --api-key KEY (or MULTIRUN_URL and MULTIRUN_API_KEY)")
+        expect(unreachable, "multirun: cannot write runs: no multirun server answers at this URL")
+        expect(noRun, `multirun: run no-such-run not found in ${db.filename}`)
+        expect(missing, "multirun: run no-such-run not found")
       }), { timeout: 240_000 })
 
     it.scoped("push --run and --since choose the runs; pushing twice stores once", () =>
