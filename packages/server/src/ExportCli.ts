@@ -46,11 +46,10 @@ const cannotWrite = (what: string) => (error: BackendError) =>
     })
   )
 
-/** Writes a run, a checkpoint conflict reported as the one line it is. */
+/** Writes a run; a checkpoint conflict (whose message names the run) is reported as it is. */
 const write = (client: MultiRunClientService, data: RunExport.RunData) =>
   RunExport.write(client, data).pipe(
-    Effect.catchTag("ImportError", (error) =>
-      Effect.fail(new TransferError({ message: `run ${data.run.id}: ${error.message}` }))),
+    Effect.catchTag("ImportError", (error) => Effect.fail(new TransferError({ message: error.message }))),
     Effect.catchTag("BackendError", cannotWrite(`run ${data.run.id}`))
   )
 

@@ -127,7 +127,7 @@ describePg("export, import and push", () => {
         assert.strictEqual(conflict.code, 1, conflict.stderr)
         assert.include(
           conflict.stderr,
-          `multirun: run ${db.crewRunId}: run ${db.crewRunId} already stores checkpoint ${first.id} (version 1), ` +
+          `multirun: run ${db.crewRunId} already stores checkpoint ${first.id} (version 1), ` +
             `which differs from checkpoint 0190aaaa-other-checkpoint (version 1) of this export`
         )
         assert.deepStrictEqual(yield* rows(server.sql, project), [1, 5, 14, 4])
