@@ -30,6 +30,8 @@ export * as MultiRunClient from "./MultiRunClient.js"
 export * as Redaction from "./Redaction.js"
 /** @since 0.1.0 */
 export * as Run from "./Run.js"
+/** @since 0.2.0 */
+export * as RunExport from "./RunExport.js"
 /** @since 0.1.0 */
 export * as StateKey from "./StateKey.js"
 /** @since 0.1.0 */

@@ -1,6 +1,7 @@
 /**
- * The `multirun` command line: `multirun serve`, `multirun keys create`, and (issue #11) the
- * read commands `runs`, `checkpoints` and `ui` of {@link RunsCli}.
+ * The `multirun` command line: `multirun serve`, `multirun keys create`, the read commands
+ * `runs`, `checkpoints` and `ui` of {@link RunsCli}, and `export`, `import` and `push` of
+ * {@link ExportCli}.
  *
  * @since 0.1.0
  */
@@ -9,6 +10,7 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Clock, Console, Data, DateTime, Effect, Option } from "effect"
 import * as ApiKeys from "./ApiKeys.js"
 import * as Database from "./Database.js"
+import * as ExportCli from "./ExportCli.js"
 import * as Limits from "./Limits.js"
 import * as RunsCli from "./RunsCli.js"
 import * as Server from "./Server.js"
@@ -200,7 +202,16 @@ export const keys = Command.make("keys").pipe(
  * @since 0.1.0
  */
 export const command = Command.make("multirun").pipe(
-  Command.withSubcommands([serve, keys, RunsCli.runs, RunsCli.checkpoints, RunsCli.ui])
+  Command.withSubcommands([
+    serve,
+    keys,
+    RunsCli.runs,
+    RunsCli.checkpoints,
+    RunsCli.ui,
+    ExportCli.exportRun,
+    ExportCli.importRun,
+    ExportCli.push
+  ])
 )
 
 /**

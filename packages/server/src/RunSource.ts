@@ -1,6 +1,7 @@
 /**
- * Where the read commands (`multirun runs`, `multirun checkpoints`, `multirun ui`) read runs
- * from: a local SQLite file opened read-only, a PostgreSQL database, or a server over HTTP.
+ * Where the commands of `multirun` read runs from (`runs`, `checkpoints`, `ui`, `export`,
+ * `push`) and write them to (`import`, `push`): a local SQLite file, a PostgreSQL database, or
+ * a server over HTTP.
  *
  * @since 0.2.0
  */
@@ -9,7 +10,7 @@ import type { Checkpoints } from "@multirun/core/Checkpoints"
 import type { BackendError } from "@multirun/core/Errors"
 import type { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { RemoteLayer } from "@multirun/core/RemoteLayer"
-import { PgClientLayer, ProjectView, SqliteClientLayer } from "@multirun/sql"
+import { PgClientLayer, PgLayer, ProjectView, SqliteClientLayer, SqliteLayer } from "@multirun/sql"
 import type { StoreError } from "@multirun/sql/StoreError"
 import { Data, Effect, Layer } from "effect"
 import * as fs from "node:fs"
@@ -101,5 +102,26 @@ export const layer = (source: Source): Layer.Layer<MultiRunClient | Checkpoints,
       )
     case "Server":
       return RemoteLayer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, retryMax: "200 millis" })
+  }
+}
+
+/**
+ * The backend of a source for writing (`multirun import`, the target of `multirun push`):
+ * `SqliteLayer` (the file and its directory are created when missing), `PgLayer` (in
+ * `project`), or `RemoteLayer` (writes through the server's ingest; a write the server does not
+ * take within 60 s fails instead of waiting for ever).
+ *
+ * @since 0.2.0
+ */
+export const layerWritable = (source: Source): Layer.Layer<MultiRunClient | Checkpoints, SourceError | BackendError> => {
+  switch (source._tag) {
+    case "Sqlite":
+      return SqliteLayer({ filename: source.filename, project: source.project }).pipe(
+        Layer.mapError(sqliteFailure(source.filename))
+      )
+    case "Postgres":
+      return PgLayer({ url: source.url, schema: source.schema, project: source.project }).pipe(Layer.mapError(storeFailure))
+    case "Server":
+      return RemoteLayer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, writeDeadline: "60 seconds" })
   }
 }

@@ -30,23 +30,40 @@ const url = Options.text("url").pipe(Options.withDescription("server URL (or MUL
 const apiKey = Options.text("api-key").pipe(Options.withDescription("API key for --url (or MULTIRUN_API_KEY)"), Options.optional)
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
 const verbose = Options.boolean("verbose").pipe(Options.withDescription("print the whole cause of an error"))
-const source = { db, databaseUrl, schema, project, url, apiKey, verbose }
+/**
+ * The options that choose a source (`--db`, `--database-url`, `--schema`, `--project`, `--url`,
+ * `--api-key`) and `--verbose`, shared by the commands that read or write runs.
+ *
+ * @since 0.2.0
+ */
+export const source = { db, databaseUrl, schema, project, url, apiKey, verbose }
 
-type SourceOptions = {
+/**
+ * The values of the {@link source} options.
+ *
+ * @since 0.2.0
+ */
+export type SourceOptions = {
   readonly [K in keyof Omit<typeof source, "verbose">]: Option.Option<string>
 }
 
 /** A failure that is reported as its message alone. */
 class Failure extends Error {}
 
-/** The source chosen by the options and the environment. */
-const sourceOf = (options: SourceOptions): Effect.Effect<RunSource.Source, Failure> =>
-  Effect.gen(function*(): Effect.fn.Return<RunSource.Source, Failure> {
+/**
+ * The source chosen by the options and the environment (`MULTIRUN_URL`, `MULTIRUN_API_KEY`):
+ * the server of `--url`, PostgreSQL of `--database-url`, else the SQLite file of `--db`
+ * (default `.multirun/runs.db`).
+ *
+ * @since 0.2.0
+ */
+export const sourceOf = (options: SourceOptions): Effect.Effect<RunSource.Source, RunSource.SourceError> =>
+  Effect.gen(function*(): Effect.fn.Return<RunSource.Source, RunSource.SourceError> {
     // an empty variable counts as unset
     const envUrl = Option.filter(yield* Effect.orDie(Config.option(Config.string("MULTIRUN_URL"))), (v) => v !== "")
     const envKey = Option.filter(yield* Effect.orDie(Config.option(Config.string("MULTIRUN_API_KEY"))), (v) => v !== "")
     const given = [options.db, options.databaseUrl, options.url].filter(Option.isSome).length
-    if (given > 1) return yield* Effect.fail(new Failure("give one of --db, --database-url and --url"))
+    if (given > 1) return yield* Effect.fail(new RunSource.SourceError({ message: "give one of --db, --database-url and --url" }))
     const projectName = Option.getOrUndefined(options.project)
     if (Option.isSome(options.databaseUrl)) {
       return { _tag: "Postgres", url: options.databaseUrl.value, schema: Option.getOrUndefined(options.schema), project: projectName }
@@ -54,7 +71,9 @@ const sourceOf = (options: SourceOptions): Effect.Effect<RunSource.Source, Failu
     const server = Option.orElse(options.url, () => Option.isSome(options.db) ? Option.none() : envUrl)
     if (Option.isSome(server)) {
       const key = Option.orElse(options.apiKey, () => envKey)
-      if (Option.isNone(key)) return yield* Effect.fail(new Failure("--url needs --api-key KEY (or MULTIRUN_API_KEY)"))
+      if (Option.isNone(key)) {
+        return yield* Effect.fail(new RunSource.SourceError({ message: "--url needs --api-key KEY (or MULTIRUN_API_KEY)" }))
+      }
       return { _tag: "Server", url: server.value, apiKey: key.value }
     }
     return { _tag: "Sqlite", filename: Option.getOrElse(options.db, () => RunSource.defaultFilename), project: projectName }

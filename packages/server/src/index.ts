@@ -15,6 +15,8 @@ export * as Cli from "./Cli.js"
 export * as Database from "./Database.js"
 /** @since 0.2.0 */
 export * as Docs from "./Docs.js"
+/** @since 0.2.0 */
+export * as ExportCli from "./ExportCli.js"
 /** @since 0.1.0 */
 export * as Handlers from "./Handlers.js"
 /** @since 0.2.0 */
