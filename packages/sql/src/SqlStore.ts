@@ -14,6 +14,7 @@ import { Effect, Layer } from "effect"
 import type { Scope } from "effect"
 import * as Queries from "./internal/queries.js"
 import { coalesce, writeRecords } from "./internal/records.js"
+import * as Retention from "./Retention.js"
 import { backendError } from "./StoreError.js"
 
 /**
@@ -22,6 +23,9 @@ import { backendError } from "./StoreError.js"
  * - `project`: the project whose data the store reads and writes (default `"default"`).
  * - `maxBatch`: records per write transaction (default 1,000).
  * - `capacity`: records buffered before writers wait for the database (default 20,000).
+ * - `keepLast`: checkpoints kept per run (at least 1). Saving a checkpoint removes, in the same
+ *   transaction, the run's older ones beyond the newest `keepLast`, except one another run was
+ *   forked from; steps stay. Default: every checkpoint is kept.
  *
  * @since 0.1.0
  */
@@ -29,6 +33,7 @@ export interface Options {
   readonly project?: string | undefined
   readonly maxBatch?: number | undefined
   readonly capacity?: number | undefined
+  readonly keepLast?: number | undefined
 }
 
 /**
@@ -91,11 +96,22 @@ export const make = (
     /** Reads and checkpoints first flush the writer, so they see every write made before them. */
     const flushed = <A extends ReadonlyArray<any>, B, E>(f: (...args: A) => Effect.Effect<B, E>) => (...args: A) =>
       Effect.zipRight(writer.flush, f(...args))
+    const keepLast = options.keepLast
+    const saveCheckpoint: SqlStore["saveCheckpoint"] = keepLast === undefined
+      ? queries.saveCheckpoint
+      : (checkpoint) =>
+        sql.withTransaction(Effect.zipRight(
+          queries.saveCheckpoint(checkpoint),
+          Retention.pruneCheckpoints({ project, keepLast, runId: checkpoint.runId }).pipe(
+            Effect.provideService(SqlClient.SqlClient, sql),
+            Effect.mapError(backendError("saveCheckpoint", location))
+          )
+        )).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(backendError("saveCheckpoint", location)(error))))
     return {
       writeRun: (run) => writer.offer(Event.runWritten(run)),
       writeAgent: (agent) => writer.offer(Event.agentWritten(agent)),
       writeStep: (step) => writer.offer(Event.stepWritten(step)),
-      saveCheckpoint: flushed(queries.saveCheckpoint),
+      saveCheckpoint: flushed(saveCheckpoint),
       flush: writer.flush,
       writerStats: writer.stats,
       getRun: flushed(queries.getRun),
