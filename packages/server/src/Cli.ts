@@ -10,6 +10,7 @@ import { Clock, Console, Data, DateTime, Effect, Option } from "effect"
 import * as ApiKeys from "./ApiKeys.js"
 import * as Database from "./Database.js"
 import * as Limits from "./Limits.js"
+import * as RetentionCli from "./RetentionCli.js"
 import * as RunsCli from "./RunsCli.js"
 import * as Server from "./Server.js"
 
@@ -49,7 +50,8 @@ const database = (options: {
 }
 
 /**
- * `multirun serve [--db FILE | --database-url URL] [--port N] [--host H] [--max-body-bytes N]`.
+ * `multirun serve [--db FILE | --database-url URL] [--port N] [--host H] [--max-body-bytes N]
+ * [--retain completed=30d,failed=90d,keepLast=5 [--retain-every MINUTES]]`.
  *
  * @since 0.1.0
  */
@@ -67,7 +69,8 @@ export const serve = Command.make(
     maxBodyBytes: Options.integer("max-body-bytes").pipe(
       Options.withDefault(Limits.defaultMaxBodyBytes),
       Options.withDescription("largest request body accepted; larger ones answer 413")
-    )
+    ),
+    ...RetentionCli.serveOptions
   },
   (options) =>
     Effect.gen(function*() {
@@ -76,7 +79,8 @@ export const serve = Command.make(
         port: options.port,
         host: options.host,
         maxBodyBytes: options.maxBodyBytes,
-        logRequests: true
+        logRequests: true,
+        retention: yield* RetentionCli.retentionOf(options)
       })
       yield* Console.log(`multirun server listening on ${address.url} (viewer ${address.url}/, docs ${address.url}/docs)`)
       return yield* Effect.never
@@ -200,7 +204,7 @@ export const keys = Command.make("keys").pipe(
  * @since 0.1.0
  */
 export const command = Command.make("multirun").pipe(
-  Command.withSubcommands([serve, keys, RunsCli.runs, RunsCli.checkpoints, RunsCli.ui])
+  Command.withSubcommands([serve, keys, RunsCli.runs, RunsCli.checkpoints, RunsCli.ui, RetentionCli.gc, RetentionCli.usage])
 )
 
 /**

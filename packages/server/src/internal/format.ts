@@ -30,6 +30,14 @@ export const tokenSplit = (usage: TokenSplit, separator = " · "): string =>
     [usage.reasoningTokens, "reasoning"]
   ].filter(([n]) => typeof n === "number" && n > 0).map(([n, label]) => `${count(n as number)} ${label}`).join(separator)
 
+/** `512 B`, `1.5 kB`, `21.1 MB`, `3.2 GB` (powers of 1,000) */
+export const bytes = (n: number): string => {
+  const units = ["B", "kB", "MB", "GB", "TB"]
+  let unit = 0
+  for (; n >= 1000 && unit < units.length - 1; unit++) n /= 1000
+  return unit === 0 ? `${n} B` : `${n.toFixed(1)} ${units[unit]}`
+}
+
 /** `1,843` */
 export const count = (n: number): string => Math.round(n).toLocaleString("en-US")
 
