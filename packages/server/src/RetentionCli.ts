@@ -7,8 +7,10 @@
  */
 import { Command, Options } from "@effect/cli"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { FetchHttpClient } from "@effect/platform"
+import { HttpApiClientFor } from "@multirun/core/RemoteLayer"
 import { PgClientLayer, Retention, SqliteClientLayer, StoreUsage } from "@multirun/sql"
-import { Console, Duration, Effect, Either, Option } from "effect"
+import { Config, Console, Duration, Effect, Either, Option, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as format from "./internal/format.js"
 import * as RunSource from "./RunSource.js"
@@ -54,12 +56,10 @@ const database = (options: DatabaseOptions) =>
   })
 
 const withDatabase = <A, E>(
-  options: DatabaseOptions & { readonly verbose: boolean },
+  options: DatabaseOptions,
   body: (filename: string | undefined) => Effect.Effect<A, E, SqlClient.SqlClient>
 ) =>
-  Effect.flatMap(database(options), ({ filename, layer }) => Effect.provide(body(filename), layer)).pipe(
-    reportErrors(options.verbose)
-  )
+  Effect.flatMap(database(options), ({ filename, layer }) => Effect.provide(body(filename), layer))
 
 const statuses = (runs: Readonly<Record<string, number>>) =>
   Object.entries(runs).filter(([, n]) => n > 0).map(([status, n]) => `${format.count(n)} ${status}`).join(", ")
@@ -153,30 +153,71 @@ export const gc = Command.make("gc", {
   Command.withDescription("Remove old finished runs and surplus checkpoints; print what was removed")
 )
 
+const url = Options.text("url").pipe(Options.withDescription("server URL (or MULTIRUN_URL)"), Options.optional)
+const apiKey = Options.text("api-key").pipe(Options.withDescription("API key for --url (or MULTIRUN_API_KEY)"), Options.optional)
+
+/** A variable of the environment, none when unset or empty. */
+const env = (name: string) => Effect.map(Effect.orDie(Config.option(Config.string(name))), Option.filter((v) => v !== ""))
+
+/** The usage of the key's project, asked of the server at `url`. */
+const serverUsage = (server: string, key: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const given = Option.isSome(key) ? key : yield* env("MULTIRUN_API_KEY")
+    if (Option.isNone(given)) return yield* Effect.fail(new Failure("--url needs --api-key KEY (or MULTIRUN_API_KEY)"))
+    const api = yield* HttpApiClientFor(server.replace(/\/+$/, ""), Redacted.make(given.value))
+    return [yield* api.usage.usage()]
+  }).pipe(
+    Effect.catchTags({
+      RequestError: (error) => Effect.fail(new Failure(`cannot reach ${server}: ${error.message}`)),
+      ResponseError: (error) => Effect.fail(new Failure(`${server} answered ${error.response.status}`))
+    }),
+    Effect.provide(FetchHttpClient.layer)
+  )
+
+const printUsage = (all: ReadonlyArray<StoreUsage.ProjectUsage>, asJson: boolean) =>
+  Effect.gen(function*() {
+    if (asJson) return yield* Console.log(JSON.stringify(all, null, 2))
+    if (all.length === 0) return yield* Console.log("No runs.")
+    const header = ["PROJECT", "RUNS", "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "STEPS", "CHECKPOINTS", "BYTES"]
+    const rows = all.map((u) => [
+      u.project,
+      format.count(Object.values(u.runs).reduce((a, b) => a + b, 0)),
+      ...[u.runs.running, u.runs.completed, u.runs.failed, u.runs.interrupted, u.steps, u.checkpoints].map(format.count),
+      format.bytes(u.bytes)
+    ])
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
+    for (const row of [header, ...rows]) {
+      yield* Console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd())
+    }
+  })
+
 /**
- * `multirun usage [--db FILE | --database-url URL] [--project P] [--json]`: per project, runs by
- * status, agents, steps, checkpoints and bytes stored.
+ * `multirun usage [--db FILE | --database-url URL | --url URL --api-key KEY] [--project P]
+ * [--json]`: per project, runs by status, agents, steps, checkpoints and bytes stored. A server
+ * answers for the key's project.
  *
  * @since 0.2.0
  */
-export const usage = Command.make("usage", { db, databaseUrl, schema, project, verbose, json }, (options) =>
-  withDatabase(options, () =>
+export const usage = Command.make(
+  "usage",
+  { db, databaseUrl, schema, project, url, apiKey, verbose, json },
+  (options) =>
     Effect.gen(function*() {
-      const all = yield* StoreUsage.usage(Option.getOrUndefined(options.project))
-      if (options.json) return yield* Console.log(JSON.stringify(all, null, 2))
-      if (all.length === 0) return yield* Console.log("No runs.")
-      const header = ["PROJECT", "RUNS", "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "STEPS", "CHECKPOINTS", "BYTES"]
-      const rows = all.map((u) => [
-        u.project,
-        format.count(Object.values(u.runs).reduce((a, b) => a + b, 0)),
-        ...[u.runs.running, u.runs.completed, u.runs.failed, u.runs.interrupted, u.steps, u.checkpoints].map(format.count),
-        format.bytes(u.bytes)
-      ])
-      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
-      for (const row of [header, ...rows]) {
-        yield* Console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd())
+      const server = Option.isSome(options.url) || Option.isSome(options.db) || Option.isSome(options.databaseUrl)
+        ? options.url
+        : yield* env("MULTIRUN_URL")
+      if (Option.isSome(server)) {
+        if (Option.isSome(options.db) || Option.isSome(options.databaseUrl)) {
+          return yield* Effect.fail(new Failure("give one of --db, --database-url and --url"))
+        }
+        return yield* Effect.flatMap(serverUsage(server.value, options.apiKey), (all) => printUsage(all, options.json))
       }
-    }))).pipe(Command.withDescription("Print what each project stores: runs by status, steps, checkpoints, bytes"))
+      return yield* withDatabase(
+        options,
+        () => Effect.flatMap(StoreUsage.usage(Option.getOrUndefined(options.project)), (all) => printUsage(all, options.json))
+      )
+    }).pipe(reportErrors(options.verbose))
+).pipe(Command.withDescription("Print what each project stores: runs by status, steps, checkpoints, bytes"))
 
 /**
  * The retention policy of `multirun serve --retain completed=30d,failed=90d,keepLast=5`, with

@@ -1,15 +1,17 @@
 /**
  * `multirun gc` and `multirun usage` run as processes over a SQLite file of 10,000 steps (90% of
  * them old enough to go) and a PostgreSQL schema: the dry run, what is removed and printed, the
- * file's size before and after, and the error lines.
+ * file's size before and after, and the error lines; `usage --url` against a real server.
  */
 import { assert, describe, it } from "@effect/vitest"
 import type * as Checkpoint from "@multirun/core/Checkpoint"
+import { RemoteLayer, step, withRun } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { agentRecord, describePg, pgSchema, pgUrl, runRecord, spawnChild, stepRecord, tempDir, tempFile } from "@multirun/core/test-utils"
 import { PgLayer, SqliteLayer } from "@multirun/sql"
 import { Clock, Effect } from "effect"
 import { bundleCli } from "./cliBundle.js"
+import { sqliteDatabase, start } from "./TestServer.js"
 
 const day = 86_400_000
 const text = "lorem ipsum dolor sit amet ".repeat(20)
@@ -117,6 +119,35 @@ describe("multirun gc and usage", () => {
       console.log(`multirun gc on 10,000 steps, 9,000 removed: ${before} MB before, ${after} MB after`)
       assert.isBelow(after, before * 0.2)
     }), 180_000)
+
+  it.scopedLive("usage --url asks the server for the key's project", () =>
+    Effect.gen(function*() {
+      const [bin, cwd, database] = yield* Effect.all([bundleCli, tempDir("gc"), sqliteDatabase], { concurrency: 2 })
+      const server = yield* start(database)
+      yield* withRun("served")(Effect.succeed(1).pipe(step("one", { input: { n: 1 } }))).pipe(
+        Effect.provide(RemoteLayer({ url: server.url, apiKey: server.apiKey }))
+      )
+      const [ok, table, wrongKey] = yield* Effect.all([
+        cli(bin, cwd, ["usage", "--url", server.url, "--api-key", server.apiKey, "--json"]),
+        cli(bin, cwd, ["usage", "--url", server.url, "--api-key", server.apiKey]),
+        cli(bin, cwd, ["usage", "--url", server.url, "--api-key", "mr_wrong"])
+      ], { concurrency: 3 })
+      assert.strictEqual(ok.code, 0, ok.stderr)
+      const [usage] = JSON.parse(ok.stdout)
+      assert.deepStrictEqual({ ...usage, bytes: 0 }, {
+        project: "test",
+        runs: { running: 0, completed: 1, failed: 0, interrupted: 0 },
+        agents: 1,
+        steps: 1,
+        checkpoints: 0,
+        bytes: 0
+      })
+      assert.isAbove(usage.bytes, 100)
+      assert.match(table.stdout.trim().split("\n")[1]!, /^test\s+1\s+0\s+1\s+0\s+0\s+1\s+0\s+\d+(\.\d)? k?B$/)
+      assert.strictEqual(wrongKey.code, 1)
+      assert.strictEqual(wrongKey.stderr.trim().split("\n").length, 1, wrongKey.stderr)
+      assert.strictEqual(wrongKey.stderr.trim(), "multirun: unknown API key: create one with `multirun keys create --project NAME`")
+    }), 120_000)
 
   it.scopedLive("errors are one line: a missing file, an age without a unit, two databases", () =>
     Effect.gen(function*() {

@@ -24,7 +24,12 @@ export interface ProjectUsage {
   readonly bytes: number
 }
 
-const empty = (project: string) => ({
+/**
+ * The usage of a project that stores nothing.
+ *
+ * @since 0.2.0
+ */
+export const empty = (project: string) => ({
   project,
   runs: { running: 0, completed: 0, failed: 0, interrupted: 0 },
   agents: 0,
