@@ -25,6 +25,9 @@ export const retentionFragments = (sql: SqlClient) => {
  * give freed pages back to the file system. A new file only needs the pragma before its first
  * table; a file made by an earlier multirun (mode none) is rewritten once by `VACUUM` (outside
  * any transaction, so not in a `Migrator` migration). Nothing happens when the mode is already set.
+ * A `VACUUM` that fails (another process holds the file, too little disk for the copy) is logged
+ * and tried again at the next opening: the file works as before meanwhile, only without
+ * shrinking after `gc`.
  */
 export const enableIncrementalVacuum = (sql: SqlClient): Effect.Effect<void, SqlError> =>
   Effect.gen(function*() {
@@ -32,5 +35,12 @@ export const enableIncrementalVacuum = (sql: SqlClient): Effect.Effect<void, Sql
     if (Number(mode?.auto_vacuum) === 2) return
     const [tables] = yield* sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'`
     yield* sql`PRAGMA auto_vacuum = INCREMENTAL`
-    if (Number(tables?.n) > 0) yield* sql`VACUUM`
+    if (Number(tables?.n) === 0) return
+    yield* sql`VACUUM`.pipe(Effect.catchAll((error) =>
+      Effect.logWarning(
+        "multirun: could not switch the SQLite file to incremental auto-vacuum (VACUUM failed); " +
+          "it is tried again at the next opening",
+        error
+      )
+    ))
   })
