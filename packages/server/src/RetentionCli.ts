@@ -179,16 +179,15 @@ const printUsage = (all: ReadonlyArray<StoreUsage.ProjectUsage>, asJson: boolean
     if (asJson) return yield* Console.log(JSON.stringify(all, null, 2))
     if (all.length === 0) return yield* Console.log("No runs.")
     const header = ["PROJECT", "RUNS", "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "STEPS", "CHECKPOINTS", "BYTES"]
-    const rows = all.map((u) => [
-      u.project,
-      format.count(Object.values(u.runs).reduce((a, b) => a + b, 0)),
-      ...[u.runs.running, u.runs.completed, u.runs.failed, u.runs.interrupted, u.steps, u.checkpoints].map(format.count),
-      format.bytes(u.bytes)
-    ])
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
-    for (const row of [header, ...rows]) {
-      yield* Console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd())
-    }
+    yield* Console.log(format.table(
+      header,
+      all.map((u) => [
+        u.project,
+        format.count(Object.values(u.runs).reduce((a, b) => a + b, 0)),
+        ...[u.runs.running, u.runs.completed, u.runs.failed, u.runs.interrupted, u.steps, u.checkpoints].map(format.count),
+        format.bytes(u.bytes)
+      ])
+    ))
   })
 
 /**
