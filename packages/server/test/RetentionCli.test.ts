@@ -149,15 +149,21 @@ describe("multirun gc and usage", () => {
       assert.strictEqual(wrongKey.stderr.trim(), "multirun: unknown API key: create one with `multirun keys create --project NAME`")
     }), 120_000)
 
-  it.scopedLive("errors are one line: a missing file, an age without a unit, two databases", () =>
+  it.scopedLive("errors are one line: a missing file, an age without a unit, two databases, a policy for running runs", () =>
     Effect.gen(function*() {
       const [bin, cwd, filename] = yield* Effect.all([bundleCli, tempDir("gc"), tempFile()], { concurrency: 2 })
-      const [missing, badAge, both] = yield* Effect.all([
+      const [missing, badAge, both, badPolicy] = yield* Effect.all([
         cli(bin, cwd, ["gc", "--db", `${filename}.absent`]),
         cli(bin, cwd, ["gc", "--older-than", "30 days"]),
-        cli(bin, cwd, ["usage", "--db", filename, "--database-url", pgUrl])
-      ], { concurrency: 3 })
-      assert.deepStrictEqual([missing.code, badAge.code, both.code], [1, 1, 1])
+        cli(bin, cwd, ["usage", "--db", filename, "--database-url", pgUrl]),
+        cli(bin, cwd, ["serve", "--db", filename, "--port", "0", "--retain", "running=1d"])
+      ], { concurrency: 2 })
+      assert.deepStrictEqual([missing.code, badAge.code, both.code, badPolicy.code], [1, 1, 1, 1])
+      assert.strictEqual(
+        badPolicy.stderr.trim(),
+        "multirun: --retain: \"running=1d\": expected completed=AGE, failed=AGE, interrupted=AGE or keepLast=N " +
+          "(running runs are never removed)"
+      )
       assert.strictEqual(missing.stderr.trim(), `multirun: no database at ${filename}.absent (give --db FILE or --database-url URL)`)
       assert.include(badAge.stderr, "multirun: --older-than: \"30 days\" is not an age")
       assert.strictEqual(both.stderr.trim(), "multirun: give either --db or --database-url, not both")

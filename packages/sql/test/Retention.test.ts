@@ -79,7 +79,7 @@ const suite = (name: string, newDatabase: Effect.Effect<Database, never, Scope.S
 
         const policy: Retention.Policy = { olderThan: { completed: "30 days", failed: "90 days" } }
         const dry = yield* provided(Retention.apply(policy, { dryRun: true }))
-        const wet = yield* provided(Retention.apply(policy))
+        const wet = yield* provided(Retention.apply(policy, { batchSize: 1 }))
         assert.deepStrictEqual(dry, wet)
         assert.strictEqual(wet.length, 1)
         const [removed] = wet
@@ -105,7 +105,7 @@ const suite = (name: string, newDatabase: Effect.Effect<Database, never, Scope.S
 
         // day 200: every finished run goes, the fork and its parent together; the running run stays
         yield* TestClock.adjust(165 * day)
-        const [late] = yield* provided(Retention.apply(policy))
+        const [late] = yield* provided(Retention.apply(policy, { batchSize: 2 }))
         assert.deepStrictEqual(late!.runs, { completed: 3, failed: 1, interrupted: 0 })
         const after = yield* provided(Effect.flatMap(MultiRunClient, (c) => c.listRuns()))
         assert.deepStrictEqual(statuses(after), { stuck: "running" })
