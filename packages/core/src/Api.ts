@@ -371,6 +371,24 @@ export class IngestGroup extends HttpApiGroup.make("ingest")
   .middleware(Authorization)
 {}
 
+const count = Schema.Int.pipe(Schema.nonNegative())
+
+/**
+ * `GET /api/usage`: what the caller's project stores (runs by status, agents, steps, checkpoints,
+ * bytes of the stored records), for `multirun usage --url`. @since 0.2.0
+ */
+export class UsageGroup extends HttpApiGroup.make("usage")
+  .add(HttpApiEndpoint.get("usage", "/usage").addSuccess(Schema.Struct({
+    project: Schema.String,
+    runs: Schema.Struct({ running: count, completed: count, failed: count, interrupted: count }),
+    agents: count,
+    steps: count,
+    checkpoints: count,
+    bytes: count
+  })))
+  .middleware(Authorization)
+{}
+
 /**
  * The multirun HTTP API.
  *
@@ -383,6 +401,7 @@ export class Api extends HttpApi.make("multirun")
   .add(IngestGroup)
   .add(LeasesGroup)
   .add(ViewsGroup)
+  .add(UsageGroup)
   .addError(BadRequest)
   .addError(PayloadTooLarge)
   .addError(BackendError, { status: 500 })

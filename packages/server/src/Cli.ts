@@ -12,6 +12,7 @@ import * as ApiKeys from "./ApiKeys.js"
 import * as Database from "./Database.js"
 import * as ExportCli from "./ExportCli.js"
 import * as Limits from "./Limits.js"
+import * as RetentionCli from "./RetentionCli.js"
 import * as RunsCli from "./RunsCli.js"
 import * as Server from "./Server.js"
 
@@ -51,7 +52,8 @@ const database = (options: {
 }
 
 /**
- * `multirun serve [--db FILE | --database-url URL] [--port N] [--host H] [--max-body-bytes N]`.
+ * `multirun serve [--db FILE | --database-url URL] [--port N] [--host H] [--max-body-bytes N]
+ * [--retain completed=30d,failed=90d,keepLast=5 [--retain-every MINUTES]]`.
  *
  * @since 0.1.0
  */
@@ -69,7 +71,8 @@ export const serve = Command.make(
     maxBodyBytes: Options.integer("max-body-bytes").pipe(
       Options.withDefault(Limits.defaultMaxBodyBytes),
       Options.withDescription("largest request body accepted; larger ones answer 413")
-    )
+    ),
+    ...RetentionCli.serveOptions
   },
   (options) =>
     Effect.gen(function*() {
@@ -78,7 +81,8 @@ export const serve = Command.make(
         port: options.port,
         host: options.host,
         maxBodyBytes: options.maxBodyBytes,
-        logRequests: true
+        logRequests: true,
+        retention: yield* RetentionCli.retentionOf(options)
       })
       yield* Console.log(`multirun server listening on ${address.url} (viewer ${address.url}/, docs ${address.url}/docs)`)
       return yield* Effect.never
@@ -210,7 +214,9 @@ export const command = Command.make("multirun").pipe(
     RunsCli.ui,
     ExportCli.exportRun,
     ExportCli.importRun,
-    ExportCli.push
+    ExportCli.push,
+    RetentionCli.gc,
+    RetentionCli.usage
   ])
 )
 

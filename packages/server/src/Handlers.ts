@@ -144,9 +144,26 @@ export const ingestLayer = HttpApiBuilder.group(Api.Api, "ingest", (handlers) =>
       Effect.flatMap(Store, (store) => store.ingest(project, payload)))))
 
 /**
+ * `GET /api/usage`: what the key's project stores.
+ *
+ * @since 0.2.0
+ */
+export const usageLayer = HttpApiBuilder.group(Api.Api, "usage", (handlers) =>
+  handlers.handle("usage", () =>
+    Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Store, (store) => store.usage(project)))))
+
+/**
  * Every group of the API.
  *
  * @since 0.1.0
  */
 export const layer = (version: string) =>
-  Layer.mergeAll(healthLayer(version), runsLayer, checkpointsLayer, ingestLayer, leasesLayer, Views.layerHandlers)
+  Layer.mergeAll(
+    healthLayer(version),
+    runsLayer,
+    checkpointsLayer,
+    ingestLayer,
+    leasesLayer,
+    usageLayer,
+    Views.layerHandlers
+  )

@@ -121,11 +121,6 @@ const withSource = <A, E>(
     reportErrors(options.verbose)
   )
 
-const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
-  return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n")
-}
-
 const printJson = (value: unknown) => Console.log(JSON.stringify(value, null, 2))
 
 const runNotFound = (runId: string) => new Failure(`run ${runId} not found`)
@@ -161,7 +156,7 @@ export const runsList = Command.make("list", {
       if (options.json) return yield* printJson(runs)
       if (runs.length === 0) return yield* Console.log("No runs.")
       const now = yield* Clock.currentTimeMillis
-      yield* Console.log(table(
+      yield* Console.log(format.table(
         ["ID", "NAME", "STATUS", "STARTED", "WALL", "STEPS", "TOKENS", "COST", "PARENT"],
         runs.map((run) => [
           run.id,
@@ -233,7 +228,7 @@ export const checkpointsList = Command.make("list", { ...source, json, runId: Ar
       if (options.json) return yield* printJson(all)
       if (all.length === 0) return yield* Console.log(`Run ${run.id} has no checkpoints.`)
       const covered = (ranges: ReadonlyArray<readonly [number, number]>) => ranges.reduce((n, [a, b]) => n + b - a, 0)
-      yield* Console.log(table(
+      yield* Console.log(format.table(
         ["VERSION", "NAME", "ID", "CREATED", "STEPS", "TOKENS", "COST", "STATE KEYS"],
         all.map((c) => [
           `v${c.version}`,

@@ -18,6 +18,7 @@ import * as Docs from "./Docs.js"
 import * as Handlers from "./Handlers.js"
 import * as Limits from "./Limits.js"
 import * as RequestLog from "./RequestLog.js"
+import * as RetentionJob from "./RetentionJob.js"
 import * as Store from "./Store.js"
 import * as Viewer from "./Viewer.js"
 import * as Views from "./Views.js"
@@ -45,6 +46,8 @@ export const defaultPort = 7420
  * - `host`: the interface to listen on (default `127.0.0.1`; `0.0.0.0` for every interface).
  * - `maxBodyBytes`: request body limit (default 5 MiB); larger bodies answer 413.
  * - `logRequests`: print one line per request (method, path, status, ms); default off.
+ * - `retention`: a policy applied to every project (or per project) at start and on a schedule
+ *   (see {@link RetentionJob.Options}); default: everything is kept.
  *
  * @since 0.1.0
  */
@@ -54,6 +57,7 @@ export interface Options {
   readonly host?: string | undefined
   readonly maxBodyBytes?: number | undefined
   readonly logRequests?: boolean | undefined
+  readonly retention?: RetentionJob.Options | undefined
 }
 
 /**
@@ -109,7 +113,11 @@ export const layer = (options: Options = {}): Layer.Layer<HttpServer.HttpServer,
       Layer.provideMerge(
         NodeHttpServer.layer(() => server, { port: options.port ?? defaultPort, host: options.host ?? "127.0.0.1" })
       ),
-      Layer.provide(Layer.merge(Store.layer, Views.layerQueries)),
+      Layer.provide(Layer.mergeAll(
+        Store.layer,
+        Views.layerQueries,
+        options.retention === undefined ? Layer.empty : RetentionJob.layer(options.retention)
+      )),
       Layer.provide(Database.layer(options.database ?? { filename: Database.defaultFilename }))
     )
   }))

@@ -8,7 +8,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { Api } from "@multirun/core"
 import type { BackendError } from "@multirun/core/Errors"
 import type { MultiRunClientService } from "@multirun/core/MultiRunClient"
-import { ProjectView } from "@multirun/sql"
+import { ProjectView, StoreUsage } from "@multirun/sql"
+import { backendError } from "@multirun/sql/StoreError"
 import { Context, Effect, Layer, type Option } from "effect"
 import * as ApiKeys from "./ApiKeys.js"
 import * as Ingest from "./Ingest.js"
@@ -20,6 +21,7 @@ import * as Ingest from "./Ingest.js"
  *   read is filtered by the project; checkpoints are saved at once; it holds no state.
  * - `ingest(project, batch)`: writes a batch in one transaction, once per batch id.
  * - `verifyKey(key)`: the project of an API key, none for an unknown key.
+ * - `usage(project)`: what the project stores (runs by status, steps, checkpoints, bytes).
  *
  * @since 0.1.0
  */
@@ -27,6 +29,7 @@ export interface StoreService {
   readonly view: (project: string) => Effect.Effect<MultiRunClientService>
   readonly ingest: (project: string, batch: Api.IngestPayload) => Effect.Effect<Api.IngestResult, BackendError>
   readonly verifyKey: (key: string) => Effect.Effect<Option.Option<string>, BackendError>
+  readonly usage: (project: string) => Effect.Effect<StoreUsage.ProjectUsage, BackendError>
 }
 
 /**
@@ -47,6 +50,12 @@ export const layer: Layer.Layer<Store, never, SqlClient.SqlClient> = Layer.effec
     Store.of({
       view: (project) => Effect.provideService(ProjectView.make(project), SqlClient.SqlClient, sql),
       ingest: (project, batch) => Effect.provideService(Ingest.ingest(project, batch), SqlClient.SqlClient, sql),
-      verifyKey: (key) => Effect.provideService(ApiKeys.verify(key), SqlClient.SqlClient, sql)
+      verifyKey: (key) => Effect.provideService(ApiKeys.verify(key), SqlClient.SqlClient, sql),
+      usage: (project) =>
+        StoreUsage.usage(project).pipe(
+          Effect.provideService(SqlClient.SqlClient, sql),
+          Effect.map(([usage]) => usage ?? StoreUsage.empty(project)),
+          Effect.mapError(backendError("usage"))
+        )
     }))
 )

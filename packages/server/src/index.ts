@@ -30,6 +30,10 @@ export * as Local from "./Local.js"
 /** @since 0.2.0 */
 export * as RequestLog from "./RequestLog.js"
 /** @since 0.2.0 */
+export * as RetentionCli from "./RetentionCli.js"
+/** @since 0.2.0 */
+export * as RetentionJob from "./RetentionJob.js"
+/** @since 0.2.0 */
 export * as RunsCli from "./RunsCli.js"
 /** @since 0.2.0 */
 export * as RunSource from "./RunSource.js"

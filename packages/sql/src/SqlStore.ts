@@ -16,6 +16,7 @@ import type { Scope } from "effect"
 import * as Queries from "./internal/queries.js"
 import { fence } from "./internal/leases.js"
 import { coalesce, writeRecords } from "./internal/records.js"
+import * as Retention from "./Retention.js"
 import { backendError } from "./StoreError.js"
 
 /**
@@ -24,6 +25,9 @@ import { backendError } from "./StoreError.js"
  * - `project`: the project whose data the store reads and writes (default `"default"`).
  * - `maxBatch`: records per write transaction (default 1,000).
  * - `capacity`: records buffered before writers wait for the database (default 20,000).
+ * - `keepLast`: checkpoints kept per run (at least 1). Saving a checkpoint removes, in the same
+ *   transaction, the run's older ones beyond the newest `keepLast`, except one another run was
+ *   forked from; steps stay. Default: every checkpoint is kept.
  *
  * @since 0.1.0
  */
@@ -31,6 +35,7 @@ export interface Options {
   readonly project?: string | undefined
   readonly maxBatch?: number | undefined
   readonly capacity?: number | undefined
+  readonly keepLast?: number | undefined
 }
 
 /**
@@ -116,12 +121,23 @@ export const make = (
     /** Reads and checkpoints first flush the writer, so they see every write made before them. */
     const flushed = <A extends ReadonlyArray<any>, B, E>(f: (...args: A) => Effect.Effect<B, E>) => (...args: A) =>
       Effect.zipRight(flush, f(...args))
+    const keepLast = options.keepLast
+    const saveCheckpoint: SqlStore["saveCheckpoint"] = keepLast === undefined
+      ? queries.saveCheckpoint
+      : (checkpoint, epoch) =>
+        sql.withTransaction(Effect.zipRight(
+          queries.saveCheckpoint(checkpoint, epoch),
+          Retention.pruneCheckpoints({ project, keepLast, runId: checkpoint.runId }).pipe(
+            Effect.provideService(SqlClient.SqlClient, sql),
+            Effect.mapError(backendError("saveCheckpoint", location))
+          )
+        )).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(backendError("saveCheckpoint", location)(error))))
     return {
       ...queries,
       writeRun: (run, epoch) => writer.offer(Event.runWritten(run, epoch)),
       writeAgent: (agent, epoch) => writer.offer(Event.agentWritten(agent, epoch)),
       writeStep: (step, epoch) => writer.offer(Event.stepWritten(step, epoch)),
-      saveCheckpoint: flushed(queries.saveCheckpoint),
+      saveCheckpoint: flushed(saveCheckpoint),
       flush,
       writerStats: writer.stats,
       getRun: flushed(queries.getRun),

@@ -10,6 +10,7 @@ import type { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { enableIncrementalVacuum } from "./internal/retentionSql.js"
 import { describeCause, isReadOnly, readOnlyDetail } from "./internal/sql.js"
 import * as Migrations from "./Migrations.js"
 import * as SqlStore from "./SqlStore.js"
@@ -104,8 +105,9 @@ const inspect = (filename: string): Effect.Effect<void, StoreError> =>
  * default project. For tools that only read (`ProjectView.layer(project)` over it) and for the
  * server, which adds its own tables. At start it checks the file (`StoreError` naming it when it
  * is not a SQLite database, another application's database, or a multirun database of a newer
- * schema), turns on WAL with `synchronous = NORMAL` (a committed transaction survives `kill -9`)
- * and runs the migrations.
+ * schema), turns on WAL with `synchronous = NORMAL` (a committed transaction survives `kill -9`),
+ * puts the file in incremental auto-vacuum mode (a file of an earlier multirun is rewritten once
+ * by `VACUUM`; `Retention.reclaimSpace` then shrinks it after removals) and runs the migrations.
  *
  * @since 0.2.0
  */
@@ -117,6 +119,7 @@ export const SqliteClientLayer = (options: SqliteClientLayerOptions): Layer.Laye
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5_000))}`)
     yield* sql`PRAGMA synchronous = NORMAL`
+    yield* enableIncrementalVacuum(sql)
   }).pipe(
     Effect.mapError(unavailable(filename)),
     Effect.zipRight(Migrations.run(filename))

@@ -9,10 +9,14 @@
 export * as Migrations from "./Migrations.js"
 /** @since 0.2.0 */
 export * as ProjectView from "./ProjectView.js"
+/** @since 0.2.0 */
+export * as Retention from "./Retention.js"
 /** @since 0.1.0 */
 export * as SqlStore from "./SqlStore.js"
 /** @since 0.1.0 */
 export * as StoreError from "./StoreError.js"
+/** @since 0.2.0 */
+export * as StoreUsage from "./StoreUsage.js"
 
 export { PgClientLayer, type PgClientLayerOptions, PgLayer, type PgLayerOptions } from "./PgLayer.js"
 export {

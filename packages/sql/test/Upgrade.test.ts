@@ -51,13 +51,16 @@ const opensDatabaseOfV01 = (
   })
 
 describe("a database of multirun 0.1", () => {
-  it.scopedLive("SQLite: opens, reads the same records, and keeps each step's input and output once", () =>
+  it.scopedLive("SQLite: opens, reads the same records, keeps each step's input and output once, vacuums incrementally", () =>
     Effect.gen(function*() {
       const filename = yield* tempFile()
       yield* opensDatabaseOfV01(
         SqliteClient.layer({ filename }),
         () => SqliteLayer({ filename, project: "legacy" })
       )
+      const [mode] = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ auto_vacuum: unknown }>`PRAGMA auto_vacuum`)
+        .pipe(Effect.provide(SqliteClient.layer({ filename })))
+      assert.strictEqual(Number(mode!.auto_vacuum), 2)
     }))
 })
 

@@ -30,6 +30,20 @@ export const tokenSplit = (usage: TokenSplit, separator = " · "): string =>
     [usage.reasoningTokens, "reasoning"]
   ].filter(([n]) => typeof n === "number" && n > 0).map(([n, label]) => `${count(n as number)} ${label}`).join(separator)
 
+/** Rows under a header, in columns padded to their widest cell, two spaces apart. */
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
+  return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n")
+}
+
+/** `512 B`, `1.5 kB`, `21.1 MB`, `3.2 GB` (powers of 1,000) */
+export const bytes = (n: number): string => {
+  const units = ["B", "kB", "MB", "GB", "TB"]
+  let unit = 0
+  for (; n >= 1000 && unit < units.length - 1; unit++) n /= 1000
+  return unit === 0 ? `${n} B` : `${n.toFixed(1)} ${units[unit]}`
+}
+
 /** `1,843` */
 export const count = (n: number): string => Math.round(n).toLocaleString("en-US")
 

@@ -1,0 +1,257 @@
+/**
+ * The data-keeping commands of `multirun`: `gc` removes old runs (and surplus checkpoints) from
+ * a SQLite file or PostgreSQL database and prints what it removed, `usage` prints what each
+ * project stores. Errors print one line and exit with code 1.
+ *
+ * @since 0.2.0
+ */
+import { Command, Options } from "@effect/cli"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { FetchHttpClient } from "@effect/platform"
+import { HttpApiClientFor } from "@multirun/core/RemoteLayer"
+import { PgClientLayer, Retention, SqliteClientLayer, StoreUsage } from "@multirun/sql"
+import { Config, Console, Duration, Effect, Either, Option, Redacted } from "effect"
+import * as fs from "node:fs"
+import * as format from "./internal/format.js"
+import * as RunSource from "./RunSource.js"
+import { reportErrors } from "./RunsCli.js"
+
+const db = Options.text("db").pipe(
+  Options.withDescription(`SQLite file (default ${RunSource.defaultFilename})`),
+  Options.optional
+)
+const databaseUrl = Options.text("database-url").pipe(Options.withDescription("PostgreSQL URL"), Options.optional)
+const schema = Options.text("schema").pipe(Options.withDescription("PostgreSQL schema (default public)"), Options.optional)
+const project = Options.text("project").pipe(
+  Options.withDescription("only this project (default: every project of the database)"),
+  Options.optional
+)
+/** A wrong option: reported as its message alone. */
+class Failure extends Error {}
+
+const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
+const verbose = Options.boolean("verbose").pipe(Options.withDescription("print the whole cause of an error"))
+
+interface DatabaseOptions {
+  readonly db: Option.Option<string>
+  readonly databaseUrl: Option.Option<string>
+  readonly schema: Option.Option<string>
+}
+
+/** The database of `--db` or `--database-url`, opened for writing; a SQLite file must exist. */
+const database = (options: DatabaseOptions) =>
+  Effect.gen(function*() {
+    if (Option.isSome(options.db) && Option.isSome(options.databaseUrl)) {
+      return yield* Effect.fail(new Failure("give either --db or --database-url, not both"))
+    }
+    if (Option.isSome(options.databaseUrl)) {
+      const layer = PgClientLayer({ url: options.databaseUrl.value, schema: Option.getOrUndefined(options.schema) })
+      return { layer, filename: undefined }
+    }
+    const filename = Option.getOrElse(options.db, () => RunSource.defaultFilename)
+    if (!fs.existsSync(filename)) {
+      return yield* Effect.fail(new Failure(`no database at ${filename} (give --db FILE or --database-url URL)`))
+    }
+    return { layer: SqliteClientLayer({ filename }), filename }
+  })
+
+const withDatabase = <A, E>(
+  options: DatabaseOptions,
+  body: (filename: string | undefined) => Effect.Effect<A, E, SqlClient.SqlClient>
+) =>
+  Effect.flatMap(database(options), ({ filename, layer }) => Effect.provide(body(filename), layer))
+
+const statuses = (runs: Readonly<Record<string, number>>) =>
+  Object.entries(runs).filter(([, n]) => n > 0).map(([status, n]) => `${format.count(n)} ${status}`).join(", ")
+
+const removedLine = (removed: Retention.Removed, dryRun: boolean): string => {
+  const runs = Object.values(removed.runs).reduce((a, b) => a + b, 0)
+  return `project ${removed.project}: ${dryRun ? "would remove" : "removed"} ${format.count(runs)} run(s)` +
+    `${runs === 0 ? "" : ` (${statuses(removed.runs)})`}, ${format.count(removed.agents)} agent(s), ` +
+    `${format.count(removed.steps)} step(s), ${format.count(removed.checkpoints)} checkpoint(s), ` +
+    `${format.bytes(removed.bytes)}`
+}
+
+/** The policy of gc's options: `--older-than` (default 30d) for `--status` (default every finished status), `--keep-last`. */
+const policyOf = (options: {
+  readonly olderThan: Option.Option<string>
+  readonly status: ReadonlyArray<Retention.FinishedStatus>
+  readonly keepLast: Option.Option<number>
+}): Effect.Effect<Retention.Policy, Failure> => {
+  const keepLast = Option.getOrUndefined(options.keepLast)
+  if (keepLast !== undefined && keepLast < 1) {
+    return Effect.fail(new Failure("--keep-last must be at least 1 (the checkpoint a resume needs)"))
+  }
+  // --keep-last alone prunes checkpoints and removes no run
+  if (Option.isNone(options.olderThan) && keepLast !== undefined && options.status.length === 0) {
+    return Effect.succeed({ keepLast })
+  }
+  const age = Retention.parseAge(Option.getOrElse(options.olderThan, () => "30d"))
+  if (Either.isLeft(age)) return Effect.fail(new Failure(`--older-than: ${age.left}`))
+  const chosen = options.status.length === 0 ? Retention.finishedStatuses : options.status
+  return Effect.succeed({ olderThan: Object.fromEntries(chosen.map((status) => [status, age.right])), keepLast })
+}
+
+/** The size of a SQLite file once its write-ahead log is written back into it. */
+const fileSize = (filename: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA wal_checkpoint(TRUNCATE)`).pipe(
+    Effect.map(() => fs.statSync(filename).size)
+  )
+
+/**
+ * `multirun gc [--db FILE | --database-url URL] [--older-than 30d] [--status S]... [--keep-last N]
+ * [--project P] [--dry-run]`: removes the finished runs older than the age (of the given
+ * statuses; default every finished status) with their agents, steps and checkpoints, keeps the
+ * newest N checkpoints of each run, and prints what it removed per project; on a SQLite file,
+ * gives the space back and prints the file's size before and after. A running run is never
+ * removed, nor a run another kept run was forked from.
+ *
+ * @since 0.2.0
+ */
+export const gc = Command.make("gc", {
+  db,
+  databaseUrl,
+  schema,
+  project,
+  verbose,
+  json,
+  olderThan: Options.text("older-than").pipe(
+    Options.withDescription("remove runs that ended longer ago than this (30d, 12h, 90m; default 30d)"),
+    Options.optional
+  ),
+  status: Options.choice("status", Retention.finishedStatuses).pipe(
+    Options.repeated,
+    Options.withDescription("only runs of this status (repeatable; default completed, failed and interrupted)")
+  ),
+  keepLast: Options.integer("keep-last").pipe(
+    Options.withDescription("keep only the newest N checkpoints of each run (except checkpoints forked from)"),
+    Options.optional
+  ),
+  dryRun: Options.boolean("dry-run").pipe(Options.withDescription("print what would be removed, remove nothing"))
+}, (options) =>
+  Effect.flatMap(policyOf(options), (policy) =>
+    withDatabase(options, (filename) =>
+      Effect.gen(function*() {
+        const before = filename === undefined ? undefined : yield* fileSize(filename)
+        const reports = yield* Retention.apply(policy, {
+          project: Option.getOrUndefined(options.project),
+          dryRun: options.dryRun
+        })
+        if (!options.dryRun) yield* Retention.reclaimSpace
+        const after = filename === undefined ? undefined : yield* fileSize(filename)
+        if (options.json) {
+          const fileBytes = { before, after }
+          return yield* Console.log(JSON.stringify({ dryRun: options.dryRun, removed: reports, fileBytes }, null, 2))
+        }
+        if (reports.length === 0) yield* Console.log("No runs.")
+        for (const report of reports) yield* Console.log(removedLine(report, options.dryRun))
+        if (filename !== undefined) {
+          yield* Console.log(`${filename}: ${format.bytes(before!)} before, ${format.bytes(after!)} after`)
+        }
+        if (options.dryRun) yield* Console.log("dry run: nothing was removed")
+      }))).pipe(reportErrors(options.verbose))).pipe(
+  Command.withDescription("Remove old finished runs and surplus checkpoints; print what was removed")
+)
+
+const url = Options.text("url").pipe(Options.withDescription("server URL (or MULTIRUN_URL)"), Options.optional)
+const apiKey = Options.text("api-key").pipe(Options.withDescription("API key for --url (or MULTIRUN_API_KEY)"), Options.optional)
+
+/** A variable of the environment, none when unset or empty. */
+const env = (name: string) => Effect.map(Effect.orDie(Config.option(Config.string(name))), Option.filter((v) => v !== ""))
+
+/** The usage of the key's project, asked of the server at `url`. */
+const serverUsage = (server: string, key: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const given = Option.isSome(key) ? key : yield* env("MULTIRUN_API_KEY")
+    if (Option.isNone(given)) return yield* Effect.fail(new Failure("--url needs --api-key KEY (or MULTIRUN_API_KEY)"))
+    const api = yield* HttpApiClientFor(server.replace(/\/+$/, ""), Redacted.make(given.value))
+    return [yield* api.usage.usage()]
+  }).pipe(
+    Effect.catchTags({
+      RequestError: (error) => Effect.fail(new Failure(`cannot reach ${server}: ${error.message}`)),
+      ResponseError: (error) => Effect.fail(new Failure(`${server} answered ${error.response.status}`))
+    }),
+    Effect.provide(FetchHttpClient.layer)
+  )
+
+const printUsage = (all: ReadonlyArray<StoreUsage.ProjectUsage>, asJson: boolean) =>
+  Effect.gen(function*() {
+    if (asJson) return yield* Console.log(JSON.stringify(all, null, 2))
+    if (all.length === 0) return yield* Console.log("No runs.")
+    const header = ["PROJECT", "RUNS", "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "STEPS", "CHECKPOINTS", "BYTES"]
+    yield* Console.log(format.table(
+      header,
+      all.map((u) => [
+        u.project,
+        format.count(Object.values(u.runs).reduce((a, b) => a + b, 0)),
+        ...[u.runs.running, u.runs.completed, u.runs.failed, u.runs.interrupted, u.steps, u.checkpoints].map(format.count),
+        format.bytes(u.bytes)
+      ])
+    ))
+  })
+
+/**
+ * `multirun usage [--db FILE | --database-url URL | --url URL --api-key KEY] [--project P]
+ * [--json]`: per project, runs by status, agents, steps, checkpoints and bytes stored. A server
+ * answers for the key's project.
+ *
+ * @since 0.2.0
+ */
+export const usage = Command.make(
+  "usage",
+  { db, databaseUrl, schema, project, url, apiKey, verbose, json },
+  (options) =>
+    Effect.gen(function*() {
+      const server = Option.isSome(options.url) || Option.isSome(options.db) || Option.isSome(options.databaseUrl)
+        ? options.url
+        : yield* env("MULTIRUN_URL")
+      if (Option.isSome(server)) {
+        if (Option.isSome(options.db) || Option.isSome(options.databaseUrl)) {
+          return yield* Effect.fail(new Failure("give one of --db, --database-url and --url"))
+        }
+        return yield* Effect.flatMap(serverUsage(server.value, options.apiKey), (all) => printUsage(all, options.json))
+      }
+      return yield* withDatabase(
+        options,
+        () => Effect.flatMap(StoreUsage.usage(Option.getOrUndefined(options.project)), (all) => printUsage(all, options.json))
+      )
+    }).pipe(reportErrors(options.verbose))
+).pipe(Command.withDescription("Print what each project stores: runs by status, steps, checkpoints, bytes"))
+
+/**
+ * The retention policy of `multirun serve --retain completed=30d,failed=90d,keepLast=5`, with
+ * `--retain-every` (default 60 minutes).
+ *
+ * @since 0.2.0
+ */
+export const serveOptions = {
+  retain: Options.text("retain").pipe(
+    Options.withDescription("remove old runs of every project on a schedule, e.g. completed=30d,failed=90d,keepLast=5"),
+    Options.optional
+  ),
+  retainEvery: Options.integer("retain-every").pipe(
+    Options.withDescription("minutes between two passes of --retain (default 60)"),
+    Options.withDefault(60)
+  )
+}
+
+/**
+ * Reads `--retain` and `--retain-every` into the server's retention option.
+ *
+ * @since 0.2.0
+ */
+export const retentionOf = (options: {
+  readonly retain: Option.Option<string>
+  readonly retainEvery: number
+}): Effect.Effect<{ readonly policy: Retention.Policy; readonly every: Duration.Duration } | undefined, Error> =>
+  Option.match(options.retain, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (text) =>
+      Either.match(Retention.parsePolicy(text), {
+        onLeft: (message) => Effect.fail(new Failure(`--retain: ${message}`)),
+        onRight: (policy) =>
+          options.retainEvery < 1
+            ? Effect.fail(new Failure("--retain-every: give at least 1 minute"))
+            : Effect.succeed({ policy, every: Duration.minutes(options.retainEvery) })
+      })
+  })
