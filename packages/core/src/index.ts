@@ -24,6 +24,8 @@ export * as Ids from "./Ids.js"
 export * as Model from "./Model.js"
 /** @since 0.1.0 */
 export * as MultiRunClient from "./MultiRunClient.js"
+/** @since 0.2.0 */
+export * as Outbox from "./Outbox.js"
 /** @since 0.1.0 */
 export * as Run from "./Run.js"
 /** @since 0.1.0 */

@@ -8,6 +8,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { Checkpoints } from "@multirun/core/Checkpoints"
 import type { BackendError } from "@multirun/core/Errors"
 import type { MultiRunClient } from "@multirun/core/MultiRunClient"
+import * as Outbox from "@multirun/core/Outbox"
 import { RemoteLayer } from "@multirun/core/RemoteLayer"
 import { PgClientLayer, ProjectView, SqliteClientLayer } from "@multirun/sql"
 import type { StoreError } from "@multirun/sql/StoreError"
@@ -100,6 +101,8 @@ export const layer = (source: Source): Layer.Layer<MultiRunClient | Checkpoints,
         Layer.provide(PgClientLayer({ url: source.url, schema: source.schema }).pipe(Layer.mapError(storeFailure)))
       )
     case "Server":
+      // it only reads: nothing to keep in an outbox
       return RemoteLayer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, retryMax: "200 millis" })
+        .pipe(Layer.provide(Outbox.layerMemory))
   }
 }
