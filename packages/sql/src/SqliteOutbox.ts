@@ -157,13 +157,14 @@ const client = (filename: string, busyTimeoutMs: number): Layer.Layer<SqlClient.
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`)
     yield* sql`PRAGMA synchronous = NORMAL`
+    // no index but the event id's: each costs every append, and `pending` reads a table that is
+    // nearly empty once the server has taken what was written
     yield* sql`CREATE TABLE IF NOT EXISTS multirun_outbox (
       event_id TEXT PRIMARY KEY,
       target TEXT NOT NULL,
       owner TEXT NOT NULL,
       event TEXT NOT NULL
     )`
-    yield* sql`CREATE INDEX IF NOT EXISTS multirun_outbox_target ON multirun_outbox (target, owner)`
   }).pipe(Effect.mapError(opened), Effect.catchAllDefect((defect) => Effect.fail(opened(defect)))))
   const sqlite = Layer.unwrapEffect(Effect.try({
     try: () => {
