@@ -233,6 +233,8 @@ export const make = (
 
     /** Events the server refused (a record it does not accept); the next flush reports them once. */
     let refused: Array<string> = []
+    /** Ids of the records an earlier process left: a refusal of one is logged, not this program's failure. */
+    const inherited = new Set<string>()
     const writer = yield* BatchWriter.make<Event.Event>({
       maxBatch: options.maxBatch,
       capacity: options.capacity,
@@ -249,10 +251,20 @@ export const make = (
         )
         return write("ingest", post, events.length).pipe(
           Effect.tap((result) => {
-            for (const { index, reason } of result.rejected) refused.push(describeRefused(events[index], reason))
+            const earlier: Array<string> = []
+            for (const { index, reason } of result.rejected) {
+              const refusal = describeRefused(events[index], reason)
+              if (inherited.has(events[index]?.eventId ?? "")) earlier.push(refusal)
+              else refused.push(refusal)
+            }
             // the server has answered for every record: a failure to forget them only sends them again
-            return outbox.acknowledge(events.map((event) => event.eventId)).pipe(
-              Effect.catchAll((error) => Effect.logWarning(`multirun: ${error.message}; they will be sent again`))
+            return Effect.zipRight(
+              earlier.length === 0 ? Effect.void : Effect.logWarning(
+                `multirun: the server refused ${earlier.length} record(s) an earlier process left: ${earlier.join("; ")}`
+              ),
+              outbox.acknowledge(events.map((event) => event.eventId)).pipe(
+                Effect.catchAll((error) => Effect.logWarning(`multirun: ${error.message}; they will be sent again`))
+              )
             )
           }),
           Effect.asVoid
@@ -261,6 +273,7 @@ export const make = (
     })
     const leftovers = yield* outbox.pending(target)
     if (leftovers.length > 0) {
+      for (const event of leftovers) inherited.add(event.eventId)
       yield* Effect.logInfo(`multirun: sending ${leftovers.length} records an earlier process left in the outbox`)
       yield* Effect.forEach(leftovers, writer.offer, { discard: true })
     }

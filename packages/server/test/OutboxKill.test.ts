@@ -5,18 +5,23 @@
  * steps into the durable outbox, and is killed (SIGKILL) at a random moment; then the server
  * continues (SIGCONT) or is started again on the same port. The next client sends what the
  * killed one left, and a last one drains the outbox. Every step a client printed as completed is
- * on the server exactly once.
+ * on the server exactly once. A second test sends what a closed outbox left, one record of which
+ * the server refuses.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
-import { bundleFixture, spawnChild, tempDir } from "@multirun/core/test-utils"
-import { Clock, Effect, Exit, Random, Scope } from "effect"
+import { Event, MultiRunClient, Outbox, RemoteLayer, step, withRun } from "@multirun/core"
+import { agentRecord, bundleFixture, runRecord, spawnChild, stepRecord, tempDir, tempFile } from "@multirun/core/test-utils"
+import * as SqliteOutbox from "@multirun/sql/SqliteOutbox"
+import { Clock, Effect, Exit, Layer, Logger, Random, Scope } from "effect"
+import { createHash } from "node:crypto"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import * as ApiKeys from "../src/ApiKeys.js"
 import * as Database from "../src/Database.js"
 import { bundleCli } from "./cliBundle.js"
+import { sqliteDatabase, start } from "./TestServer.js"
 
 const rounds = 20
 
@@ -104,4 +109,45 @@ describe("durable outbox", () => {
       )
       yield* Scope.close(server.scope, Exit.void)
     }), { timeout: 180_000 })
+
+  it.scopedLive("the records an ended process left are sent; one the server refuses is a warning, not the new program's failure", () =>
+    Effect.gen(function*() {
+      const server = yield* start(yield* sqliteDatabase, { maxBodyBytes: 64 * 1024 })
+      const apiKey = yield* server.keyFor("leftovers")
+      const filename = yield* tempFile("outbox.db")
+      // RemoteLayer's target: the URL and a fingerprint of the key
+      const target = `${server.url} key:${createHash("sha256").update(apiKey).digest("hex").slice(0, 16)}`
+      const steps = [0, 1, 2].map((seq) => stepRecord(`left-${seq}`, "left-run", "left-agent", seq))
+      const huge = { ...stepRecord("left-huge", "left-run", "left-agent", 3), output: JSON.stringify("y".repeat(100_000)) }
+      const left = [
+        Event.runWritten(runRecord("left-run")),
+        Event.agentWritten(agentRecord("left-agent", "left-run")),
+        ...[...steps, huge].map(Event.stepWritten)
+      ]
+      yield* Effect.flatMap(Outbox.Outbox, (outbox) => outbox.append(target, left)).pipe(
+        Effect.provide(SqliteOutbox.layer({ filename }))
+      )
+
+      const warnings: Array<string> = []
+      const logger = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag === "Warning") warnings.push(String(message))
+        })
+      )
+      const remote = RemoteLayer({ url: server.url, apiKey, maxBatchBytes: 48 * 1024 }).pipe(
+        Layer.provide(SqliteOutbox.layer({ filename }))
+      )
+      const stored = yield* withRun("after")(Effect.succeed(1).pipe(step("new", { input: {} }))).pipe(
+        Effect.zipRight(Effect.flatMap(MultiRunClient.MultiRunClient, (client) => client.listSteps("left-run"))),
+        Effect.provide(remote),
+        Effect.provide(logger)
+      )
+      assert.deepStrictEqual(stored.map((s) => s.id), steps.map((s) => s.id))
+      assert.strictEqual(warnings.length, 1, warnings.join("\n"))
+      assert.include(warnings[0], "an earlier process left")
+      assert.include(warnings[0], "left-huge")
+      const remaining = yield* query<{ n: number }>(filename, "SELECT COUNT(*) AS n FROM multirun_outbox")
+      assert.strictEqual(Number(remaining[0]!.n), 0)
+    }))
 })
