@@ -59,8 +59,8 @@ const isLive = (owner: string): boolean => {
 }
 
 /**
- * The outbox over a `SqlClient` of the file (created and set up by {@link layer}). Closing the
- * scope releases its rows, so that the next outbox takes them over.
+ * The outbox over the `SqlClient` of a SQLite file (`filename` names it in errors); creates its
+ * table when missing. Closing the scope releases its rows, so that the next outbox takes them over.
  *
  * @since 0.2.0
  */
@@ -82,6 +82,15 @@ export const make = (filename: string): Effect.Effect<OutboxService, BackendErro
         Effect.mapError(failed(operation)),
         Effect.catchAllDefect((defect) => Effect.fail(failed(operation)(defect)))
       )
+
+    // no index but the event id's: each costs every append, and `pending` reads a table that is
+    // nearly empty once the server has taken what was written
+    yield* guarded("open", sql`CREATE TABLE IF NOT EXISTS multirun_outbox (
+      event_id TEXT PRIMARY KEY,
+      target TEXT NOT NULL,
+      owner TEXT NOT NULL,
+      event TEXT NOT NULL
+    )`)
 
     yield* Effect.addFinalizer(() =>
       guarded("release", sql`UPDATE multirun_outbox SET owner = '' WHERE owner = ${owner}`).pipe(
@@ -143,7 +152,7 @@ export const make = (filename: string): Effect.Effect<OutboxService, BackendErro
     return Outbox.of({ append, pending, acknowledge })
   })
 
-/** Opens the file (creating its directory) in WAL mode with `synchronous = NORMAL` and the table. */
+/** Opens the file (creating its directory) in WAL mode with `synchronous = NORMAL`. */
 const client = (filename: string, busyTimeoutMs: number): Layer.Layer<SqlClient.SqlClient, BackendError> => {
   const opened = (cause: unknown) =>
     new BackendError({
@@ -157,14 +166,6 @@ const client = (filename: string, busyTimeoutMs: number): Layer.Layer<SqlClient.
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`)
     yield* sql`PRAGMA synchronous = NORMAL`
-    // no index but the event id's: each costs every append, and `pending` reads a table that is
-    // nearly empty once the server has taken what was written
-    yield* sql`CREATE TABLE IF NOT EXISTS multirun_outbox (
-      event_id TEXT PRIMARY KEY,
-      target TEXT NOT NULL,
-      owner TEXT NOT NULL,
-      event TEXT NOT NULL
-    )`
   }).pipe(Effect.mapError(opened), Effect.catchAllDefect((defect) => Effect.fail(opened(defect)))))
   const sqlite = Layer.unwrapEffect(Effect.try({
     try: () => {
