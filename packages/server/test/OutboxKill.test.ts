@@ -14,7 +14,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Event, MultiRunClient, Outbox, RemoteLayer, step, withRun } from "@multirun/core"
 import { agentRecord, bundleFixture, runRecord, spawnChild, stepRecord, tempDir, tempFile } from "@multirun/core/test-utils"
 import * as SqliteOutbox from "@multirun/sql/SqliteOutbox"
-import { Clock, Effect, Exit, Layer, Logger, Random, Scope } from "effect"
+import { Clock, Effect, ExecutionStrategy, Exit, Layer, Logger, Random, Scope } from "effect"
 import { createHash } from "node:crypto"
 import { createRequire } from "node:module"
 import * as path from "node:path"
@@ -46,11 +46,13 @@ describe("durable outbox", () => {
         bundleFixture(path.join(import.meta.dirname, "fixtures", "outboxClient.ts"), { external: ["better-sqlite3"] })
       ], { concurrency: "unbounded" })
       const apiKey = yield* Effect.orDie(Effect.provide(ApiKeys.create("outbox"), Database.layer({ filename: db })))
+      // the scopes of the server and of each client close early, or with the test's if it fails
+      const testScope = yield* Effect.scope
 
       let port = 0
       /** `multirun serve` in its own process (and scope), on the port of the first one. */
       const startServer = Effect.gen(function*() {
-        const scope = yield* Scope.make()
+        const scope = yield* Scope.fork(testScope, ExecutionStrategy.sequential)
         const child = yield* Scope.extend(spawnChild(process.execPath, [bin, "serve", "--db", db, "--port", String(port)]), scope)
         const url = /listening on (http:\/\/\S+)/.exec(yield* child.line(/listening on/))![1]!
         port = Number(new URL(url).port)
@@ -64,7 +66,7 @@ describe("durable outbox", () => {
       const leftOver: Array<number> = []
       for (let round = 0; round < rounds; round++) {
         const down = round % 4 === 3
-        const scope = yield* Scope.make()
+        const scope = yield* Scope.fork(testScope, ExecutionStrategy.sequential)
         const child = yield* Scope.extend(spawnChild(process.execPath, [client], { env }), scope)
         yield* child.line(/^READY$/)
         yield* Effect.sleep(yield* Random.nextIntBetween(50, 300))

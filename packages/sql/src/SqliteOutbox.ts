@@ -16,31 +16,15 @@
 import { BackendError } from "@multirun/core/Errors"
 import * as Event from "@multirun/core/Event"
 import { Outbox, type OutboxService } from "@multirun/core/Outbox"
+// typed by internal/better-sqlite3.d.ts
+import Database from "better-sqlite3"
 import { Effect, Layer, Schema } from "effect"
 import type { Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
-import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describeCause, reasonOf } from "./internal/sql.js"
-
-/** The part of better-sqlite3's API the outbox uses (the package ships no types). */
-interface Statement {
-  run(...params: ReadonlyArray<unknown>): unknown
-  all(...params: ReadonlyArray<unknown>): Array<unknown>
-}
-interface Database {
-  pragma(source: string): unknown
-  exec(source: string): unknown
-  prepare(source: string): Statement
-  transaction<F extends (...args: Array<any>) => void>(fn: F): F
-  close(): void
-}
-const Sqlite = createRequire(import.meta.url)("better-sqlite3") as new(
-  filename: string,
-  options: { readonly timeout: number }
-) => Database
 
 /**
  * Options of {@link layer}: the file (default {@link defaultFilename}, relative to the working
@@ -84,7 +68,7 @@ const isLive = (owner: string): boolean => {
  */
 const open = (filename: string, busyTimeoutMs: number): Database => {
   fs.mkdirSync(path.dirname(filename), { recursive: true })
-  const db = new Sqlite(filename, { timeout: Math.max(0, Math.floor(busyTimeoutMs)) })
+  const db = new Database(filename, { timeout: Math.max(0, Math.floor(busyTimeoutMs)) })
   try {
     db.pragma("journal_mode = WAL")
     db.pragma("synchronous = NORMAL")
