@@ -13,10 +13,10 @@
  *
  * @since 0.2.0
  */
+/// <reference path="./internal/better-sqlite3.d.ts" />
 import { BackendError } from "@multirun/core/Errors"
 import * as Event from "@multirun/core/Event"
 import { Outbox, type OutboxService } from "@multirun/core/Outbox"
-// typed by internal/better-sqlite3.d.ts
 import Database from "better-sqlite3"
 import { Effect, Layer, Schema } from "effect"
 import type { Scope } from "effect"
