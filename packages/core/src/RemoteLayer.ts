@@ -1,8 +1,9 @@
 /**
  * The remote backend: talks to `multirun serve` over HTTP with a client derived from the shared
- * {@link Api} definition. Writes are buffered by {@link BatchWriter} and sent as ingest batches;
- * each batch carries a fresh batch id that its retries reuse, so a batch delivered twice is
- * stored once.
+ * {@link Api} definition. Every write is first appended to the {@link Outbox} the program provides
+ * (`SqliteOutbox.layer()` of `@multirun/sql`, durable, or `Outbox.layerMemory`), then buffered by
+ * {@link BatchWriter} and sent as ingest batches; each batch carries a fresh batch id that its
+ * retries reuse, so a batch delivered twice is stored once.
  *
  * @since 0.1.0
  */
@@ -16,7 +17,7 @@ import {
 } from "@effect/platform"
 import { Cause, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import type { Scope } from "effect"
-import { randomUUID } from "node:crypto"
+import { createHash, randomUUID } from "node:crypto"
 import * as Api from "./Api.js"
 import * as BatchWriter from "./BatchWriter.js"
 import * as Checkpoints from "./Checkpoints.js"
@@ -24,6 +25,8 @@ import { BackendError, CheckpointError, RunError } from "./Errors.js"
 import * as Event from "./Event.js"
 import * as Lease from "./Lease.js"
 import { MultiRunClient, type MultiRunClientService } from "./MultiRunClient.js"
+import { Outbox } from "./Outbox.js"
+import { describe, describeRefused, isTooLarge, isUnreachable, weigh } from "./internal/remote.js"
 
 /**
  * Where the server is and how to talk to it.
@@ -49,6 +52,10 @@ import { MultiRunClient, type MultiRunClientService } from "./MultiRunClient.js"
  * `BackendError("Unreachable")` and a key the server refuses with `BackendError("Unauthorized")`,
  * both naming the URL, before the program runs a step. While writes are retried, every failed
  * attempt is logged as a warning with its attempt count.
+ *
+ * Every write is appended to the {@link Outbox} before it returns; the server's answer for a
+ * record (stored, duplicate or rejected) removes it. Once the server check passes, the records an
+ * earlier process left in the outbox for the same URL and key are sent first.
  *
  * @since 0.1.0
  */
@@ -78,41 +85,6 @@ export const isTransient = (error: unknown): boolean => {
   }
   return error instanceof BackendError || error instanceof Api.Unavailable || Cause.isTimeoutException(error)
 }
-
-const describe = (error: unknown): string =>
-  error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error)
-
-/**
- * About the encoded size of an event in a request body: exact for the large parts (a step's
- * input, output and error, a record's metadata), with room for the small fields.
- */
-const weigh = (event: Event.Event): number => {
-  if (event._tag !== "StepWritten") return JSON.stringify(event._tag === "RunWritten" ? event.run : event.agent).length
-  const step = event.step
-  return 1_024 + step.name.length + JSON.stringify(step.input).length +
-    (step.output === null ? 0 : JSON.stringify(step.output).length) +
-    (step.error === null ? 0 : JSON.stringify(step.error).length)
-}
-
-/** A 413 answer: the body was larger than the server accepts. */
-const isTooLarge = (error: unknown): boolean =>
-  HttpClientError.isHttpClientError(error) && error._tag === "ResponseError" && error.response.status === 413
-
-/** Which record an event refused by the server held, and why. */
-const describeRefused = (event: Event.Event | undefined, reason: string): string => {
-  if (event === undefined) return reason
-  const [kind, id] = event._tag === "RunWritten"
-    ? ["run", event.run.id]
-    : event._tag === "AgentWritten"
-    ? ["agent", event.agent.id]
-    : [`step "${event.step.name}"`, event.step.id]
-  return `${kind} ${id}: ${reason.replace(/\s+/g, " ")}`
-}
-
-/** The server could not be reached at all (no connection, no answer in time). */
-const isUnreachable = (error: unknown): boolean =>
-  (HttpClientError.isHttpClientError(error) && error._tag === "RequestError" && error.reason === "Transport") ||
-  Cause.isTimeoutException(error)
 
 /** A failed request as a `BackendError` naming the server and, when known, why. */
 const backendError = (operation: string, location: string) => (error: unknown): BackendError => {
@@ -171,11 +143,14 @@ const checkServer = (
 // one closure over the client, the writer and the refused records: the service's methods share them
 export const make = (
   options: Options
-): Effect.Effect<MultiRunClientService, BackendError, HttpClient.HttpClient | Scope.Scope> =>
+): Effect.Effect<MultiRunClientService, BackendError, HttpClient.HttpClient | Outbox | Scope.Scope> =>
   Effect.gen(function*() {
     const apiKey = typeof options.apiKey === "string" ? Redacted.make(options.apiKey) : options.apiKey
     const api = yield* HttpApiClientFor(options.url, apiKey)
     const location = options.url.replace(/\/+$/, "")
+    const outbox = yield* Outbox
+    // records go back only to the server and project they were written for
+    const target = `${location} key:${createHash("sha256").update(Redacted.value(apiKey)).digest("hex").slice(0, 16)}`
     const timeout = options.requestTimeout ?? "30 seconds"
     yield* checkServer(api, location, Duration.min(Duration.decode(timeout), Duration.seconds(10)))
     const backoff = Schedule.exponential(options.retryBase ?? "50 millis").pipe(
@@ -261,6 +236,8 @@ export const make = (
     let refused: Array<string> = []
     /** Events refused because their writer no longer owns the run; the next flush reports them once. */
     let fenced: Array<{ readonly runId: string; readonly epoch: number | undefined }> = []
+    /** Ids of the records an earlier process left: a refusal of one is logged, not this program's failure. */
+    const inherited = new Set<string>()
     const writer = yield* BatchWriter.make<Event.Event>({
       maxBatch: options.maxBatch,
       capacity: options.capacity,
@@ -280,16 +257,40 @@ export const make = (
             }))
         )
         return write("ingest", post, events.length).pipe(
-          Effect.map((result) => {
+          Effect.tap((result) => {
+            const earlier: Array<string> = []
             for (const { code, index, reason } of result.rejected) {
               const event = events[index]
-              if (code === "Fenced" && event !== undefined) fenced.push({ runId: Event.runIdOf(event), epoch: event.epoch })
-              else refused.push(describeRefused(event, reason))
+              if (code === "Fenced" && event !== undefined && !inherited.has(event.eventId)) {
+                fenced.push({ runId: Event.runIdOf(event), epoch: event.epoch })
+                continue
+              }
+              const refusal = describeRefused(event, reason)
+              if (inherited.has(event?.eventId ?? "")) earlier.push(refusal)
+              else refused.push(refusal)
             }
-          })
+            // the server has answered for every record: a failure to forget them only sends them again
+            return Effect.zipRight(
+              earlier.length === 0 ? Effect.void : Effect.logWarning(
+                `multirun: the server refused ${earlier.length} record(s) an earlier process left: ${earlier.join("; ")}`
+              ),
+              outbox.acknowledge(events.map((event) => event.eventId)).pipe(
+                Effect.catchAll((error) => Effect.logWarning(`multirun: ${error.message}; they will be sent again`))
+              )
+            )
+          }),
+          Effect.asVoid
         )
       }
     })
+    const leftovers = yield* outbox.pending(target)
+    if (leftovers.length > 0) {
+      for (const event of leftovers) inherited.add(event.eventId)
+      yield* Effect.logInfo(`multirun: sending ${leftovers.length} records an earlier process left in the outbox`)
+      yield* Effect.forEach(leftovers, writer.offer, { discard: true })
+    }
+    /** Appends the event to the outbox (durable before the write returns), then buffers it. */
+    const record = (event: Event.Event) => Effect.zipRight(outbox.append(target, [event]), writer.offer(event))
     /** Waits for every earlier write; fails with `BackendError("Rejected")` if the server refused some. */
     const flush = Effect.zipRight(
       writer.flush,
@@ -321,9 +322,9 @@ export const make = (
     const read = <A, E>(operation: string, request: Effect.Effect<A, E>) => Effect.zipRight(flush, call(operation, request))
 
     return MultiRunClient.of({
-      writeRun: (run, epoch) => writer.offer(Event.runWritten(run, epoch)),
-      writeAgent: (agent, epoch) => writer.offer(Event.agentWritten(agent, epoch)),
-      writeStep: (step, epoch) => writer.offer(Event.stepWritten(step, epoch)),
+      writeRun: (run, epoch) => record(Event.runWritten(run, epoch)),
+      writeAgent: (agent, epoch) => record(Event.agentWritten(agent, epoch)),
+      writeStep: (step, epoch) => record(Event.stepWritten(step, epoch)),
       saveCheckpoint: (checkpoint, epoch) =>
         Effect.zipRight(
           flush,
@@ -374,22 +375,27 @@ export const HttpApiClientFor = (url: string, apiKey: Redacted.Redacted<string>)
 
 /**
  * The remote backend with the checkpoint service over an `HttpClient` you provide (a proxy, a
- * custom agent, timing, tracing).
+ * custom agent, timing, tracing), writing through the {@link Outbox} you provide.
  *
  * @since 0.1.0
  */
 export const layerWithoutHttpClient = (
   options: Options
-): Layer.Layer<MultiRunClient | Checkpoints.Checkpoints, BackendError, HttpClient.HttpClient> =>
+): Layer.Layer<MultiRunClient | Checkpoints.Checkpoints, BackendError, HttpClient.HttpClient | Outbox> =>
   Checkpoints.withClient(Layer.scoped(MultiRunClient, make(options)))
 
 /**
  * The remote backend with the checkpoint service, over `fetch` (Node 20+, browsers, Deno, Bun).
+ * It writes through an {@link Outbox}: provide `SqliteOutbox.layer()` from `@multirun/sql` (a
+ * killed process loses nothing) or `Outbox.layerMemory`.
  *
  * @example
- * program.pipe(Effect.provide(RemoteLayer({ url: "http://localhost:7420", apiKey: process.env.MULTIRUN_API_KEY! })))
+ * const remote = RemoteLayer({ url: "http://localhost:7420", apiKey: process.env.MULTIRUN_API_KEY! })
+ * program.pipe(Effect.provide(remote.pipe(Layer.provide(SqliteOutbox.layer()))))
  *
  * @since 0.1.0
  */
-export const RemoteLayer = (options: Options): Layer.Layer<MultiRunClient | Checkpoints.Checkpoints, BackendError> =>
+export const RemoteLayer = (
+  options: Options
+): Layer.Layer<MultiRunClient | Checkpoints.Checkpoints, BackendError, Outbox> =>
   layerWithoutHttpClient(options).pipe(Layer.provide(FetchHttpClient.layer))

@@ -27,6 +27,8 @@ export * as Model from "./Model.js"
 /** @since 0.1.0 */
 export * as MultiRunClient from "./MultiRunClient.js"
 /** @since 0.2.0 */
+export * as Outbox from "./Outbox.js"
+/** @since 0.2.0 */
 export * as Redaction from "./Redaction.js"
 /** @since 0.1.0 */
 export * as Run from "./Run.js"

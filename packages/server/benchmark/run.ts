@@ -1,7 +1,8 @@
 /**
  * End-to-end throughput: steps/s from RemoteLayer into `multirun serve` (a separate process on a
- * loopback port) on SQLite and on PostgreSQL, with 1 and with 20 concurrent runs, and the p50/p99
- * latency of ingest requests seen by the client.
+ * loopback port) on SQLite and on PostgreSQL, with 1 and with 20 concurrent runs, the p50/p99
+ * latency of ingest requests seen by the client, and the client's CPU time per step. On SQLite,
+ * one run is also measured with the durable outbox (`SqliteOutbox`) instead of the memory one.
  *
  *   npm run bench   (or, after `tsc -b`: node packages/server/build/benchmark/run.js [--steps N] [--pg URL])
  *
@@ -9,8 +10,9 @@
  * in a fresh schema dropped afterwards.
  */
 import { FetchHttpClient, HttpClient } from "@effect/platform"
-import { step, withRun } from "@multirun/core"
+import { Outbox, step, withRun } from "@multirun/core"
 import * as Remote from "@multirun/core/RemoteLayer"
+import { SqliteOutbox } from "@multirun/sql"
 import { Effect, Layer } from "effect"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -58,7 +60,7 @@ const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 
 /** RemoteLayer whose fetch client records the latency of every ingest request. */
-const timedRemote = (options: Remote.Options, latencies: Array<number>) => {
+const timedRemote = (options: Remote.Options, latencies: Array<number>, outbox: Layer.Layer<Outbox.Outbox, unknown>) => {
   const timedHttp = Layer.effect(
     HttpClient.HttpClient,
     Effect.map(HttpClient.HttpClient, (client) =>
@@ -68,7 +70,7 @@ const timedRemote = (options: Remote.Options, latencies: Array<number>) => {
         return Effect.tap(response, () => Effect.sync(() => latencies.push(performance.now() - started)))
       })))
   ).pipe(Layer.provide(FetchHttpClient.layer))
-  return Remote.layerWithoutHttpClient(options).pipe(Layer.provide(timedHttp))
+  return Remote.layerWithoutHttpClient(options).pipe(Layer.provide(Layer.merge(timedHttp, outbox)))
 }
 
 /** One run of `steps` small steps, each with an input and an output like a tool call's. */
@@ -79,25 +81,35 @@ const oneRun = (name: string, steps: number) =>
     }
   }))
 
-const measure = async (label: string, url: string, apiKey: string, runs: number) => {
+/** The outbox of a measure: the memory one, or a new SQLite file. */
+const outboxes = {
+  memory: () => Outbox.layerMemory,
+  file: () => SqliteOutbox.layer({ filename: path.join(fs.mkdtempSync(path.join(dir, "outbox-")), "outbox.db") })
+}
+
+const measure = async (label: string, url: string, apiKey: string, runs: number, outbox: keyof typeof outboxes = "memory") => {
   const latencies: Array<number> = []
   const perRun = Math.floor(totalSteps / runs)
   const started = performance.now()
+  const cpu = process.cpuUsage()
   await Effect.runPromise(
     Effect.all(Array.from({ length: runs }, (_, i) => oneRun(`bench-${runs}-${i}`, perRun)), { concurrency: "unbounded" }).pipe(
-      Effect.provide(timedRemote({ url, apiKey }, latencies))
+      Effect.provide(timedRemote({ url, apiKey }, latencies, outboxes[outbox]()))
     )
   )
   const seconds = (performance.now() - started) / 1000
+  const { system, user } = process.cpuUsage(cpu)
   latencies.sort((a, b) => a - b)
   const row = {
     store: label,
+    outbox,
     runs,
     steps: perRun * runs,
     "steps/s": Math.round((perRun * runs) / seconds),
     batches: latencies.length,
     "p50 ms": Number(percentile(latencies, 50).toFixed(1)),
-    "p99 ms": Number(percentile(latencies, 99).toFixed(1))
+    "p99 ms": Number(percentile(latencies, 99).toFixed(1)),
+    "client cpu µs/step": Number(((user + system) / (perRun * runs)).toFixed(1))
   }
   console.log(JSON.stringify(row))
   return row
@@ -112,7 +124,8 @@ const bench = async (label: string, dbArgs: ReadonlyArray<string>) => {
     })
       .toString().trim()
     await measure(label, url, apiKey, 1) // warm-up of both processes
-    return [await measure(label, url, apiKey, 1), await measure(label, url, apiKey, 20)]
+    const rows = [await measure(label, url, apiKey, 1), await measure(label, url, apiKey, 20)]
+    return label === "sqlite" ? [...rows, await measure(label, url, apiKey, 1, "file")] : rows
   } finally {
     await stopServer(child)
   }

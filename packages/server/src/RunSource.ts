@@ -9,6 +9,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { Checkpoints } from "@multirun/core/Checkpoints"
 import type { BackendError } from "@multirun/core/Errors"
 import type { MultiRunClient } from "@multirun/core/MultiRunClient"
+import * as Outbox from "@multirun/core/Outbox"
 import { RemoteLayer } from "@multirun/core/RemoteLayer"
 import { PgClientLayer, PgLayer, ProjectView, SqliteClientLayer, SqliteLayer } from "@multirun/sql"
 import type { StoreError } from "@multirun/sql/StoreError"
@@ -101,7 +102,9 @@ export const layer = (source: Source): Layer.Layer<MultiRunClient | Checkpoints,
         Layer.provide(PgClientLayer({ url: source.url, schema: source.schema }).pipe(Layer.mapError(storeFailure)))
       )
     case "Server":
+      // it only reads: nothing to keep in an outbox
       return RemoteLayer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, retryMax: "200 millis" })
+        .pipe(Layer.provide(Outbox.layerMemory))
   }
 }
 
@@ -122,6 +125,8 @@ export const layerWritable = (source: Source): Layer.Layer<MultiRunClient | Chec
     case "Postgres":
       return PgLayer({ url: source.url, schema: source.schema, project: source.project }).pipe(Layer.mapError(storeFailure))
     case "Server":
+      // what is written here is read from a file or a store that keeps it: a memory outbox suffices
       return RemoteLayer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, writeDeadline: "60 seconds" })
+        .pipe(Layer.provide(Outbox.layerMemory))
   }
 }

@@ -6,7 +6,7 @@
  */
 import { assert, layer } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { MultiRunClient, RemoteLayer } from "@multirun/core"
+import { MultiRunClient } from "@multirun/core"
 import { describePg, pgSchema, pgUrl, sourceNodeArgs, spawnChild, tempDir } from "@multirun/core/test-utils"
 import { PgClientLayer } from "@multirun/sql"
 import { Context, DateTime, Effect, Layer, Option } from "effect"
@@ -14,7 +14,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { bundleCli } from "./cliBundle.js"
 import { type CrewDatabase, makeCrewDatabase } from "./fixtures/crewDatabase.js"
-import { layerSqlite, TestServer } from "./TestServer.js"
+import { layerSqlite, memoryRemote, TestServer } from "./TestServer.js"
 
 interface Fixture {
   readonly bin: string
@@ -231,7 +231,7 @@ describePg("export, import and push", () => {
         // a second push does not move the resumed run back to the crashed one
         const again = yield* ok("push", "--db", filename, "--url", url, "--api-key", apiKey)
         assert.include(again, "wrote 0 runs, 0 agents, 0 steps, 0 checkpoints")
-        const client = yield* MultiRunClient.MultiRunClient.pipe(Effect.provide(RemoteLayer({ url, apiKey })))
+        const client = yield* MultiRunClient.MultiRunClient.pipe(Effect.provide(memoryRemote({ url, apiKey })))
         assert.strictEqual(Option.getOrThrow(yield* client.getRun(runId)).status, "completed")
         const steps = yield* client.listSteps(runId)
         assert.deepStrictEqual(steps.filter((s) => s.replayed).map((s) => s.name), ["s1", "s2", "s3"])

@@ -1,8 +1,8 @@
 import { assert, layer } from "@effect/vitest"
-import { AgentContext, Checkpoints, MultiRunClient, RemoteLayer, RunContext, step, withAgent, withRun } from "@multirun/core"
+import { AgentContext, Checkpoints, MultiRunClient, RunContext, step, withAgent, withRun } from "@multirun/core"
 import { batchOf } from "@multirun/core/test-utils"
 import { Effect } from "effect"
-import { layerSqlite, request, TestServer } from "./TestServer.js"
+import { layerSqlite, memoryRemote, request, TestServer } from "./TestServer.js"
 
 layer(layerSqlite(), { excludeTestServices: true })("isolation between projects", (it) => {
   /** Project A's run with an agent, steps and two checkpoints, recorded through RemoteLayer. */
@@ -17,7 +17,7 @@ layer(layerSqlite(), { excludeTestServices: true })("isolation between projects"
       yield* run.setState("phase", "done")
       const second = yield* run.checkpoint("two")
       return { runId: run.runId as string, first: first.id as string, second: second.id as string }
-    })).pipe(Effect.provide(RemoteLayer({ url, apiKey })))
+    })).pipe(Effect.provide(memoryRemote({ url, apiKey })))
 
   it.effect("another project's ids answer 404 on every endpoint, lists show only one's own runs, no or wrong key is 401", () =>
     Effect.gen(function*() {
@@ -27,7 +27,7 @@ layer(layerSqlite(), { excludeTestServices: true })("isolation between projects"
       const keyB = yield* server.keyFor("beta")
       const a = yield* recordRunOfA(url, keyA)
       const ownRunOfB = yield* withRun("b-run")(Effect.map(RunContext, (run) => run.runId as string)).pipe(
-        Effect.provide(RemoteLayer({ url, apiKey: keyB }))
+        Effect.provide(memoryRemote({ url, apiKey: keyB }))
       )
       const checkpointOfA = yield* Effect.promise(() => request(url, { path: `/api/checkpoints/${a.second}`, key: keyA }))
       assert.strictEqual(checkpointOfA.status, 200)
@@ -91,7 +91,7 @@ layer(layerSqlite(), { excludeTestServices: true })("isolation between projects"
       const stepsOfA = yield* Effect.promise(() => request(url, { path: `/api/runs/${a.runId}/steps`, key: keyA }))
       assert.deepStrictEqual(stepsOfA.body.map((s: { name: string }) => s.name), ["plan", "write"])
       const viaClient = yield* Effect.flatMap(MultiRunClient.MultiRunClient, (client) => client.listSteps(a.runId)).pipe(
-        Effect.provide(RemoteLayer({ url, apiKey: keyB }))
+        Effect.provide(memoryRemote({ url, apiKey: keyB }))
       )
       assert.strictEqual(viaClient.length, 3)
 
@@ -128,7 +128,7 @@ layer(layerSqlite(), { excludeTestServices: true })("isolation between projects"
 
       // Checkpoints of A through B's RemoteLayer are as unknown as any other id.
       const checkpointsOfB = yield* Effect.flatMap(Checkpoints, (checkpoints) => checkpoints.list(a.runId)).pipe(
-        Effect.provide(RemoteLayer({ url, apiKey: keyB }))
+        Effect.provide(memoryRemote({ url, apiKey: keyB }))
       )
       assert.deepStrictEqual(checkpointsOfB, [])
     }))

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { MultiRunClient, RemoteLayer, RunContext, step, withRun } from "@multirun/core"
+import { MultiRunClient, RunContext, step, withRun } from "@multirun/core"
 import { eventually } from "@multirun/core/test-utils"
 import { Deferred, Effect, Exit, Fiber, Option, Ref, Scope } from "effect"
-import { sqliteDatabase, start } from "./TestServer.js"
+import { memoryRemote, sqliteDatabase, start } from "./TestServer.js"
 
 const totalSteps = 2_000
 const capacity = 200
@@ -18,7 +18,7 @@ describe("outage", () => {
       const progress = yield* Ref.make(0)
       const halfway = yield* Deferred.make<void>()
       const stopped = yield* Deferred.make<void>()
-      const remote = RemoteLayer({ url: first.url, apiKey, maxBatch, capacity, retryMax: "200 millis" })
+      const remote = memoryRemote({ url: first.url, apiKey, maxBatch, capacity, retryMax: "200 millis" })
 
       const run = yield* withRun("outage")(Effect.gen(function*() {
         for (let i = 0; i < totalSteps; i++) {
@@ -56,7 +56,7 @@ describe("outage", () => {
       assert.strictEqual(second.port, first.port)
       const runId = yield* Fiber.join(run)
 
-      const client = yield* MultiRunClient.MultiRunClient.pipe(Effect.provide(RemoteLayer({ url: second.url, apiKey })))
+      const client = yield* MultiRunClient.MultiRunClient.pipe(Effect.provide(memoryRemote({ url: second.url, apiKey })))
       const steps = yield* client.listSteps(runId)
       assert.strictEqual(steps.length, totalSteps)
       assert.deepStrictEqual(steps.map((s) => s.seq), Array.from({ length: totalSteps }, (_, i) => i))

@@ -7,7 +7,7 @@
 import { FetchHttpClient, HttpClient } from "@effect/platform"
 import type { HttpBody } from "@effect/platform"
 import { assert, layer } from "@effect/vitest"
-import { Redaction } from "@multirun/core"
+import { Outbox, Redaction } from "@multirun/core"
 import * as Remote from "@multirun/core/RemoteLayer"
 import {
   assertNoSecrets,
@@ -44,7 +44,7 @@ layer(layerSqlite(), { excludeTestServices: true })("Redaction through the serve
       const apiKey = yield* server.keyFor("redaction")
       const bodies: Array<string> = []
       const remote = Layer.merge(
-        Remote.layerWithoutHttpClient({ url: server.url, apiKey }).pipe(Layer.provide(recording(bodies))),
+        Remote.layerWithoutHttpClient({ url: server.url, apiKey }).pipe(Layer.provide(recording(bodies)), Layer.provide(Outbox.layerMemory)),
         Redaction.layer(secretRules)
       )
       const { runId } = yield* recordSecrets(zero()).pipe(Effect.provide(remote))

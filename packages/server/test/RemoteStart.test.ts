@@ -1,10 +1,10 @@
 /** RemoteLayer meets a wrong URL, a bad key and a server that goes away with typed errors, never a hang. */
 import { assert, describe, it } from "@effect/vitest"
-import { MultiRunClient, RemoteLayer, RunContext, step, withRun } from "@multirun/core"
+import { MultiRunClient, RunContext, step, withRun } from "@multirun/core"
 import { runRecord, stepRecord } from "@multirun/core/test-utils"
 import { Effect, Exit, Logger, Ref, Scope } from "effect"
 import * as net from "node:net"
-import { sqliteDatabase, start } from "./TestServer.js"
+import { memoryRemote, sqliteDatabase, start } from "./TestServer.js"
 
 /** A loopback URL where nothing listens: a port that was free a moment ago. */
 const closedUrl = Effect.async<string>((resume) => {
@@ -26,7 +26,7 @@ describe("RemoteLayer at start", () => {
     Effect.gen(function*() {
       const url = yield* closedUrl
       const ran = yield* Ref.make(0)
-      const error = yield* Effect.flip(counted(ran).pipe(Effect.provide(RemoteLayer({ url, apiKey: "mr_any" }))))
+      const error = yield* Effect.flip(counted(ran).pipe(Effect.provide(memoryRemote({ url, apiKey: "mr_any" }))))
       assert.strictEqual(error._tag, "BackendError")
       if (error._tag !== "BackendError") return
       assert.deepStrictEqual([error.reason, error.location, error.operation], ["Unreachable", url, "connect"])
@@ -39,7 +39,7 @@ describe("RemoteLayer at start", () => {
       const server = yield* start(yield* sqliteDatabase)
       const ran = yield* Ref.make(0)
       const error = yield* Effect.flip(
-        counted(ran).pipe(Effect.provide(RemoteLayer({ url: server.url, apiKey: "mr_not-a-key" })))
+        counted(ran).pipe(Effect.provide(memoryRemote({ url: server.url, apiKey: "mr_not-a-key" })))
       )
       assert.strictEqual(error._tag, "BackendError")
       if (error._tag !== "BackendError") return
@@ -60,7 +60,7 @@ describe("RemoteLayer at start", () => {
           if (logLevel._tag === "Warning") warnings.push(String(message))
         })
       )
-      const remote = RemoteLayer({ url: server.url, apiKey, writeDeadline: "1 second", retryMax: "100 millis" })
+      const remote = memoryRemote({ url: server.url, apiKey, writeDeadline: "1 second", retryMax: "100 millis" })
       const exit = yield* withRun("deadline")(Effect.gen(function*() {
         yield* Effect.succeed(1).pipe(step("before"))
         yield* Scope.close(serverScope, Exit.void)
@@ -96,7 +96,7 @@ describe("per-item ingest", () => {
         const error = yield* Effect.flip(client.flush)
         yield* client.flush
         return [error, yield* client.listSteps("r")] as const
-      }).pipe(Effect.provide(RemoteLayer({ url: server.url, apiKey })))
+      }).pipe(Effect.provide(memoryRemote({ url: server.url, apiKey })))
       assert.deepStrictEqual([error.reason, error.location], ["Rejected", server.url])
       assert.include(error.message, "bad-1")
       assert.include(error.message, "teleport")
@@ -118,7 +118,7 @@ describe("batches cut by bytes", () => {
         for (const step of [...steps, huge]) yield* client.writeStep(step)
         const error = yield* Effect.flip(client.flush)
         return [error, yield* client.listSteps("r")] as const
-      }).pipe(Effect.provide(RemoteLayer({ url: server.url, apiKey, maxBatchBytes: 48 * 1024 })))
+      }).pipe(Effect.provide(memoryRemote({ url: server.url, apiKey, maxBatchBytes: 48 * 1024 })))
       assert.strictEqual(error.reason, "Rejected")
       assert.include(error.message, "huge")
       assert.include(error.message, "413")

@@ -1,9 +1,9 @@
 import { assert, layer } from "@effect/vitest"
-import { MultiRunClient, RemoteLayer } from "@multirun/core"
+import { MultiRunClient } from "@multirun/core"
 import { bundleFixture, spawnChild } from "@multirun/core/test-utils"
 import { Effect, Option } from "effect"
 import * as path from "node:path"
-import { layerSqlite, TestServer } from "./TestServer.js"
+import { layerSqlite, memoryRemote, TestServer } from "./TestServer.js"
 
 /** Runs the bundled fixture in a new Node process to its end: its exit code and JSON lines. */
 const child = (script: string, env: Record<string, string>) =>
@@ -39,7 +39,7 @@ layer(layerSqlite(), { excludeTestServices: true })("resume across processes", (
         ["answer 1", "answer 2", "answer 3", "answer 4", "answer 5"]
       )
 
-      const client = yield* MultiRunClient.MultiRunClient.pipe(Effect.provide(RemoteLayer({ url, apiKey })))
+      const client = yield* MultiRunClient.MultiRunClient.pipe(Effect.provide(memoryRemote({ url, apiKey })))
       const run = Option.getOrThrow(yield* client.getRun(runId))
       assert.strictEqual(run.status, "completed")
       const steps = yield* client.listSteps(runId)

@@ -5,13 +5,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type * as Checkpoint from "@multirun/core/Checkpoint"
-import { RemoteLayer, step, withRun } from "@multirun/core"
+import { step, withRun } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { agentRecord, describePg, pgSchema, pgUrl, runRecord, spawnChild, stepRecord, tempDir, tempFile } from "@multirun/core/test-utils"
 import { PgLayer, SqliteLayer } from "@multirun/sql"
 import { Clock, Effect } from "effect"
 import { bundleCli } from "./cliBundle.js"
-import { sqliteDatabase, start } from "./TestServer.js"
+import { memoryRemote, sqliteDatabase, start } from "./TestServer.js"
 
 const day = 86_400_000
 const text = "lorem ipsum dolor sit amet ".repeat(20)
@@ -125,7 +125,7 @@ describe("multirun gc and usage", () => {
       const [bin, cwd, database] = yield* Effect.all([bundleCli, tempDir("gc"), sqliteDatabase], { concurrency: 2 })
       const server = yield* start(database)
       yield* withRun("served")(Effect.succeed(1).pipe(step("one", { input: { n: 1 } }))).pipe(
-        Effect.provide(RemoteLayer({ url: server.url, apiKey: server.apiKey }))
+        Effect.provide(memoryRemote({ url: server.url, apiKey: server.apiKey }))
       )
       const [ok, table, wrongKey] = yield* Effect.all([
         cli(bin, cwd, ["usage", "--url", server.url, "--api-key", server.apiKey, "--json"]),

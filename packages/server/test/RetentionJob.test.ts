@@ -5,7 +5,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { RemoteLayer, RunContext, step, withRun } from "@multirun/core"
+import { RunContext, step, withRun } from "@multirun/core"
 import * as Event from "@multirun/core/Event"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { describePg, eventually, runRecord, stepRecord } from "@multirun/core/test-utils"
@@ -13,7 +13,7 @@ import { SqlStore } from "@multirun/sql"
 import { Effect, Layer, TestClock } from "effect"
 import * as Database from "../src/Database.js"
 import * as RetentionJob from "../src/RetentionJob.js"
-import { pgDatabase, sqliteDatabase, start } from "./TestServer.js"
+import { memoryRemote, pgDatabase, sqliteDatabase, start } from "./TestServer.js"
 
 const day = 86_400_000
 
@@ -71,7 +71,7 @@ describe("the server's retention", () => {
       const server = yield* start(database, {
         retention: { policy: { olderThan: { completed: "0 millis" }, keepLast: 1 }, every: "100 millis" }
       })
-      const remote = RemoteLayer({ url: server.url, apiKey: server.apiKey })
+      const remote = memoryRemote({ url: server.url, apiKey: server.apiKey })
       const executed: Array<string> = []
       const counted = (name: string) =>
         Effect.sync(() => void executed.push(name)).pipe(step(name, { input: { name } }))

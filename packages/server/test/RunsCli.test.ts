@@ -4,14 +4,14 @@
  * server on a loopback port (`--url`), and the error lines.
  */
 import { assert, layer } from "@effect/vitest"
-import { RemoteLayer, step, withRun } from "@multirun/core"
+import { step, withRun } from "@multirun/core"
 import { spawnChild, tempDir, tempFile } from "@multirun/core/test-utils"
 import { Context, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import { bundleCli } from "./cliBundle.js"
 import { type CrewDatabase, makeCrewDatabase } from "./fixtures/crewDatabase.js"
-import { layerSqlite, TestServer } from "./TestServer.js"
+import { layerSqlite, memoryRemote, TestServer } from "./TestServer.js"
 
 /** What every test of this file shares: the bundled command, the crew database, a remote run. */
 interface Fixture {
@@ -39,7 +39,7 @@ const fixtureLayer = Layer.scoped(
         fetch(`${server.url}/api/runs`, { headers: { authorization: `Bearer ${apiKey}` } }).then((r) => r.json())
       )),
       Effect.map((runs: any) => runs[0].id as string),
-      Effect.provide(RemoteLayer({ url: server.url, apiKey }))
+      Effect.provide(memoryRemote({ url: server.url, apiKey }))
     )
     return { bin, cwd, db, apiKey, remoteRunId }
   })

@@ -15,7 +15,7 @@
  */
 import { FetchHttpClient } from "@effect/platform"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { RemoteLayer } from "@multirun/core"
+import { Outbox, RemoteLayer } from "@multirun/core"
 import type { Checkpoints } from "@multirun/core/Checkpoints"
 import type { BackendError } from "@multirun/core/Errors"
 import type { MultiRunClient } from "@multirun/core/MultiRunClient"
@@ -86,6 +86,10 @@ export const layerSqlite = (options: Omit<Server.Options, "database"> = {}): Lay
 export const layerPg = (options: Omit<Server.Options, "database"> = {}): Layer.Layer<TestServer, unknown> =>
   Layer.scoped(TestServer, Effect.flatMap(pgDatabase, (database) => start(database, options)))
 
+/** `RemoteLayer` with the memory outbox (`Outbox.layerMemory`). */
+export const memoryRemote = (options: Remote.Options): Layer.Layer<MultiRunClient | Checkpoints, BackendError> =>
+  RemoteLayer(options).pipe(Layer.provide(Outbox.layerMemory))
+
 /** `RemoteLayer` to the block's server, in a new (empty) project each time it is built. */
 export const remoteLayer = (
   options: Partial<Remote.Options> = {}
@@ -93,7 +97,7 @@ export const remoteLayer = (
   Layer.unwrapEffect(Effect.gen(function*() {
     const server = yield* TestServer
     const apiKey = yield* server.keyFor(`project-${randomUUID()}`)
-    return RemoteLayer({ url: server.url, apiKey, ...options })
+    return memoryRemote({ url: server.url, apiKey, ...options })
   }))
 
 /** A raw HTTP answer: status and parsed JSON body (or the text when it is not JSON). */

@@ -4,10 +4,10 @@
  * step summaries without input and output, 404 for another project's run.
  */
 import { assert, layer } from "@effect/vitest"
-import { Api, RemoteLayer, step, withRun } from "@multirun/core"
+import { Api, step, withRun } from "@multirun/core"
 import { describePg } from "@multirun/core/test-utils"
 import { Effect, type Layer } from "effect"
-import { layerPg, layerSqlite, request, TestServer } from "./TestServer.js"
+import { layerPg, layerSqlite, memoryRemote, request, TestServer } from "./TestServer.js"
 
 const suite = (label: string, server: Layer.Layer<TestServer, unknown>) =>
   layer(server, { excludeTestServices: true })(`viewer reads on ${label}: search, cursors, step pages, timeline`, (it) => {
@@ -31,7 +31,7 @@ const suite = (label: string, server: Layer.Layer<TestServer, unknown>) =>
         yield* Effect.gen(function*() {
           for (let i = 0; i < 5; i++) yield* record(`nightly-eval-${i}`, i % 2 === 0 ? ["even"] : [], i === 4 ? 25 : 1)
           yield* record("Ad Hoc_run", ["manual"], 1)
-        }).pipe(Effect.provide(RemoteLayer({ url, apiKey: key })))
+        }).pipe(Effect.provide(memoryRemote({ url, apiKey: key })))
         const get = (path: string, k = key) => Effect.promise(() => request(url, { path, key: k }))
 
         const searched = yield* get("/api/runs?search=EVAL")

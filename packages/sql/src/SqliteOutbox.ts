@@ -1,0 +1,181 @@
+/**
+ * The durable outbox of `RemoteLayer`: a SQLite file (default `.multirun/outbox.db`) in WAL mode
+ * with `synchronous = NORMAL`, so an appended record survives `kill -9` of the process. Each row
+ * holds one write event as its JSON, keyed by event id, with its target (server URL and key
+ * fingerprint) and its owner (the outbox that appended or took it over). Several processes may
+ * share the file: an outbox takes over only the rows of outboxes that ended (closed, or whose
+ * process is gone), so a live process's records are never sent twice by another one. The file is
+ * meant for the processes of one machine.
+ *
+ * It drives better-sqlite3 itself with prepared statements, not through `@effect/sql`: an append
+ * is one statement before every step returns, and the client's per-statement machinery cost
+ * about as much again as the commit itself.
+ *
+ * @since 0.2.0
+ */
+/// <reference path="./internal/better-sqlite3.d.ts" />
+import { BackendError } from "@multirun/core/Errors"
+import * as Event from "@multirun/core/Event"
+import { Outbox, type OutboxService } from "@multirun/core/Outbox"
+import Database from "better-sqlite3"
+import { Effect, Layer, Schema } from "effect"
+import type { Scope } from "effect"
+import { randomUUID } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { describeCause, reasonOf } from "./internal/sql.js"
+
+/**
+ * Options of {@link layer}: the file (default {@link defaultFilename}, relative to the working
+ * directory; missing directories are created) and how long a statement waits for another
+ * process's lock (`busyTimeoutMs`, default 5,000).
+ *
+ * @since 0.2.0
+ */
+export interface Options {
+  readonly filename?: string | undefined
+  readonly busyTimeoutMs?: number | undefined
+}
+
+/**
+ * The outbox file when none is given.
+ *
+ * @since 0.2.0
+ */
+export const defaultFilename = ".multirun/outbox.db"
+
+const decodeEvent = Schema.decodeUnknownEither(Schema.parseJson(Event.Event))
+
+/** Ids per `DELETE … IN (…)`, well under SQLite's limit of bound parameters. */
+const deleteChunk = 500
+
+/** Whether the outbox named `owner` (`host pid token`, empty once released) still runs. */
+const isLive = (owner: string): boolean => {
+  const [host, pid] = owner.split(" ")
+  if (owner === "" || host !== os.hostname()) return false
+  try {
+    process.kill(Number(pid), 0)
+    return true
+  } catch (error) {
+    return (error as { readonly code?: unknown }).code === "EPERM"
+  }
+}
+
+/**
+ * Opens the file (creating its directory) in WAL mode with `synchronous = NORMAL` (a committed
+ * statement survives `kill -9`), with its table.
+ */
+const open = (filename: string, busyTimeoutMs: number): Database => {
+  fs.mkdirSync(path.dirname(filename), { recursive: true })
+  const db = new Database(filename, { timeout: Math.max(0, Math.floor(busyTimeoutMs)) })
+  try {
+    db.pragma("journal_mode = WAL")
+    db.pragma("synchronous = NORMAL")
+    // no index but the event id's: each costs every append, and `pending` reads a table that is
+    // nearly empty once the server has taken what was written
+    db.exec(`CREATE TABLE IF NOT EXISTS multirun_outbox (
+      event_id TEXT PRIMARY KEY,
+      target TEXT NOT NULL,
+      owner TEXT NOT NULL,
+      event TEXT NOT NULL
+    )`)
+    return db
+  } catch (error) {
+    db.close()
+    throw error
+  }
+}
+
+/**
+ * The outbox over a SQLite file, open until the scope closes. Closing it releases its rows, so
+ * that the next outbox takes them over.
+ *
+ * @since 0.2.0
+ */
+// one closure over the connection and its prepared statements: the service's methods share them
+export const make = (options: Options = {}): Effect.Effect<OutboxService, BackendError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const filename = path.resolve(options.filename ?? defaultFilename)
+    const owner = `${os.hostname()} ${process.pid} ${randomUUID()}`
+    const failed = (operation: string) => (error: unknown) => {
+      const reason = reasonOf(error)
+      const done = operation === "open" ? "opened" : operation === "pending" ? "read" : "written"
+      return new BackendError({
+        operation: `outbox.${operation}`,
+        location: filename,
+        detail: `the outbox file could not be ${done}: ${describeCause(error)}` +
+          (operation === "open" ? "; give `SqliteOutbox.layer({ filename })` a writable path" : ""),
+        ...(reason === undefined ? {} : { reason })
+      })
+    }
+    const attempt = <A>(operation: string, run: () => A) => Effect.try({ try: run, catch: failed(operation) })
+
+    const db = yield* Effect.acquireRelease(
+      attempt("open", () => open(filename, options.busyTimeoutMs ?? 5_000)),
+      (db) =>
+        attempt("release", () => db.prepare("UPDATE multirun_outbox SET owner = '' WHERE owner = ?").run(owner)).pipe(
+          Effect.catchAll((error) => Effect.logWarning(`multirun: ${error.message}`)),
+          Effect.ensuring(Effect.sync(() => db.close()))
+        )
+    )
+    const insert = db.prepare("INSERT INTO multirun_outbox (event_id, target, owner, event) VALUES (?, ?, ?, ?)")
+    const insertAll = db.transaction((target: string, events: ReadonlyArray<Event.Event>) => {
+      for (const event of events) insert.run(event.eventId, target, owner, JSON.stringify(event))
+    })
+    const owners = db.prepare("SELECT DISTINCT owner FROM multirun_outbox WHERE target = ? AND owner <> ?")
+    const owned = db.prepare("SELECT event_id, event FROM multirun_outbox WHERE target = ? AND owner = ? ORDER BY rowid")
+    const deleteIn = (count: number) => db.prepare(`DELETE FROM multirun_outbox WHERE event_id IN (${Array(count).fill("?").join(", ")})`)
+    const deleteChunkOf = deleteIn(deleteChunk)
+
+    const append: OutboxService["append"] = (target, events) =>
+      attempt("append", () =>
+        events.length === 1
+          ? insert.run(events[0]!.eventId, target, owner, JSON.stringify(events[0]))
+          : insertAll(target, events))
+
+    const pending: OutboxService["pending"] = (target) =>
+      attempt("pending", () => {
+        const ended = (owners.all(target, owner) as Array<{ readonly owner: string }>)
+          .map((row) => row.owner)
+          .filter((other) => !isLive(other))
+        if (ended.length > 0) {
+          // one statement: of two outboxes taking over the same rows, one gets them
+          db.prepare(`UPDATE multirun_outbox SET owner = ? WHERE target = ? AND owner IN (${ended.map(() => "?").join(", ")})`)
+            .run(owner, target, ...ended)
+        }
+        return owned.all(target, owner) as Array<{ readonly event_id: string; readonly event: string }>
+      }).pipe(Effect.flatMap((rows) =>
+        Effect.forEach(rows, (row) =>
+          decodeEvent(row.event).pipe(Effect.mapError(() =>
+            new BackendError({
+              operation: "outbox.pending",
+              reason: "Corrupt",
+              location: filename,
+              detail: `the outbox row of event ${row.event_id} is not a write event; ` +
+                "delete the row (or the file, losing the records not yet sent) to go on"
+            })
+          )))
+      ))
+
+    const acknowledge: OutboxService["acknowledge"] = (eventIds) =>
+      attempt("acknowledge", () => {
+        for (let i = 0; i < eventIds.length; i += deleteChunk) {
+          const ids = eventIds.slice(i, i + deleteChunk)
+          const statement = ids.length === deleteChunk ? deleteChunkOf : deleteIn(ids.length)
+          statement.run(...ids)
+        }
+      })
+
+    return Outbox.of({ append, pending, acknowledge })
+  })
+
+/**
+ * The durable outbox for `RemoteLayer`, over a SQLite file (default `.multirun/outbox.db`).
+ *
+ * @example
+ * program.pipe(Effect.provide(RemoteLayer({ url, apiKey }).pipe(Layer.provide(SqliteOutbox.layer()))))
+ *
+ * @since 0.2.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<Outbox, BackendError> => Layer.scoped(Outbox, make(options))
