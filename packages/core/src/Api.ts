@@ -13,26 +13,14 @@ import { AgentRecord, Batch, RunRecord, StepRecord } from "./Event.js"
 import * as Lease from "./Lease.js"
 import * as Run from "./Run.js"
 
-// -----------------------------------------------------------------------------
-// errors
-// -----------------------------------------------------------------------------
-
-/**
- * 401: the request has no API key, or a key the server does not know.
- *
- * @since 0.1.0
- */
+/** 401: the request has no API key, or a key the server does not know. @since 0.1.0 */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>("@multirun/core/Api/Unauthorized")(
   "Unauthorized",
   { message: Schema.String },
   HttpApiSchema.annotations({ status: 401 })
 ) {}
 
-/**
- * 404: no such run or checkpoint in the caller's project (another project's ids answer the same).
- *
- * @since 0.1.0
- */
+/** 404: no such run or checkpoint in the caller's project (another project's ids answer the same). @since 0.1.0 */
 export class NotFound extends Schema.TaggedError<NotFound>("@multirun/core/Api/NotFound")(
   "NotFound",
   { message: Schema.String },
@@ -51,53 +39,29 @@ export class BadRequest extends Schema.TaggedError<BadRequest>("@multirun/core/A
   HttpApiSchema.annotations({ status: 400 })
 ) {}
 
-/**
- * 413: the request body is larger than the server accepts.
- *
- * @since 0.1.0
- */
+/** 413: the request body is larger than the server accepts. @since 0.1.0 */
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>("@multirun/core/Api/PayloadTooLarge")(
   "PayloadTooLarge",
   { message: Schema.String, maxBytes: Schema.Number },
   HttpApiSchema.annotations({ status: 413 })
 ) {}
 
-/**
- * 503: the server cannot reach its store right now; the request may be retried.
- *
- * @since 0.1.0
- */
+/** 503: the server cannot reach its store right now; the request may be retried. @since 0.1.0 */
 export class Unavailable extends Schema.TaggedError<Unavailable>("@multirun/core/Api/Unavailable")(
   "Unavailable",
   { message: Schema.String },
   HttpApiSchema.annotations({ status: 503 })
 ) {}
 
-// -----------------------------------------------------------------------------
-// security
-// -----------------------------------------------------------------------------
-
-/**
- * The project of the API key of the current request, provided by {@link Authorization}.
- *
- * @since 0.1.0
- */
+/** The project of the API key of the current request, provided by {@link Authorization}. @since 0.1.0 */
 export class CurrentProject extends Context.Tag("@multirun/core/Api/CurrentProject")<CurrentProject, string>() {}
 
-/**
- * Bearer-key authentication: resolves the key to its project or fails with {@link Unauthorized}.
- *
- * @since 0.1.0
- */
+/** Bearer-key authentication: resolves the key to its project or fails with {@link Unauthorized}. @since 0.1.0 */
 export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("@multirun/core/Api/Authorization", {
   failure: Unauthorized,
   provides: CurrentProject,
   security: { bearer: HttpApiSecurity.bearer }
 }) {}
-
-// -----------------------------------------------------------------------------
-// payloads
-// -----------------------------------------------------------------------------
 
 /** The longest id accepted in a path. @since 0.1.0 */
 export const maxIdLength = 100
@@ -132,11 +96,7 @@ export const RunFilterParams = Schema.Struct({
 export const runsCursor = (run: { readonly startedAt: number; readonly id: string }): string =>
   `${run.startedAt}:${run.id}`
 
-/**
- * Reads a cursor made by {@link runsCursor}; `undefined` when it is not one.
- *
- * @since 0.2.0
- */
+/** Reads a cursor made by {@link runsCursor}; `undefined` when it is not one. @since 0.2.0 */
 export const parseRunsCursor = (cursor: string): { readonly startedAt: number; readonly id: string } | undefined => {
   const at = cursor.indexOf(":")
   const startedAt = Number(cursor.slice(0, at))
@@ -193,39 +153,23 @@ export class IngestResult extends Schema.Class<IngestResult>("@multirun/core/Api
   rejected: Schema.optionalWith(Schema.Array(RejectedEvent), { default: () => [] })
 }) {}
 
-/**
- * The answer of `GET /api/health`.
- *
- * @since 0.1.0
- */
+/** The answer of `GET /api/health`. @since 0.1.0 */
 export class Health extends Schema.Class<Health>("@multirun/core/Api/Health")({
   status: Schema.Literal("ok"),
   version: Schema.String
 }) {}
-
-// -----------------------------------------------------------------------------
-// groups
-// -----------------------------------------------------------------------------
 
 const runId = HttpApiSchema.param("runId", Id)
 const checkpointId = HttpApiSchema.param("checkpointId", Id)
 const fromId = HttpApiSchema.param("from", Id)
 const toId = HttpApiSchema.param("to", Id)
 
-/**
- * `GET /api/health`: liveness, no key needed.
- *
- * @since 0.1.0
- */
+/** `GET /api/health`: liveness, no key needed. @since 0.1.0 */
 export class HealthGroup extends HttpApiGroup.make("health")
   .add(HttpApiEndpoint.get("health", "/health").addSuccess(Health))
 {}
 
-/**
- * Runs of the caller's project, their agents and steps.
- *
- * @since 0.1.0
- */
+/** Runs of the caller's project, their agents and steps. @since 0.1.0 */
 export class RunsGroup extends HttpApiGroup.make("runs")
   .add(
     HttpApiEndpoint.get("list", "/runs")
@@ -248,11 +192,7 @@ export class RunsGroup extends HttpApiGroup.make("runs")
   .middleware(Authorization)
 {}
 
-/**
- * Checkpoints: save, get, list and latest of a run, diff between two.
- *
- * @since 0.1.0
- */
+/** Checkpoints: save, get, list and latest of a run, diff between two. @since 0.1.0 */
 export class CheckpointsGroup extends HttpApiGroup.make("checkpoints")
   .add(
     HttpApiEndpoint.post("save", "/checkpoints")
@@ -352,11 +292,7 @@ export const IngestPayload = Schema.Struct({
 /** @since 0.2.0 */
 export type IngestPayload = typeof IngestPayload.Type
 
-/**
- * `POST /api/ingest`: one batch of write events, stored in one transaction, once per batch id.
- *
- * @since 0.1.0
- */
+/** `POST /api/ingest`: one batch of write events, stored in one transaction, once per batch id. @since 0.1.0 */
 export class IngestGroup extends HttpApiGroup.make("ingest")
   .add(
     HttpApiEndpoint.post("ingest", "/ingest")
@@ -389,11 +325,7 @@ export class UsageGroup extends HttpApiGroup.make("usage")
   .middleware(Authorization)
 {}
 
-/**
- * The multirun HTTP API.
- *
- * @since 0.1.0
- */
+/** The multirun HTTP API. @since 0.1.0 */
 export class Api extends HttpApi.make("multirun")
   .add(HealthGroup)
   .add(RunsGroup)

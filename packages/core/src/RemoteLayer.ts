@@ -362,11 +362,7 @@ export const make = (
     })
   })
 
-/**
- * The typed client of {@link Api.Api} for a server URL, sending the bearer key on every request.
- *
- * @since 0.1.0
- */
+/** The typed client of {@link Api.Api} for a server URL, sending the bearer key on every request. @since 0.1.0 */
 export const HttpApiClientFor = (url: string, apiKey: Redacted.Redacted<string>) =>
   HttpApiClient.make(Api.Api, {
     baseUrl: url,
