@@ -131,7 +131,10 @@ export const make = (
             Effect.provideService(SqlClient.SqlClient, sql),
             Effect.mapError(backendError("saveCheckpoint", location))
           )
-        )).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(backendError("saveCheckpoint", location)(error))))
+        )).pipe(
+          Effect.catchTag("SqlError", (error) => Effect.fail(backendError("saveCheckpoint", location)(error))),
+          Effect.catchAllDefect((defect) => Effect.fail(backendError("saveCheckpoint", location)(defect)))
+        )
     return {
       ...queries,
       writeRun: (run, epoch) => writer.offer(Event.runWritten(run, epoch)),

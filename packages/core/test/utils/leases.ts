@@ -189,12 +189,25 @@ export const leaseConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceI
         for (let round = 0; round < 20; round++) {
           const executed = new Map<string, number>()
           const runId = yield* crashedRun(`pair-${round}`, 5, executed)
+          // a resumer that got the run waits at the gate, so the two are live at the same time
+          const gate = yield* Deferred.make<void>()
           const resume = withRun({ name: `pair-${round}`, resume: { runId, latest: true } })(Effect.gen(function*() {
+            yield* Deferred.await(gate)
             for (let i = 0; i < 10; i++) yield* work(`s${i}`, executed)
             return yield* Effect.flatMap(RunContext, (ctx) => ctx.drifts)
           }))
-          const [a, b] = yield* Effect.all([Effect.exit(resume), Effect.exit(resume)], { concurrency: 2 })
-          const outcomes = [a, b]
+          const a = yield* Effect.fork(Effect.exit(resume))
+          const b = yield* Effect.fork(Effect.exit(resume))
+          // the first to end must be the one refused at its start: the other waits at the gate
+          const first = yield* TestServices.provideLive(
+            Effect.timeoutFail(Effect.raceFirst(Fiber.join(a), Fiber.join(b)), {
+              duration: "20 seconds",
+              onTimeout: () => `round ${round}: both resumers got the run`
+            })
+          )
+          yield* Deferred.succeed(gate, undefined)
+          const outcomes = [yield* Fiber.join(a), yield* Fiber.join(b)]
+          assert.isTrue(Exit.isFailure(first), `round ${round}: the first to end was refused`)
           const winners = outcomes.filter(Exit.isSuccess)
           assert.strictEqual(winners.length, 1, `round ${round}: exactly one resumer proceeds`)
           for (const exit of outcomes) {

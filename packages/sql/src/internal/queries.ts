@@ -198,6 +198,8 @@ export const make = (sql: SqlClient, project: string, location?: string): Querie
             })
             : backendError("saveCheckpoint", location)(error)
         ),
+        // a COMMIT or ROLLBACK that fails (a cut connection) is a defect in @effect/sql
+        Effect.catchAllDefect((defect) => Effect.fail(backendError("saveCheckpoint", location)(defect))),
         reconnecting,
         Effect.flatMap((result) =>
           result === "fenced"
