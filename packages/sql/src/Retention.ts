@@ -214,6 +214,8 @@ const removeChildren = (ids: ReadonlyArray<string>, project: string, dryRun: boo
       counts.bytes += Number(row?.bytes ?? 0)
       if (!dryRun) yield* sql`DELETE FROM ${sql(table)} WHERE project = ${project} AND run_id IN ${sql.in(ids)}`
     }
+    // the runs' leases go with them (a removed run has ended: no owner holds it)
+    if (!dryRun) yield* sql`DELETE FROM multirun_leases WHERE project = ${project} AND run_id IN ${sql.in(ids)}`
     return counts
   })
 

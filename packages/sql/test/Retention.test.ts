@@ -41,6 +41,10 @@ const runOf = <E>(
 /** A checkpoint taken in the current run; its id. */
 const checkpoint = (name: string) => Effect.flatMap(RunContext, (run) => Effect.map(run.checkpoint(name), (c) => c.id))
 
+/** How many run leases the store holds. */
+const leaseCount = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.map(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM multirun_leases`, ([row]) => Number(row?.n)))
+
 const statuses = (runs: ReadonlyArray<{ readonly name: string; readonly status: string }>) =>
   Object.fromEntries(runs.map((run) => [run.name, run.status]))
 
@@ -104,11 +108,14 @@ const suite = (name: string, newDatabase: Effect.Effect<Database, never, Scope.S
         assert.deepStrictEqual(executed, [])
 
         // day 200: every finished run goes, the fork and its parent together; the running run stays
+        assert.strictEqual(yield* provided(leaseCount), 4)
         yield* TestClock.adjust(165 * day)
         const [late] = yield* provided(Retention.apply(policy, { batchSize: 2 }))
         assert.deepStrictEqual(late!.runs, { completed: 3, failed: 1, interrupted: 0 })
         const after = yield* provided(Effect.flatMap(MultiRunClient, (c) => c.listRuns()))
         assert.deepStrictEqual(statuses(after), { stuck: "running" })
+        // the removed runs' leases went with them (the stuck run was written without one)
+        assert.deepStrictEqual(yield* provided(leaseCount), 0)
         const [usage] = yield* provided(StoreUsage.usage())
         assert.deepStrictEqual({ ...usage!, bytes: 0 }, {
           project: "default",
