@@ -1,7 +1,7 @@
 /**
  * Two `multirun serve` replicas over one PostgreSQL schema (issue 8, point 5). Each replica is a
- * real process of the bundled command; one API key, created with `multirun keys create` against
- * the database, works on both. The tests run in order on the same pair:
+ * real process of the bundled command; both start, with `multirun keys create`, at the same
+ * moment on a new schema, and the key works on both. The tests run in order on the same pair:
  *
  * - a batch posted to A and retried against B is stored once (and the same records under a new
  *   batch id are still one row each);
@@ -43,19 +43,19 @@ const layerReplicas = Layer.scoped(
   Effect.gen(function*() {
     const [bin, schema] = yield* Effect.all([bundleCli, pgSchema])
     const database = ["--database-url", pgUrl, "--schema", schema]
-    // creating the key migrates the schema, so the replicas start on a ready database
-    const created = yield* Effect.scoped(Effect.flatMap(
+    const createKey = Effect.scoped(Effect.flatMap(
       spawnChild(process.execPath, [bin, "keys", "create", "--project", "replicas", ...database]),
       (child) => child.exit
     ))
-    assert.strictEqual(created.code, 0, created.stderr)
-    const apiKey = created.stdout[0]!
     const replica = Effect.gen(function*() {
       const child = yield* spawnChild(process.execPath, [bin, "serve", ...database, "--port", "0"])
       const url = /listening on (http:\/\/\S+)/.exec(yield* Effect.orDie(child.line(/listening on/)))![1]!
       return { url, kill: Effect.zipRight(child.kill("SIGKILL"), child.exit) }
     })
-    const [a, b] = yield* Effect.all([replica, replica], { concurrency: "unbounded" })
+    // all three processes create and migrate the new schema at the same moment: they take turns
+    const [created, a, b] = yield* Effect.all([createKey, replica, replica], { concurrency: "unbounded" })
+    assert.strictEqual(created.code, 0, created.stderr)
+    const apiKey = created.stdout[0]!
     const context = yield* Layer.build(Database.layer({ url: pgUrl, schema }))
     return { a, b, apiKey, sql: Context.get(context, SqlClient.SqlClient) }
   })
