@@ -95,4 +95,22 @@ describe("server database on SQLite", () => {
 
 describePg("server database on PostgreSQL", () => {
   scenarios(TestServer.pgDatabase)
+
+  it.scopedLive("replicas opening a new schema at the same moment all start: the migrations run one at a time", () =>
+    Effect.gen(function*() {
+      // each round: four servers' databases (four pools, as four processes) on one new schema at once
+      for (let round = 0; round < 5; round++) {
+        const database = yield* TestServer.pgDatabase
+        const opened = yield* Effect.all(
+          Array.from({ length: 4 }, () => Effect.scoped(Effect.either(Layer.build(Database.layer(database))))),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(opened.filter((result) => result._tag === "Left").map((result) => String(result.left)), [])
+        const versions = yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          return yield* sql<{ migration_id: number }>`SELECT migration_id FROM ${sql(Migrations.migrationsTable)}`
+        }).pipe(Effect.provide(Database.layer(database)))
+        assert.deepStrictEqual(versions.map((row) => Number(row.migration_id)), [1, 2])
+      }
+    }))
 })

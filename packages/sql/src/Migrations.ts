@@ -9,6 +9,7 @@ import type { MigrationError } from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
+import { exclusively } from "./internal/migrationLock.js"
 import { describeCause, isReadOnly, readOnlyDetail, reasonOf } from "./internal/sql.js"
 import { StoreError } from "./StoreError.js"
 
@@ -185,29 +186,33 @@ const failuresAsStoreError = (location: string) =>
     Effect.catchAllDefect((defect) => Effect.fail(migrationError(location, defect)))
   )
 
-/**
- * Applies the migrations of `options.migrations` (keyed `<id>_<name>`) not yet recorded in
- * `options.table`, each once, in id order. For packages that keep tables of their own next to
- * the store's (the server's API keys and ingest batches). A failure is
- * `StoreError("MigrationFailed")` naming `location`.
- *
- * @since 0.2.0
- */
-export const apply = (
-  location: string,
-  options: {
-    readonly migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
-    readonly table: string
-  }
-): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+interface MigrationSet {
+  readonly migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
+  readonly table: string
+}
+
+const migrate = (location: string, options: MigrationSet): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
   Migrator.make({})({ loader: Migrator.fromRecord(options.migrations), table: options.table }).pipe(
     Effect.asVoid,
     failuresAsStoreError(location)
   )
 
 /**
+ * Applies the migrations of `options.migrations` (keyed `<id>_<name>`) not yet recorded in
+ * `options.table`, each once, in id order. For packages that keep tables of their own next to
+ * the store's (the server's API keys and ingest batches). On PostgreSQL, processes migrating one
+ * schema at the same moment take turns. A failure is `StoreError("MigrationFailed")` naming
+ * `location`.
+ *
+ * @since 0.2.0
+ */
+export const apply = (location: string, options: MigrationSet): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+  migrate(location, options).pipe(exclusively(undefined), failuresAsStoreError(location))
+
+/**
  * Brings the database at `location` (named in errors) to {@link schemaVersion}: refuses a
- * newer schema, applies the missing migrations, records the version in `multirun_meta`.
+ * newer schema, applies the missing migrations, records the version in `multirun_meta`. On
+ * PostgreSQL, processes migrating one schema at the same moment take turns.
  *
  * @since 0.1.0
  */
@@ -223,7 +228,7 @@ export const run = (location: string): Effect.Effect<void, StoreError, SqlClient
           `${schemaVersion}: it was created by a newer multirun; upgrade @multirun/sql to open it`
       })
     }
-    yield* apply(location, { migrations, table: migrationsTable })
+    yield* migrate(location, { migrations, table: migrationsTable })
     yield* sql`INSERT INTO multirun_meta (key, value) VALUES ('schema_version', ${String(schemaVersion)})
       ON CONFLICT (key) DO UPDATE SET value = excluded.value`
-  }).pipe(failuresAsStoreError(location))
+  }).pipe(exclusively(undefined), failuresAsStoreError(location))

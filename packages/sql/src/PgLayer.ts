@@ -8,6 +8,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import type { Checkpoints } from "@multirun/core/Checkpoints"
 import type { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { Effect, Layer, Redacted } from "effect"
+import { exclusively } from "./internal/migrationLock.js"
 import { describeCause } from "./internal/sql.js"
 import * as Migrations from "./Migrations.js"
 import * as SqlStore from "./SqlStore.js"
@@ -71,7 +72,9 @@ export const PgClientLayer = (options: PgClientLayerOptions): Layer.Layer<SqlCli
   )
   const setup = Layer.effectDiscard(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    // replicas starting together take turns, as they do for the migrations
     yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`.pipe(
+      exclusively(schema),
       Effect.mapError((error) =>
         new StoreError({
           reason: "Unavailable",
