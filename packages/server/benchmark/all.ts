@@ -171,7 +171,7 @@ const main = async () => {
   const header = ["figure", "measured: median (min–max)", "target", "baseline", "ratio", "met"]
   const table = results.map((r) => {
     const target = `${r.target.of === "ratio" ? "ratio " : ""}${r.target.op === "<=" ? "≤" : "≥"} ${
-      r.target.of === "ratio" ? r.target.value : format(r.target.value, r.unit)
+      r.target.of === "ratio" ? r.target.value : r.target.value.toLocaleString("en-US")
     }`
     if (!("measured" in r)) return [r.name, "not measured", target, "", "", r.error ?? ""]
     return [
