@@ -4,6 +4,10 @@
  * (a span per step exported by `@effect/opentelemetry`), and the replay rate. Costs are wall
  * time per item, the median of several rounds, all measured in this one process.
  * Run: `npm run bench` (compiled, on dist), or `npx tsx --conditions=@multirun/source packages/core/benchmark/run.ts`
+ *
+ * With `--figure step` or `--figure replay` it measures only that figure of `npm run bench`'s table
+ * (packages/server/benchmark/all.ts) and prints it as one JSON line, `{ measured, baseline }`:
+ * µs per `step()` and per kept OpenTelemetry span, or replayed and bare-Effect steps/s.
  */
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import {
@@ -138,7 +142,24 @@ const tracedDelivery = async (): Promise<number> => {
   return counting.count / (N + 2)
 }
 
+const figures: Record<string, () => Promise<{ measured: number; baseline: number }>> = {
+  step: async () => ({ measured: await perStepMicros(tracked), baseline: await perStepMicros(keptSpans) }),
+  replay: async () => {
+    // a replay of 10,000 steps lasts some 50 ms: more rounds than the others keep a burst of
+    // another process from deciding the median
+    const replayMs = await Effect.runPromise(replay(10_000, 5 * ROUNDS))
+    // baseline: the same step bodies as a bare Effect loop, the ceiling of a replay
+    return { measured: Math.round(10_000 / (replayMs / 1000)), baseline: Math.round(1_000_000 / await perStepMicros(bare)) }
+  }
+}
+
 const main = async () => {
+  const at = process.argv.indexOf("--figure")
+  if (at > 0) {
+    const figure = figures[process.argv[at + 1]!]
+    if (!figure) throw new Error(`--figure takes one of ${Object.keys(figures).join(", ")}`)
+    return console.log(JSON.stringify(await figure()))
+  }
   const bareUs = await perStepMicros(bare)
   const spanUs = await perStepMicros(spans)
   const delivered = await spanDelivery()

@@ -8,11 +8,16 @@
  *
  * PostgreSQL is measured when it answers at --pg (default postgres://postgres@127.0.0.1:5432/test),
  * in a fresh schema dropped afterwards.
+ *
+ * With `--figure STORE-OUTBOX` (sqlite-memory, sqlite-file, postgres-memory, postgres-file) it
+ * measures only 1 client on that store and outbox, for `npm run bench`'s table
+ * (packages/server/benchmark/all.ts), and prints one JSON line `{ measured, baseline }`: steps/s
+ * through the server, and steps/s of the same run in process through `SqliteLayer` or `PgLayer`.
  */
 import { FetchHttpClient, HttpClient } from "@effect/platform"
 import { Outbox, step, withRun } from "@multirun/core"
 import * as Remote from "@multirun/core/RemoteLayer"
-import { SqliteOutbox } from "@multirun/sql"
+import { PgLayer, SqliteLayer, SqliteOutbox } from "@multirun/sql"
 import { Effect, Layer } from "effect"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -140,6 +145,46 @@ const pgReachable = async () => {
   }
 }
 
+/** The store of a figure: the server's arguments, and the same store in process. */
+const stores = {
+  sqlite: (schema: string) => ({
+    serve: ["--db", path.join(dir, `${schema}.db`)],
+    local: () => SqliteLayer({ filename: path.join(dir, `${schema}-local.db`) })
+  }),
+  postgres: (schema: string) => ({
+    serve: ["--database-url", pgUrl, "--schema", schema],
+    local: () => PgLayer({ url: pgUrl, schema })
+  })
+}
+
+/** `--figure STORE-OUTBOX`: 1 client through the server (after a warm-up), and in process. */
+const figure = async (name: string) => {
+  const [store, outbox] = name.split("-") as [keyof typeof stores, keyof typeof outboxes]
+  if (!(store in stores) || !(outbox in outboxes)) throw new Error(`--figure takes sqlite|postgres-memory|file, not ${name}`)
+  const schema = `multirun_bench_${Math.random().toString(36).slice(2, 10)}`
+  const { local, serve } = stores[store](schema)
+  try {
+    const { url, child } = await startServer(serve)
+    let measured: number
+    try {
+      const apiKey = execFileSync(process.execPath, [bin, "keys", "create", "--project", "bench", ...serve], {
+        stdio: ["ignore", "pipe", "ignore"],
+        env: childEnv
+      }).toString().trim()
+      await measure(store, url, apiKey, 1, outbox) // warm-up of both processes
+      measured = (await measure(store, url, apiKey, 1, outbox))["steps/s"]
+    } finally {
+      await stopServer(child)
+    }
+    const started = performance.now()
+    await Effect.runPromise(Effect.provide(oneRun("local", totalSteps), local()))
+    const baseline = Math.round(totalSteps / ((performance.now() - started) / 1000))
+    console.log(JSON.stringify({ measured, baseline }))
+  } finally {
+    if (store === "postgres") execFileSync("psql", [pgUrl, "-qc", `DROP SCHEMA IF EXISTS "${schema}" CASCADE`], { stdio: "ignore" })
+  }
+}
+
 const main = async () => {
   const rows = []
   rows.push(...await bench("sqlite", ["--db", path.join(dir, "bench.db")]))
@@ -156,4 +201,4 @@ const main = async () => {
   console.table(rows)
 }
 
-main().finally(() => fs.rmSync(dir, { recursive: true, force: true }))
+(process.argv.includes("--figure") ? figure(arg("figure", "")) : main()).finally(() => fs.rmSync(dir, { recursive: true, force: true }))

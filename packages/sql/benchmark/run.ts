@@ -13,6 +13,8 @@
  * Every figure is the best (throughput) or the median (checkpoints) of several rounds: the
  * machine is shared, and a single round can land on another process's burst.
  *
+ * `--figure durable` measures only the durable ratio, for `npm run bench`'s table.
+ *
  * Environment: `MULTIRUN_TEST_PG_URL` (default postgres://postgres@127.0.0.1:5432/test; the tests' variable),
  * `BENCH_STEPS` (default 100000).
  */
@@ -232,13 +234,12 @@ const dropSchema = (schema: string) =>
     Effect.ignore
   )
 
-const main = Effect.gen(function*() {
-  process.stdout.write(`multirun SQL store benchmark: ${steps.toLocaleString("en-US")} steps, node ${process.version}\n`)
-  const memoryMs = yield* timed(LocalLayer, steps)
-  row("core step() on LocalLayer (memory, no I/O)", rate(steps, memoryMs))
-
-  // the store and the raw baseline alternate; the best (wall-clock) round of each counts, which
-  // keeps a busy machine from deciding the ratio
+/**
+ * Milliseconds for {@link steps} durable steps: core `step()` through `SqliteLayer`, the store's
+ * writer alone, and raw better-sqlite3 on the same rows. They alternate; the best (wall-clock)
+ * round of each counts, which keeps a busy machine from deciding the ratio.
+ */
+const durableTimes = Effect.gen(function*() {
   const storeRounds: Array<number> = []
   const writerRounds: Array<number> = []
   const rawRounds: Array<number> = []
@@ -251,7 +252,27 @@ const main = Effect.gen(function*() {
     writerRounds.push(yield* writerOnly(records, round))
     rawRounds.push(yield* rawInsert(records, round))
   }
-  const [storeMs, writerMs, rawMs] = [Math.min(...storeRounds), Math.min(...writerRounds), Math.min(...rawRounds)]
+  return { storeMs: Math.min(...storeRounds), writerMs: Math.min(...writerRounds), rawMs: Math.min(...rawRounds) }
+})
+
+/**
+ * `--figure durable`: only the figure of `npm run bench`'s table (packages/server/benchmark/all.ts),
+ * as one JSON line: steps/s of `step()` through `SqliteLayer` and of raw better-sqlite3.
+ */
+const figure = Effect.gen(function*() {
+  if (process.argv[process.argv.indexOf("--figure") + 1] !== "durable") {
+    return yield* Effect.dieMessage("--figure takes: durable")
+  }
+  const { rawMs, storeMs } = yield* durableTimes
+  console.log(JSON.stringify({ measured: Math.round(steps / (storeMs / 1000)), baseline: Math.round(steps / (rawMs / 1000)) }))
+})
+
+const main = Effect.gen(function*() {
+  process.stdout.write(`multirun SQL store benchmark: ${steps.toLocaleString("en-US")} steps, node ${process.version}\n`)
+  const memoryMs = yield* timed(LocalLayer, steps)
+  row("core step() on LocalLayer (memory, no I/O)", rate(steps, memoryMs))
+
+  const { rawMs, storeMs, writerMs } = yield* durableTimes
   row(`durable: core step() through SqliteLayer, flushed (best of ${rounds})`, rate(steps, storeMs))
   row("SqlStore writer alone (writeStep + flush, same records)", rate(steps, writerMs))
   row("raw better-sqlite3, same rows, 1,000-row transactions", rate(steps, rawMs))
@@ -287,4 +308,4 @@ const main = Effect.gen(function*() {
   process.stdout.write(`\n${line}\n${rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join("\n")}\n${line}\n`)
 })
 
-Effect.runPromise(main).finally(() => fs.rmSync(dir, { recursive: true, force: true }))
+Effect.runPromise(process.argv.includes("--figure") ? figure : main).finally(() => fs.rmSync(dir, { recursive: true, force: true }))

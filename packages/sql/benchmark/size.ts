@@ -5,7 +5,9 @@
  * Writes `BENCH_STEPS` (default 10,000) completed steps with a ~20 B input and a ~30 B output
  * (UUIDv7 ids, a SHA-256 input hash, like real steps) through `SqliteLayer`, closes the layer,
  * runs `VACUUM`, and prints the file size per step, net of the size of an empty store, with
- * the bytes of each table and index (from SQLite's `dbstat`).
+ * the bytes of each table and index (from SQLite's `dbstat`). With `--figure`, prints only the net
+ * bytes per step and, as a baseline, the bytes of the step as a line of JSON, as one JSON line
+ * (for `npm run bench`'s table, packages/server/benchmark/all.ts).
  */
 import { uuidv7 } from "@multirun/core/Ids"
 import type * as Step from "@multirun/core/Step"
@@ -76,15 +78,19 @@ const fileOf = (name: string, records: ReadonlyArray<Step.Encoded>) =>
 const program = Effect.gen(function*() {
   const empty = yield* fileOf("empty.db", [])
   const full = yield* fileOf("steps.db", steps(count))
+  const net = (full.size - empty.size) / count
+  if (process.argv.includes("--figure")) {
+    // baseline: the same step as one line of JSON, what a JSON-lines log of the steps would take
+    return console.log(JSON.stringify({ measured: net, baseline: JSON.stringify(steps(1)[0]).length + 1 }))
+  }
   const before = new Map(empty.tables.map((t) => [t.name, t.bytes]))
   console.log(`input ${input.length} B, output ${output.length} B, ${count} steps`)
   console.log(`file ${full.size} B (empty store ${empty.size} B)`)
-  console.log(`bytes per step: ${(full.size / count).toFixed(1)} gross, ${((full.size - empty.size) / count).toFixed(1)} net`)
+  console.log(`bytes per step: ${(full.size / count).toFixed(1)} gross, ${net.toFixed(1)} net`)
   for (const table of full.tables) {
     const grown = table.bytes - (before.get(table.name) ?? 0)
     if (grown > 0) console.log(`  ${table.name}: ${(grown / count).toFixed(1)} B per step`)
   }
-  fs.rmSync(dir, { recursive: true, force: true })
 })
 
-Effect.runPromise(program)
+Effect.runPromise(program).finally(() => fs.rmSync(dir, { recursive: true, force: true }))
