@@ -1,0 +1,175 @@
+/**
+ * The compact step row (schema version 4): one column per field, no JSON record. UUIDs are
+ * 16-byte blobs, the SHA-256 input hash 32 bytes, kind and status small integers, `replayed`
+ * and whether `model` is absent bits of `flags`. The table has no rowid (its key is the row).
+ */
+import type * as Step from "@multirun/core/Step"
+
+/** Step kinds and statuses by their stored code (append only: the codes are on disk). */
+const kinds = ["llm_call", "tool_call", "retrieval", "function", "handoff", "custom"] as const
+const statuses = ["running", "completed", "failed", "interrupted"] as const
+const kindCodes = new Map<unknown, number>(kinds.map((kind, code) => [kind, code]))
+const statusCodes = new Map<unknown, number>(statuses.map((status, code) => [status, code]))
+
+const replayedFlag = 1
+const noModelFlag = 2
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const hashPattern = /^[0-9a-f]{64}$/
+
+/**
+ * Text that is not in the packed form: its UTF-8 bytes then 0xFF (a byte UTF-8 never holds),
+ * and one more 0xFF when that is exactly the packed length, so the length tells the forms apart.
+ */
+const textBytes = (text: string, packedLength: number): Buffer => {
+  const bytes = Buffer.from(text, "utf8")
+  return Buffer.concat([bytes, bytes.length + 1 === packedLength ? Buffer.of(0xff, 0xff) : Buffer.of(0xff)])
+}
+
+const textOf = (bytes: Uint8Array): string => {
+  let end = bytes.length
+  while (end > 0 && bytes[end - 1] === 0xff) end--
+  return Buffer.from(bytes.buffer, bytes.byteOffset, end).toString("utf8")
+}
+
+/** An id as stored: a lowercase UUID in 16 bytes, any other text as {@link textBytes}. */
+export const idBytes = (id: string | undefined): Buffer | null =>
+  id === undefined
+    ? null
+    : uuidPattern.test(id)
+    ? Buffer.from(id.slice(0, 8) + id.slice(9, 13) + id.slice(14, 18) + id.slice(19, 23) + id.slice(24), "hex")
+    : textBytes(id, 16)
+
+const hashBytes = (hash: string | undefined): Buffer | null =>
+  hash === undefined ? null : hashPattern.test(hash) ? Buffer.from(hash, "hex") : textBytes(hash, 32)
+
+const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array
+
+/** The id of a stored value; a value that is not bytes is returned as it is, for the schema to judge. */
+export const idOfValue = (value: unknown): unknown => {
+  if (!isBytes(value)) return value
+  if (value.length !== 16) return textOf(value)
+  const hex = Buffer.from(value.buffer, value.byteOffset, 16).toString("hex")
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+const hashOfValue = (value: unknown): unknown =>
+  !isBytes(value)
+    ? value
+    : value.length === 32
+    ? Buffer.from(value.buffer, value.byteOffset, 32).toString("hex")
+    : textOf(value)
+
+/** The columns of a step row, `project` first, in the order {@link bindStep} binds them. */
+export const stepWriteColumns = [
+  "project",
+  "id",
+  "run_id",
+  "seq",
+  "agent_id",
+  "name",
+  "kind",
+  "status",
+  "flags",
+  "input_hash",
+  "input",
+  "output",
+  "error",
+  "started_at",
+  "ended_at",
+  "latency_ms",
+  "tokens_used",
+  "input_tokens",
+  "output_tokens",
+  "cached_input_tokens",
+  "reasoning_tokens",
+  "cost_usd",
+  "model"
+] as const
+
+/** The columns a step is read from (all but `project`), in the order {@link stepOfRow} expects. */
+export const stepColumns = stepWriteColumns.slice(1).join(", ")
+
+/** The same columns with `input` and `output` read as NULL: for summaries, which omit them. */
+export const summaryColumns = stepWriteColumns.slice(1).map((c) => c === "input" || c === "output" ? "NULL" : c)
+  .join(", ")
+
+/** The column definitions of the step table in one dialect. */
+export const stepTableDefinition = (dialect: "pg" | "sqlite"): string => {
+  const [bytes, real, small] = dialect === "pg" ? ["BYTEA", "DOUBLE PRECISION", "SMALLINT"] : ["BLOB", "REAL", "INTEGER"]
+  // only the key is NOT NULL: any other missing value is a corrupt row, reported when read
+  return `(
+    project TEXT NOT NULL, id ${bytes} NOT NULL, run_id ${bytes} NOT NULL, seq INTEGER NOT NULL,
+    agent_id ${bytes}, name TEXT, kind ${small}, status ${small}, flags ${small}, input_hash ${bytes},
+    input TEXT, output TEXT, error TEXT, started_at ${real}, ended_at ${real}, latency_ms ${real},
+    tokens_used ${real}, input_tokens ${real}, output_tokens ${real}, cached_input_tokens ${real},
+    reasoning_tokens ${real}, cost_usd ${real}, model TEXT,
+    PRIMARY KEY (project, id)
+  )${dialect === "pg" ? "" : " WITHOUT ROWID"}`
+}
+
+/**
+ * Appends the row of `step` to a statement's parameters, in {@link stepWriteColumns} order.
+ * Fields it lacks become NULL (a step of an older, corrupt row then reads back as corrupt).
+ */
+export const bindStep = (params: Array<unknown>, project: string, step: Partial<Step.Encoded>): void => {
+  params.push(
+    project,
+    idBytes(step.id),
+    idBytes(step.runId),
+    step.seq,
+    idBytes(step.agentId),
+    step.name ?? null,
+    kindCodes.get(step.kind) ?? null,
+    statusCodes.get(step.status) ?? null,
+    (step.replayed === true ? replayedFlag : 0) | (step.model === undefined ? noModelFlag : 0),
+    hashBytes(step.inputHash),
+    step.input ?? null,
+    step.output ?? null,
+    step.error == null ? null : JSON.stringify(step.error),
+    step.startedAt ?? null,
+    step.endedAt ?? null,
+    step.latencyMs ?? null,
+    step.tokensUsed ?? null,
+    step.inputTokens ?? null,
+    step.outputTokens ?? null,
+    step.cachedInputTokens ?? null,
+    step.reasoningTokens ?? null,
+    step.costUsd ?? null,
+    step.model ?? null
+  )
+}
+
+/**
+ * The step of a row read as values of {@link stepColumns}, not yet validated: a stored value out
+ * of range (an unknown kind code, a NULL) is passed on as it is for the schema to refuse. Throws
+ * when `error` is not JSON.
+ */
+export const stepOfRow = (row: ReadonlyArray<unknown>): Step.Encoded => {
+  const flags = row[7]
+  const step: { -readonly [K in keyof Step.Encoded]: unknown } = {
+    id: idOfValue(row[0]),
+    runId: idOfValue(row[1]),
+    seq: row[2],
+    agentId: idOfValue(row[3]),
+    name: row[4],
+    kind: kinds[row[5] as number] ?? row[5],
+    status: statuses[row[6] as number] ?? row[6],
+    inputHash: hashOfValue(row[8]),
+    input: row[9],
+    output: row[10],
+    error: row[11] === null ? null : JSON.parse(row[11] as string),
+    startedAt: row[12],
+    endedAt: row[13],
+    latencyMs: row[14],
+    tokensUsed: row[15],
+    costUsd: row[20],
+    replayed: typeof flags === "number" ? (flags & replayedFlag) !== 0 : flags
+  }
+  if (row[16] !== null) step.inputTokens = row[16]
+  if (row[17] !== null) step.outputTokens = row[17]
+  if (row[18] !== null) step.cachedInputTokens = row[18]
+  if (row[19] !== null) step.reasoningTokens = row[19]
+  if (typeof flags !== "number" || (flags & noModelFlag) === 0) step.model = row[21]
+  return step as Step.Encoded
+}
