@@ -4,8 +4,9 @@
  *
  * Writes `BENCH_STEPS` (default 10,000) completed steps with a ~20 B input and a ~30 B output
  * (UUIDv7 ids, a SHA-256 input hash, like real steps) through `SqliteLayer`, closes the layer,
- * runs `VACUUM`, and prints the file size per step, net of the size of an empty store, with
- * the bytes of each table and index (from SQLite's `dbstat`).
+ * runs `VACUUM`, and prints the time of the write and of a `listSteps` of the steps, the file
+ * size per step, net of the size of an empty store, with the bytes of each table and index
+ * (from SQLite's `dbstat`).
  */
 import { uuidv7 } from "@multirun/core/Ids"
 import type * as Step from "@multirun/core/Step"
@@ -17,6 +18,7 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
+import { performance } from "node:perf_hooks"
 
 /** The part of better-sqlite3's API this script uses (the package ships no types). */
 interface RawDatabase {
@@ -57,20 +59,31 @@ const steps = (n: number): Array<Step.Encoded> => {
   }))
 }
 
-/** Writes the steps into a new file, vacuums it, returns its size and the bytes per table. */
+/** Milliseconds an effect takes. */
+const elapsed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    const started = performance.now()
+    return Effect.map(effect, () => performance.now() - started)
+  })
+
+/** Writes the steps into a new file (timing the write, and a `listSteps` of them in a new layer), vacuums it, returns its size and the bytes per table. */
 const fileOf = (name: string, records: ReadonlyArray<Step.Encoded>) =>
   Effect.gen(function*() {
     const filename = path.join(dir, name)
-    yield* Effect.flatMap(MultiRunClient, (client) =>
+    const writeMs = yield* elapsed(Effect.flatMap(MultiRunClient, (client) =>
       Effect.zipRight(Effect.forEach(records, client.writeStep, { discard: true }), client.flush)).pipe(
         Effect.provide(SqliteLayer({ filename }))
-      )
+      ))
+    const runId = records[0]?.runId ?? "none"
+    const readMs = yield* Effect.flatMap(MultiRunClient, (client) => elapsed(client.listSteps(runId))).pipe(
+      Effect.provide(SqliteLayer({ filename }))
+    )
     const db = new RawSqlite(filename)
     db.exec("PRAGMA journal_mode = DELETE")
     db.exec("VACUUM")
     const tables = db.prepare("SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC").all()
     db.close()
-    return { size: fs.statSync(filename).size, tables }
+    return { size: fs.statSync(filename).size, tables, writeMs, readMs }
   })
 
 const program = Effect.gen(function*() {
@@ -79,6 +92,7 @@ const program = Effect.gen(function*() {
   const before = new Map(empty.tables.map((t) => [t.name, t.bytes]))
   console.log(`input ${input.length} B, output ${output.length} B, ${count} steps`)
   console.log(`file ${full.size} B (empty store ${empty.size} B)`)
+  console.log(`write of ${count} steps ${full.writeMs.toFixed(0)} ms, listSteps ${full.readMs.toFixed(0)} ms`)
   console.log(`bytes per step: ${(full.size / count).toFixed(1)} gross, ${((full.size - empty.size) / count).toFixed(1)} net`)
   for (const table of full.tables) {
     const grown = table.bytes - (before.get(table.name) ?? 0)
