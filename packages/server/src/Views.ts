@@ -117,13 +117,13 @@ export const makeQueries: Effect.Effect<QueriesService, never, SqlClient.SqlClie
       )
     },
     listSteps: (project, runId, query) =>
-      sql`SELECT ${sql.literal(StepRows.columns)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
+      sql`SELECT ${StepRows.columns(sql)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
         ORDER BY seq LIMIT ${limitOf(query)}`.values.pipe(
         Effect.mapError(backendError("listSteps")),
         Effect.flatMap((rows) => StepRows.decode("listSteps", rows))
       ),
     listSummaries: (project, runId, query) =>
-      sql`SELECT ${sql.literal(StepRows.summaryColumns)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
+      sql`SELECT ${StepRows.summaryColumns(sql)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
         ORDER BY seq LIMIT ${limitOf(query)}`.values.pipe(
         Effect.mapError(backendError("listSummaries")),
         Effect.flatMap((rows) => StepRows.decodeSummaries("listSummaries", rows))

@@ -10,6 +10,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import type * as Step from "@multirun/core/Step"
+import { dialectOf } from "./internal/queries.js"
 import { stepTable, upserts } from "./internal/records.js"
 import { stepTableDefinition } from "./internal/stepRows.js"
 import { describeCause, isReadOnly, readOnlyDetail, reasonOf } from "./internal/sql.js"
@@ -136,8 +137,7 @@ const copyChunk = 1_000
  */
 const compactSteps = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const dialect = sql.onDialectOrElse({ pg: () => "pg" as const, orElse: () => "sqlite" as const })
-  yield* sql.unsafe(`CREATE TABLE multirun_steps_v4 ${stepTableDefinition(dialect)}`)
+  yield* sql.unsafe(`CREATE TABLE multirun_steps_v4 ${stepTableDefinition(dialectOf(sql))}`)
   const table = stepTable("multirun_steps_v4")
   let after: ReadonlyArray<unknown> | undefined
   while (true) {

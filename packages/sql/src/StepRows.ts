@@ -6,26 +6,29 @@
  *
  * @since 0.2.0
  */
+import type { SqlClient } from "@effect/sql/SqlClient"
+import type { Fragment } from "@effect/sql/Statement"
 import { Api } from "@multirun/core"
 import type { BackendError } from "@multirun/core/Errors"
 import type * as Step from "@multirun/core/Step"
 import { type Effect, Schema } from "effect"
-import { parseRows, type RowReader, stepRows } from "./internal/queries.js"
+import { dialectOf, parseRows, type RowReader, stepRows } from "./internal/queries.js"
 import * as Internal from "./internal/stepRows.js"
 
 /**
- * The columns a step is read from, for `SELECT`: pass the rows read with `.values` to {@link decode}.
+ * The columns a step is read from in the dialect of `sql`, for `SELECT`: pass the rows read with
+ * `.values` to {@link decode}.
  *
  * @since 0.2.0
  */
-export const columns: string = Internal.stepColumns
+export const columns = (sql: SqlClient): Fragment => sql.literal(Internal.stepColumns(dialectOf(sql)))
 
 /**
- * The same columns without the input and output (read as NULL), for {@link decodeSummaries}.
+ * The same columns with the input and output read as NULL, for {@link decodeSummaries}.
  *
  * @since 0.2.0
  */
-export const summaryColumns: string = Internal.summaryColumns
+export const summaryColumns = (sql: SqlClient): Fragment => sql.literal(Internal.stepColumns(dialectOf(sql), true))
 
 /**
  * A run id as the `run_id` column holds it, to compare with in a `WHERE`.

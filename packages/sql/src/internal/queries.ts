@@ -8,7 +8,7 @@ import type { MultiRunClientService } from "@multirun/core/MultiRunClient"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
 import { Effect, Either, Option, ParseResult, Schedule, Schema } from "effect"
-import { idBytes, idOfValue, stepColumns, stepOfRow } from "./stepRows.js"
+import { idBytes, idOfHex, stepColumns, stepOfRow } from "./stepRows.js"
 import { backendError } from "../StoreError.js"
 import * as Leases from "./leases.js"
 import { isUniqueViolation } from "./sql.js"
@@ -31,6 +31,10 @@ export interface RowReader<A> {
   readonly id: (row: ReadonlyArray<unknown>) => unknown
   readonly validate: (record: unknown) => Either.Either<unknown, ParseResult.ParseError>
 }
+
+/** The dialect of `sql`, as the step row layout names it. */
+export const dialectOf = (sql: SqlClient): "pg" | "sqlite" =>
+  sql.onDialectOrElse({ pg: () => "pg" as const, orElse: () => "sqlite" as const })
 
 const corrupt = (operation: string, table: string, id: unknown, detail: string) =>
   new BackendError({
@@ -90,7 +94,7 @@ const agentRows: RowReader<Agent.Encoded> = {
 export const stepRows: RowReader<Step.Encoded> = {
   table: "multirun_steps",
   parse: stepOfRow,
-  id: (row) => idOfValue(row[0]),
+  id: (row) => idOfHex(row[0]),
   validate: Schema.validateEither(Event.StepRecord)
 }
 
@@ -158,7 +162,7 @@ export const make = (sql: SqlClient, project: string, location?: string): Querie
     listSteps: (runId) =>
       query(
         "listSteps",
-        sql`SELECT ${sql.literal(stepColumns)} FROM multirun_steps WHERE project = ${project} AND run_id = ${idBytes(runId)}
+        sql`SELECT ${sql.literal(stepColumns(dialectOf(sql)))} FROM multirun_steps WHERE project = ${project} AND run_id = ${idBytes(runId)}
           ORDER BY seq`.values
       ).pipe(Effect.flatMap((rows) => parseRows("listSteps", rows, stepRows))),
     getCheckpoint: (checkpointId) =>

@@ -26,10 +26,13 @@ const textBytes = (text: string, packedLength: number): Buffer => {
   return Buffer.concat([bytes, bytes.length + 1 === packedLength ? Buffer.of(0xff, 0xff) : Buffer.of(0xff)])
 }
 
-const textOf = (bytes: Uint8Array): string => {
+/** The text of a value stored by {@link textBytes}, given as hex; null when it is not in that form. */
+const textOfHex = (hex: string): string | null => {
+  const bytes = Buffer.from(hex, "hex")
   let end = bytes.length
+  if (end === 0 || bytes[end - 1] !== 0xff) return null
   while (end > 0 && bytes[end - 1] === 0xff) end--
-  return Buffer.from(bytes.buffer, bytes.byteOffset, end).toString("utf8")
+  return bytes.toString("utf8", 0, end)
 }
 
 /** An id as stored: a lowercase UUID in 16 bytes, any other text as {@link textBytes}. */
@@ -43,22 +46,28 @@ export const idBytes = (id: string | undefined): Buffer | null =>
 const hashBytes = (hash: string | undefined): Buffer | null =>
   hash === undefined ? null : hashPattern.test(hash) ? Buffer.from(hash, "hex") : textBytes(hash, 32)
 
-const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array
+/**
+ * The id of a stored value read as lowercase hex (bytes are read as hex: better-sqlite3 and pg
+ * make a `Buffer` per blob, which costs more than the text). A value that is not hex of a stored
+ * id is returned as null or as it is, for the schema to refuse.
+ */
+export const idOfHex = (hex: unknown): unknown =>
+  typeof hex !== "string"
+    ? hex
+    : hex.length === 32
+    ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+    : textOfHex(hex)
 
-/** The id of a stored value; a value that is not bytes is returned as it is, for the schema to judge. */
-export const idOfValue = (value: unknown): unknown => {
-  if (!isBytes(value)) return value
-  if (value.length !== 16) return textOf(value)
-  const hex = Buffer.from(value.buffer, value.byteOffset, 16).toString("hex")
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+const hashOfHex = (hex: unknown): unknown => typeof hex !== "string" || hex.length === 64 ? hex : textOfHex(hex)
+
+/** The last id decoded by one column: a run's steps share their run and agent ids. */
+const lastOf = () => {
+  let lastHex: unknown = undefined
+  let lastId: unknown = undefined
+  return (hex: unknown): unknown => hex === lastHex ? lastId : (lastId = idOfHex(lastHex = hex))
 }
-
-const hashOfValue = (value: unknown): unknown =>
-  !isBytes(value)
-    ? value
-    : value.length === 32
-    ? Buffer.from(value.buffer, value.byteOffset, 32).toString("hex")
-    : textOf(value)
+const runIdOfHex = lastOf()
+const agentIdOfHex = lastOf()
 
 /** The columns of a step row, `project` first, in the order {@link bindStep} binds them. */
 export const stepWriteColumns = [
@@ -87,12 +96,22 @@ export const stepWriteColumns = [
   "model"
 ] as const
 
-/** The columns a step is read from (all but `project`), in the order {@link stepOfRow} expects. */
-export const stepColumns = stepWriteColumns.slice(1).join(", ")
+const byteColumns = new Set(["id", "run_id", "agent_id", "input_hash"])
 
-/** The same columns with `input` and `output` read as NULL: for summaries, which omit them. */
-export const summaryColumns = stepWriteColumns.slice(1).map((c) => c === "input" || c === "output" ? "NULL" : c)
-  .join(", ")
+/**
+ * The columns a step is read from (all but `project`), in the order {@link stepOfRow} expects:
+ * bytes as lowercase hex (NULL stays NULL), and with `summary` the input and output as NULL.
+ */
+export const stepColumns = (dialect: "pg" | "sqlite", summary = false): string =>
+  stepWriteColumns.slice(1).map((column) =>
+    summary && (column === "input" || column === "output")
+      ? "NULL"
+      : !byteColumns.has(column)
+      ? column
+      : dialect === "pg"
+      ? `encode(${column}, 'hex')`
+      : `lower(nullif(hex(${column}), ''))`
+  ).join(", ")
 
 /** The column definitions of the step table in one dialect. */
 export const stepTableDefinition = (dialect: "pg" | "sqlite"): string => {
@@ -148,14 +167,14 @@ export const bindStep = (params: Array<unknown>, project: string, step: Partial<
 export const stepOfRow = (row: ReadonlyArray<unknown>): Step.Encoded => {
   const flags = row[7]
   const step: { -readonly [K in keyof Step.Encoded]: unknown } = {
-    id: idOfValue(row[0]),
-    runId: idOfValue(row[1]),
+    id: idOfHex(row[0]),
+    runId: runIdOfHex(row[1]),
     seq: row[2],
-    agentId: idOfValue(row[3]),
+    agentId: agentIdOfHex(row[3]),
     name: row[4],
     kind: kinds[row[5] as number] ?? row[5],
     status: statuses[row[6] as number] ?? row[6],
-    inputHash: hashOfValue(row[8]),
+    inputHash: hashOfHex(row[8]),
     input: row[9],
     output: row[10],
     error: row[11] === null ? null : JSON.parse(row[11] as string),
