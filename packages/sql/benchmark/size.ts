@@ -3,9 +3,9 @@
  * (compiled, on dist), or `npx tsx --conditions=@multirun/source packages/sql/benchmark/size.ts`.
  *
  * Writes `BENCH_STEPS` (default 10,000) completed steps with a ~20 B input and a ~30 B output
- * (UUIDv7 ids, a SHA-256 input hash, like real steps) through `SqliteLayer`, closes the layer,
- * runs `VACUUM`, and prints the time of the write and of a `listSteps` of the steps, the file
- * size per step, net of the size of an empty store, with the bytes of each table and index
+ * (UUIDv7 ids, a SHA-256 input hash, like real steps) through `SqliteLayer` into `BENCH_ROUNDS`
+ * (default 5) files, closing the layer and running `VACUUM` on each, and prints the median time
+ * of the write and of a `listSteps` of the steps, the file size per step, net of the size of an empty store, with the bytes of each table and index
  * (from SQLite's `dbstat`).
  */
 import { uuidv7 } from "@multirun/core/Ids"
@@ -29,6 +29,7 @@ interface RawDatabase {
 const RawSqlite = createRequire(import.meta.url)("better-sqlite3") as new(filename: string) => RawDatabase
 
 const count = Number(process.env.BENCH_STEPS ?? 10_000)
+const roundCount = Number(process.env.BENCH_ROUNDS ?? 5)
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "multirun-size-"))
 
 const input = JSON.stringify({ q: "what is 2+2?" }) // 20 bytes
@@ -88,11 +89,16 @@ const fileOf = (name: string, records: ReadonlyArray<Step.Encoded>) =>
 
 const program = Effect.gen(function*() {
   const empty = yield* fileOf("empty.db", [])
-  const full = yield* fileOf("steps.db", steps(count))
+  const rounds = yield* Effect.forEach(Array.from({ length: roundCount }, (_, i) => i), (i) => fileOf(`steps-${i}.db`, steps(count)))
+  const full = rounds[rounds.length - 1]!
+  const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
   const before = new Map(empty.tables.map((t) => [t.name, t.bytes]))
   console.log(`input ${input.length} B, output ${output.length} B, ${count} steps`)
   console.log(`file ${full.size} B (empty store ${empty.size} B)`)
-  console.log(`write of ${count} steps ${full.writeMs.toFixed(0)} ms, listSteps ${full.readMs.toFixed(0)} ms`)
+  console.log(
+    `write of ${count} steps ${median(rounds.map((r) => r.writeMs)).toFixed(0)} ms, listSteps ` +
+      `${median(rounds.map((r) => r.readMs)).toFixed(0)} ms (medians of ${roundCount} files)`
+  )
   console.log(`bytes per step: ${(full.size / count).toFixed(1)} gross, ${((full.size - empty.size) / count).toFixed(1)} net`)
   for (const table of full.tables) {
     const grown = table.bytes - (before.get(table.name) ?? 0)
