@@ -165,7 +165,6 @@ const compactSteps = Effect.gen(function*() {
   }
   yield* sql`DROP TABLE multirun_steps`
   yield* sql`ALTER TABLE multirun_steps_v4 RENAME TO multirun_steps`
-  yield* sql`CREATE INDEX multirun_steps_run ON multirun_steps (project, run_id, seq)`
 })
 
 /**

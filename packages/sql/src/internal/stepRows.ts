@@ -1,7 +1,8 @@
 /**
  * The compact step row (schema version 4): one column per field, no JSON record. UUIDs are
  * 16-byte blobs, the SHA-256 input hash 32 bytes, kind and status small integers, `replayed`
- * and whether `model` is absent bits of `flags`. The table has no rowid (its key is the row).
+ * and whether `model` is absent bits of `flags`. In SQLite the table has no rowid: rows are
+ * stored in the order of their key.
  */
 import type * as Step from "@multirun/core/Step"
 
@@ -116,14 +117,16 @@ export const stepColumns = (dialect: "pg" | "sqlite", summary = false): string =
 /** The column definitions of the step table in one dialect. */
 export const stepTableDefinition = (dialect: "pg" | "sqlite"): string => {
   const [bytes, real, small] = dialect === "pg" ? ["BYTEA", "DOUBLE PRECISION", "SMALLINT"] : ["BLOB", "REAL", "INTEGER"]
-  // only the key is NOT NULL: any other missing value is a corrupt row, reported when read
+  // Keyed by run then seq: SQLite (without rowid) keeps a run's steps together, in order, and
+  // `listSteps` reads a range with no lookup; the id stays unique. Only the key is NOT NULL: any
+  // other missing value is a corrupt row, reported when read.
   return `(
     project TEXT NOT NULL, id ${bytes} NOT NULL, run_id ${bytes} NOT NULL, seq INTEGER NOT NULL,
     agent_id ${bytes}, name TEXT, kind ${small}, status ${small}, flags ${small}, input_hash ${bytes},
     input TEXT, output TEXT, error TEXT, started_at ${real}, ended_at ${real}, latency_ms ${real},
     tokens_used ${real}, input_tokens ${real}, output_tokens ${real}, cached_input_tokens ${real},
     reasoning_tokens ${real}, cost_usd ${real}, model TEXT,
-    PRIMARY KEY (project, id)
+    PRIMARY KEY (project, run_id, seq, id), UNIQUE (project, id)
   )${dialect === "pg" ? "" : " WITHOUT ROWID"}`
 }
 
