@@ -61,14 +61,19 @@ export const idOfHex = (hex: unknown): unknown =>
 
 const hashOfHex = (hex: unknown): unknown => typeof hex !== "string" || hex.length === 64 ? hex : textOfHex(hex)
 
-/** The last id decoded by one column: a run's steps share their run and agent ids. */
-const lastOf = () => {
-  let lastHex: unknown = undefined
-  let lastId: unknown = undefined
-  return (hex: unknown): unknown => hex === lastHex ? lastId : (lastId = idOfHex(lastHex = hex))
+/**
+ * `f` remembering its last argument and result: the steps of a run, written and read together,
+ * share their run id, mostly their agent id and often their input hash.
+ */
+const lastOf = <A, B>(f: (a: A) => B) => {
+  let last: { readonly a: A; readonly b: B } | undefined
+  return (a: A): B => last !== undefined && last.a === a ? last.b : (last = { a, b: f(a) }).b
 }
-const runIdOfHex = lastOf()
-const agentIdOfHex = lastOf()
+const runIdOfHex = lastOf(idOfHex)
+const agentIdOfHex = lastOf(idOfHex)
+const runIdBytes = lastOf(idBytes)
+const agentIdBytes = lastOf(idBytes)
+const inputHashBytes = lastOf(hashBytes)
 
 /** The columns of a step row, `project` first, in the order {@link bindStep} binds them. */
 export const stepWriteColumns = [
@@ -138,14 +143,14 @@ export const bindStep = (params: Array<unknown>, project: string, step: Partial<
   params.push(
     project,
     idBytes(step.id),
-    idBytes(step.runId),
+    runIdBytes(step.runId),
     step.seq,
-    idBytes(step.agentId),
+    agentIdBytes(step.agentId),
     step.name ?? null,
     kindCodes.get(step.kind) ?? null,
     statusCodes.get(step.status) ?? null,
     (step.replayed === true ? replayedFlag : 0) | (step.model === undefined ? noModelFlag : 0),
-    hashBytes(step.inputHash),
+    inputHashBytes(step.inputHash),
     step.input ?? null,
     step.output ?? null,
     step.error == null ? null : JSON.stringify(step.error),
