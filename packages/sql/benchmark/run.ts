@@ -4,7 +4,7 @@
  *
  * - durable steps/s through `SqliteLayer` (100,000 steps via core `step()` in one run, flushed),
  *   next to the same program on `LocalLayer` (core's own cost) and to the store's writer alone;
- * - the physical limit: better-sqlite3 inserting the same rows (same columns and record text) with one
+ * - the physical limit: better-sqlite3 inserting the same rows (the store's columns and values) with one
  *   prepared statement in 1,000-row transactions, and the ratio of the store to it;
  * - steps/s into PostgreSQL (skipped when unreachable);
  * - checkpoint save, load and restore for a run of 10,000 steps with 100 KB of state, next to
