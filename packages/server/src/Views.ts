@@ -2,7 +2,7 @@
  * The reads of the run viewer that a `MultiRunClient` does not offer: runs searched and paged
  * by cursor, a run's steps paged by `seq`, and step summaries (no input and output) for the
  * timeline of a big run. Straight SQL over the store's tables (`@multirun/sql`'s `Migrations`,
- * schema version 2), on SQLite and PostgreSQL.
+ * schema version 4; steps decoded and validated by its `StepRows`), on SQLite and PostgreSQL.
  *
  * @since 0.2.0
  */
@@ -12,6 +12,7 @@ import { Api } from "@multirun/core"
 import { BackendError } from "@multirun/core/Errors"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
+import * as StepRows from "@multirun/sql/StepRows"
 import { backendError } from "@multirun/sql/StoreError"
 import { Context, Effect, Layer } from "effect"
 
@@ -72,30 +73,6 @@ const parseRows = <A>(
 
 const recordOfRow = (row: ReadonlyArray<unknown>) => JSON.parse(row[0] as string)
 
-/**
- * The step table's layout (schema version 2 of `@multirun/sql`): `id`, `run_id` and `seq` are
- * key columns, `input` and `output` columns of their own, and `record` holds the other fields.
- * A summary reads the record and the key columns only.
- */
-const summaryColumns = "id, run_id, seq, record"
-
-const summaryOfRow = (row: ReadonlyArray<unknown>): Api.StepSummary => {
-  const step = JSON.parse(row[3] as string)
-  step.id = row[0]
-  step.runId = row[1]
-  step.seq = Number(row[2])
-  return step
-}
-
-const stepColumns = "id, run_id, seq, record, input, output"
-
-const stepOfRow = (row: ReadonlyArray<unknown>): Step.Encoded => {
-  const step = summaryOfRow(row) as { -readonly [K in keyof Step.Encoded]: Step.Encoded[K] }
-  step.input = row[4] as string
-  step.output = row[5] as string | null
-  return step
-}
-
 /** `%text%` for LIKE, with `\`, `%` and `_` escaped. */
 const containsPattern = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
@@ -114,7 +91,7 @@ export const makeQueries: Effect.Effect<QueriesService, never, SqlClient.SqlClie
   const stepsWhere = (project: string, runId: string, query: StepsQuery) =>
     sql.and([
       sql`project = ${project}`,
-      sql`run_id = ${runId}`,
+      sql`run_id = ${StepRows.runKey(runId)}`,
       ...(query.afterSeq === undefined ? [] : [sql`seq > ${query.afterSeq}`])
     ])
   const limitOf = (query: StepsQuery) => query.limit ?? 1_000_000_000
@@ -140,16 +117,16 @@ export const makeQueries: Effect.Effect<QueriesService, never, SqlClient.SqlClie
       )
     },
     listSteps: (project, runId, query) =>
-      sql`SELECT ${sql.literal(stepColumns)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
+      sql`SELECT ${StepRows.columns(sql)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
         ORDER BY seq LIMIT ${limitOf(query)}`.values.pipe(
         Effect.mapError(backendError("listSteps")),
-        Effect.flatMap((rows) => parseRows("listSteps", rows, stepOfRow))
+        Effect.flatMap((rows) => StepRows.decode("listSteps", rows))
       ),
     listSummaries: (project, runId, query) =>
-      sql`SELECT ${sql.literal(summaryColumns)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
+      sql`SELECT ${StepRows.summaryColumns(sql)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
         ORDER BY seq LIMIT ${limitOf(query)}`.values.pipe(
         Effect.mapError(backendError("listSummaries")),
-        Effect.flatMap((rows) => parseRows("listSummaries", rows, summaryOfRow))
+        Effect.flatMap((rows) => StepRows.decodeSummaries("listSummaries", rows))
       ),
     runExists: (project, runId) =>
       sql`SELECT 1 FROM multirun_runs WHERE project = ${project} AND id = ${runId}`.values.pipe(

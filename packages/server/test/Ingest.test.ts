@@ -1,6 +1,7 @@
 import { assert, layer, type Vitest } from "@effect/vitest"
 import { HttpApiClientFor } from "@multirun/core/RemoteLayer"
 import { batchOf, describePg } from "@multirun/core/test-utils"
+import * as StepRows from "@multirun/sql/StepRows"
 import { Effect, Redacted } from "effect"
 import { httpClient, layerPg, layerSqlite, TestServer } from "./TestServer.js"
 
@@ -22,7 +23,7 @@ const duplicateDelivery = (it: Vitest.MethodsNonLive<TestServer, true>) =>
       assert.strictEqual(steps.length, 50)
       assert.deepStrictEqual(steps.map((step) => step.seq), Array.from({ length: 50 }, (_, i) => i))
       const sql = server.sql
-      const [rows] = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM multirun_steps WHERE run_id = ${"run-dup-1"}`
+      const [rows] = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM multirun_steps WHERE run_id = ${StepRows.runKey("run-dup-1")}`
       assert.strictEqual(Number(rows!.n), 50)
       const [batches] = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM multirun_ingest_batches WHERE batch_id = ${"batch-dup-1"}`
       assert.strictEqual(Number(batches!.n), 1)

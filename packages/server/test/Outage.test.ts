@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { MultiRunClient, RunContext, step, withRun } from "@multirun/core"
 import { eventually } from "@multirun/core/test-utils"
+import * as StepRows from "@multirun/sql/StepRows"
 import { Deferred, Effect, Exit, Fiber, Option, Ref, Scope } from "effect"
 import { memoryRemote, sqliteDatabase, start } from "./TestServer.js"
 
@@ -65,7 +66,7 @@ describe("outage", () => {
       assert.strictEqual(stored.status, "completed")
       assert.strictEqual(stored.stepCount, totalSteps)
       const [rows] = yield* second.sql<{ n: number; distinct_seq: number }>`
-        SELECT COUNT(*) AS n, COUNT(DISTINCT seq) AS distinct_seq FROM multirun_steps WHERE run_id = ${runId}`
+        SELECT COUNT(*) AS n, COUNT(DISTINCT seq) AS distinct_seq FROM multirun_steps WHERE run_id = ${StepRows.runKey(runId)}`
       assert.deepStrictEqual([Number(rows!.n), Number(rows!.distinct_seq)], [totalSteps, totalSteps])
       yield* Scope.close(secondScope, Exit.void)
     }), { timeout: 60_000 })

@@ -4,7 +4,7 @@
  *
  * - durable steps/s through `SqliteLayer` (100,000 steps via core `step()` in one run, flushed),
  *   next to the same program on `LocalLayer` (core's own cost) and to the store's writer alone;
- * - the physical limit: better-sqlite3 inserting the same rows (same columns and record text) with one
+ * - the physical limit: better-sqlite3 inserting the same rows (the store's columns and values) with one
  *   prepared statement in 1,000-row transactions, and the ratio of the store to it;
  * - steps/s into PostgreSQL (skipped when unreachable);
  * - checkpoint save, load and restore for a run of 10,000 steps with 100 KB of state, next to
@@ -33,6 +33,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { performance } from "node:perf_hooks"
 import { PgLayer, SqliteLayer, SqlStore } from "@multirun/sql"
+import { bindStep, stepWriteColumns } from "../src/internal/stepRows.js"
 
 /** The part of better-sqlite3's API the raw baseline uses (the package ships no types). */
 interface RawDatabase {
@@ -97,17 +98,16 @@ const rawInsert = (records: ReadonlyArray<Step.Encoded>, round: number) =>
     db.pragma("journal_mode = WAL")
     db.pragma("synchronous = NORMAL")
     const insert = db.prepare(
-      "INSERT INTO multirun_steps (project, id, run_id, seq, input, output, record) VALUES (?, ?, ?, ?, ?, ?, ?)"
+      `INSERT INTO multirun_steps (${stepWriteColumns.join(", ")}) VALUES (${stepWriteColumns.map(() => "?").join(", ")})`
     )
-    // the store's row layout: input and output in columns, the record without the column fields
-    const texts = records.map(({ id: _id, input: _input, output: _output, runId: _runId, seq: _seq, ...rest }) =>
-      JSON.stringify(rest)
-    )
+    // the store's row layout (ids and hash as bytes, a column per field), encoded before the clock starts
+    const rows = records.map((record) => {
+      const params: Array<unknown> = []
+      bindStep(params, "default", record)
+      return params
+    })
     const batch = db.transaction((from: number) => {
-      for (let i = from; i < Math.min(from + 1_000, records.length); i++) {
-        const record = records[i]!
-        insert.run("default", record.id, record.runId, record.seq, record.input, record.output, texts[i])
-      }
+      for (let i = from; i < Math.min(from + 1_000, rows.length); i++) insert.run(...rows[i]!)
     })
     const started = performance.now()
     for (let from = 0; from < records.length; from += 1_000) batch(from)

@@ -9,6 +9,10 @@ import type { MigrationError } from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
+import type * as Step from "@multirun/core/Step"
+import { dialectOf } from "./internal/queries.js"
+import { stepTable, upserts } from "./internal/records.js"
+import { stepTableDefinition } from "./internal/stepRows.js"
 import { exclusively } from "./internal/migrationLock.js"
 import { describeCause, isReadOnly, readOnlyDetail, reasonOf } from "./internal/sql.js"
 import { StoreError } from "./StoreError.js"
@@ -21,10 +25,12 @@ import { StoreError } from "./StoreError.js"
  *   which `@multirun/server` now creates and owns; a 0.1 database keeps them).
  * - 2: a step's `input` and `output` are columns of their own, stored once.
  * - 3: run leases (`multirun_leases`): one owner per run, and the epoch that fences writes.
+ * - 4: compact steps: a column per field (no JSON record), ids and the input hash as bytes, kind
+ *   and status as small integers, and in SQLite a table without rowid.
  *
  * @since 0.1.0
  */
-export const schemaVersion = 3
+export const schemaVersion = 4
 
 /**
  * Where `Migrator` records the migrations it applied.
@@ -121,6 +127,47 @@ const leases = Effect.gen(function*() {
   )`
 })
 
+/** Rows of the old step table read per statement while it is copied into the compact one. */
+const copyChunk = 1_000
+
+/**
+ * Steps move to the compact layout of `stepRows.ts`: a new table is filled from the old one (each
+ * row decoded as version 3 wrote it and encoded as the writer does, so both agree by
+ * construction), then takes its name. A record that is not JSON keeps its key and reads back as
+ * corrupt, as it did.
+ */
+const compactSteps = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(`CREATE TABLE multirun_steps_v4 ${stepTableDefinition(dialectOf(sql))}`)
+  const table = stepTable("multirun_steps_v4")
+  let after: ReadonlyArray<unknown> | undefined
+  while (true) {
+    const rows = yield* sql`SELECT project, id, run_id, seq, input, output, record FROM multirun_steps
+      ${after === undefined ? sql`` : sql`WHERE (project, id) > (${after[0]}, ${after[1]})`}
+      ORDER BY project, id LIMIT ${copyChunk}`.values
+    if (rows.length === 0) break
+    after = rows[rows.length - 1]!
+    const byProject = new Map<string, Array<Step.Encoded>>()
+    for (const [project, id, runId, seq, input, output, record] of rows) {
+      let fields: object = {}
+      try {
+        fields = JSON.parse(record as string)
+      } catch {
+        // kept as a corrupt row: its key only
+      }
+      const step = { ...fields, id, runId, seq: Number(seq), input, output } as Step.Encoded
+      const steps = byProject.get(project as string) ?? []
+      byProject.set(project as string, steps)
+      steps.push(step)
+    }
+    const statements: Array<Effect.Effect<unknown, SqlError>> = []
+    for (const [project, steps] of byProject) upserts(sql, table, project, steps, statements)
+    yield* Effect.all(statements, { discard: true })
+  }
+  yield* sql`DROP TABLE multirun_steps`
+  yield* sql`ALTER TABLE multirun_steps_v4 RENAME TO multirun_steps`
+})
+
 /**
  * The migrations, keyed `<id>_<name>` as `Migrator.fromRecord` expects. No foreign keys: the
  * records of one run may arrive in any order.
@@ -130,7 +177,8 @@ const leases = Effect.gen(function*() {
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "1_initial": initial,
   "2_step_values": stepValues,
-  "3_leases": leases
+  "3_leases": leases,
+  "4_compact_steps": compactSteps
 }
 
 /**

@@ -9,6 +9,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Duration, Effect, Either } from "effect"
 import { retentionFragments } from "./internal/retentionSql.js"
+import { idBytes } from "./internal/stepRows.js"
 
 /**
  * A status a run can be removed in. A `running` run is never removed.
@@ -201,18 +202,20 @@ const removeChildren = (ids: ReadonlyArray<string>, project: string, dryRun: boo
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const f = retentionFragments(sql)
+    // the step table keeps run ids as bytes
+    const stepRunIds = ids.map(idBytes)
     const tables = [
-      ["agents", "multirun_agents", f.bytes("record")],
-      ["steps", "multirun_steps", f.stepBytes],
-      ["checkpoints", "multirun_checkpoints", f.bytes("payload")]
+      ["agents", "multirun_agents", f.bytes("record"), ids],
+      ["steps", "multirun_steps", f.stepBytes, stepRunIds],
+      ["checkpoints", "multirun_checkpoints", f.bytes("payload"), ids]
     ] as const
     const counts = { agents: 0, steps: 0, checkpoints: 0, bytes: 0 }
-    for (const [key, table, bytes] of tables) {
+    for (const [key, table, bytes, runIds] of tables) {
       const [row] = yield* sql<{ n: unknown; bytes: unknown }>`SELECT COUNT(*) AS n, COALESCE(SUM(${bytes}), 0) AS bytes
-        FROM ${sql(table)} WHERE project = ${project} AND run_id IN ${sql.in(ids)}`
+        FROM ${sql(table)} WHERE project = ${project} AND run_id IN ${sql.in(runIds)}`
       counts[key] = Number(row?.n ?? 0)
       counts.bytes += Number(row?.bytes ?? 0)
-      if (!dryRun) yield* sql`DELETE FROM ${sql(table)} WHERE project = ${project} AND run_id IN ${sql.in(ids)}`
+      if (!dryRun) yield* sql`DELETE FROM ${sql(table)} WHERE project = ${project} AND run_id IN ${sql.in(runIds)}`
     }
     // the runs' leases go with them (a removed run has ended: no owner holds it)
     if (!dryRun) yield* sql`DELETE FROM multirun_leases WHERE project = ${project} AND run_id IN ${sql.in(ids)}`

@@ -14,6 +14,8 @@ export * as Retention from "./Retention.js"
 /** @since 0.1.0 */
 export * as SqlStore from "./SqlStore.js"
 /** @since 0.2.0 */
+export * as StepRows from "./StepRows.js"
+/** @since 0.2.0 */
 export * as SqliteOutbox from "./SqliteOutbox.js"
 /** @since 0.1.0 */
 export * as StoreError from "./StoreError.js"

@@ -95,8 +95,8 @@ const cases: ReadonlyArray<Case> = [
     expected: ["BackendError", "Corrupt", "name"]
   },
   {
-    name: "a step record that is not JSON",
-    corrupt: (sql) => sql`UPDATE multirun_steps SET record = '{' WHERE seq = 1`,
+    name: "a step error that is not JSON",
+    corrupt: (sql) => sql`UPDATE multirun_steps SET error = '{' WHERE seq = 1`,
     read: listSteps,
     expected: ["BackendError", "Corrupt", steps]
   },
@@ -107,20 +107,32 @@ const cases: ReadonlyArray<Case> = [
     expected: ["BackendError", "Corrupt", "input"]
   },
   {
-    name: "a step whose kind is unknown",
-    corrupt: (sql) => sql`UPDATE multirun_steps SET record = json_set(record, '$.kind', 'teleport')`,
+    name: "a step whose kind code is unknown",
+    corrupt: (sql) => sql`UPDATE multirun_steps SET kind = 77`,
     read: listSteps,
-    expected: ["BackendError", "Corrupt", "teleport"]
+    expected: ["BackendError", "Corrupt", "77"]
   },
   {
     name: "a step whose status is missing",
-    corrupt: (sql) => sql`UPDATE multirun_steps SET record = json_remove(record, '$.status')`,
+    corrupt: (sql) => sql`UPDATE multirun_steps SET status = NULL`,
     read: listSteps,
     expected: ["BackendError", "Corrupt", "status"]
   },
   {
+    name: "a step whose agent id is a number",
+    corrupt: (sql) => sql`UPDATE multirun_steps SET agent_id = 5 WHERE seq = 0`,
+    read: listSteps,
+    expected: ["BackendError", "Corrupt", "agentId"]
+  },
+  {
+    name: "a step whose replayed flag is text",
+    corrupt: (sql) => sql`UPDATE multirun_steps SET flags = 'yes'`,
+    read: listSteps,
+    expected: ["BackendError", "Corrupt", "replayed"]
+  },
+  {
     name: "a step whose latency is text, met by a resume",
-    corrupt: (sql) => sql`UPDATE multirun_steps SET record = json_set(record, '$.latencyMs', 'slow')`,
+    corrupt: (sql) => sql`UPDATE multirun_steps SET latency_ms = 'slow'`,
     read: resume,
     expected: ["BackendError", "Corrupt", "latencyMs"]
   },

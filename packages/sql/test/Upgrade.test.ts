@@ -1,4 +1,4 @@
-/** A database made by multirun 0.1 opens with this version and reads the same records. */
+/** Databases made by multirun 0.1 and by schema version 3 open with this version and read the same records. */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -8,15 +8,28 @@ import { Checkpoints } from "@multirun/core/Checkpoints"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { Migrations, PgLayer, SqliteLayer } from "../src/index.js"
+import { idBytes } from "../src/internal/stepRows.js"
 import * as V01 from "./fixtures/v01.js"
+import * as V03 from "./fixtures/v03.js"
 
-/** Makes a 0.1 database with `raw` (a client that runs no migration), then opens it twice with `open`. */
-const opensDatabaseOfV01 = (
+/** The versions a database can be made by, with what it must read back. */
+const fixtures = {
+  "0.1": { create: V01.createV01Database, v03Steps: [] },
+  "schema 3": { create: V03.createV03Database, v03Steps: V03.steps }
+} as const
+
+/**
+ * Makes a database of `version` with `raw` (a client that runs no migration), then opens it twice
+ * with `open`: the records read back are those written, and the steps are in the compact layout.
+ */
+const opensDatabaseOf = (
+  version: keyof typeof fixtures,
   raw: Layer.Layer<SqlClient.SqlClient, unknown>,
   open: () => ReturnType<typeof SqliteLayer>
 ) =>
   Effect.gen(function*() {
-    yield* Effect.provide(V01.createV01Database, raw)
+    const fixture = fixtures[version]
+    yield* Effect.provide(fixture.create, raw)
     for (let opening = 0; opening < 2; opening++) {
       yield* Effect.gen(function*() {
         const client = yield* MultiRunClient
@@ -29,18 +42,17 @@ const opensDatabaseOfV01 = (
         assert.deepStrictEqual(checkpoint.runState, { phase: "middle" })
 
         const sql = yield* SqlClient.SqlClient
-        const rows = yield* sql<{ input: string; output: string | null; record: string }>`
-          SELECT input, output, record FROM multirun_steps ORDER BY seq`
+        assert.deepStrictEqual(yield* client.listSteps(V03.runId), fixture.v03Steps)
+        const rows = yield* sql<Record<string, unknown>>`SELECT * FROM multirun_steps WHERE run_id = ${idBytes("run-1")}
+          ORDER BY seq`
         assert.deepStrictEqual(rows.map((row) => [row.input, row.output]), V01.steps.map((s) => [s.input, s.output]))
-        for (const row of rows) {
-          assert.deepStrictEqual(
-            Object.keys(JSON.parse(row.record)).filter((key) => ["id", "runId", "seq", "input", "output"].includes(key)),
-            []
-          )
-        }
+        assert.notInclude(Object.keys(rows[0]!), "record")
+        const uuids = yield* sql<{ id: Uint8Array; run_id: Uint8Array }>`SELECT id, run_id FROM multirun_steps
+          WHERE run_id = ${idBytes(V03.runId)}`
+        assert.deepStrictEqual(uuids.map((row) => [row.id.length, row.run_id.length]), fixture.v03Steps.map(() => [16, 16]))
         const migrations = yield* sql<{ migration_id: number }>`
           SELECT migration_id FROM multirun_migrations ORDER BY migration_id`
-        assert.deepStrictEqual(migrations.map((row) => Number(row.migration_id)), [1, 2, 3])
+        assert.deepStrictEqual(migrations.map((row) => Number(row.migration_id)), [1, 2, 3, 4])
         assert.strictEqual(yield* Migrations.storedVersion, Migrations.schemaVersion)
         // The server's tables of 0.1 and their rows are left as they were.
         const [keys] = yield* sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM multirun_api_keys`
@@ -50,29 +62,33 @@ const opensDatabaseOfV01 = (
     }
   })
 
-describe("a database of multirun 0.1", () => {
-  it.scopedLive("SQLite: opens, reads the same records, keeps each step's input and output once, vacuums incrementally", () =>
-    Effect.gen(function*() {
-      const filename = yield* tempFile()
-      yield* opensDatabaseOfV01(
-        SqliteClient.layer({ filename }),
-        () => SqliteLayer({ filename, project: "legacy" })
-      )
-      const [mode] = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ auto_vacuum: unknown }>`PRAGMA auto_vacuum`)
-        .pipe(Effect.provide(SqliteClient.layer({ filename })))
-      assert.strictEqual(Number(mode!.auto_vacuum), 2)
-    }))
-})
+for (const version of ["0.1", "schema 3"] as const) {
+  describe(`a database of ${version}`, () => {
+    it.scopedLive("SQLite: opens, reads the same records, stores steps compactly, vacuums incrementally", () =>
+      Effect.gen(function*() {
+        const filename = yield* tempFile()
+        yield* opensDatabaseOf(version, SqliteClient.layer({ filename }), () => SqliteLayer({ filename, project: "legacy" }))
+        const raw = SqliteClient.layer({ filename })
+        const [mode] = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ auto_vacuum: unknown }>`PRAGMA auto_vacuum`)
+          .pipe(Effect.provide(raw))
+        assert.strictEqual(Number(mode!.auto_vacuum), 2)
+        const [table] = yield* Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql<{ wr: unknown }>`SELECT wr FROM pragma_table_list WHERE name = 'multirun_steps'`
+        ).pipe(Effect.provide(raw))
+        assert.strictEqual(Number(table!.wr), 1, "the step table has no rowid")
+      }))
+  })
 
-describePg("a PostgreSQL database of multirun 0.1", () => {
-  it.scopedLive("PostgreSQL: opens, reads the same records, and keeps each step's input and output once", () =>
-    Effect.gen(function*() {
-    const schema = yield* pgSchema
-    const url = new URL(pgUrl)
-    url.searchParams.set("options", `-c search_path="${schema}"`)
-    const raw = Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE SCHEMA ${sql(schema)}`)).pipe(
-      Layer.provideMerge(PgClient.layer({ url: Redacted.make(url.toString()) }))
-    )
-    yield* opensDatabaseOfV01(raw, () => PgLayer({ url: pgUrl, schema, project: "legacy" }))
-  }))
-})
+  describePg(`a PostgreSQL database of ${version}`, () => {
+    it.scopedLive("PostgreSQL: opens, reads the same records, and stores steps compactly", () =>
+      Effect.gen(function*() {
+        const schema = yield* pgSchema
+        const url = new URL(pgUrl)
+        url.searchParams.set("options", `-c search_path="${schema}"`)
+        const raw = Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE SCHEMA ${sql(schema)}`))
+          .pipe(Layer.provideMerge(PgClient.layer({ url: Redacted.make(url.toString()) })))
+        yield* opensDatabaseOf(version, raw, () => PgLayer({ url: pgUrl, schema, project: "legacy" }))
+      }))
+  })
+}

@@ -5,11 +5,14 @@ import { RunContext, step, withAgent, withRun } from "@multirun/core"
 import { Checkpoints } from "@multirun/core/Checkpoints"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import * as Event from "@multirun/core/Event"
+import { uuidv7 } from "@multirun/core/Ids"
 import type * as Step from "@multirun/core/Step"
 import { stepRecord as record } from "@multirun/core/test-utils"
 import { Deferred, Effect, Fiber, Layer, Option } from "effect"
 import type { Scope } from "effect"
+import { createHash } from "node:crypto"
 import { ProjectView, SqlStore } from "../src/index.js"
+import { idBytes } from "../src/internal/stepRows.js"
 import { type Database, freshLayer } from "./helpers.js"
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
@@ -179,7 +182,7 @@ export const scenarios = (name: string, newDatabase: Effect.Effect<Database, nev
         assert.deepStrictEqual(other, [])
       }).pipe(Effect.provide(freshLayer(newDatabase))))
 
-    it.live("a step's input and output are stored once, unescaped in columns of their own, and read back whole", () =>
+    it.live("a step is stored compactly: a column per field, input and output unescaped, ids and hash as bytes", () =>
       Effect.gen(function*() {
         const client = yield* MultiRunClient
         const written: Step.Encoded = {
@@ -188,23 +191,38 @@ export const scenarios = (name: string, newDatabase: Effect.Effect<Database, nev
           output: JSON.stringify(["a\nb", null])
         }
         const failed: Step.Encoded = { ...stepRecord("columns", 1), output: null, status: "failed" }
+        const runId = uuidv7.next(1_700_000_000_000)
+        const uuids: Step.Encoded = {
+          ...stepRecord(runId, 0),
+          id: uuidv7.next(1_700_000_000_000),
+          agentId: uuidv7.next(1_700_000_000_000),
+          inputHash: createHash("sha256").update("x").digest("hex"),
+          error: { tag: null, message: "partial" },
+          inputTokens: 1,
+          model: null,
+          replayed: true
+        }
         yield* client.writeStep(written)
         yield* client.writeStep(failed)
+        yield* client.writeStep(uuids)
         assert.deepStrictEqual(yield* client.listSteps("columns"), [written, failed])
+        assert.deepStrictEqual(yield* client.listSteps(runId), [uuids])
         const sql = yield* SqlClient.SqlClient
-        const rows = yield* sql<{ input: string; output: string | null; record: string }>`
-          SELECT input, output, record FROM multirun_steps WHERE run_id = ${"columns"} ORDER BY seq`
+        const rows = yield* sql<Record<string, unknown>>`
+          SELECT * FROM multirun_steps WHERE run_id = ${idBytes("columns")} ORDER BY seq`
         assert.deepStrictEqual(rows.map((row) => [row.input, row.output]), [
           [written.input, written.output],
           [failed.input, null]
         ])
-        for (const row of rows) {
-          assert.notInclude(row.record, "say")
-          assert.deepStrictEqual(
-            Object.keys(JSON.parse(row.record)).filter((key) => ["id", "runId", "seq", "input", "output"].includes(key)),
-            []
-          )
-        }
+        assert.notInclude(Object.keys(rows[0]!), "record")
+        const [row] = yield* sql<{ id: Uint8Array; run_id: Uint8Array; agent_id: Uint8Array; input_hash: Uint8Array }>`
+          SELECT id, run_id, agent_id, input_hash FROM multirun_steps WHERE run_id = ${idBytes(runId)}`
+        assert.deepStrictEqual([row!.id.length, row!.run_id.length, row!.agent_id.length, row!.input_hash.length], [
+          16,
+          16,
+          16,
+          32
+        ])
       }).pipe(Effect.provide(freshLayer(newDatabase))))
 
     it.scopedLive("a project view reads one project straight from the database, saves checkpoints, and writes nothing else", () =>

@@ -8,7 +8,7 @@ import type { MultiRunClientService } from "@multirun/core/MultiRunClient"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
 import { Effect, Either, Option, ParseResult, Schedule, Schema } from "effect"
-import { stepColumns, stepOfRow } from "./records.js"
+import { idBytes, idOfHex, stepColumns, stepOfRow } from "./stepRows.js"
 import { backendError } from "../StoreError.js"
 import * as Leases from "./leases.js"
 import { isUniqueViolation } from "./sql.js"
@@ -24,11 +24,17 @@ interface CheckpointRow {
 }
 
 /** How the rows of one table become records, and the schema every record read must satisfy. */
-interface RowReader<A> {
+export interface RowReader<A> {
   readonly table: string
   readonly parse: (row: ReadonlyArray<unknown>) => A
+  /** The id of a row (its first column), as errors name it. */
+  readonly id: (row: ReadonlyArray<unknown>) => unknown
   readonly validate: (record: unknown) => Either.Either<unknown, ParseResult.ParseError>
 }
+
+/** The dialect of `sql`, as the step row layout names it. */
+export const dialectOf = (sql: SqlClient): "pg" | "sqlite" =>
+  sql.onDialectOrElse({ pg: () => "pg" as const, orElse: () => "sqlite" as const })
 
 const corrupt = (operation: string, table: string, id: unknown, detail: string) =>
   new BackendError({
@@ -42,9 +48,8 @@ const corrupt = (operation: string, table: string, id: unknown, detail: string) 
  * Turns rows read with `.values` (arrays, not objects: a restore reads every step of a run, and
  * row objects cost more than the parse of small records) into records, each decoded: a row that
  * is not valid JSON or not a valid record is `BackendError("Corrupt")` naming table and id.
- * Every row's first column is its id.
  */
-const parseRows = <A>(
+export const parseRows = <A>(
   operation: string,
   rows: ReadonlyArray<ReadonlyArray<unknown>>,
   reader: RowReader<A>
@@ -57,12 +62,12 @@ const parseRows = <A>(
       try {
         record = reader.parse(row)
       } catch (cause) {
-        return Effect.fail(corrupt(operation, reader.table, row[0], `not valid JSON (${String(cause)})`))
+        return Effect.fail(corrupt(operation, reader.table, reader.id(row), `not valid JSON (${String(cause)})`))
       }
       const valid = reader.validate(record)
       if (Either.isLeft(valid)) {
         return Effect.fail(
-          corrupt(operation, reader.table, row[0], ParseResult.TreeFormatter.formatErrorSync(valid.left))
+          corrupt(operation, reader.table, reader.id(row), ParseResult.TreeFormatter.formatErrorSync(valid.left))
         )
       }
       records[i] = record
@@ -71,20 +76,25 @@ const parseRows = <A>(
   })
 
 const recordOfRow = (row: ReadonlyArray<unknown>) => JSON.parse(row[1] as string)
+const firstColumn = (row: ReadonlyArray<unknown>) => row[0]
 
 const runRows: RowReader<Run.Encoded> = {
   table: "multirun_runs",
   parse: recordOfRow,
+  id: firstColumn,
   validate: Schema.validateEither(Event.RunRecord)
 }
 const agentRows: RowReader<Agent.Encoded> = {
   table: "multirun_agents",
   parse: recordOfRow,
+  id: firstColumn,
   validate: Schema.validateEither(Event.AgentRecord)
 }
-const stepRows: RowReader<Step.Encoded> = {
+/** Steps, from their columns (see `stepRows.ts`). */
+export const stepRows: RowReader<Step.Encoded> = {
   table: "multirun_steps",
   parse: stepOfRow,
+  id: (row) => idOfHex(row[0]),
   validate: Schema.validateEither(Event.StepRecord)
 }
 
@@ -152,7 +162,7 @@ export const make = (sql: SqlClient, project: string, location?: string): Querie
     listSteps: (runId) =>
       query(
         "listSteps",
-        sql`SELECT ${sql.literal(stepColumns)} FROM multirun_steps WHERE project = ${project} AND run_id = ${runId}
+        sql`SELECT ${sql.literal(stepColumns(dialectOf(sql)))} FROM multirun_steps WHERE project = ${project} AND run_id = ${idBytes(runId)}
           ORDER BY seq`.values
       ).pipe(Effect.flatMap((rows) => parseRows("listSteps", rows, stepRows))),
     getCheckpoint: (checkpointId) =>

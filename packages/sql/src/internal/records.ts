@@ -6,6 +6,7 @@ import type * as Event from "@multirun/core/Event"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
 import { Effect } from "effect"
+import { bindStep, stepWriteColumns } from "./stepRows.js"
 
 /** The records of a batch, one per id. */
 export interface Records {
@@ -37,7 +38,7 @@ export const coalesce = (events: Iterable<Event.Event>): Records => {
 const millis = (value: number | null): number | null => value === null ? null : Math.floor(value)
 
 /** How the records of one kind become rows of their table. */
-interface Table<A> {
+export interface Table<A> {
   readonly name: string
   readonly columns: ReadonlyArray<string>
   /** The upsert clause: a record written again replaces the row. */
@@ -77,39 +78,22 @@ const agents: Table<Agent.Encoded> = {
   }
 }
 
-/**
- * A step row: `input` and `output` (canonical JSON text) in columns of their own, stored once and
- * unescaped; `record` holds the other fields except those of the key columns.
- */
-const steps: Table<Step.Encoded> = {
-  name: "multirun_steps",
-  columns: ["project", "id", "run_id", "seq", "input", "output", "record"],
-  onConflict: `ON CONFLICT (project, id) DO UPDATE SET run_id = excluded.run_id, seq = excluded.seq,
-    input = excluded.input, output = excluded.output, record = excluded.record`,
-  bind: (params, project, step) => {
-    const { id, input, output, runId, seq, ...rest } = step
-    params.push(project, id, runId, seq, input, output, JSON.stringify(rest))
-  }
-}
+/** The step table (its row layout is in `stepRows.ts`) under `name`: a migration fills a new one. */
+export const stepTable = (name: string): Table<Step.Encoded> => ({
+  name,
+  columns: stepWriteColumns,
+  onConflict: `ON CONFLICT (project, id) DO UPDATE SET ${
+    stepWriteColumns.slice(2).map((column) => `${column} = excluded.${column}`).join(", ")
+  }`,
+  bind: bindStep
+})
 
-/** The columns a step is read from, in the order {@link stepOfRow} expects them. */
-export const stepColumns = "id, run_id, seq, input, output, record"
-
-/** The step of a row read as values of {@link stepColumns}; throws when `record` is not JSON. */
-export const stepOfRow = (row: ReadonlyArray<unknown>): Step.Encoded => {
-  const step = JSON.parse(row[5] as string)
-  step.id = row[0]
-  step.runId = row[1]
-  step.seq = row[2]
-  step.input = row[3]
-  step.output = row[4]
-  return step
-}
+const steps = stepTable("multirun_steps")
 
 /**
  * Rows per statement. A batch is cut into chunks of these sizes only (largest first), so the
  * same few statement texts recur and the driver reuses their prepared statements instead of
- * preparing a new multi-row INSERT for every batch size. 256 rows of the widest table bind 2,304
+ * preparing a new multi-row INSERT for every batch size. 256 rows of the widest table bind 5,888
  * variables, far below SQLite's limit of 32,766.
  */
 const chunkSizes = [256, 128, 64, 32, 16, 8, 4, 2, 1]
@@ -132,7 +116,7 @@ const statementText = (sql: SqlClient, table: Table<any>, rows: number): string 
 }
 
 /** One multi-row upsert statement per chunk of `records`. */
-const upserts = <A>(
+export const upserts = <A>(
   sql: SqlClient,
   table: Table<A>,
   project: string,

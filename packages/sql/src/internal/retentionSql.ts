@@ -12,8 +12,10 @@ export const retentionFragments = (sql: SqlClient) => {
   return {
     /** The stored bytes of a text column (0 when NULL). */
     bytes: (column: string): Fragment => sql.literal(bytesOf(column)),
-    /** A step row's bytes: its record, input and output. */
-    stepBytes: sql.literal(["record", "input", "output"].map(bytesOf).join(" + ")),
+    /** A step row's bytes: its ids, input hash and texts (its numbers are not counted). */
+    stepBytes: sql.literal(
+      ["id", "run_id", "agent_id", "input_hash", "name", "input", "output", "error", "model"].map(bytesOf).join(" + ")
+    ),
     /** The `forkedFrom` checkpoint id of the run rows of `alias`. */
     forkedFrom: (alias: string): Fragment =>
       sql.literal(pg ? `(${alias}.record::json ->> 'forkedFrom')` : `json_extract(${alias}.record, '$.forkedFrom')`)

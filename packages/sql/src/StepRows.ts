@@ -1,0 +1,69 @@
+/**
+ * How the store keeps a step in a row of `multirun_steps` (schema version 4: a column per
+ * field, ids and the input hash as bytes), for readers that query that table with SQL of their
+ * own, such as the server's viewer pages: the columns to select, a run id as the table stores
+ * it, and the readers that decode and validate the rows.
+ *
+ * @since 0.2.0
+ */
+import type { SqlClient } from "@effect/sql/SqlClient"
+import type { Fragment } from "@effect/sql/Statement"
+import { Api } from "@multirun/core"
+import type { BackendError } from "@multirun/core/Errors"
+import type * as Step from "@multirun/core/Step"
+import { type Effect, Schema } from "effect"
+import { dialectOf, parseRows, type RowReader, stepRows } from "./internal/queries.js"
+import * as Internal from "./internal/stepRows.js"
+
+/**
+ * The columns a step is read from in the dialect of `sql`, for `SELECT`: pass the rows read with
+ * `.values` to {@link decode}.
+ *
+ * @since 0.2.0
+ */
+export const columns = (sql: SqlClient): Fragment => sql.literal(Internal.stepColumns(dialectOf(sql)))
+
+/**
+ * The same columns with the input and output read as NULL, for {@link decodeSummaries}.
+ *
+ * @since 0.2.0
+ */
+export const summaryColumns = (sql: SqlClient): Fragment => sql.literal(Internal.stepColumns(dialectOf(sql), true))
+
+/**
+ * A run id as the `run_id` column holds it, to compare with in a `WHERE`.
+ *
+ * @since 0.2.0
+ */
+export const runKey = (runId: string): Uint8Array => Internal.idBytes(runId)!
+
+/**
+ * The steps of rows read as values of {@link columns}, each validated: a corrupt row is
+ * `BackendError("Corrupt")` naming the table and the step id, `operation` the read.
+ *
+ * @since 0.2.0
+ */
+export const decode = (
+  operation: string,
+  rows: ReadonlyArray<ReadonlyArray<unknown>>
+): Effect.Effect<Array<Step.Encoded>, BackendError> => parseRows(operation, rows, stepRows)
+
+const summaryRows: RowReader<Api.StepSummary> = {
+  ...stepRows,
+  parse: (row) => {
+    const { input: _input, output: _output, ...summary } = Internal.stepOfRow(row)
+    return summary
+  },
+  validate: Schema.validateEither(Api.StepSummary)
+}
+
+/**
+ * The step summaries (no input and output) of rows read as values of {@link summaryColumns},
+ * validated like {@link decode}.
+ *
+ * @since 0.2.0
+ */
+export const decodeSummaries = (
+  operation: string,
+  rows: ReadonlyArray<ReadonlyArray<unknown>>
+): Effect.Effect<Array<Api.StepSummary>, BackendError> => parseRows(operation, rows, summaryRows)

@@ -1,0 +1,202 @@
+/**
+ * The compact step row (schema version 4): one column per field, no JSON record. UUIDs are
+ * 16-byte blobs, the SHA-256 input hash 32 bytes, kind and status small integers, `replayed`
+ * and whether `model` is absent bits of `flags`. In SQLite the table has no rowid: rows are
+ * stored in the order of their key.
+ */
+import type * as Step from "@multirun/core/Step"
+
+/** Step kinds and statuses by their stored code (append only: the codes are on disk). */
+const kinds = ["llm_call", "tool_call", "retrieval", "function", "handoff", "custom"] as const
+const statuses = ["running", "completed", "failed", "interrupted"] as const
+const kindCodes = new Map<unknown, number>(kinds.map((kind, code) => [kind, code]))
+const statusCodes = new Map<unknown, number>(statuses.map((status, code) => [status, code]))
+
+const replayedFlag = 1
+const noModelFlag = 2
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const hashPattern = /^[0-9a-f]{64}$/
+
+/**
+ * Text that is not in the packed form: its UTF-8 bytes then 0xFF (a byte UTF-8 never holds),
+ * and one more 0xFF when that is exactly the packed length, so the length tells the forms apart.
+ */
+const textBytes = (text: string, packedLength: number): Buffer => {
+  const bytes = Buffer.from(text, "utf8")
+  return Buffer.concat([bytes, bytes.length + 1 === packedLength ? Buffer.of(0xff, 0xff) : Buffer.of(0xff)])
+}
+
+/** The text of a value stored by {@link textBytes}, given as hex; null when it is not in that form. */
+const textOfHex = (hex: string): string | null => {
+  const bytes = Buffer.from(hex, "hex")
+  let end = bytes.length
+  if (end === 0 || bytes[end - 1] !== 0xff) return null
+  while (end > 0 && bytes[end - 1] === 0xff) end--
+  return bytes.toString("utf8", 0, end)
+}
+
+/** An id as stored: a lowercase UUID in 16 bytes, any other text as {@link textBytes}. */
+export const idBytes = (id: string | undefined): Buffer | null =>
+  id === undefined
+    ? null
+    : uuidPattern.test(id)
+    ? Buffer.from(id.slice(0, 8) + id.slice(9, 13) + id.slice(14, 18) + id.slice(19, 23) + id.slice(24), "hex")
+    : textBytes(id, 16)
+
+const hashBytes = (hash: string | undefined): Buffer | null =>
+  hash === undefined ? null : hashPattern.test(hash) ? Buffer.from(hash, "hex") : textBytes(hash, 32)
+
+/**
+ * The id of a stored value read as lowercase hex (bytes are read as hex: better-sqlite3 and pg
+ * make a `Buffer` per blob, which costs more than the text). A value that is not hex of a stored
+ * id is returned as null or as it is, for the schema to refuse.
+ */
+export const idOfHex = (hex: unknown): unknown =>
+  typeof hex !== "string"
+    ? hex
+    : hex.length === 32
+    ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+    : textOfHex(hex)
+
+const hashOfHex = (hex: unknown): unknown => typeof hex !== "string" || hex.length === 64 ? hex : textOfHex(hex)
+
+/**
+ * `f` remembering its last argument and result: the steps of a run, written and read together,
+ * share their run id, mostly their agent id and often their input hash.
+ */
+const lastOf = <A, B>(f: (a: A) => B) => {
+  let last: { readonly a: A; readonly b: B } | undefined
+  return (a: A): B => last !== undefined && last.a === a ? last.b : (last = { a, b: f(a) }).b
+}
+const runIdOfHex = lastOf(idOfHex)
+const agentIdOfHex = lastOf(idOfHex)
+const runIdBytes = lastOf(idBytes)
+const agentIdBytes = lastOf(idBytes)
+const inputHashBytes = lastOf(hashBytes)
+
+/** The columns of a step row, `project` first, in the order {@link bindStep} binds them. */
+export const stepWriteColumns = [
+  "project",
+  "id",
+  "run_id",
+  "seq",
+  "agent_id",
+  "name",
+  "kind",
+  "status",
+  "flags",
+  "input_hash",
+  "input",
+  "output",
+  "error",
+  "started_at",
+  "ended_at",
+  "latency_ms",
+  "tokens_used",
+  "input_tokens",
+  "output_tokens",
+  "cached_input_tokens",
+  "reasoning_tokens",
+  "cost_usd",
+  "model"
+] as const
+
+const byteColumns = new Set(["id", "run_id", "agent_id", "input_hash"])
+
+/**
+ * The columns a step is read from (all but `project`), in the order {@link stepOfRow} expects:
+ * bytes as lowercase hex (NULL stays NULL), and with `summary` the input and output as NULL.
+ */
+export const stepColumns = (dialect: "pg" | "sqlite", summary = false): string =>
+  stepWriteColumns.slice(1).map((column) =>
+    summary && (column === "input" || column === "output")
+      ? "NULL"
+      : !byteColumns.has(column)
+      ? column
+      : dialect === "pg"
+      ? `encode(${column}, 'hex')`
+      : `lower(nullif(hex(${column}), ''))`
+  ).join(", ")
+
+/** The column definitions of the step table in one dialect. */
+export const stepTableDefinition = (dialect: "pg" | "sqlite"): string => {
+  const [bytes, real, small] = dialect === "pg" ? ["BYTEA", "DOUBLE PRECISION", "SMALLINT"] : ["BLOB", "REAL", "INTEGER"]
+  // Keyed by run then seq: SQLite (without rowid) keeps a run's steps together, in order, and
+  // `listSteps` reads a range with no lookup; the id stays unique. Only the key is NOT NULL: any
+  // other missing value is a corrupt row, reported when read.
+  return `(
+    project TEXT NOT NULL, id ${bytes} NOT NULL, run_id ${bytes} NOT NULL, seq INTEGER NOT NULL,
+    agent_id ${bytes}, name TEXT, kind ${small}, status ${small}, flags ${small}, input_hash ${bytes},
+    input TEXT, output TEXT, error TEXT, started_at ${real}, ended_at ${real}, latency_ms ${real},
+    tokens_used ${real}, input_tokens ${real}, output_tokens ${real}, cached_input_tokens ${real},
+    reasoning_tokens ${real}, cost_usd ${real}, model TEXT,
+    PRIMARY KEY (project, run_id, seq, id), UNIQUE (project, id)
+  )${dialect === "pg" ? "" : " WITHOUT ROWID"}`
+}
+
+/**
+ * Appends the row of `step` to a statement's parameters, in {@link stepWriteColumns} order.
+ * Fields it lacks become NULL (a step of an older, corrupt row then reads back as corrupt).
+ */
+export const bindStep = (params: Array<unknown>, project: string, step: Partial<Step.Encoded>): void => {
+  params.push(
+    project,
+    idBytes(step.id),
+    runIdBytes(step.runId),
+    step.seq,
+    agentIdBytes(step.agentId),
+    step.name ?? null,
+    kindCodes.get(step.kind) ?? null,
+    statusCodes.get(step.status) ?? null,
+    (step.replayed === true ? replayedFlag : 0) | (step.model === undefined ? noModelFlag : 0),
+    inputHashBytes(step.inputHash),
+    step.input ?? null,
+    step.output ?? null,
+    step.error == null ? null : JSON.stringify(step.error),
+    step.startedAt ?? null,
+    step.endedAt ?? null,
+    step.latencyMs ?? null,
+    step.tokensUsed ?? null,
+    step.inputTokens ?? null,
+    step.outputTokens ?? null,
+    step.cachedInputTokens ?? null,
+    step.reasoningTokens ?? null,
+    step.costUsd ?? null,
+    step.model ?? null
+  )
+}
+
+/**
+ * The step of a row read as values of {@link stepColumns}, not yet validated: a stored value out
+ * of range (an unknown kind code, a NULL) is passed on as it is for the schema to refuse. Throws
+ * when `error` is not JSON.
+ */
+export const stepOfRow = (row: ReadonlyArray<unknown>): Step.Encoded => {
+  const flags = row[7]
+  const step: { -readonly [K in keyof Step.Encoded]: unknown } = {
+    id: idOfHex(row[0]),
+    runId: runIdOfHex(row[1]),
+    seq: row[2],
+    agentId: agentIdOfHex(row[3]),
+    name: row[4],
+    kind: kinds[row[5] as number] ?? row[5],
+    status: statuses[row[6] as number] ?? row[6],
+    inputHash: hashOfHex(row[8]),
+    input: row[9],
+    output: row[10],
+    error: row[11] === null ? null : JSON.parse(row[11] as string),
+    startedAt: row[12],
+    endedAt: row[13],
+    latencyMs: row[14],
+    tokensUsed: row[15],
+    costUsd: row[20],
+    replayed: typeof flags === "number" ? (flags & replayedFlag) !== 0 : flags
+  }
+  if (row[16] !== null) step.inputTokens = row[16]
+  if (row[17] !== null) step.outputTokens = row[17]
+  if (row[18] !== null) step.cachedInputTokens = row[18]
+  if (row[19] !== null) step.reasoningTokens = row[19]
+  if (typeof flags !== "number" || (flags & noModelFlag) === 0) step.model = row[21]
+  return step as Step.Encoded
+}
