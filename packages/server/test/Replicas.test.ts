@@ -19,6 +19,8 @@ import { RunContext, RunError, step, withRun } from "@multirun/core"
 import { HttpApiClientFor } from "@multirun/core/RemoteLayer"
 import { batchOf, bundleFixture, describePg, pgSchema, pgUrl, spawnChild } from "@multirun/core/test-utils"
 import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted } from "effect"
+import { ProjectView } from "@multirun/sql"
+import * as StepRows from "@multirun/sql/StepRows"
 import * as path from "node:path"
 import * as Database from "../src/Database.js"
 import { bundleCli } from "./cliBundle.js"
@@ -76,13 +78,13 @@ const work = (name: string, executed: Array<string>) =>
     return `answer ${name}`
   }).pipe(step(name, { kind: "llm_call", input: { prompt: name } }))
 
-/** The stored steps of a run, in order: name and whether it was replayed. */
+/** The stored steps of a run, in order, as the store reads its rows: name and whether it was replayed. */
 const storedSteps = (sql: SqlClient.SqlClient, runId: string) =>
   Effect.map(
-    Effect.orDie(sql<{ name: string; replayed: boolean }>`
-      SELECT record::json ->> 'name' AS name, (record::json ->> 'replayed')::boolean AS replayed
-      FROM multirun_steps WHERE run_id = ${runId} ORDER BY seq, id`),
-    (rows) => rows.map((row) => `${row.name}${row.replayed ? " (replayed)" : ""}`)
+    Effect.orDie(Effect.flatMap(ProjectView.make("replicas"), (view) => view.listSteps(runId)).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql)
+    )),
+    (steps) => steps.map((step) => `${step.name}${step.replayed ? " (replayed)" : ""}`)
   )
 
 const runStatus = (sql: SqlClient.SqlClient, runId: string) =>
@@ -103,11 +105,12 @@ describePg("PostgreSQL", () => {
         assert.deepStrictEqual([first.stored, first.duplicate], [7, false])
         assert.deepStrictEqual([retried.stored, retried.duplicate, retried.rejected], [0, true, []])
 
-        const count = (statement: string) =>
-          Effect.map(Effect.orDie(sql.unsafe<{ n: number | string }>(statement)), (rows) => Number(rows[0]!.n))
-        const stepsOfRun = "SELECT COUNT(*) AS n FROM multirun_steps WHERE run_id = 'replicated-run'"
+        const count = (statement: Effect.Effect<ReadonlyArray<{ n: number | string }>, unknown>) =>
+          Effect.map(Effect.orDie(statement), (rows) => Number(rows[0]!.n))
+        const stepsOfRun = sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM multirun_steps
+          WHERE run_id = ${StepRows.runKey("replicated-run")}`
         assert.strictEqual(yield* count(stepsOfRun), 5)
-        assert.strictEqual(yield* count("SELECT COUNT(*) AS n FROM multirun_ingest_batches"), 1)
+        assert.strictEqual(yield* count(sql`SELECT COUNT(*) AS n FROM multirun_ingest_batches`), 1)
 
         // the same records under a new batch id, to B: a new delivery, but still one row per step
         const again = yield* Effect.flatMap(
@@ -116,7 +119,7 @@ describePg("PostgreSQL", () => {
         )
         assert.deepStrictEqual([again.stored, again.duplicate], [7, false])
         assert.strictEqual(yield* count(stepsOfRun), 5)
-        assert.strictEqual(yield* count("SELECT COUNT(*) AS n FROM multirun_runs WHERE id = 'replicated-run'"), 1)
+        assert.strictEqual(yield* count(sql`SELECT COUNT(*) AS n FROM multirun_runs WHERE id = 'replicated-run'`), 1)
       }).pipe(Effect.provide(httpClient)))
 
     it.effect("while a run is live through A, a resume through B is RunError(Locked) before any step", () =>
