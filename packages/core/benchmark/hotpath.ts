@@ -1,11 +1,13 @@
 /**
  * Hot-path probe for instruction counts: one variant per process, so
- * `valgrind --tool=callgrind node packages/core/build/benchmark/hotpath.js VARIANT N` at N and 0
- * gives the instructions of one item as (Ir(N) − Ir(0)) / N, without wall-time noise.
- * Variants: `step` (`step()` on LocalLayer, as in run.ts), `span` (an OpenTelemetry span kept by a
- * BatchSpanProcessor with a queue sized to N), `restore` (record N steps, checkpoint, then ROUNDS
- * times restore) and `replay` (the same, each restore followed by the N steps, all replayed). A
- * replayed step once warm: ((replay R) − (replay 1) − (restore R) + (restore 1)) / ((R − 1) N).
+ * `valgrind --tool=callgrind node --single-threaded --predictable packages/core/build/benchmark/hotpath.js VARIANT N [ROUNDS]`
+ * at two sizes gives the instructions of one item without wall-time noise: a step is
+ * (Ir(step N) − Ir(step 0)) / N, or (Ir(step 4N) − Ir(step N)) / 3N once warm. Variants: `step`
+ * (`step()` on LocalLayer, as in run.ts), `span` (an OpenTelemetry span kept by a BatchSpanProcessor
+ * with a queue sized to N), `restore` (record N steps, checkpoint, then ROUNDS times restore) and
+ * `replay` (the same, each restore followed by the N steps, all replayed): a replayed step is
+ * (Ir(replay N) − Ir(restore N)) / N. Counts still vary by about 2% between runs (garbage
+ * collection), so compare sizes of 10,000 steps or more.
  */
 import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Effect } from "effect"
