@@ -65,12 +65,20 @@ export const toRecord = (totals: MutableTotals): Totals => ({
 
 const counts = ["inputTokens", "outputTokens", "cachedInputTokens", "reasoningTokens", "tokensUsed", "costUsd"] as const
 
+/** Whether a count or cost is absent or a finite number ≥ 0. */
+const valid = (value: unknown): boolean =>
+  value === undefined || value === null || (typeof value === "number" && Number.isFinite(value) && value >= 0)
+
 /** Why a usage report cannot be recorded: a count or cost that is not a finite number ≥ 0. */
 export const invalidUsage = (usage: Usage): SerializationError | undefined => {
+  // each field read by name: this runs once per step with usage
+  if (
+    valid(usage.inputTokens) && valid(usage.outputTokens) && valid(usage.cachedInputTokens) &&
+    valid(usage.reasoningTokens) && valid(usage.tokensUsed) && valid(usage.costUsd)
+  ) return undefined
   for (const field of counts) {
     const value = usage[field]
-    if (value === undefined || value === null) continue
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    if (!valid(value)) {
       return new SerializationError({
         path: `usage.${field}`,
         found: typeof value === "number" ? String(value) : typeof value,
@@ -79,6 +87,19 @@ export const invalidUsage = (usage: Usage): SerializationError | undefined => {
     }
   }
   return undefined
+}
+
+/** Calls a step's `usage` option; an exception becomes a typed error instead of a defect. */
+export const reported = <A>(usage: (result: A) => Usage, result: A): Usage | SerializationError => {
+  try {
+    return usage(result)
+  } catch (error) {
+    return new SerializationError({
+      path: "usage",
+      found: "an exception thrown by the step's `usage` option",
+      detail: error instanceof Error ? error.message : String(error)
+    })
+  }
 }
 
 /** Adds one usage report to a step's usage; returns whether it said the cost is unknown. */
