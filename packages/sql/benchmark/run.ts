@@ -33,7 +33,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { performance } from "node:perf_hooks"
 import { PgLayer, SqliteLayer, SqlStore } from "@multirun/sql"
-import { bindStep, stepWriteColumns } from "../src/internal/stepRows.js"
+import * as StepRows from "@multirun/sql/StepRows"
 
 /** The part of better-sqlite3's API the raw baseline uses (the package ships no types). */
 interface RawDatabase {
@@ -98,14 +98,10 @@ const rawInsert = (records: ReadonlyArray<Step.Encoded>, round: number) =>
     db.pragma("journal_mode = WAL")
     db.pragma("synchronous = NORMAL")
     const insert = db.prepare(
-      `INSERT INTO multirun_steps (${stepWriteColumns.join(", ")}) VALUES (${stepWriteColumns.map(() => "?").join(", ")})`
+      `INSERT INTO multirun_steps (${StepRows.writeColumns.join(", ")}) VALUES (${StepRows.writeColumns.map(() => "?").join(", ")})`
     )
     // the store's row layout (ids and hash as bytes, a column per field), encoded before the clock starts
-    const rows = records.map((record) => {
-      const params: Array<unknown> = []
-      bindStep(params, "default", record)
-      return params
-    })
+    const rows = records.map((record) => StepRows.bind("default", record))
     const batch = db.transaction((from: number) => {
       for (let i = from; i < Math.min(from + 1_000, rows.length); i++) insert.run(...rows[i]!)
     })

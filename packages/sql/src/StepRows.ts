@@ -67,3 +67,22 @@ export const decodeSummaries = (
   operation: string,
   rows: ReadonlyArray<ReadonlyArray<unknown>>
 ): Effect.Effect<Array<Api.StepSummary>, BackendError> => parseRows(operation, rows, summaryRows)
+
+/**
+ * The columns a step is written to, in the order of {@link bind}: for code that inserts step
+ * rows with SQL of its own (the raw-insert baseline of the benchmarks).
+ *
+ * @since 0.2.0
+ */
+export const writeColumns: ReadonlyArray<string> = Internal.stepWriteColumns
+
+/**
+ * The parameters of one step row of `project`, in the order of {@link writeColumns}.
+ *
+ * @since 0.2.0
+ */
+export const bind = (project: string, step: Step.Encoded): Array<unknown> => {
+  const params: Array<unknown> = []
+  Internal.bindStep(params, project, step)
+  return params
+}
