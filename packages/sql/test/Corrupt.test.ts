@@ -83,6 +83,19 @@ const cases: ReadonlyArray<Case> = [
     expected: ["BackendError", "Corrupt", "tokensUsed"]
   },
   {
+    name: "a run record whose start time is text",
+    corrupt: (sql, { runId }) =>
+      sql`UPDATE multirun_runs SET record = json_set(record, '$.startedAt', 'soon') WHERE id = ${runId}`,
+    read: getRun,
+    expected: ["BackendError", "Corrupt", runs]
+  },
+  {
+    name: "an agent record whose isDefault is text",
+    corrupt: (sql) => sql`UPDATE multirun_agents SET record = json_set(record, '$.isDefault', 'yes')`,
+    read: listAgents,
+    expected: ["BackendError", "Corrupt", agents]
+  },
+  {
     name: "an agent record that is not JSON",
     corrupt: (sql) => sql`UPDATE multirun_agents SET record = 'garbage'`,
     read: listAgents,
@@ -149,6 +162,12 @@ const cases: ReadonlyArray<Case> = [
     expected: ["CheckpointError", "Corrupt", "does not decode"]
   },
   {
+    name: "a checkpoint whose version is text",
+    corrupt: (sql) => sql`UPDATE multirun_checkpoints SET payload = json_set(payload, '$.version', 'two')`,
+    read: getCheckpoint,
+    expected: ["CheckpointError", "Corrupt", "version"]
+  },
+  {
     name: "a checkpoint whose run state is a number",
     corrupt: (sql) => sql`UPDATE multirun_checkpoints SET payload = json_set(payload, '$.runState', 5)`,
     read: listCheckpoints,
@@ -193,6 +212,7 @@ const cases: ReadonlyArray<Case> = [
 ]
 
 describe("corrupt rows in a SQLite file", () => {
+  it("covers at least 25 kinds of corruption", () => assert.isAtLeast(cases.length, 25))
   for (const { corrupt, expected, name, read } of cases) {
     it.scopedLive(name, () =>
       Effect.gen(function*() {
