@@ -11,20 +11,12 @@
  */
 import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Effect } from "effect"
-import { LocalLayer, RunContext, step, withAgent, withRun } from "@multirun/core"
+import { LocalLayer, RunContext, withAgent, withRun } from "@multirun/core"
+import { spansWith, steps } from "./workload.js"
 
 const variant = process.argv[2] ?? "step"
 const count = Number(process.argv[3] ?? 10_000)
 const rounds = Number(process.argv[4] ?? 1)
-
-const body = (i: number) => Effect.succeed({ text: `answer ${i}`, tokens: 12 })
-
-const steps = (n: number) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < n; i++) {
-      yield* body(i).pipe(step("llm", { kind: "llm_call", input: { prompt: "p", i }, usage: (r) => ({ tokensUsed: r.tokens }) }))
-    }
-  })
 
 const tracked = withRun("probe")(withAgent("agent")(steps(count))).pipe(Effect.provide(LocalLayer))
 
@@ -45,19 +37,10 @@ const spans = Effect.suspend(() => {
   const provider = new BasicTracerProvider({
     spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: count + 1, maxExportBatchSize: 512 })]
   })
-  const tracer = provider.getTracer("probe")
-  return Effect.gen(function*() {
-    for (let i = 0; i < count; i++) {
-      const span = tracer.startSpan("llm", {
-        attributes: { "step.kind": "llm_call", "step.input": JSON.stringify({ prompt: "p", i }) }
-      })
-      const result = yield* body(i)
-      span.setAttribute("step.tokens", result.tokens)
-      span.end()
-    }
-    yield* Effect.promise(() => provider.forceFlush())
-    yield* Effect.promise(() => provider.shutdown())
-  })
+  return spansWith(provider.getTracer("probe"), async () => {
+    await provider.forceFlush()
+    await provider.shutdown()
+  })(count)
 })
 
 const programs: Record<string, Effect.Effect<unknown, unknown>> = {

@@ -20,18 +20,12 @@ import {
 import { Effect, Layer } from "effect"
 import { performance } from "node:perf_hooks"
 import { LocalLayer, RunContext, step, Telemetry, withAgent, withRun } from "@multirun/core"
+import { body, spansWith, steps } from "./workload.js"
 
 const N = 100_000
 const ROUNDS = 5
 
-const body = (i: number) => Effect.succeed({ text: `answer ${i}`, tokens: 12 })
-
-const program = (count: number) =>
-  withRun("bench")(withAgent("agent")(Effect.gen(function*() {
-    for (let i = 0; i < count; i++) {
-      yield* body(i).pipe(step("llm", { kind: "llm_call", input: { prompt: "p", i }, usage: (r) => ({ tokensUsed: r.tokens }) }))
-    }
-  })))
+const program = (count: number) => withRun("bench")(withAgent("agent")(steps(count)))
 
 const tracked = (count: number) => program(count).pipe(Effect.provide(LocalLayer))
 
@@ -74,19 +68,6 @@ const keepingExporter = new InMemorySpanExporter()
 const keepingProvider = new BasicTracerProvider({
   spanProcessors: [new BatchSpanProcessor(keepingExporter, { maxQueueSize: N + 1, maxExportBatchSize: 512 })]
 })
-
-const spansWith = (tracer: ReturnType<BasicTracerProvider["getTracer"]>, flush: () => Promise<void>) => (count: number) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < count; i++) {
-      const span = tracer.startSpan("llm", {
-        attributes: { "step.kind": "llm_call", "step.input": JSON.stringify({ prompt: "p", i }) }
-      })
-      const result = yield* body(i)
-      span.setAttribute("step.tokens", result.tokens)
-      span.end()
-    }
-    yield* Effect.promise(flush)
-  })
 
 const spans = spansWith(provider.getTracer("bench"), () => Promise.resolve())
 const keptSpans = spansWith(keepingProvider.getTracer("bench"), async () => {
