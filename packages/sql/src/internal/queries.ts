@@ -128,8 +128,15 @@ const reconnecting = <A, E>(statement: Effect.Effect<A, E | BackendError>) =>
 export const make = (sql: SqlClient, project: string, location?: string): Queries => {
   const query = <A>(operation: string, statement: Effect.Effect<A, unknown>) =>
     reconnecting(Effect.mapError(statement, backendError(operation, location)))
+  // the lease statements are idempotent too: a lost connection retries them like a read
+  const { acquireLease, releaseLease, renewLease } = Leases.make(sql, project, location)
+  const leases = {
+    acquireLease: (request: Parameters<typeof acquireLease>[0]) => reconnecting(acquireLease(request)),
+    renewLease: (lease: Parameters<typeof renewLease>[0], now: number) => reconnecting(renewLease(lease, now)),
+    releaseLease: (lease: Parameters<typeof releaseLease>[0]) => reconnecting(releaseLease(lease))
+  }
   return {
-    ...Leases.make(sql, project, location),
+    ...leases,
     getRun: (runId) =>
       query("getRun", sql`SELECT id, record FROM multirun_runs WHERE project = ${project} AND id = ${runId}`.values).pipe(
         Effect.flatMap((rows) => parseRows("getRun", rows, runRows)),
