@@ -48,6 +48,9 @@ export const uuidv7: IdGenerator = (() => {
   // processes never collide and one process never repeats (it borrows the next millisecond
   // after 4,096 ids in one).
   const node = randomUUID().slice(18)
+  // the tail of an id for each counter value, made once: the counter and the random bits
+  const tails: Array<string> = []
+  const tail = (counter: number): string => (tails[counter] ??= (counter | 0x7000).toString(16) + node)
   let lastMillis = -1
   let counter = 0
   let prefix = ""
@@ -61,11 +64,11 @@ export const uuidv7: IdGenerator = (() => {
         lastMillis++
         counter = 0
       } else {
-        return prefix + (counter | 0x7000).toString(16) + node
+        return prefix + tail(counter)
       }
       const time = lastMillis.toString(16).padStart(12, "0")
       prefix = `${time.slice(0, 8)}-${time.slice(8, 12)}-`
-      return prefix + (counter | 0x7000).toString(16) + node
+      return prefix + tail(counter)
     }
   }
 })()

@@ -116,7 +116,7 @@ const missingSeqs = (covered: Checkpoint.Ranges, present: ReadonlySet<number>): 
 /** The watermark: earlier coverage plus this segment's sequence numbers minus running steps. */
 export const covered = (run: RunState): Checkpoint.Ranges => {
   const ranges: Array<readonly [number, number]> = [...run.baseCovered]
-  const running = [...run.inFlight.keys()].sort((a, b) => a - b)
+  const running = run.inFlight.list().map((step) => step.info.seq)
   let from = run.segmentStart
   for (const seq of running) {
     if (seq > from) ranges.push([from, seq])

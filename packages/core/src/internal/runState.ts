@@ -23,7 +23,7 @@ import { fencedClient, type Owned, release } from "./ownership.js"
 import type { Redactor } from "./redaction.js"
 import type { ReplayCache } from "./replay.js"
 import { StateStore } from "./state.js"
-import type { StepState } from "./step.js"
+import { InFlight } from "./step.js"
 import type { RunTelemetry } from "./telemetry.js"
 import * as Totals from "./totals.js"
 
@@ -76,7 +76,7 @@ export class RunState implements Owned {
   segmentStart = 0
   baseCovered: Checkpoint.Ranges = []
   /** Steps executing now, by sequence number. */
-  readonly inFlight = new Map<number, StepState>()
+  readonly inFlight = new InFlight()
   checkpointVersion = 0
   replay: ReplayCache | undefined = undefined
   readonly driftList: Array<ReplayError> = []
@@ -180,7 +180,7 @@ export class RunState implements Owned {
       if (this.ending !== undefined) return Effect.void
       this.ending = ending
       this.endedAt = this.now()
-      const inFlight = [...this.inFlight.values()]
+      const inFlight = this.inFlight.list()
       this.telemetry?.cutOff(inFlight)
       const cutOff = inFlight.map((step) =>
         step.write("interrupted", null, { tag: "Interrupted", message: "the step was interrupted before it ended" })

@@ -54,6 +54,9 @@ export class StepState implements Totals.MutableUsage {
   done = false
   override: { readonly value: unknown } | undefined = undefined
   failedWith: ErrorInfo | undefined = undefined
+  /** The neighbours of this step in its run's {@link InFlight} list. */
+  previousInFlight: StepState | undefined = undefined
+  nextInFlight: StepState | undefined = undefined
 
   constructor(
     readonly agent: AgentState,
@@ -98,7 +101,7 @@ export class StepState implements Totals.MutableUsage {
     const run = agent.run
     const endedAt = run.now()
     const latencyMs = endedAt - info.startedAtMillis
-    run.inFlight.delete(info.seq)
+    run.inFlight.remove(this)
     Totals.addStep(agent.totals, latencyMs, this)
     Totals.addStep(run.totals, latencyMs, this)
     // one literal with every field (no spread): this runs once per step
@@ -186,6 +189,40 @@ export class StepState implements Totals.MutableUsage {
   }
 }
 
+/**
+ * The executed steps of a run that have not ended, in the order they began, which is the order
+ * of their sequence numbers: a list threaded through the steps themselves, so a step enters and
+ * leaves it with a few field writes and no hashing.
+ */
+export class InFlight {
+  private head: StepState | undefined = undefined
+  private tail: StepState | undefined = undefined
+
+  add(step: StepState): void {
+    step.previousInFlight = this.tail
+    if (this.tail === undefined) this.head = step
+    else this.tail.nextInFlight = step
+    this.tail = step
+  }
+
+  /** Unlinks a step that {@link add} linked (each step leaves once: it is written once). */
+  remove(step: StepState): void {
+    const { nextInFlight: next, previousInFlight: previous } = step
+    if (previous === undefined) this.head = next
+    else previous.nextInFlight = next
+    if (next === undefined) this.tail = previous
+    else next.previousInFlight = previous
+    step.previousInFlight = step.nextInFlight = undefined
+  }
+
+  /** The steps, by sequence number. */
+  list(): Array<StepState> {
+    const steps: Array<StepState> = []
+    for (let step = this.head; step !== undefined; step = step.nextInFlight) steps.push(step)
+    return steps
+  }
+}
+
 /** Takes a sequence number and starts the clock of an executed step. */
 const begin = (agent: AgentState, name: string, kind: StepRecord.StepKind, input: string, manual: boolean): StepState => {
   const run = agent.run
@@ -199,7 +236,7 @@ const begin = (agent: AgentState, name: string, kind: StepRecord.StepKind, input
     inputHash: sha256(input),
     startedAtMillis: startedAt
   }, input, manual)
-  run.inFlight.set(seq, step)
+  run.inFlight.add(step)
   return step
 }
 
