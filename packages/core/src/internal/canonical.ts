@@ -100,6 +100,20 @@ const quote = (text: string): string => {
   return `"${text}"`
 }
 
+/** The texts `"key":` of the keys seen so far, up to a bound: most values reuse a few keys. */
+const keyTexts = new Map<string, string>()
+const maxKeyTexts = 4096
+
+/** A key as JSON followed by `:`. */
+const keyText = (key: string): string => {
+  let text = keyTexts.get(key)
+  if (text === undefined) {
+    text = quote(key) + ":"
+    if (keyTexts.size < maxKeyTexts) keyTexts.set(key, text)
+  }
+  return text
+}
+
 /** Sorts keys in place as `Array.prototype.sort` does (by UTF-16 code units); by insertion when few. */
 const sortKeys = (keys: Array<string>): void => {
   if (keys.length > 8) {
@@ -142,7 +156,7 @@ const writeFast = (value: unknown, depth: number): string => {
       let out = "{"
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!
-        out += (i === 0 ? "" : ",") + quote(key) + ":" + writeFast((value as any)[key], depth + 1)
+        out += (i === 0 ? keyText(key) : "," + keyText(key)) + writeFast((value as any)[key], depth + 1)
       }
       return out + "}"
     }
