@@ -23,6 +23,7 @@ import * as Store from "./Store.js"
 import * as Viewer from "./Viewer.js"
 import * as Views from "./Views.js"
 import * as ClientErrors from "./internal/clientErrors.js"
+import { serveMiddleware } from "./internal/pageHeaders.js"
 
 /**
  * The port `multirun ui` uses when none is given.
@@ -71,7 +72,7 @@ export const layer = (options: Options): Layer.Layer<HttpServer.HttpServer, Serv
       Layer.provide(Handlers.layer(Server.version)),
       Layer.provide(localAuthorization(options.project ?? "default"))
     )
-    const app = HttpApiBuilder.serve(options.logRequests === true ? RequestLog.middleware : undefined).pipe(
+    const app = HttpApiBuilder.serve(serveMiddleware(options.logRequests === true ? RequestLog.middleware : undefined)).pipe(
       Layer.provide(Docs.layer),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(Viewer.layerWith({ mode: "local", source: path.resolve(options.filename) })),

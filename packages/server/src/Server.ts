@@ -23,6 +23,7 @@ import * as Store from "./Store.js"
 import * as Viewer from "./Viewer.js"
 import * as Views from "./Views.js"
 import * as ClientErrors from "./internal/clientErrors.js"
+import { serveMiddleware } from "./internal/pageHeaders.js"
 
 /**
  * The server's version, reported by `GET /api/health`.
@@ -70,7 +71,7 @@ export const layerApp = (options: Pick<Options, "maxBodyBytes" | "logRequests"> 
     Layer.provide(Handlers.layer(version)),
     Layer.provide(Authorization.layer)
   )
-  return HttpApiBuilder.serve(options.logRequests === true ? RequestLog.middleware : undefined).pipe(
+  return HttpApiBuilder.serve(serveMiddleware(options.logRequests === true ? RequestLog.middleware : undefined)).pipe(
     Layer.provide(Docs.layer),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(Viewer.layer),

@@ -98,4 +98,22 @@ layer(layerSqlite(), { excludeTestServices: true })("OpenAPI, docs and viewer", 
         `src="/docs/scalar.js"`
       ])
     }))
+
+  it.effect("every API answer sends nosniff: JSON, errors, unknown paths and the spec", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer
+      const answers = [
+        ["/api/runs", `Bearer ${server.apiKey}`, 200],
+        ["/api/runs", "Bearer wrong", 401],
+        ["/api/runs/missing", `Bearer ${server.apiKey}`, 404],
+        ["/api/nothing-here", `Bearer ${server.apiKey}`, 404],
+        ["/openapi.json", "", 200]
+      ] as const
+      for (const [path, authorization, status] of answers) {
+        const answer = yield* Effect.promise(() => fetch(`${server.url}${path}`, { headers: { authorization } }))
+        yield* Effect.promise(() => answer.arrayBuffer())
+        assert.strictEqual(answer.status, status, path)
+        assert.strictEqual(answer.headers.get("x-content-type-options"), "nosniff", `${path} ${status}`)
+      }
+    }))
 })
