@@ -242,7 +242,7 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
         Effect.timeout("30 seconds"),
         Effect.catchAll((error) =>
           Effect.logError(
-            `multirun: ${buffer.length} buffered records could not be written before shutdown: ${String(error)}`
+            `multirun: ${offered - written} buffered records could not be written before shutdown: ${String(error)}`
           )
         )
       )
