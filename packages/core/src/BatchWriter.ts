@@ -119,7 +119,7 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
     /** Records taken from the buffer into batches so far. */
     let taken = 0
     /** The batches taken and not yet known written as a prefix, in offer order. */
-    let flights: Array<Flight> = []
+    const flights: Array<Flight> = []
     /** Batches being written (taken, not done). */
     let running = 0
     const wake = yield* Effect.makeLatch(false)
