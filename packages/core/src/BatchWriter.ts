@@ -49,6 +49,11 @@ export interface BatchWriter<A> {
  * - `capacity`: records buffered before `offer` waits (default 20,000).
  * - `retry`: retry policy of a failed batch (default: exponential from 50 ms, jittered, 5 times).
  * - `retryPause`: pause after a batch failed all its retries, before trying it again (default 1 s).
+ * - `concurrency`: batches written at once (default 1). With more than one, batches may finish
+ *   out of order; `flush` still returns only once every record offered before it is written.
+ * - `isBarrier`: a batch holding a record for which it holds is written alone: only once every
+ *   earlier batch is written, and before any later one starts. For records whose last write must
+ *   win (e.g. a run's record, written again as it progresses) when `concurrency` is above 1.
  *
  * @since 0.1.0
  */
@@ -60,6 +65,8 @@ export interface Options<A> {
   readonly capacity?: number | undefined
   readonly retry?: Schedule.Schedule<unknown, BackendError> | undefined
   readonly retryPause?: number | undefined
+  readonly concurrency?: number | undefined
+  readonly isBarrier?: ((item: A) => boolean) | undefined
 }
 
 /** A write that died, as a typed error: the writer must outlive a broken backend call. */
@@ -69,6 +76,14 @@ const defectError = (defect: unknown): BackendError =>
     reason: "Defect",
     detail: `the backend's write died unexpectedly: ${Cause.pretty(Cause.die(defect)).split("\n")[0]}`
   })
+
+/** A batch taken from the buffer: the offer index of its first record, and whether it is written yet. */
+interface Flight {
+  readonly first: number
+  readonly size: number
+  readonly barrier: boolean
+  done: boolean
+}
 
 interface Waiter {
   readonly target: number
@@ -90,6 +105,8 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
     const retry = options.retry ??
       Schedule.exponential("50 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5)))
     const retryPause = options.retryPause ?? 1_000
+    const concurrency = Math.max(1, options.concurrency ?? 1)
+    const { isBarrier, maxBatchWeight, weigh } = options
     let buffer: Array<A> = []
     let offered = 0
     let written = 0
@@ -99,8 +116,13 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
     let lastError: BackendError | undefined
     let flushWaiters: Array<Waiter> = []
     let roomWaiters: Array<Deferred.Deferred<void, BackendError>> = []
+    /** Records taken from the buffer into batches so far. */
+    let taken = 0
+    /** The batches taken and not yet known written as a prefix, in offer order. */
+    const flights: Array<Flight> = []
+    /** Batches being written (taken, not done). */
+    let running = 0
     const wake = yield* Effect.makeLatch(false)
-    const { maxBatchWeight, weigh } = options
 
     /** How many buffered records the next batch takes: at most `maxBatch`, and under the weight. */
     const batchSize = (): number => {
@@ -114,10 +136,21 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
       return most
     }
 
+    /** Whether the first `size` buffered records hold a barrier record. */
+    const holdsBarrier = (size: number): boolean => {
+      if (isBarrier === undefined) return false
+      for (let i = 0; i < size; i++) if (isBarrier(buffer[i]!)) return true
+      return false
+    }
+
+    /** How many offered records are written with every record offered before them. */
+    const writtenPrefix = (): number => flights.length === 0 ? taken : flights[0]!.first
+
     const settle = () => {
+      const prefix = writtenPrefix()
       const pending: Array<Waiter> = []
       for (const waiter of flushWaiters) {
-        if (written >= waiter.target) Deferred.unsafeDone(waiter.deferred, Effect.void)
+        if (prefix >= waiter.target) Deferred.unsafeDone(waiter.deferred, Effect.void)
         else if (lastError !== undefined) Deferred.unsafeDone(waiter.deferred, Effect.fail(lastError))
         else pending.push(waiter)
       }
@@ -131,45 +164,71 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
       }
     }
 
-    const writeOnce: Effect.Effect<void> = Effect.suspend(() => {
-      if (buffer.length === 0) {
+    /** Writes one batch until it is written: its retries, then after each failed round a pause. */
+    const writeBatch = (flight: Flight, batch: ReadonlyArray<A>): Effect.Effect<void> => {
+      const attempt = Effect.suspend(() => options.write(batch)).pipe(
+        Effect.catchAllDefect((defect) => Effect.fail(defectError(defect))),
+        Effect.tapError(() => Effect.sync(() => failedAttempts++)),
+        Effect.retry(retry)
+      )
+      const untilWritten: Effect.Effect<void> = Effect.matchEffect(attempt, {
+        onSuccess: () =>
+          Effect.sync(() => {
+            flight.done = true
+            running--
+            while (flights.length > 0 && flights[0]!.done) flights.shift()
+            written += flight.size
+            batches++
+            lastError = undefined
+            settle()
+            if (buffer.length > 0) wake.unsafeOpen()
+          }),
+        onFailure: (error) =>
+          Effect.suspend(() => {
+            lastError = error
+            settle()
+            return Effect.zipRight(Effect.sleep(retryPause), untilWritten)
+          })
+      })
+      return untilWritten
+    }
+
+    /** Starts writing the next batch if there is one and it may start now. */
+    const startNext: Effect.Effect<void> = Effect.suspend(() => {
+      const blocked = running >= concurrency || (running > 0 && flights.some((flight) => flight.barrier && !flight.done))
+      if (buffer.length === 0 || blocked) {
         wake.unsafeClose()
-        settle()
+        // a waiter that came while batches are written hears of their outcome, not of an older failure
+        if (running === 0) settle()
         return Effect.void
       }
       const size = batchSize()
+      const barrier = holdsBarrier(size)
+      if (barrier && running > 0) {
+        wake.unsafeClose()
+        return Effect.void
+      }
       const batch = buffer.length <= size ? buffer : buffer.slice(0, size)
       buffer = buffer.length <= size ? [] : buffer.slice(size)
+      const flight: Flight = { first: taken, size, barrier, done: false }
+      taken += size
+      flights.push(flight)
+      running++
       if (buffer.length === 0) wake.unsafeClose()
-      return Effect.suspend(() => options.write(batch)).pipe(
-        Effect.catchAllDefect((defect) => Effect.fail(defectError(defect))),
-        Effect.tapError(() => Effect.sync(() => failedAttempts++)),
-        Effect.retry(retry),
-        Effect.matchEffect({
-          onSuccess: () =>
-            Effect.sync(() => {
-              written += batch.length
-              batches++
-              lastError = undefined
-              settle()
-            }),
-          onFailure: (error) =>
-            Effect.suspend(() => {
-              buffer = batch.concat(buffer)
-              wake.unsafeOpen()
-              lastError = error
-              settle()
-              return Effect.sleep(retryPause)
-            })
-        })
-      )
+      if (roomWaiters.length > 0 && buffer.length < capacity) {
+        const waiting = roomWaiters
+        roomWaiters = []
+        for (const deferred of waiting) Deferred.unsafeDone(deferred, Effect.void)
+      }
+      // a child of the writer's fiber: interrupted with it, after the closing flush
+      return Effect.asVoid(Effect.fork(writeBatch(flight, batch)))
     })
 
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(wake.await, writeOnce)).pipe(Effect.interruptible))
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(wake.await, startNext)).pipe(Effect.interruptible))
 
     const waitFor = (target: number): Effect.Effect<void, BackendError> =>
       Effect.suspend(() => {
-        if (written >= target) return Effect.void
+        if (writtenPrefix() >= target) return Effect.void
         const deferred = Deferred.unsafeMake<void, BackendError>(FiberId.none)
         flushWaiters.push({ target, deferred })
         wake.unsafeOpen()
@@ -183,7 +242,7 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
         Effect.timeout("30 seconds"),
         Effect.catchAll((error) =>
           Effect.logError(
-            `multirun: ${buffer.length} buffered records could not be written before shutdown: ${String(error)}`
+            `multirun: ${offered - written} buffered records could not be written before shutdown: ${String(error)}`
           )
         )
       )

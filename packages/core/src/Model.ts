@@ -38,12 +38,33 @@ export const maxDepth = 512
  * @since 0.2.0
  */
 export const withinDepth = (value: unknown, levels: number = maxDepth): boolean => {
-  const stack: Array<readonly [unknown, number]> = [[value, 0]]
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop()!
-    if (typeof current !== "object" || current === null) continue
+  // two parallel stacks of containers and their depths: no pair allocated per value, and
+  // scalars are never pushed (this walks every request body the server reads)
+  if (typeof value !== "object" || value === null) return true
+  const containers: Array<object> = [value]
+  const depths: Array<number> = [0]
+  while (containers.length > 0) {
+    const current = containers.pop()!
+    const depth = depths.pop()!
     if (depth >= levels) return false
-    for (const child of Array.isArray(current) ? current : Object.values(current)) stack.push([child, depth + 1])
+    if (Array.isArray(current)) {
+      for (let i = 0; i < current.length; i++) {
+        const child: unknown = current[i]
+        if (typeof child === "object" && child !== null) {
+          containers.push(child)
+          depths.push(depth + 1)
+        }
+      }
+    } else {
+      const keys = Object.keys(current)
+      for (let i = 0; i < keys.length; i++) {
+        const child: unknown = (current as Record<string, unknown>)[keys[i]!]
+        if (typeof child === "object" && child !== null) {
+          containers.push(child)
+          depths.push(depth + 1)
+        }
+      }
+    }
   }
   return true
 }

@@ -37,6 +37,10 @@ import { describe, describeRefused, isTooLarge, isUnreachable, weigh } from "./i
  * - `maxBatchBytes`: a request is also cut before its records' encoded size passes this
  *   (default 4 MiB, under the server's default body limit of 5 MiB). A single record the server
  *   still finds too large (413) is reported as refused, like any record it rejects.
+ * - `maxInFlight`: ingest requests sent at once (default 4), so the client encodes the next
+ *   batches while the server stores the earlier ones. A batch holding a run or agent record
+ *   is sent alone, after every earlier batch is answered and before any later one, so a
+ *   record written again (a run that ends) never arrives before an older write of it.
  * - `capacity`: records buffered while the server is slow or away before the run waits
  *   (default 20,000). Nothing is ever dropped.
  * - `retryBase` / `retryMax`: the exponential, jittered backoff between retries of a transient
@@ -64,6 +68,7 @@ export interface Options {
   readonly apiKey: string | Redacted.Redacted<string>
   readonly maxBatch?: number | undefined
   readonly maxBatchBytes?: number | undefined
+  readonly maxInFlight?: number | undefined
   readonly capacity?: number | undefined
   readonly retryBase?: Duration.DurationInput | undefined
   readonly retryMax?: Duration.DurationInput | undefined
@@ -244,6 +249,9 @@ export const make = (
       retry: Schedule.recurs(0),
       weigh,
       maxBatchWeight: options.maxBatchBytes ?? 4 * 1024 * 1024,
+      concurrency: options.maxInFlight ?? 4,
+      // steps are written once each; runs and agents are written again as they progress
+      isBarrier: (event) => event._tag !== "StepWritten",
       write: (events) => {
         const post = postBatch(new Event.Batch({ batchId: randomUUID(), events }, true)).pipe(
           // one record alone that is still too large will never be taken: it is refused, not retried

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Option, Schedule } from "effect"
 import * as BatchWriter from "../src/BatchWriter.js"
 import { BackendError } from "../src/Errors.js"
 
@@ -101,5 +101,62 @@ describe("BatchWriter", () => {
       yield* writer.offer("b")
       yield* writer.flush
       assert.deepStrictEqual(written, ["a", "b"])
+    }))
+
+  it.scopedLive("with concurrency, batches finish out of order but flush waits for every earlier one; a barrier batch goes alone", () =>
+    Effect.gen(function*() {
+      const gates = new Map<number, Deferred.Deferred<void>>()
+      const started: Array<ReadonlyArray<number>> = []
+      let inFlight = 0
+      let mostInFlight = 0
+      const overlapsOfBarriers: Array<number> = []
+      let barrierInFlight = false
+      let startedBesideBarrier = 0
+      const writer = yield* BatchWriter.make<number>({
+        maxBatch: 10,
+        concurrency: 3,
+        // the multiples of 50 stand for records whose last write must win
+        isBarrier: (n) => n % 50 === 0,
+        write: (batch) =>
+          Effect.gen(function*() {
+            const gate = yield* Deferred.make<void>()
+            gates.set(batch[0]!, gate)
+            started.push(batch)
+            mostInFlight = Math.max(mostInFlight, ++inFlight)
+            if (barrierInFlight) startedBesideBarrier++
+            const barrier = batch.some((n) => n % 50 === 0)
+            if (barrier) {
+              overlapsOfBarriers.push(inFlight - 1)
+              barrierInFlight = true
+            }
+            yield* Deferred.await(gate)
+            if (barrier) barrierInFlight = false
+            inFlight--
+          })
+      })
+      for (let i = 1; i <= 20; i++) yield* writer.offer(i)
+      // the batches 1-10 and 11-20 are written at once; 21-24 wait for a slot
+      yield* Effect.sleep("20 millis")
+      assert.deepStrictEqual(started.map((batch) => batch[0]), [1, 11])
+      const flushed = yield* Effect.fork(writer.flush)
+      yield* Deferred.succeed(gates.get(11)!, undefined) // the later batch ends first
+      yield* Effect.sleep("20 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(flushed)), "flush waits for the earlier batch")
+      yield* Deferred.succeed(gates.get(1)!, undefined)
+      yield* Fiber.join(flushed)
+
+      // 41-50 and 91-100 hold a barrier: each is written with no other batch in flight
+      for (let i = 21; i <= 120; i++) yield* writer.offer(i)
+      const all = yield* Effect.fork(writer.flush)
+      while (Option.isNone(yield* Fiber.poll(all))) {
+        yield* Effect.sleep("5 millis")
+        for (const [first, gate] of gates) {
+          if (first > 20) yield* Deferred.succeed(gate, undefined)
+        }
+      }
+      assert.deepStrictEqual(started.flat(), Array.from({ length: 120 }, (_, i) => i + 1))
+      assert.strictEqual(mostInFlight, 3)
+      assert.isTrue(overlapsOfBarriers.length >= 2 && overlapsOfBarriers.every((others) => others === 0))
+      assert.strictEqual(startedBesideBarrier, 0, "no batch starts while a barrier batch is written")
     }))
 })
