@@ -78,11 +78,12 @@ export const agentWritten = (agent: Agent.Encoded, epoch?: number): AgentWritten
  * @since 0.2.0
  */
 export const stepWritten = (step: Step.Encoded, epoch?: number): StepWritten =>
+  // in the constructor's order, so the event's JSON is the same too
   Object.assign(Object.create(StepWritten.prototype) as StepWritten, {
-    _tag: "StepWritten" as const,
     eventId: randomUUID(),
     step,
-    epoch
+    epoch,
+    _tag: "StepWritten" as const
   })
 
 /**
