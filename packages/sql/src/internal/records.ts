@@ -16,7 +16,7 @@ export interface Records {
 }
 
 /** Keeps the last record written for each id, so one statement never touches a row twice. */
-export const coalesce = (events: Iterable<Event.Event>): Records => {
+export const coalesce = (events: Iterable<Event.Write>): Records => {
   const records: Records = { runs: new Map(), agents: new Map(), steps: new Map() }
   for (const event of events) {
     switch (event._tag) {
