@@ -40,7 +40,8 @@ export interface BatchWriter<A> {
 /**
  * How to write and how much to buffer.
  *
- * - `write`: writes one batch (one transaction, one request); called again for each retry. A
+ * - `write`: writes one batch (one transaction, one request); called again for each retry. The
+ *   batch is the writer's: it is emptied once written, so `write` must keep no reference to it. A
  *   defect in it (a driver that throws, a failed COMMIT that @effect/sql turns into a defect)
  *   becomes `BackendError("Defect")`, so the writer keeps going and every waiter hears of it.
  * - `maxBatch`: records per batch (default 1,000).
@@ -151,6 +152,9 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
               written += batch.length
               batches++
               lastError = undefined
+              // Emptied, so that a batch array the GC already moved to the old generation (it can
+              // outlive its write there until a full collection) keeps no records alive.
+              batch.length = 0
               settle()
             }),
           onFailure: (error) =>

@@ -68,8 +68,12 @@ export const writeEvents = <W extends Event.Write>(
   events: ReadonlyArray<W>
 ): Effect.Effect<ReadonlyArray<W>, SqlError, SqlClient.SqlClient> =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.flatMap(fence(sql, project, events), ({ fenced, kept }) =>
-      Effect.as(writeRecords(sql, project, coalesce(kept)), fenced)))
+    Effect.flatMap(fence(sql, project, events), ({ fenced, kept }) => {
+      const records = coalesce(kept)
+      // emptied like the records once written (see `writeRecords`), here as soon as coalesced
+      kept.length = 0
+      return Effect.as(writeRecords(sql, project, records), fenced)
+    }))
 
 /**
  * Makes a store over the `SqlClient` in context, scoped to one project: every read is filtered

@@ -115,7 +115,11 @@ const statementText = (sql: SqlClient, table: Table<any>, rows: number): string 
   return text
 }
 
-/** One multi-row upsert statement per chunk of `records`. */
+/**
+ * One multi-row upsert statement per chunk of `records`. A statement empties its parameters
+ * once it has run: a statement the GC has moved to the old generation can outlive its batch
+ * there until a full collection, and would keep every value of its rows alive meanwhile.
+ */
 export const upserts = <A>(
   sql: SqlClient,
   table: Table<A>,
@@ -128,14 +132,20 @@ export const upserts = <A>(
     for (; records.length - from >= size; from += size) {
       const params: Array<unknown> = []
       for (let i = from; i < from + size; i++) table.bind(params, project, records[i]!)
-      statements.push(sql.unsafe(statementText(sql, table, size), params))
+      statements.push(Effect.ensuring(
+        sql.unsafe(statementText(sql, table, size), params),
+        Effect.sync(() => {
+          params.length = 0
+        })
+      ))
     }
   }
 }
 
 /**
  * Writes coalesced records of one project: runs and agents are upserts, a step written again
- * replaces the earlier record. Run it inside the caller's transaction.
+ * replaces the earlier record. Run it inside the caller's transaction. `records` is emptied
+ * once written (see {@link upserts}).
  */
 export const writeRecords = (
   sql: SqlClient,
@@ -146,5 +156,12 @@ export const writeRecords = (
   upserts(sql, runs, project, Array.from(records.runs.values()), statements)
   upserts(sql, agents, project, Array.from(records.agents.values()), statements)
   upserts(sql, steps, project, Array.from(records.steps.values()), statements)
-  return Effect.all(statements, { discard: true })
+  return Effect.ensuring(
+    Effect.all(statements, { discard: true }),
+    Effect.sync(() => {
+      records.runs.clear()
+      records.agents.clear()
+      records.steps.clear()
+    })
+  )
 }
