@@ -1,11 +1,11 @@
 /** How records become rows and back: coalescing a batch of events, multi-row upserts, step rows. */
-import type { SqlClient } from "@effect/sql/SqlClient"
+import { type SqlClient, TransactionConnection } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Agent from "@multirun/core/Agent"
 import type * as Event from "@multirun/core/Event"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { bindStep, stepWriteColumns } from "./stepRows.js"
 
 /** The records of a batch, one per id. */
@@ -116,9 +116,24 @@ const statementText = (sql: SqlClient, table: Table<any>, rows: number): string 
 }
 
 /**
+ * Runs a compiled statement on the connection of the transaction in context, or through `sql`
+ * outside one. On the connection there is no `Statement` (its span, scope and the copy of the
+ * parameters it keeps once compiled) per chunk.
+ */
+const execute = (sql: SqlClient, text: string, params: Array<unknown>): Effect.Effect<unknown, SqlError> =>
+  Effect.flatMap(
+    Effect.serviceOption(TransactionConnection),
+    (transaction) =>
+      Option.isSome(transaction)
+        ? transaction.value[0].execute(text, params as Array<any>, undefined)
+        : sql.unsafe(text, params as Array<any>)
+  )
+
+/**
  * One multi-row upsert statement per chunk of `records`. A statement empties its parameters
- * once it has run: a statement the GC has moved to the old generation can outlive its batch
- * there until a full collection, and would keep every value of its rows alive meanwhile.
+ * once it has run: objects of @effect/sql's transaction that the GC has moved to the old
+ * generation can outlive their batch there until a full collection, and would keep every value
+ * of its rows alive meanwhile.
  */
 export const upserts = <A>(
   sql: SqlClient,
@@ -133,7 +148,7 @@ export const upserts = <A>(
       const params: Array<unknown> = []
       for (let i = from; i < from + size; i++) table.bind(params, project, records[i]!)
       statements.push(Effect.ensuring(
-        sql.unsafe(statementText(sql, table, size), params),
+        execute(sql, statementText(sql, table, size), params),
         Effect.sync(() => {
           params.length = 0
         })
