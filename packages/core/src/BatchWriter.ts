@@ -40,7 +40,8 @@ export interface BatchWriter<A> {
 /**
  * How to write and how much to buffer.
  *
- * - `write`: writes one batch (one transaction, one request); called again for each retry. A
+ * - `write`: writes one batch (one transaction, one request); called again for each retry. The
+ *   batch is the writer's: it is emptied once written, so `write` must keep no reference to it. A
  *   defect in it (a driver that throws, a failed COMMIT that @effect/sql turns into a defect)
  *   becomes `BackendError("Defect")`, so the writer keeps going and every waiter hears of it.
  * - `maxBatch`: records per batch (default 1,000).
@@ -165,7 +166,7 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
     }
 
     /** Writes one batch until it is written: its retries, then after each failed round a pause. */
-    const writeBatch = (flight: Flight, batch: ReadonlyArray<A>): Effect.Effect<void> => {
+    const writeBatch = (flight: Flight, batch: Array<A>): Effect.Effect<void> => {
       const attempt = Effect.suspend(() => options.write(batch)).pipe(
         Effect.catchAllDefect((defect) => Effect.fail(defectError(defect))),
         Effect.tapError(() => Effect.sync(() => failedAttempts++)),
@@ -180,6 +181,9 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
             written += flight.size
             batches++
             lastError = undefined
+            // Emptied, so that a batch array the GC already moved to the old generation (it can
+            // outlive its write there until a full collection) keeps no records alive.
+            batch.length = 0
             settle()
             if (buffer.length > 0) wake.unsafeOpen()
           }),

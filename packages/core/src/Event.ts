@@ -87,11 +87,22 @@ export const stepWritten = (step: Step.Encoded, epoch?: number): StepWritten =>
   })
 
 /**
+ * The fields of a write event that a backend writes: an event without its id and class, which a
+ * backend that writes its own buffer can make per record for less than an event.
+ *
+ * @since 0.2.0
+ */
+export type Write =
+  | { readonly _tag: "RunWritten"; readonly run: Run.Encoded; readonly epoch?: number | undefined }
+  | { readonly _tag: "AgentWritten"; readonly agent: Agent.Encoded; readonly epoch?: number | undefined }
+  | { readonly _tag: "StepWritten"; readonly step: Step.Encoded; readonly epoch?: number | undefined }
+
+/**
  * The run an event belongs to.
  *
  * @since 0.2.0
  */
-export const runIdOf = (event: Event): string =>
+export const runIdOf = (event: Write): string =>
   event._tag === "RunWritten" ? event.run.id : event._tag === "AgentWritten" ? event.agent.runId : event.step.runId
 
 /**

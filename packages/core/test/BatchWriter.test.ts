@@ -20,6 +20,31 @@ describe("BatchWriter", () => {
       assert.deepStrictEqual([stats.offered, stats.written, stats.buffered], [1_000, 1_000, 0])
     }))
 
+  it.scopedLive("empties a batch once written (no record stays reachable from it), not before a retry", () =>
+    Effect.gen(function*() {
+      const given: Array<ReadonlyArray<number>> = []
+      const seen: Array<ReadonlyArray<number>> = []
+      let failures = 1
+      const writer = yield* BatchWriter.make<number>({
+        maxBatch: 10,
+        retry: Schedule.recurs(1),
+        write: (batch) =>
+          Effect.suspend(() => {
+            given.push(batch)
+            seen.push([...batch])
+            return failures-- > 0
+              ? Effect.fail(new BackendError({ operation: "write", reason: "ConnectionLost", detail: "down" }))
+              : Effect.void
+          })
+      })
+      for (let i = 0; i < 25; i++) yield* writer.offer(i)
+      yield* writer.flush
+      // the failed attempt saw the same records as its retry
+      assert.deepStrictEqual(seen[0], seen[1])
+      assert.deepStrictEqual([...new Set(seen.flat())], Array.from({ length: 25 }, (_, i) => i))
+      assert.isTrue(given.every((batch) => batch.length === 0))
+    }))
+
   it.scoped("applies backpressure instead of dropping when the buffer is full", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
@@ -121,7 +146,7 @@ describe("BatchWriter", () => {
           Effect.gen(function*() {
             const gate = yield* Deferred.make<void>()
             gates.set(batch[0]!, gate)
-            started.push(batch)
+            started.push([...batch]) // a copy: the writer empties a batch once written
             mostInFlight = Math.max(mostInFlight, ++inFlight)
             if (barrierInFlight) startedBesideBarrier++
             const barrier = batch.some((n) => n % 50 === 0)

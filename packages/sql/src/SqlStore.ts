@@ -55,21 +55,25 @@ export interface SqlStore extends MultiRunClient.MultiRunClientService {
 }
 
 /**
- * Writes write events into a project with multi-row upserts (the last event of an id wins),
- * except the events whose writer's lease `epoch` is older than their run's current one: those
+ * Writes write events (or bare `Event.Write`s) into a project with multi-row upserts (the last
+ * event of an id wins), except the events whose writer's lease `epoch` is older than their run's current one: those
  * are fenced out, not written, and returned. Run it inside a transaction of your own; for code
  * that receives events already batched (the server's ingest endpoint). The tables must exist
  * (see `Migrations.run`).
  *
  * @since 0.2.0
  */
-export const writeEvents = (
+export const writeEvents = <W extends Event.Write>(
   project: string,
-  events: ReadonlyArray<Event.Event>
-): Effect.Effect<ReadonlyArray<Event.Event>, SqlError, SqlClient.SqlClient> =>
+  events: ReadonlyArray<W>
+): Effect.Effect<ReadonlyArray<W>, SqlError, SqlClient.SqlClient> =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.flatMap(fence(sql, project, events), ({ fenced, kept }) =>
-      Effect.as(writeRecords(sql, project, coalesce(kept)), fenced)))
+    Effect.flatMap(fence(sql, project, events), ({ fenced, kept }) => {
+      const records = coalesce(kept)
+      // emptied like the records once written (see `writeRecords`), here as soon as coalesced
+      kept.length = 0
+      return Effect.as(writeRecords(sql, project, records), fenced)
+    }))
 
 /**
  * Makes a store over the `SqlClient` in context, scoped to one project: every read is filtered
@@ -89,8 +93,9 @@ export const make = (
     const sql = yield* SqlClient.SqlClient
     const project = options.project ?? defaultProject
     /** Writes refused because their writer no longer owns the run; the next flush reports them once. */
-    let fenced: Array<Event.Event> = []
-    const writer = yield* BatchWriter.make<Event.Event>({
+    let fenced: Array<Event.Write> = []
+    // the buffer holds bare writes, not `Event`s: an event's class and id cost more than the row
+    const writer = yield* BatchWriter.make<Event.Write>({
       // a failed COMMIT or ROLLBACK is a defect in @effect/sql: it is classified like a failure
       write: (batch) =>
         sql.withTransaction(writeEvents(project, batch)).pipe(
@@ -137,9 +142,9 @@ export const make = (
         )
     return {
       ...queries,
-      writeRun: (run, epoch) => writer.offer(Event.runWritten(run, epoch)),
-      writeAgent: (agent, epoch) => writer.offer(Event.agentWritten(agent, epoch)),
-      writeStep: (step, epoch) => writer.offer(Event.stepWritten(step, epoch)),
+      writeRun: (run, epoch) => writer.offer({ _tag: "RunWritten", run, epoch }),
+      writeAgent: (agent, epoch) => writer.offer({ _tag: "AgentWritten", agent, epoch }),
+      writeStep: (step, epoch) => writer.offer({ _tag: "StepWritten", step, epoch }),
       saveCheckpoint: flushed(saveCheckpoint),
       flush,
       writerStats: writer.stats,

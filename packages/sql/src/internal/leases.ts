@@ -91,20 +91,19 @@ export const currentEpochs = (
   return Effect.map(select, (rows) => new Map(rows.map(([runId, epoch]) => [String(runId), Number(epoch)])))
 }
 
-/** Splits write events into those their writer may still make and those fenced out. */
-export const fence = (
+/** Splits writes into those their writer may still make and those fenced out. */
+export const fence = <W extends Event.Write>(
   sql: SqlClient,
   project: string,
-  events: ReadonlyArray<Event.Event>
-): Effect.Effect<{ readonly kept: Array<Event.Event>; readonly fenced: Array<Event.Event> }, SqlError> =>
+  writes: ReadonlyArray<W>
+): Effect.Effect<{ readonly kept: Array<W>; readonly fenced: Array<W> }, SqlError> =>
   Effect.map(
-    currentEpochs(sql, project, events.map((event) => ({ runId: Event.runIdOf(event), epoch: event.epoch }))),
+    currentEpochs(sql, project, writes.map((write) => ({ runId: Event.runIdOf(write), epoch: write.epoch }))),
     (epochs) => {
-      const kept: Array<Event.Event> = []
-      const fenced: Array<Event.Event> = []
-      for (const event of events) {
-        const runId = Event.runIdOf(event)
-        ;(Lease.isFenced(epochs.get(runId), event.epoch) ? fenced : kept).push(event)
+      const kept: Array<W> = []
+      const fenced: Array<W> = []
+      for (const write of writes) {
+        ;(Lease.isFenced(epochs.get(Event.runIdOf(write)), write.epoch) ? fenced : kept).push(write)
       }
       return { kept, fenced }
     }

@@ -1,11 +1,11 @@
 /** How records become rows and back: coalescing a batch of events, multi-row upserts, step rows. */
-import type { SqlClient } from "@effect/sql/SqlClient"
+import { type SqlClient, TransactionConnection } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Agent from "@multirun/core/Agent"
 import type * as Event from "@multirun/core/Event"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { bindStep, stepWriteColumns } from "./stepRows.js"
 
 /** The records of a batch, one per id. */
@@ -16,7 +16,7 @@ export interface Records {
 }
 
 /** Keeps the last record written for each id, so one statement never touches a row twice. */
-export const coalesce = (events: Iterable<Event.Event>): Records => {
+export const coalesce = (events: Iterable<Event.Write>): Records => {
   const records: Records = { runs: new Map(), agents: new Map(), steps: new Map() }
   for (const event of events) {
     switch (event._tag) {
@@ -115,7 +115,26 @@ const statementText = (sql: SqlClient, table: Table<any>, rows: number): string 
   return text
 }
 
-/** One multi-row upsert statement per chunk of `records`. */
+/**
+ * Runs a compiled statement on the connection of the transaction in context, or through `sql`
+ * outside one. On the connection there is no `Statement` (its span, scope and the copy of the
+ * parameters it keeps once compiled) per chunk.
+ */
+const execute = (sql: SqlClient, text: string, params: Array<unknown>): Effect.Effect<unknown, SqlError> =>
+  Effect.flatMap(
+    Effect.serviceOption(TransactionConnection),
+    (transaction) =>
+      Option.isSome(transaction)
+        ? transaction.value[0].execute(text, params as Array<any>, undefined)
+        : sql.unsafe(text, params as Array<any>)
+  )
+
+/**
+ * One multi-row upsert statement per chunk of `records`. A statement empties its parameters
+ * once it has run: objects of @effect/sql's transaction that the GC has moved to the old
+ * generation can outlive their batch there until a full collection, and would keep every value
+ * of its rows alive meanwhile.
+ */
 export const upserts = <A>(
   sql: SqlClient,
   table: Table<A>,
@@ -128,14 +147,20 @@ export const upserts = <A>(
     for (; records.length - from >= size; from += size) {
       const params: Array<unknown> = []
       for (let i = from; i < from + size; i++) table.bind(params, project, records[i]!)
-      statements.push(sql.unsafe(statementText(sql, table, size), params))
+      statements.push(Effect.ensuring(
+        execute(sql, statementText(sql, table, size), params),
+        Effect.sync(() => {
+          params.length = 0
+        })
+      ))
     }
   }
 }
 
 /**
  * Writes coalesced records of one project: runs and agents are upserts, a step written again
- * replaces the earlier record. Run it inside the caller's transaction.
+ * replaces the earlier record. Run it inside the caller's transaction. `records` is emptied
+ * once written (see {@link upserts}).
  */
 export const writeRecords = (
   sql: SqlClient,
@@ -146,5 +171,12 @@ export const writeRecords = (
   upserts(sql, runs, project, Array.from(records.runs.values()), statements)
   upserts(sql, agents, project, Array.from(records.agents.values()), statements)
   upserts(sql, steps, project, Array.from(records.steps.values()), statements)
-  return Effect.all(statements, { discard: true })
+  return Effect.ensuring(
+    Effect.all(statements, { discard: true }),
+    Effect.sync(() => {
+      records.runs.clear()
+      records.agents.clear()
+      records.steps.clear()
+    })
+  )
 }

@@ -15,8 +15,34 @@ const statusCodes = new Map<unknown, number>(statuses.map((status, code) => [sta
 const replayedFlag = 1
 const noModelFlag = 2
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-const hashPattern = /^[0-9a-f]{64}$/
+/** The value of each lowercase hex digit by its character code, -1 for any other ASCII character. */
+const hexDigits = new Int8Array(128).fill(-1)
+for (let digit = 0; digit < 16; digit++) hexDigits[digit.toString(16).charCodeAt(0)] = digit
+
+/** Positions of the dashes of a UUID's 36 characters. */
+const isUuidDash = (at: number): boolean => at === 8 || at === 13 || at === 18 || at === 23
+
+/**
+ * The `length` bytes written as lowercase hex in `text` (as a UUID, with its dashes, when
+ * `dashed`), or null when `text` is not exactly that. One pass that checks and decodes, for the
+ * ids and hashes of every step row (a regular expression then `Buffer.from(hex)` costs ~3x more).
+ */
+const packedHex = (text: string, length: number, dashed: boolean): Buffer | null => {
+  if (text.length !== (dashed ? length * 2 + 4 : length * 2)) return null
+  const bytes = Buffer.allocUnsafe(length)
+  for (let at = 0, byte = 0; byte < length; byte++, at += 2) {
+    if (dashed && isUuidDash(at)) {
+      if (text.charCodeAt(at) !== 45) return null
+      at++
+    }
+    const high = text.charCodeAt(at)
+    const low = text.charCodeAt(at + 1)
+    const value = high < 128 && low < 128 ? (hexDigits[high]! << 4) | hexDigits[low]! : -1
+    if (value < 0) return null
+    bytes[byte] = value
+  }
+  return bytes
+}
 
 /**
  * Text that is not in the packed form: its UTF-8 bytes then 0xFF (a byte UTF-8 never holds),
@@ -38,14 +64,10 @@ const textOfHex = (hex: string): string | null => {
 
 /** An id as stored: a lowercase UUID in 16 bytes, any other text as {@link textBytes}. */
 export const idBytes = (id: string | undefined): Buffer | null =>
-  id === undefined
-    ? null
-    : uuidPattern.test(id)
-    ? Buffer.from(id.slice(0, 8) + id.slice(9, 13) + id.slice(14, 18) + id.slice(19, 23) + id.slice(24), "hex")
-    : textBytes(id, 16)
+  id === undefined ? null : packedHex(id, 16, true) ?? textBytes(id, 16)
 
 const hashBytes = (hash: string | undefined): Buffer | null =>
-  hash === undefined ? null : hashPattern.test(hash) ? Buffer.from(hash, "hex") : textBytes(hash, 32)
+  hash === undefined ? null : packedHex(hash, 32, false) ?? textBytes(hash, 32)
 
 /**
  * The id of a stored value read as lowercase hex (bytes are read as hex: better-sqlite3 and pg
