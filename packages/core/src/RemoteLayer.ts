@@ -26,7 +26,7 @@ import * as Event from "./Event.js"
 import * as Lease from "./Lease.js"
 import { MultiRunClient, type MultiRunClientService } from "./MultiRunClient.js"
 import { Outbox } from "./Outbox.js"
-import { describe, describeRefused, isTooLarge, isUnreachable, weigh } from "./internal/remote.js"
+import { backendError, checkServer, describe, describeRefused, isTooLarge, weigh } from "./internal/remote.js"
 
 /**
  * Where the server is and how to talk to it.
@@ -90,54 +90,6 @@ export const isTransient = (error: unknown): boolean => {
   }
   return error instanceof BackendError || error instanceof Api.Unavailable || Cause.isTimeoutException(error)
 }
-
-/** A failed request as a `BackendError` naming the server and, when known, why. */
-const backendError = (operation: string, location: string) => (error: unknown): BackendError => {
-  if (error instanceof BackendError) return error
-  const reason = isUnreachable(error)
-    ? "Unreachable" as const
-    : error instanceof Api.Unauthorized
-    ? "Unauthorized" as const
-    : undefined
-  return new BackendError({ operation, location, detail: describe(error), ...(reason ? { reason } : {}) })
-}
-
-/**
- * Checks that a multirun server answers at the URL and accepts the key, so that a wrong URL or
- * key fails the layer at once instead of the first write waiting for ever.
- */
-const checkServer = (
-  api: Effect.Effect.Success<ReturnType<typeof HttpApiClientFor>>,
-  location: string,
-  timeout: Duration.DurationInput
-): Effect.Effect<void, BackendError> =>
-  Effect.gen(function*() {
-    yield* api.health.health().pipe(
-      Effect.timeout(timeout),
-      Effect.mapError((error) =>
-        new BackendError({
-          operation: "connect",
-          reason: "Unreachable",
-          location,
-          detail: `no multirun server answers at this URL (${describe(error)}); ` +
-            "start one with `multirun serve`, or check the URL"
-        })
-      )
-    )
-    yield* api.runs.list({ urlParams: { limit: 1 } }).pipe(
-      Effect.timeout(timeout),
-      Effect.mapError((error) =>
-        error instanceof Api.Unauthorized
-          ? new BackendError({
-            operation: "connect",
-            reason: "Unauthorized",
-            location,
-            detail: "the server refused the API key; make one with `multirun keys create --project NAME`"
-          })
-          : backendError("connect", location)(error)
-      )
-    )
-  })
 
 /**
  * Builds the remote backend over the provided `HttpClient`. The writer's fiber lives in the

@@ -20,7 +20,7 @@ import { createRequire } from "node:module"
 import * as path from "node:path"
 import * as ApiKeys from "../src/ApiKeys.js"
 import * as Database from "../src/Database.js"
-import { bundleCli } from "./cliBundle.js"
+import { bundleCli, restartableServe } from "./cliBundle.js"
 import { sqliteDatabase, start } from "./TestServer.js"
 
 const rounds = 20
@@ -48,16 +48,7 @@ describe("durable outbox", () => {
       const apiKey = yield* Effect.orDie(Effect.provide(ApiKeys.create("outbox"), Database.layer({ filename: db })))
       // the scopes of the server and of each client close early, or with the test's if it fails
       const testScope = yield* Effect.scope
-
-      let port = 0
-      /** `multirun serve` in its own process (and scope), on the port of the first one. */
-      const startServer = Effect.gen(function*() {
-        const scope = yield* Scope.fork(testScope, ExecutionStrategy.sequential)
-        const child = yield* Scope.extend(spawnChild(process.execPath, [bin, "serve", "--db", db, "--port", String(port)]), scope)
-        const url = /listening on (http:\/\/\S+)/.exec(yield* child.line(/listening on/))![1]!
-        port = Number(new URL(url).port)
-        return { child, scope, url }
-      })
+      const startServer = yield* restartableServe(bin, db)
       let server = yield* startServer
       const env = { MULTIRUN_URL: server.url, MULTIRUN_API_KEY: apiKey, OUTBOX: outbox, NODE_PATH: nodePath }
 

@@ -9,13 +9,13 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import { MultiRunClient, Outbox, RunContext, step, withAgent, withRun } from "@multirun/core"
 import * as Remote from "@multirun/core/RemoteLayer"
-import { spawnChild, tempDir } from "@multirun/core/test-utils"
+import { tempDir } from "@multirun/core/test-utils"
 import * as StepRows from "@multirun/sql/StepRows"
-import { Effect, ExecutionStrategy, Exit, Layer, Option, Random, Scope } from "effect"
+import { Effect, Exit, Layer, Option, Random, Scope } from "effect"
 import * as path from "node:path"
 import * as ApiKeys from "../src/ApiKeys.js"
 import * as Database from "../src/Database.js"
-import { bundleCli } from "./cliBundle.js"
+import { bundleCli, restartableServe } from "./cliBundle.js"
 import { memoryRemote, sqliteDatabase, start } from "./TestServer.js"
 
 /** What the client's ingest requests did: how many were in flight at once, and any overtaking. */
@@ -104,16 +104,7 @@ describe("pipelined ingest", () => {
       const db = path.join(dir, "server.db")
       const bin = yield* bundleCli
       const apiKey = yield* Effect.orDie(Effect.provide(ApiKeys.create("pipelining"), Database.layer({ filename: db })))
-      const testScope = yield* Effect.scope
-      let port = 0
-      /** `multirun serve` in its own process (and scope), on the port of the first one. */
-      const startServer = Effect.gen(function*() {
-        const scope = yield* Scope.fork(testScope, ExecutionStrategy.sequential)
-        const child = yield* Scope.extend(spawnChild(process.execPath, [bin, "serve", "--db", db, "--port", String(port)]), scope)
-        const url = /listening on (http:\/\/\S+)/.exec(yield* child.line(/listening on/))![1]!
-        port = Number(new URL(url).port)
-        return { scope, url }
-      })
+      const startServer = yield* restartableServe(bin, db)
       let server = yield* startServer
       const totalSteps = 3_000
       const traffic: Traffic = { mostInFlight: 0, barriers: 0, overtaken: 0 }

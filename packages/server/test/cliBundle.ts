@@ -5,8 +5,8 @@
  * command finds the viewer and node_modules as it does from its sources, and removed when the
  * scope closes.
  */
-import { Effect } from "effect"
-import type { Scope } from "effect"
+import { spawnChild } from "@multirun/core/test-utils"
+import { Effect, ExecutionStrategy, Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -41,3 +41,21 @@ export const bundleCli: Effect.Effect<string, never, Scope.Scope> = Effect.acqui
   }),
   (outfile) => Effect.sync(() => fs.rmSync(outfile, { force: true }))
 )
+
+/**
+ * `multirun serve --db FILE` as a process a test can kill and start again: the returned effect
+ * starts it, each time in its own scope (a child of the caller's, so a failing test still stops
+ * it; close it to kill the process) and, after the first time, on the first start's port, so
+ * clients keep their URL.
+ */
+export const restartableServe = (bin: string, db: string) =>
+  Effect.map(Effect.scope, (testScope) => {
+    let port = 0
+    return Effect.gen(function*() {
+      const scope = yield* Scope.fork(testScope, ExecutionStrategy.sequential)
+      const child = yield* Scope.extend(spawnChild(process.execPath, [bin, "serve", "--db", db, "--port", String(port)]), scope)
+      const url = /listening on (http:\/\/\S+)/.exec(yield* child.line(/listening on/))![1]!
+      port = Number(new URL(url).port)
+      return { child, scope, url }
+    })
+  })

@@ -1,7 +1,13 @@
-/** Helpers of `RemoteLayer`: how big a request's events are, and what its failures say. */
+/**
+ * Helpers of `RemoteLayer`: how big a request's events are, what its failures say, and the check
+ * of the server at start.
+ */
 import { HttpClientError } from "@effect/platform"
-import { Cause } from "effect"
+import { Cause, type Duration, Effect } from "effect"
+import * as Api from "../Api.js"
+import { BackendError } from "../Errors.js"
 import type * as Event from "../Event.js"
+import type { HttpApiClientFor } from "../RemoteLayer.js"
 
 /** An error's name (unless plain `Error`) and message. */
 export const describe = (error: unknown): string =>
@@ -38,3 +44,51 @@ export const describeRefused = (event: Event.Event | undefined, reason: string):
 export const isUnreachable = (error: unknown): boolean =>
   (HttpClientError.isHttpClientError(error) && error._tag === "RequestError" && error.reason === "Transport") ||
   Cause.isTimeoutException(error)
+
+/** A failed request as a `BackendError` naming the server and, when known, why. */
+export const backendError = (operation: string, location: string) => (error: unknown): BackendError => {
+  if (error instanceof BackendError) return error
+  const reason = isUnreachable(error)
+    ? "Unreachable" as const
+    : error instanceof Api.Unauthorized
+    ? "Unauthorized" as const
+    : undefined
+  return new BackendError({ operation, location, detail: describe(error), ...(reason ? { reason } : {}) })
+}
+
+/**
+ * Checks that a multirun server answers at the URL and accepts the key, so that a wrong URL or
+ * key fails the layer at once instead of the first write waiting for ever.
+ */
+export const checkServer = (
+  api: Effect.Effect.Success<ReturnType<typeof HttpApiClientFor>>,
+  location: string,
+  timeout: Duration.DurationInput
+): Effect.Effect<void, BackendError> =>
+  Effect.gen(function*() {
+    yield* api.health.health().pipe(
+      Effect.timeout(timeout),
+      Effect.mapError((error) =>
+        new BackendError({
+          operation: "connect",
+          reason: "Unreachable",
+          location,
+          detail: `no multirun server answers at this URL (${describe(error)}); ` +
+            "start one with `multirun serve`, or check the URL"
+        })
+      )
+    )
+    yield* api.runs.list({ urlParams: { limit: 1 } }).pipe(
+      Effect.timeout(timeout),
+      Effect.mapError((error) =>
+        error instanceof Api.Unauthorized
+          ? new BackendError({
+            operation: "connect",
+            reason: "Unauthorized",
+            location,
+            detail: "the server refused the API key; make one with `multirun keys create --project NAME`"
+          })
+          : backendError("connect", location)(error)
+      )
+    )
+  })
