@@ -51,10 +51,14 @@ export const withStepName: {
 
 const isStepError = (error: unknown): error is { readonly _tag: string; readonly message: string } => {
   const tag = (error as { readonly _tag?: unknown } | null)?._tag
-  return tag === "SerializationError" || tag === "ReplayError" || tag === "BackendError" || tag === "CheckpointError"
+  return tag === "SerializationError" || tag === "ReplayError" || tag === "BackendError" || tag === "CheckpointError" ||
+    tag === "RunError"
 }
 
-/** A recording failure (backend, serialization, drift under `onDrift: "fail"`) as an `AiError`. */
+/**
+ * A recording failure (backend, serialization, drift under `onDrift: "fail"`, a call after its run
+ * ended) as an `AiError`.
+ */
 const asAiError = (method: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.catchIf(self, isStepError, (error) =>
     Effect.fail(
@@ -66,7 +70,11 @@ const asAiError = (method: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       })
     )) as Effect.Effect<
       A,
-      Exclude<E, { readonly _tag: "SerializationError" | "ReplayError" | "BackendError" | "CheckpointError" }> | AiError.AiError,
+      | Exclude<
+        E,
+        { readonly _tag: "SerializationError" | "ReplayError" | "BackendError" | "CheckpointError" | "RunError" }
+      >
+      | AiError.AiError,
       R
     >
 

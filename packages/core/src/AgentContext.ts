@@ -7,7 +7,7 @@ import { Context, Effect } from "effect"
 import type { Exit, Option, Tracer } from "effect"
 import type { Agent } from "./Agent.js"
 import type { Checkpoint } from "./Checkpoint.js"
-import type { BackendError, CheckpointError, ReplayError, SerializationError } from "./Errors.js"
+import type { BackendError, CheckpointError, ReplayError, RunError, SerializationError } from "./Errors.js"
 import { bracketExit } from "./internal/lifecycle.js"
 import type { Metadata } from "./Model.js"
 import { RunContext, type RunContextService } from "./RunContext.js"
@@ -47,7 +47,7 @@ export interface AgentContextService extends StateAccess<SerializationError, Rep
     readonly name: string
     readonly kind?: StepKind | undefined
     readonly input?: unknown
-  }) => Effect.Effect<StepContextService, SerializationError>
+  }) => Effect.Effect<StepContextService, SerializationError | RunError>
   /** The recorded result of a step with this name and input, if replay holds one (not consumed). */
   readonly getStepResult: (name: string, input?: unknown) => Effect.Effect<Option.Option<unknown>, SerializationError>
   /** A checkpoint of the whole run, noting this agent as its author. */

@@ -47,6 +47,23 @@ export const Ranges = Schema.Array(Schema.Tuple(Schema.Int, Schema.Int))
 export type Ranges = typeof Ranges.Type
 
 /**
+ * A step in flight when a checkpoint was taken: it has a place among the calls of its key
+ * (agent, step name, input hash), so a call after a restore is matched with its own record even
+ * when this one never ended.
+ *
+ * @since 0.3.0
+ */
+export const PendingStep = Schema.Struct({
+  seq: Schema.Int,
+  agentId: AgentId,
+  name: Schema.String,
+  inputHash: Schema.String
+})
+
+/** @since 0.3.0 */
+export type PendingStep = typeof PendingStep.Type
+
+/**
  * `Checkpoint` is the stored record (data); the service that takes and lists them is `Checkpoints`.
  * It holds run state, every agent's state, `extraState`, the run totals and the watermark of completed
  * steps. `version` increases by one per checkpoint of a run; the store refuses a second
@@ -65,6 +82,15 @@ export class Checkpoint extends Schema.Class<Checkpoint>("@multirun/core/Checkpo
   agents: Schema.Array(AgentSnapshot),
   extraState: Schema.NullOr(JsonValue),
   covered: Ranges,
+  /**
+   * The sequence numbers of each attempt that led to this checkpoint (the run's first execution,
+   * then one per restore or resume), oldest first, the last ending where the checkpoint was taken.
+   * Replay matches each call with the record of its own key and occurrence within these attempts.
+   * Absent in checkpoints written before 0.3.
+   */
+  segments: Schema.optional(Ranges),
+  /** Steps in flight when this checkpoint (or one it continues) was taken. */
+  pending: Schema.optionalWith(Schema.Array(PendingStep), { default: () => [] }),
   ...Totals.fields
 }) {}
 

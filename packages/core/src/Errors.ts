@@ -167,7 +167,7 @@ export class BackendError extends Schema.TaggedError<BackendError>("@multirun/co
  *
  * @since 0.2.0
  */
-export const RunErrorReason = Schema.Literal("Locked", "Fenced")
+export const RunErrorReason = Schema.Literal("Locked", "Fenced", "Completed", "Ended")
 
 /** @since 0.2.0 */
 export type RunErrorReason = typeof RunErrorReason.Type
@@ -176,7 +176,9 @@ export type RunErrorReason = typeof RunErrorReason.Type
  * A run has one owner at a time (a lease, see the `Lease` module). `Locked`: another live
  * process owns the run, so this one may not resume it (`holder` says since when and until when
  * it holds it). `Fenced`: this process owned the run, but its lease lapsed and another process
- * took the run over; this process must stop writing to it.
+ * took the run over; this process must stop writing to it. `Completed`: the run completed, so it
+ * cannot be resumed (fork one of its checkpoints to run again). `Ended`: a step was called for a
+ * run or an agent that has already ended (a fork or finalizer that outlived it).
  *
  * @since 0.2.0
  */

@@ -25,6 +25,8 @@ export class Run extends Schema.Class<Run>("@multirun/core/Run")({
   endedAt: Schema.NullOr(Timestamp),
   result: Schema.NullOr(JsonText),
   error: Schema.NullOr(ErrorInfo),
+  /** How many calls replay found with a changed input (drift); their steps carry the path. */
+  drifts: Schema.optionalWith(Schema.Int, { default: () => 0 }),
   ...Totals.fields
 }) {}
 

@@ -107,11 +107,20 @@ export class RunContext extends Context.Tag("@multirun/core/RunContext")<RunCont
 const toOptions = (nameOrOptions: string | RunOptions): RunOptions =>
   typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions
 
-/** Starts a run with the `Telemetry` and `Redaction` services, when they are provided. */
+/**
+ * Starts a run with the `Telemetry` and `Redaction` services, when they are provided; a run
+ * started inside another records that one as its parent.
+ */
 const start = (options: RunOptions) =>
   Effect.flatMap(
-    Effect.all([Effect.serviceOption(Telemetry), Effect.serviceOption(Redaction)]),
-    ([telemetry, redaction]) => startRun(options, Option.getOrUndefined(telemetry), Option.getOrUndefined(redaction))
+    Effect.all([Effect.serviceOption(Telemetry), Effect.serviceOption(Redaction), Effect.serviceOption(RunContext)]),
+    ([telemetry, redaction, outer]) =>
+      startRun(
+        options,
+        Option.getOrUndefined(telemetry),
+        Option.getOrUndefined(redaction),
+        Option.getOrUndefined(Option.map(outer, (run) => run.runId))
+      )
   )
 
 /**

@@ -7,7 +7,7 @@
 import { Context, Effect } from "effect"
 import type { Schema } from "effect"
 import { AgentContext, type AgentContextService } from "./AgentContext.js"
-import type { BackendError, ReplayError, SerializationError } from "./Errors.js"
+import type { BackendError, ReplayError, RunError, SerializationError } from "./Errors.js"
 import type { RedactedReplayPolicy } from "./Redaction.js"
 import { type DriftPolicy, RunContext } from "./RunContext.js"
 import type { StepContext, Usage } from "./StepContext.js"
@@ -58,11 +58,12 @@ export type TypedStepOptions<A, I = unknown> =
 export type PlainStepOptions<I = unknown> = Omit<StepOptions<unknown, I>, "output" | "usage">
 
 /**
- * The errors a step adds to its body's.
+ * The errors a step adds to its body's: a value that is not JSON, a recorded result that cannot
+ * be replayed, the backend, and a step of a run or agent that has ended (`RunError("Ended")`).
  *
  * @since 0.1.0
  */
-export type StepError = SerializationError | ReplayError | BackendError
+export type StepError = SerializationError | ReplayError | BackendError | RunError
 
 /**
  * Records `self` as a step of the current agent (or of the run's default agent, created on
@@ -118,8 +119,10 @@ const record = <A, E, R>(
   Effect.withFiberRuntime((fiber) => {
     const context = fiber.currentContext as Context.Context<RunContext>
     const agent = context.unsafeMap.get(AgentContext.key) as AgentContextService | undefined
+    const current = Context.get(context, RunContext)
     // the body's `StepContext` is the run's, which finds the step through the fiber
     const run = body as Effect.Effect<A, E, Exclude<R, StepContext>>
-    if (agent !== undefined) return agent.runStep(name, options, run)
-    return Effect.flatMap(Context.get(context, RunContext).defaultAgent, (agent) => agent.runStep(name, options, run))
+    // an agent of an outer run is shadowed by the innermost `withRun`
+    if (agent !== undefined && agent.runContext.runId === current.runId) return agent.runStep(name, options, run)
+    return Effect.flatMap(current.defaultAgent, (agent) => agent.runStep(name, options, run))
   })

@@ -21,7 +21,7 @@ export type StepKind = typeof StepKind.Type
 /**
  * One recorded unit of work: its canonical input and hash, output or error, timing, usage,
  * and whether it was replayed from a checkpoint instead of executed. `seq` is the step's order
- * within its run, taken when the step was called. `output` is `null` when the step returned
+ * within its run, taken when the step was called; `parentId` the step whose body called it. `output` is `null` when the step returned
  * nothing (`void`) or failed.
  *
  * @since 0.1.0
@@ -46,7 +46,17 @@ export class Step extends Schema.Class<Step>("@multirun/core/Step")({
   costUsd: Schema.NullOr(Amount),
   /** The provider's model id, for model calls. */
   model: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
-  replayed: Schema.Boolean
+  replayed: Schema.Boolean,
+  /**
+   * The step this one ran inside (its body called it), null at the top of an agent. A replayed
+   * parent stands for the steps inside it: they are neither replayed nor executed again.
+   */
+  parentId: Schema.optionalWith(Schema.NullOr(StepId), { default: () => null }),
+  /**
+   * Set when replay found this call's input changed against a recorded call of the same step: the
+   * JSON path of the first difference (`input.temperature`). Null otherwise.
+   */
+  drift: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 }) {}
 
 /**

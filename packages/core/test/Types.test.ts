@@ -14,7 +14,7 @@ describe("types", () => {
   it("step puts RunContext in R and removes StepContext", () => {
     const tracked = E.flatMap(StepContext, (ctx) => E.as(ctx.addUsage({ tokensUsed: 1 }), 42)).pipe(Step.step("s"))
     expectTypeOf(tracked).toEqualTypeOf<
-      Effect.Effect<number, SerializationError | ReplayError | BackendError, RunContext>
+      Effect.Effect<number, SerializationError | ReplayError | BackendError | RunError, RunContext>
     >()
     // never called: only the compiler's verdict matters
     const outsideRun = () =>

@@ -27,10 +27,11 @@ import { StoreError } from "./StoreError.js"
  * - 3: run leases (`multirun_leases`): one owner per run, and the epoch that fences writes.
  * - 4: compact steps: a column per field (no JSON record), ids and the input hash as bytes, kind
  *   and status as small integers, and in SQLite a table without rowid.
+ * - 5: a step's parent step (`parent_id`) and drift mark (`drift`).
  *
  * @since 0.1.0
  */
-export const schemaVersion = 4
+export const schemaVersion = 5
 
 /**
  * Where `Migrator` records the migrations it applied.
@@ -169,6 +170,25 @@ const compactSteps = Effect.gen(function*() {
 })
 
 /**
+ * Steps know the step they ran inside and whether replay found them drifted: two nullable columns
+ * (NULL for every step written before). Migration 4 creates the table as the code writes it, so
+ * a database made from scratch has them already.
+ */
+const stepParentAndDrift = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const existing = yield* sql.onDialectOrElse({
+    pg: () =>
+      sql<{ name: string }>`SELECT column_name AS name FROM information_schema.columns
+        WHERE table_name = 'multirun_steps' AND table_schema = current_schema()`,
+    orElse: () => sql<{ name: string }>`SELECT name FROM pragma_table_info('multirun_steps')`
+  })
+  const has = new Set(existing.map((column) => column.name))
+  const bytes = dialectOf(sql) === "pg" ? "BYTEA" : "BLOB"
+  if (!has.has("parent_id")) yield* sql.unsafe(`ALTER TABLE multirun_steps ADD COLUMN parent_id ${bytes}`)
+  if (!has.has("drift")) yield* sql`ALTER TABLE multirun_steps ADD COLUMN drift TEXT`
+})
+
+/**
  * The migrations, keyed `<id>_<name>` as `Migrator.fromRecord` expects. No foreign keys: the
  * records of one run may arrive in any order.
  *
@@ -178,7 +198,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "1_initial": initial,
   "2_step_values": stepValues,
   "3_leases": leases,
-  "4_compact_steps": compactSteps
+  "4_compact_steps": compactSteps,
+  "5_step_parent_and_drift": stepParentAndDrift
 }
 
 /**

@@ -76,12 +76,17 @@ export const scenarios = (name: string, newDatabase: Effect.Effect<Database, nev
 
     it.live("a checkpoint row whose payload is broken is CheckpointError(Corrupt), never a defect", () =>
       Effect.gen(function*() {
-        const { runId, checkpointId } = yield* withRun("corrupt")(Effect.gen(function*() {
+        // the run fails after its checkpoint, so it can be resumed
+        let runId = ""
+        let checkpointId = ""
+        yield* Effect.exit(withRun("corrupt")(Effect.gen(function*() {
           const run = yield* RunContext
           yield* Effect.succeed(1).pipe(step("one"))
           const checkpoint = yield* run.checkpoint("first")
-          return { runId: run.runId, checkpointId: checkpoint.id }
-        }))
+          runId = run.runId
+          checkpointId = checkpoint.id
+          return yield* Effect.fail("stop")
+        })))
         const sql = yield* SqlClient.SqlClient
         yield* sql`UPDATE multirun_checkpoints SET payload = ${"{\"id\": broken"} WHERE id = ${checkpointId}`
         const client = yield* MultiRunClient

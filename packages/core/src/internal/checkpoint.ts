@@ -1,15 +1,16 @@
 /**
- * Checkpoints of a run in this process: capture, the covered ranges (watermark), apply and
- * restore, the lineage of recorded steps, loading and decoding stored checkpoints.
+ * Checkpoints of a run in this process: capture, the covered ranges (watermark), restore, the
+ * timeline of recorded calls a checkpoint leads to, loading and decoding stored checkpoints.
  */
 import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import * as Checkpoint from "../Checkpoint.js"
 import { type BackendError, CheckpointError, type SerializationError } from "../Errors.js"
 import type { AgentId } from "../Ids.js"
 import type { MultiRunClientService } from "../MultiRunClient.js"
+import type * as Step from "../StepRecord.js"
 import { canonicalJson } from "./canonical.js"
 import { holdsMarker } from "./redaction.js"
-import { type Recorded, ReplayCache } from "./replay.js"
+import { place, type Slot, type Timeline } from "./replay.js"
 import type { RunState } from "./runState.js"
 import * as Totals from "./totals.js"
 
@@ -48,16 +49,33 @@ export const loadCheckpoint = (
     }))
   )
 
-/** What a checkpoint's lineage holds: the steps replay may return, and the run's highest `seq`. */
+/** What a checkpoint's lineage holds: the recorded timeline replay follows, and the run's highest `seq`. */
 export interface Lineage {
-  readonly recorded: Array<Recorded>
+  readonly timeline: Timeline
   readonly maxSeq: number
 }
 
+/** A stored step as a place of its key. */
+const slotOf = (step: Step.Encoded, replayable: boolean): Slot => ({
+  hash: step.inputHash,
+  input: step.input,
+  output: step.output,
+  outputRedacted: step.output !== null && holdsMarker(step.output),
+  replayable,
+  seq: step.seq,
+  consumed: false
+})
+
+/** The key of a stored call: its input text, or its hash when the stored input was redacted. */
+const keyOf = (step: Step.Encoded): string => holdsMarker(step.input) ? `#${step.inputHash}` : step.input
+
 /**
- * Every completed, non-replayed step of a checkpoint's lineage, oldest first: the steps of the
- * runs it was forked from (up to their fork points), then its own run's steps it covers.
- * `forkedFrom` saves a read when the caller knows the run's parent checkpoint.
+ * The timeline of a checkpoint: the runs it was forked from (up to their fork points), then its
+ * own run's calls. Each attempt of the run (its `segments`) calls the program from the top, so
+ * its n-th call of a key takes the n-th place of that key: a replayed call leaves the place as
+ * it was, an executed one puts its own record there (replayable when it completed and the
+ * checkpoint covers it). A step inside a replayable record is not a call of its own: the record
+ * stands for it. `forkedFrom` saves a read when the caller knows the run's parent checkpoint.
  */
 export const lineage = (
   client: MultiRunClientService,
@@ -67,29 +85,17 @@ export const lineage = (
   Effect.gen(function*() {
     const [steps, agents] = yield* Effect.all([client.listSteps(checkpoint.runId), client.listAgents(checkpoint.runId)])
     const names = new Map(agents.map((agent) => [agent.id, agent.name]))
-    const recorded: Array<Recorded> = []
     const parentId = forkedFrom !== undefined
       ? forkedFrom
       : Option.getOrNull(Option.flatMap(yield* client.getRun(checkpoint.runId), (r) => Option.fromNullable(r.forkedFrom)))
-    if (parentId !== null) {
-      const parent = yield* loadCheckpoint(client, parentId)
-      recorded.push(...(yield* lineage(client, parent)).recorded)
-    }
+    const timeline: Timeline = parentId === null
+      ? new Map()
+      : (yield* lineage(client, yield* loadCheckpoint(client, parentId))).timeline
     let maxSeq = -1
     const present = new Set<number>()
     for (const step of steps) {
       present.add(step.seq)
       if (step.seq > maxSeq) maxSeq = step.seq
-      if (step.status !== "completed" || step.replayed || !Checkpoint.covers(checkpoint.covered, step.seq)) continue
-      recorded.push({
-        agentName: names.get(step.agentId) ?? "",
-        name: step.name,
-        hash: step.inputHash,
-        input: step.input,
-        output: step.output,
-        outputRedacted: step.output !== null && holdsMarker(step.output),
-        consumed: false
-      })
     }
     const missing = missingSeqs(checkpoint.covered, present)
     if (missing.length > 0) {
@@ -101,8 +107,102 @@ export const lineage = (
           "they would run again without their recorded results, so the restore stops here"
       })
     }
-    return { recorded, maxSeq }
+    if (checkpoint.segments === undefined) legacyTimeline(timeline, steps, names, checkpoint)
+    else foldSegments(timeline, steps, names, checkpoint, checkpoint.segments)
+    return { timeline, maxSeq }
   })
+
+/** A checkpoint written before 0.3: its completed, executed, covered steps in order, one place each. */
+const legacyTimeline = (
+  timeline: Timeline,
+  steps: ReadonlyArray<Step.Encoded>,
+  names: ReadonlyMap<string, string>,
+  checkpoint: Checkpoint.Checkpoint
+): void => {
+  for (const step of steps) {
+    if (step.status !== "completed" || step.replayed || !Checkpoint.covers(checkpoint.covered, step.seq)) continue
+    place(timeline, names.get(step.agentId) ?? "", step.name, keyOf(step), Number.MAX_SAFE_INTEGER, slotOf(step, true))
+  }
+}
+
+/** Folds the calls of each attempt into the timeline, then takes out the steps inside replayable records. */
+const foldSegments = (
+  timeline: Timeline,
+  steps: ReadonlyArray<Step.Encoded>,
+  names: ReadonlyMap<string, string>,
+  checkpoint: Checkpoint.Checkpoint,
+  segments: Checkpoint.Ranges
+): void => {
+  const bySeq = new Map<number, Step.Encoded>()
+  const byId = new Map<string, Step.Encoded>()
+  // a call known by its hash only (in flight at a checkpoint) takes the key its text has elsewhere
+  const keyByHash = new Map<string, string>()
+  for (const step of steps) {
+    if (!Checkpoint.covers(segments, step.seq)) continue
+    bySeq.set(step.seq, step)
+    byId.set(step.id, step)
+    keyByHash.set(`${step.agentId}\0${step.name}\0${step.inputHash}`, keyOf(step))
+  }
+  const pending = new Map(checkpoint.pending.map((p) => [p.seq, p]))
+  /** The last call that put or used each place, for the steps-inside-records rule. */
+  const lastCall = new Map<Slot, Step.Encoded>()
+  for (const [from, to] of segments) {
+    const occurrences = new Map<string, number>()
+    for (let seq = from; seq < to; seq++) {
+      const step = bySeq.get(seq)
+      const inFlight = step === undefined ? pending.get(seq) : undefined
+      if (step === undefined && inFlight === undefined) continue
+      const agentId = step?.agentId ?? inFlight!.agentId
+      const name = step?.name ?? inFlight!.name
+      const hash = step?.inputHash ?? inFlight!.inputHash
+      const key = step !== undefined ? keyOf(step) : keyByHash.get(`${agentId}\0${name}\0${hash}`) ?? `#${hash}`
+      const agentName = names.get(agentId) ?? ""
+      const counted = `${agentName}\0${name}\0${key}`
+      const occurrence = occurrences.get(counted) ?? 0
+      occurrences.set(counted, occurrence + 1)
+      if (step === undefined) {
+        place(timeline, agentName, name, key, occurrence, {
+          hash,
+          input: "null",
+          output: null,
+          outputRedacted: false,
+          replayable: false,
+          seq,
+          consumed: false
+        })
+        continue
+      }
+      const slots = timeline.get(agentName)?.get(name)?.get(key)
+      const existing = slots?.[occurrence]
+      if (step.replayed && existing !== undefined) {
+        lastCall.set(existing, step)
+        continue
+      }
+      const slot = slotOf(step, step.status === "completed" && Checkpoint.covers(checkpoint.covered, seq))
+      place(timeline, agentName, name, key, occurrence, slot)
+      lastCall.set(slot, step)
+    }
+  }
+  const records = new Set<string>()
+  for (const [slot, step] of lastCall) if (slot.replayable && !step.replayed) records.add(step.id)
+  const insideRecord = (step: Step.Encoded): boolean => {
+    for (let parent = step.parentId; parent != null; parent = byId.get(parent)?.parentId) {
+      if (records.has(parent)) return true
+    }
+    return false
+  }
+  for (const steps of timeline.values()) {
+    for (const keys of steps.values()) {
+      for (const [key, slots] of keys) {
+        const kept = slots.filter((slot) => {
+          const step = lastCall.get(slot)
+          return step === undefined || !insideRecord(step)
+        })
+        if (kept.length !== slots.length) keys.set(key, kept)
+      }
+    }
+  }
+}
 
 /** The first few covered sequence numbers that have no stored step. */
 const missingSeqs = (covered: Checkpoint.Ranges, present: ReadonlySet<number>): Array<number> => {
@@ -116,9 +216,10 @@ const missingSeqs = (covered: Checkpoint.Ranges, present: ReadonlySet<number>): 
 /** The watermark: earlier coverage plus this segment's sequence numbers minus running steps. */
 export const covered = (run: RunState): Checkpoint.Ranges => {
   const ranges: Array<readonly [number, number]> = [...run.baseCovered]
-  const running = run.inFlight.list().map((step) => step.info.seq)
   let from = run.segmentStart
-  for (const seq of running) {
+  for (const step of run.inFlight.list()) {
+    const seq = step.info.seq
+    if (seq < from) continue
     if (seq > from) ranges.push([from, seq])
     from = seq + 1
   }
@@ -126,10 +227,34 @@ export const covered = (run: RunState): Checkpoint.Ranges => {
   return ranges
 }
 
+/** Whether `recorded` was taken on the way to `target`: its attempts are a prefix of target's. */
+const onTimelineOf = (recorded: Checkpoint.Checkpoint, target: Checkpoint.Checkpoint): boolean => {
+  const mine = recorded.segments
+  const theirs = target.segments
+  if (mine === undefined || theirs === undefined || mine.length === 0 || mine.length > theirs.length) return false
+  const last = mine.length - 1
+  for (let i = 0; i < last; i++) {
+    if (mine[i]![0] !== theirs[i]![0] || mine[i]![1] !== theirs[i]![1]) return false
+  }
+  return mine[last]![0] === theirs[last]![0] && mine[last]![1] <= theirs[last]![1]
+}
+
 /**
- * Takes a checkpoint of the run: state of the run and of every agent, `extraState`, totals and
- * the watermark. The records of the run and its live agents are written first and the
- * checkpoint is saved after the backend made every earlier write durable.
+ * The checkpoints a resumed program reaches again: those of the run taken on the way to the
+ * checkpoint it resumes from, in order. While the resumed attempt has executed nothing, a
+ * `checkpoint(name)` returns the next of these with that name instead of writing a copy.
+ */
+export const reachedAgain = (
+  all: ReadonlyArray<Checkpoint.Checkpoint>,
+  target: Checkpoint.Checkpoint
+): Array<Checkpoint.Checkpoint> => all.filter((recorded) => onTimelineOf(recorded, target))
+
+/**
+ * Takes a checkpoint of the run: state of the run and of every agent, `extraState`, totals, the
+ * watermark, the attempts and the steps in flight. The records of the run and its live agents
+ * are written first and the checkpoint is saved after the backend made every earlier write
+ * durable. A resumed program that reaches a recorded checkpoint before executing anything gets
+ * that checkpoint back, and nothing is written.
  */
 export const capture = (
   run: RunState,
@@ -144,8 +269,16 @@ export const capture = (
       if (typeof text !== "string") return Effect.fail(text)
       extraState = JSON.parse(text)
     }
+    const again = run.reachedAgain(name)
+    if (again !== undefined) return Effect.succeed(again)
     const agents: Array<Checkpoint.AgentSnapshot> = run.live.map((agent) => agent.snapshot())
     for (const snapshots of run.restored.values()) agents.push(...snapshots)
+    const inFlight = run.inFlight.list()
+    const pending: Array<Checkpoint.PendingStep> = [...run.basePending]
+    for (const step of inFlight) {
+      if (step.info.seq < run.segmentStart) continue
+      pending.push({ seq: step.info.seq, agentId: step.agent.id, name: step.info.name, inputHash: step.info.inputHash })
+    }
     const encoded: Checkpoint.Encoded = {
       id: run.newId(),
       runId: run.runId,
@@ -157,6 +290,10 @@ export const capture = (
       agents,
       extraState,
       covered: covered(run),
+      ...(run.baseSegments === undefined
+        ? {}
+        : { segments: [...run.baseSegments, [run.segmentStart, run.nextSeq] as const] }),
+      pending,
       ...Totals.toRecord(run.totals)
     }
     const agentWrites = run.live.filter((agent) => !agent.ended).map((agent) => run.client.writeAgent(agent.record()))
@@ -166,56 +303,37 @@ export const capture = (
     )
   })
 
-/** Puts the run at a checkpoint: state, agents, totals, replay cache, sequence numbers. */
-export const apply = (
-  run: RunState,
-  checkpoint: Checkpoint.Checkpoint,
-  recorded: Array<Recorded>,
-  nextSeq: number,
-  latestVersion: number
-): void => {
-  const sameRun = checkpoint.runId === run.runId
-  run.state.replace(checkpoint.runState)
-  run.totals = Totals.copy(checkpoint)
-  run.nextSeq = nextSeq
-  run.segmentStart = nextSeq
-  run.baseCovered = sameRun ? checkpoint.covered : []
-  run.checkpointVersion = Math.max(run.checkpointVersion, latestVersion)
-  // an agent still active takes its checkpointed state in place; every other agent of the
-  // checkpoint waits to be taken over by the next `withAgent` of the same name
-  run.restored = new Map()
-  const claimable = new Set<string>()
-  for (const snapshot of checkpoint.agents) {
-    const active = sameRun ? run.live.find((agent) => agent.id === snapshot.agentId && !agent.ended) : undefined
-    if (active !== undefined) {
-      active.state.replace(snapshot.state)
-      active.totals = Totals.copy(snapshot)
-      continue
-    }
-    claimable.add(snapshot.agentId)
-    const list = run.restored.get(snapshot.name) ?? []
-    list.push(snapshot)
-    run.restored.set(snapshot.name, list)
-  }
-  run.live = run.live.filter((agent) => !claimable.has(agent.id))
-  const cache = new ReplayCache(recorded)
-  run.replay = cache.remaining > 0 ? cache : undefined
+/** How the run continues from a checkpoint: what `RunState.continueFrom` applies. */
+export interface Plan {
+  readonly checkpoint: Checkpoint.Checkpoint
+  readonly timeline: Timeline
+  /** The first sequence number of the new attempt: above every stored step. */
+  readonly nextSeq: number
+  /** The highest checkpoint version of the run known to exist. */
+  readonly latestVersion: number
+  /** Recorded checkpoints the program reaches again (a resume in a new process), in order. */
+  readonly reachedAgain: ReadonlyArray<Checkpoint.Checkpoint>
 }
 
 /**
- * Restores a checkpoint of this run: flushes, loads the lineage and applies it. `latestVersion`
- * is the highest checkpoint version of the run known to exist, so the next checkpoint takes the
- * version after it.
+ * Restores a checkpoint of this run in this process: decides the drift of the replay it leaves,
+ * flushes, loads the lineage and continues the run from it.
  */
 export const restore = (
   run: RunState,
-  checkpoint: Checkpoint.Checkpoint,
-  latestVersion: number
+  checkpoint: Checkpoint.Checkpoint
 ): Effect.Effect<Checkpoint.Checkpoint, CheckpointError | BackendError> =>
   Effect.gen(function*() {
+    yield* run.decideDrift
     yield* run.client.flush
-    const { maxSeq, recorded } = yield* lineage(run.client, checkpoint, run.forkedFrom)
-    apply(run, checkpoint, recorded, Math.max(maxSeq, run.nextSeq - 1) + 1, latestVersion)
+    const { maxSeq, timeline } = yield* lineage(run.client, checkpoint, run.forkedFrom)
+    run.continueFrom({
+      checkpoint,
+      timeline,
+      nextSeq: Math.max(maxSeq, run.nextSeq - 1) + 1,
+      latestVersion: run.checkpointVersion,
+      reachedAgain: []
+    })
     return checkpoint
   })
 
@@ -226,7 +344,7 @@ export const restoreById = (
 ): Effect.Effect<Checkpoint.Checkpoint, CheckpointError | BackendError> =>
   Effect.flatMap(loadCheckpoint(run.client, checkpointId), (checkpoint) =>
     checkpoint.runId === run.runId
-      ? restore(run, checkpoint, run.checkpointVersion)
+      ? restore(run, checkpoint)
       : Effect.fail(
         new CheckpointError({
           reason: "WrongRun",

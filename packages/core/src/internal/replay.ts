@@ -1,85 +1,201 @@
+import type { Effect } from "effect"
+import type { BackendError } from "../Errors.js"
 import { sha256 } from "./canonical.js"
-import { holdsMarker } from "./redaction.js"
 
-/** One completed step that replay may return. */
-export interface Recorded {
-  readonly agentName: string
-  readonly name: string
+/**
+ * One place among the calls of a key (agent name, step name, input) in a recorded timeline: a
+ * completed, covered record that replay may return, or the place of a call it may not (a call
+ * that failed, was interrupted, or was in flight when the checkpoint was taken), which a call
+ * at that place executes again.
+ */
+export interface Slot {
   readonly hash: string
+  /** The recorded canonical input text (its redaction, when the input was redacted). */
   readonly input: string
   readonly output: string | null
   /** The stored output holds a redaction marker: replay cannot return the original. */
   readonly outputRedacted: boolean
+  readonly replayable: boolean
+  /** The sequence number of the recorded call, which orders the drift candidates. */
+  readonly seq: number
   consumed: boolean
 }
 
-interface Queue {
-  readonly entries: Array<Recorded>
+/**
+ * A recorded timeline: per agent name and step name, the places of each key in call order. A key
+ * is the canonical input text, or `#` and the input hash when the text is not known (a redacted
+ * input, a call in flight at the checkpoint). Canonical JSON never starts with `#`.
+ */
+export type Timeline = Map<string, Map<string, Map<string, Array<Slot>>>>
+
+/** The places of one key, and how many calls of it this replay has made. */
+interface KeyCalls {
+  readonly slots: Array<Slot>
+  calls: number
+}
+
+/** A call of a step name that executed while that name still had records to replay. */
+export interface Suspect {
+  readonly input: string
+  readonly hash: string
+  /** Marks the call's step as drifted, with the path of the first difference. */
+  readonly mark: (path: string) => Effect.Effect<void, BackendError>
+}
+
+/** The replay state of one step name of one agent. */
+export interface NameCalls {
+  readonly agentName: string
+  readonly name: string
+  readonly keys: Map<string, KeyCalls>
+  /** Whether some keys are hashes (`#…`), so a call's text that finds nothing is hashed too. */
+  readonly hashed: boolean
+  /** The replayable records, in recorded order: the drift candidates. */
+  readonly candidates: Array<Slot>
   head: number
+  unconsumed: number
+  readonly suspects: Array<Suspect>
 }
 
-/** The recorded calls of one step name of one agent. */
-interface StepEntries {
-  /** Every call in recording order: the drift candidates. */
-  readonly all: Queue
-  /** The calls by canonical input text, or by `#` and input hash when the stored input was redacted. */
-  readonly byInput: Map<string, Queue>
-  /** How many calls are keyed by hash. */
-  hashed: number
+/** Where a call stands: its key's calls and the place it takes, if it is called now. */
+export interface Place {
+  readonly names: NameCalls | undefined
+  readonly key: string
+  readonly calls: KeyCalls | undefined
+  readonly slot: Slot | undefined
 }
 
-const next = (queue: Queue | undefined): Recorded | undefined => {
-  if (queue === undefined) return undefined
-  while (queue.head < queue.entries.length && queue.entries[queue.head]!.consumed) queue.head++
-  return queue.entries[queue.head]
+/** A recorded call that no call matched, and the call that took its place with another input. */
+export interface Drifted {
+  readonly agentName: string
+  readonly name: string
+  readonly recorded: Slot
+  readonly suspect: Suspect
+}
+
+/** Adds a place to a timeline: the `occurrence`-th call of its key (or the next one). */
+export const place = (
+  timeline: Timeline,
+  agentName: string,
+  name: string,
+  key: string,
+  occurrence: number,
+  slot: Slot
+): void => {
+  let steps = timeline.get(agentName)
+  if (steps === undefined) timeline.set(agentName, steps = new Map())
+  let keys = steps.get(name)
+  if (keys === undefined) steps.set(name, keys = new Map())
+  const slots = keys.get(key)
+  if (slots === undefined) keys.set(key, [slot])
+  else if (occurrence < slots.length) slots[occurrence] = slot
+  else slots.push(slot)
 }
 
 /**
- * The replay cache: recorded results keyed by (agent name, step name, input), each key a
- * queue in recording order, so the n-th call with the same key gets the n-th result
- * (the occurrence). The key holds the canonical input text itself, which identifies the same
- * calls as its SHA-256 does, so a replayed call needs no hashing. Lookups and consumption are
- * O(1) amortized. A call whose stored input was redacted is keyed by its hash, taken from the
- * original input: a lookup hashes the input only when the text finds nothing and such calls exist.
+ * The replay cache: a call of key K is the n-th call of K since the restore, and gets the n-th
+ * place of K in the recorded timeline: its record when that place holds a replayable one, an
+ * execution otherwise (a place whose call failed keeps its place, so a fallback after a failed
+ * call is matched with its own record). A call is never given another input's record: a call
+ * with no place while its step name still has records to replay executes, and is reported as
+ * drift only when those records are left unmatched ({@link unmatched}). Keys hold the canonical
+ * input text, so a replayed call needs no hashing.
  */
 export class ReplayCache {
-  private readonly agents = new Map<string, Map<string, StepEntries>>()
+  private readonly agents = new Map<string, Map<string, NameCalls>>()
   remaining = 0
 
-  constructor(recorded: Iterable<Recorded>) {
-    for (const entry of recorded) {
-      let steps = this.agents.get(entry.agentName)
-      if (steps === undefined) this.agents.set(entry.agentName, steps = new Map())
-      let entries = steps.get(entry.name)
-      if (entries === undefined) {
-        steps.set(entry.name, entries = { all: { entries: [], head: 0 }, byInput: new Map(), hashed: 0 })
+  constructor(timeline: Timeline) {
+    for (const [agentName, steps] of timeline) {
+      const byName = new Map<string, NameCalls>()
+      this.agents.set(agentName, byName)
+      for (const [name, keys] of steps) {
+        const candidates: Array<Slot> = []
+        const calls = new Map<string, KeyCalls>()
+        let hashed = false
+        for (const [key, slots] of keys) {
+          if (key.startsWith("#")) hashed = true
+          calls.set(key, { slots, calls: 0 })
+          for (const slot of slots) if (slot.replayable && !slot.consumed) candidates.push(slot)
+        }
+        candidates.sort((a, b) => a.seq - b.seq)
+        byName.set(name, {
+          agentName,
+          name,
+          keys: calls,
+          hashed,
+          candidates,
+          head: 0,
+          unconsumed: candidates.length,
+          suspects: []
+        })
+        this.remaining += candidates.length
       }
-      entries.all.entries.push(entry)
-      const redacted = holdsMarker(entry.input)
-      if (redacted) entries.hashed++
-      const key = redacted ? `#${entry.hash}` : entry.input
-      const queue = entries.byInput.get(key)
-      if (queue === undefined) entries.byInput.set(key, { entries: [entry], head: 0 })
-      else queue.entries.push(entry)
-      this.remaining++
     }
   }
 
-  /** The next unconsumed result for this exact call (canonical input text), without consuming it. */
-  peek(agentName: string, name: string, input: string): Recorded | undefined {
-    const entries = this.agents.get(agentName)?.get(name)
-    if (entries === undefined) return undefined
-    const hit = next(entries.byInput.get(input))
-    return hit !== undefined || entries.hashed === 0 ? hit : next(entries.byInput.get(`#${sha256(input)}`))
+  /** Where a call with this canonical input text stands, without counting it. */
+  place(agentName: string, name: string, input: string): Place {
+    const names = this.agents.get(agentName)?.get(name)
+    if (names === undefined) return { names, key: input, calls: undefined, slot: undefined }
+    let key = input
+    let calls = names.keys.get(input)
+    if (calls === undefined && names.hashed) {
+      const hashKey = `#${sha256(input)}`
+      const byHash = names.keys.get(hashKey)
+      if (byHash !== undefined) {
+        key = hashKey
+        calls = byHash
+      }
+    }
+    return { names, key, calls, slot: calls?.slots[calls.calls] }
   }
 
-  /** The next unconsumed result of this step name whatever its input: the drift candidate. */
-  peekByName(agentName: string, name: string): Recorded | undefined {
-    return next(this.agents.get(agentName)?.get(name)?.all)
+  /** Counts a call at its place (it takes the next occurrence of its key). */
+  take(at: Place): void {
+    if (at.calls !== undefined) at.calls.calls++
+    else if (at.names !== undefined) at.names.keys.set(at.key, { slots: [], calls: 1 })
   }
 
-  consume(entry: Recorded): void {
-    entry.consumed = true
+  /** Marks a record as used; `remaining` counts the records not used yet. */
+  consume(at: Place, slot: Slot): void {
+    slot.consumed = true
     this.remaining--
+    at.names!.unconsumed--
+  }
+
+  /** The earliest record of this step name not replayed yet, if any. */
+  firstUnconsumed(names: NameCalls): Slot | undefined {
+    while (names.head < names.candidates.length && names.candidates[names.head]!.consumed) names.head++
+    return names.candidates[names.head]
+  }
+
+  /** The record of this exact call at its next place, if replay holds one (not counted). */
+  peek(agentName: string, name: string, input: string): Slot | undefined {
+    const { slot } = this.place(agentName, name, input)
+    return slot !== undefined && slot.replayable && !slot.consumed ? slot : undefined
+  }
+
+  /**
+   * Decides drift: the records no call matched, paired in recorded order with the calls of the
+   * same step name that executed with an input never recorded there. Each pair is used up; calls
+   * that found no record to pair with were new calls, not drift.
+   */
+  unmatched(): Array<Drifted> {
+    const drifted: Array<Drifted> = []
+    for (const byName of this.agents.values()) {
+      for (const names of byName.values()) {
+        let next = 0
+        while (next < names.suspects.length) {
+          const recorded = this.firstUnconsumed(names)
+          if (recorded === undefined) break
+          recorded.consumed = true
+          this.remaining--
+          names.unconsumed--
+          drifted.push({ agentName: names.agentName, name: names.name, recorded, suspect: names.suspects[next++]! })
+        }
+        names.suspects.length = 0
+      }
+    }
+    return drifted
   }
 }

@@ -1,7 +1,7 @@
 /** Starting a run in this process: create a new one, resume a stored one, or fork a checkpoint. */
 import { Duration, Effect, Option } from "effect"
 import type * as Checkpoint from "../Checkpoint.js"
-import { type BackendError, CheckpointError, type RunError, type SerializationError } from "../Errors.js"
+import { type BackendError, CheckpointError, RunError, type SerializationError } from "../Errors.js"
 import { type CheckpointId, Ids, type RunId } from "../Ids.js"
 import * as Lease from "../Lease.js"
 import { MultiRunClient, type MultiRunClientService } from "../MultiRunClient.js"
@@ -9,11 +9,14 @@ import type { RedactionService } from "../Redaction.js"
 import type { RunOptions } from "../RunContext.js"
 import type { TelemetryService } from "../Telemetry.js"
 import { canonicalJson } from "./canonical.js"
-import { apply, lineage, loadCheckpoint, restore, toCheckpoint } from "./checkpoint.js"
+import { lineage, loadCheckpoint, reachedAgain, toCheckpoint } from "./checkpoint.js"
 import { acquireLease, keepAlive, ownerToken, release } from "./ownership.js"
 import { Redactor } from "./redaction.js"
 import { defaultMaxValueSize, RunState } from "./runState.js"
 import { RunTelemetry } from "./telemetry.js"
+
+/** A stored result as quoted in a message: at most 80 characters. */
+const clip = (text: string): string => text.length <= 80 ? text : `${text.slice(0, 77)}...`
 
 type StartError = BackendError | CheckpointError | SerializationError | RunError
 
@@ -57,13 +60,14 @@ const acquire = (env: Environment, runId: string) =>
 export const startRun = (
   options: RunOptions,
   telemetry: TelemetryService | undefined,
-  redaction: RedactionService | undefined
+  redaction: RedactionService | undefined,
+  outer: RunId | undefined
 ): Effect.Effect<RunState, StartError, MultiRunClient> =>
   Effect.gen(function*() {
     const metadataText = canonicalJson(options.metadata ?? {}, "run metadata")
     if (typeof metadataText !== "string") return yield* metadataText
     const env = yield* environment(options, telemetry, redaction)
-    const run = yield* options.resume === undefined ? create(options, env) : resume(options.resume, env)
+    const run = yield* options.resume === undefined ? create(options, env, outer) : resume(options.resume, env)
     yield* keepAlive(run)
     if (run.telemetry !== undefined) yield* run.telemetry.openRun(run, options.resume !== undefined)
     return run
@@ -72,7 +76,7 @@ export const startRun = (
 type Environment = Effect.Effect.Success<ReturnType<typeof environment>>
 
 /** A new run, from scratch or (with `forkFrom`) from another run's checkpoint. */
-const create = (options: RunOptions, env: Environment): Effect.Effect<RunState, StartError> =>
+const create = (options: RunOptions, env: Environment, outer: RunId | undefined): Effect.Effect<RunState, StartError> =>
   Effect.gen(function*() {
     const { client, clock, ids } = env
     const parent = options.forkFrom === undefined ? undefined : yield* loadCheckpoint(client, options.forkFrom)
@@ -85,14 +89,14 @@ const create = (options: RunOptions, env: Environment): Effect.Effect<RunState, 
       name: options.name,
       metadata: options.metadata ?? {},
       tags: options.tags ?? [],
-      parentRunId: parent?.runId ?? null,
+      parentRunId: parent?.runId ?? outer ?? null,
       forkedFrom: parent?.id ?? null,
       startedAt: now
     })
     return yield* releaseOnFailure(run, Effect.gen(function*() {
       if (parent !== undefined) {
-        const { recorded } = yield* lineage(client, parent)
-        apply(run, parent, recorded, 0, 0)
+        const { timeline } = yield* lineage(client, parent)
+        run.continueFrom({ checkpoint: parent, timeline, nextSeq: 0, latestVersion: 0, reachedAgain: [] })
       }
       // the run's row is durable before the program starts, so a crash at any later point can resume
       yield* run.client.writeRun(run.record())
@@ -126,6 +130,15 @@ const resume = (
       })
     }
     const previous = stored.value
+    if (previous.status === "completed") {
+      return yield* new RunError({
+        reason: "Completed",
+        runId,
+        detail: `the run completed${previous.result === null ? "" : ` with the result ${clip(previous.result)}`}, so ` +
+          "resuming it would run its steps again; fork it instead: `withRun({ name, forkFrom: checkpointId })` " +
+          "with one of its checkpoints (`Checkpoints.list(runId)`)"
+      })
+    }
     const run = new RunState({
       ...env,
       lease: yield* acquire(env, runId),
@@ -138,12 +151,19 @@ const resume = (
       startedAt: previous.startedAt
     })
     return yield* releaseOnFailure(run, Effect.gen(function*() {
-      const all = yield* client.listCheckpoints(runId)
+      const all = yield* Effect.forEach(yield* client.listCheckpoints(runId), (c) => toCheckpoint(c, c.id))
       const latestVersion = all.reduce((max, c) => Math.max(max, c.version), 0)
-      const latest = all.at(-1)
-      const checkpoint = given ?? (latest === undefined ? undefined : yield* toCheckpoint(latest, latest.id))
+      const checkpoint = given ?? all.at(-1)
       if (checkpoint !== undefined) {
-        yield* restore(run, checkpoint, latestVersion)
+        yield* run.client.flush
+        const { maxSeq, timeline } = yield* lineage(run.client, checkpoint, run.forkedFrom)
+        run.continueFrom({
+          checkpoint,
+          timeline,
+          nextSeq: maxSeq + 1,
+          latestVersion,
+          reachedAgain: reachedAgain(all, checkpoint)
+        })
       } else {
         const steps = yield* client.listSteps(runId)
         run.nextSeq = run.segmentStart = steps.reduce((max, step) => Math.max(max, step.seq), -1) + 1

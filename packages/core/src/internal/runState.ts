@@ -17,13 +17,14 @@ import * as Run from "../Run.js"
 import type { DriftPolicy, RunContextService } from "../RunContext.js"
 import { AgentState } from "./agent.js"
 import { canonicalJson } from "./canonical.js"
-import { capture, restoreById } from "./checkpoint.js"
+import { capture, type Plan, restoreById } from "./checkpoint.js"
 import { InFlight } from "./inFlight.js"
 import { type Ending, endingOf, errorInfo, resultText } from "./errorInfo.js"
 import { fencedClient, type Owned, release } from "./ownership.js"
 import type { Redactor } from "./redaction.js"
-import type { ReplayCache } from "./replay.js"
+import { ReplayCache } from "./replay.js"
 import { StateStore } from "./state.js"
+import { driftError } from "./step.js"
 import type { RunTelemetry } from "./telemetry.js"
 import * as Totals from "./totals.js"
 
@@ -73,12 +74,22 @@ export class RunState implements Owned {
   totals: Totals.MutableTotals = Totals.zero()
   readonly state = new StateStore("run")
   nextSeq = 0
+  /** The first sequence number of this attempt (the run's start, or its latest restore). */
   segmentStart = 0
+  /** What the checkpoint this attempt continues covers. */
   baseCovered: Checkpoint.Ranges = []
+  /** The attempts before this one; undefined when the run continues a checkpoint written before 0.3. */
+  baseSegments: Checkpoint.Ranges | undefined = []
+  /** Steps in flight at the checkpoints this attempt continues. */
+  basePending: ReadonlyArray<Checkpoint.PendingStep> = []
   /** Steps executing now, by sequence number. */
   readonly inFlight = new InFlight()
   checkpointVersion = 0
   replay: ReplayCache | undefined = undefined
+  /** Recorded checkpoints a resumed program reaches again before it executes anything. */
+  private reached: Array<Checkpoint.Checkpoint> = []
+  /** Whether a step executed since the run started or was restored. */
+  executed = false
   readonly driftList: Array<ReplayError> = []
   live: Array<AgentState> = []
   /** Agents of a restored checkpoint, by name, waiting for a `withAgent` to take them over. */
@@ -121,8 +132,73 @@ export class RunState implements Owned {
       endedAt: this.endedAt,
       result: this.ending?.result ?? null,
       error: this.ending?.error ?? null,
+      drifts: this.driftList.length,
       ...Totals.toRecord(this.totals)
     }
+  }
+
+  /**
+   * Continues the run from a checkpoint: state, agents, totals, the replay of its timeline,
+   * sequence numbers, and the attempts and steps in flight the next checkpoint carries on.
+   */
+  continueFrom(plan: Plan): void {
+    const { checkpoint } = plan
+    const sameRun = checkpoint.runId === this.runId
+    this.state.replace(checkpoint.runState)
+    this.totals = Totals.copy(checkpoint)
+    this.nextSeq = this.segmentStart = plan.nextSeq
+    this.baseCovered = sameRun ? checkpoint.covered : []
+    this.baseSegments = sameRun ? checkpoint.segments : []
+    this.basePending = sameRun ? checkpoint.pending : []
+    this.checkpointVersion = Math.max(this.checkpointVersion, plan.latestVersion)
+    this.reached = [...plan.reachedAgain]
+    this.executed = false
+    // an agent still active takes its checkpointed state in place; every other agent of the
+    // checkpoint waits to be taken over by the next `withAgent` of the same name
+    this.restored = new Map()
+    const claimable = new Set<string>()
+    for (const snapshot of checkpoint.agents) {
+      const active = sameRun ? this.live.find((agent) => agent.id === snapshot.agentId && !agent.ended) : undefined
+      if (active !== undefined) {
+        active.state.replace(snapshot.state)
+        active.totals = Totals.copy(snapshot)
+        continue
+      }
+      claimable.add(snapshot.agentId)
+      const list = this.restored.get(snapshot.name) ?? []
+      list.push(snapshot)
+      this.restored.set(snapshot.name, list)
+    }
+    this.live = this.live.filter((agent) => !claimable.has(agent.id))
+    const cache = new ReplayCache(plan.timeline)
+    this.replay = cache.remaining > 0 ? cache : undefined
+  }
+
+  /** The recorded checkpoint a resumed program reaches again under this name, if it executed nothing yet. */
+  reachedAgain(name: string): Checkpoint.Checkpoint | undefined {
+    if (this.executed) return undefined
+    const index = this.reached.findIndex((checkpoint) => checkpoint.name === name)
+    if (index < 0) return undefined
+    return this.reached.splice(0, index + 1)[index]
+  }
+
+  /** Reports the drift of the replay so far: recorded calls no call matched, against the calls that took their place. */
+  get decideDrift(): Effect.Effect<void, BackendError> {
+    return Effect.suspend(() => {
+      const replay = this.replay
+      if (replay === undefined) return Effect.void
+      const drifted = replay.unmatched()
+      if (replay.remaining === 0) this.replay = undefined
+      if (drifted.length === 0) return Effect.void
+      return Effect.forEach(drifted, (drift) => {
+        const error = driftError({ ...drift, input: drift.suspect.input })
+        this.driftList.push(error)
+        return Effect.zipRight(
+          Effect.logWarning(`multirun: ${error.message} (executed under onDrift: "execute").`),
+          drift.suspect.mark(error.path ?? "input")
+        )
+      }, { discard: true })
+    })
   }
 
   /** Creates (or, after a restore, takes over) an agent; the caller writes its record. */
@@ -186,7 +262,9 @@ export class RunState implements Owned {
         step.write("interrupted", null, { tag: "Interrupted", message: "the step was interrupted before it ended" })
       )
       const open = this.live.filter((agent) => !agent.ended).map((agent) => agent.end(ending))
-      return Effect.all([...cutOff, ...open, this.client.writeRun(this.record())], { discard: true })
+      return Effect.all([this.decideDrift, ...cutOff, ...open], { discard: true }).pipe(
+        Effect.zipRight(Effect.suspend(() => this.client.writeRun(this.record())))
+      )
     })
   }
 

@@ -4,7 +4,7 @@
  * another input), and steps driven by hand.
  */
 import { Cause, Effect, Either, Option, ParseResult, Schema } from "effect"
-import { type BackendError, ReplayError, SerializationError } from "../Errors.js"
+import { type BackendError, ReplayError, RunError, SerializationError } from "../Errors.js"
 import type { StepId } from "../Ids.js"
 import type { ErrorInfo, Status } from "../Model.js"
 import type { StepOptions } from "../Step.js"
@@ -15,9 +15,9 @@ import type { AgentState } from "./agent.js"
 import { canonicalJson, firstDifference, sha256 } from "./canonical.js"
 import { causeInfo, errorInfo } from "./errorInfo.js"
 import { isMarker, redactedOutput } from "./redaction.js"
-import type { Recorded, ReplayCache } from "./replay.js"
+import type { NameCalls, Place, ReplayCache, Slot } from "./replay.js"
 import type { RunState } from "./runState.js"
-import { serviceOf, slotOf } from "./stepContext.js"
+import { serviceOf, type StepSlot, slotOf } from "./stepContext.js"
 import * as Totals from "./totals.js"
 
 const serializationFromParse = (path: string, error: ParseResult.ParseError) =>
@@ -48,6 +48,8 @@ export class StepState implements Totals.MutableUsage {
   costNanos = 0
   /** A usage report said the cost is unknown. */
   costUnknown = false
+  /** A usage report gave a cost. */
+  costReported = false
   model: string | null = null
   /** The first usage report that could not be recorded: the step fails with it. */
   invalid: SerializationError | undefined = undefined
@@ -57,27 +59,52 @@ export class StepState implements Totals.MutableUsage {
   /** The neighbours of this step in its run's {@link InFlight} list. */
   previousInFlight: StepState | undefined = undefined
   nextInFlight: StepState | undefined = undefined
+  /** The JSON path of the first difference, once replay found this call drifted. */
+  drift: string | null = null
+  /** The record as written, kept only for a drift suspect (its mark is written later). */
+  written: StepRecord.Encoded | undefined = undefined
 
   constructor(
     readonly agent: AgentState,
     readonly info: StepInfo,
     readonly input: string,
-    readonly manual: boolean
+    readonly manual: boolean,
+    readonly parentId: StepId | null
   ) {}
 
-  addUsage(usage: Usage): void {
+  /** Adds reported usage; usage reported after the step was recorded is refused with a warning. */
+  addUsage(usage: Usage): Effect.Effect<void> {
+    if (this.done) {
+      return Effect.logWarning(
+        `multirun: usage reported for step "${this.info.name}" after it was recorded (a fork or a finalizer that ` +
+          "outlived its step?) is not counted; report usage inside the step's body"
+      )
+    }
+    this.addUsageNow(usage)
+    return Effect.void
+  }
+
+  private addUsageNow(usage: Usage): void {
     const invalid = Totals.invalidUsage(usage)
     if (invalid !== undefined) {
       this.invalid ??= invalid
       return
     }
     if (Totals.addUsage(this, usage)) this.costUnknown = true
+    if (typeof usage.costUsd === "number") this.costReported = true
     if (usage.model !== undefined) this.model = usage.model
+  }
+
+  /** Marks this call drifted: written with the mark when it ends, or written again if it has. */
+  markDrift(path: string): Effect.Effect<void, BackendError> {
+    this.drift = path
+    const written = this.written
+    return written === undefined ? Effect.void : this.agent.run.client.writeStep({ ...written, drift: path })
   }
 
   /** Sets the result (a `step(...)` body) or records the step at once (a step driven by hand). */
   complete(result: unknown, usage?: Usage): Effect.Effect<void, SerializationError | BackendError> {
-    if (usage !== undefined) this.addUsage(usage)
+    if (usage !== undefined) this.addUsageNow(usage)
     if (!this.manual) {
       this.override = { value: result }
       return Effect.void
@@ -105,7 +132,7 @@ export class StepState implements Totals.MutableUsage {
     Totals.addStep(agent.totals, latencyMs, this)
     Totals.addStep(run.totals, latencyMs, this)
     // one literal with every field (no spread): this runs once per step
-    return run.client.writeStep({
+    const record: StepRecord.Encoded = {
       id: info.id,
       runId: run.runId,
       agentId: agent.id,
@@ -127,13 +154,24 @@ export class StepState implements Totals.MutableUsage {
       tokensUsed: this.tokensUsed,
       costUsd: this.cost(),
       model: this.model,
-      replayed: false
-    })
+      replayed: false,
+      parentId: this.parentId,
+      drift: this.drift
+    }
+    if (this.suspect) this.written = record
+    return run.client.writeStep(record)
   }
 
-  /** The cost in USD; null when a usage report said it is unknown and none is known. */
+  /** Whether this call may be found drifted after it is written (its record is then kept). */
+  suspect = false
+
+  /**
+   * The cost in USD; null when it is unknown: a usage report said so, or reported tokens or a
+   * model without any cost. A step that reported no usage at all cost nothing.
+   */
   cost(): number | null {
-    return this.costUnknown && this.costNanos === 0 ? null : this.costNanos / 1e9
+    if (this.costNanos !== 0 || this.costReported) return this.costNanos / 1e9
+    return this.costUnknown || this.tokensUsed > 0 || this.model !== null ? null : 0
   }
 
   /** The usage fields of the step's record: tokens, cost (null when unknown) and model. */
@@ -155,7 +193,7 @@ export class StepState implements Totals.MutableUsage {
     if (options.usage !== undefined) {
       const usage = Totals.reported(options.usage, result)
       if (usage instanceof SerializationError) return this.failWith(usage)
-      this.addUsage(usage)
+      this.addUsageNow(usage)
     }
     if (this.invalid !== undefined) return this.failWith(this.invalid)
     let returned: A = result
@@ -189,8 +227,21 @@ export class StepState implements Totals.MutableUsage {
   }
 }
 
+/** The step the fiber is executing, when it belongs to this run: the parent of a step it calls. */
+const parentOf = (run: RunState, slot: StepSlot): StepId | null => {
+  const current = slot.current
+  return current !== undefined && current.agent.run === run ? current.info.id : null
+}
+
 /** Takes a sequence number and starts the clock of an executed step. */
-const begin = (agent: AgentState, name: string, kind: StepRecord.StepKind, input: string, manual: boolean): StepState => {
+const begin = (
+  agent: AgentState,
+  name: string,
+  kind: StepRecord.StepKind,
+  input: string,
+  manual: boolean,
+  parentId: StepId | null
+): StepState => {
   const run = agent.run
   const seq = run.nextSeq++
   const startedAt = run.now()
@@ -201,23 +252,42 @@ const begin = (agent: AgentState, name: string, kind: StepRecord.StepKind, input
     seq,
     inputHash: sha256(input),
     startedAtMillis: startedAt
-  }, input, manual)
+  }, input, manual, parentId)
   run.inFlight.add(step)
+  run.executed = true
   return step
 }
 
+/** Why a step may not be recorded now: its run or its agent has ended. */
+const ended = (agent: AgentState): RunError | undefined => {
+  const run = agent.run
+  if (run.ending === undefined && !agent.ended) return undefined
+  const owner = run.ending !== undefined ? `run ${run.runId}` : `agent "${agent.name}"`
+  return new RunError({
+    reason: "Ended",
+    runId: run.runId,
+    detail: `a step was called after its ${owner} ended (${(run.ending ?? agent.ending)!.status}), so it ` +
+      "would be left out of the totals; keep forks and finalizers that record steps inside `withRun`/`withAgent`"
+  })
+}
+
 /**
- * Records one step: replayed from the cache when the run holds a result for this exact call,
- * reported as drift when it holds one for the step name with another input, executed otherwise.
+ * Records one step. During replay the call takes the next place of its key (agent, step name,
+ * input): it returns the record there when the place holds a replayable one and executes
+ * otherwise. A call with no place while its step name still has records to replay may be drift:
+ * it executes and is reported once the records are left unmatched, or fails at once under
+ * `onDrift: "fail"`.
  */
 export const runStep = <A, E, R>(
   agent: AgentState,
   name: string,
   options: StepOptions<A>,
   body: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | SerializationError | ReplayError | BackendError, R> => {
+): Effect.Effect<A, E | SerializationError | ReplayError | BackendError | RunError, R> => {
   const run = agent.run
   if (run.fenced !== undefined) return Effect.fail(run.fenced)
+  const over = ended(agent)
+  if (over !== undefined) return Effect.fail(over)
   let input = options.input
   if (options.inputSchema !== undefined) {
     const encoded = Schema.encodeEither(options.inputSchema)(input)
@@ -229,45 +299,50 @@ export const runStep = <A, E, R>(
   if (text.length > run.maxValueSize) return Effect.fail(tooLarge("input", text.length, run.maxValueSize))
   const kind = options.kind ?? "function"
   const replay = run.replay
-  if (replay === undefined) return execute(agent, name, kind, text, options, body)
-  const hit = replay.peek(agent.name, name, text)
-  if (hit !== undefined && !hit.outputRedacted) {
-    consume(run, replay, hit)
-    return replayed(agent, hit, name, kind, options)
-  }
-  if (hit !== undefined) {
+  if (replay === undefined) return execute(agent, name, kind, text, options, body, undefined)
+  const at = replay.place(agent.name, name, text)
+  const slot = at.slot
+  if (slot !== undefined && slot.replayable && !slot.consumed) {
+    if (!slot.outputRedacted) {
+      replay.take(at)
+      consume(run, replay, at, slot)
+      return replayed(agent, slot, name, kind, options)
+    }
     const error = redactedOutput(agent.name, name)
     if ((options.onRedactedReplay ?? run.setup.redaction?.onRedactedReplay) === "fail") return Effect.fail(error)
-    consume(run, replay, hit)
+    replay.take(at)
+    consume(run, replay, at, slot)
     const warning = `multirun: ${error.message} Executing it again (onRedactedReplay: "execute").`
-    return Effect.zipRight(Effect.logWarning(warning), execute(agent, name, kind, text, options, body))
+    return Effect.zipRight(Effect.logWarning(warning), execute(agent, name, kind, text, options, body, undefined))
   }
-  const drifted = replay.peekByName(agent.name, name)
-  if (drifted === undefined) return execute(agent, name, kind, text, options, body)
-  const error = driftError(agent, name, drifted, text)
-  if ((options.onDrift ?? run.onDrift) === "fail") return Effect.fail(error)
-  consume(run, replay, drifted)
-  run.driftList.push(error)
-  return Effect.zipRight(
-    Effect.logWarning(`multirun: ${error.message} Executing it again (onDrift: "execute").`),
-    execute(agent, name, kind, text, options, body)
-  )
+  const names = slot === undefined && at.names !== undefined && at.names.unconsumed > 0 ? at.names : undefined
+  if (names !== undefined && (options.onDrift ?? run.onDrift) === "fail") {
+    return Effect.fail(driftError({ agentName: agent.name, name, recorded: replay.firstUnconsumed(names)!, input: text }))
+  }
+  replay.take(at)
+  return execute(agent, name, kind, text, options, body, names)
 }
 
 /** Marks a recorded step as used; replay ends with the last one. */
-const consume = (run: RunState, replay: ReplayCache, entry: Recorded): void => {
-  replay.consume(entry)
+const consume = (run: RunState, replay: ReplayCache, at: Place, slot: Slot): void => {
+  replay.consume(at, slot)
   if (replay.remaining === 0) run.replay = undefined
 }
 
-const driftError = (agent: AgentState, name: string, recorded: Recorded, text: string) =>
+/** The drift of a call: the recorded call of the same step it took the place of, and its own input. */
+export const driftError = (drift: {
+  readonly agentName: string
+  readonly name: string
+  readonly recorded: Slot
+  readonly input: string
+}) =>
   new ReplayError({
     reason: "InputChanged",
-    stepName: name,
-    agentName: agent.name,
-    expectedHash: recorded.hash,
-    actualHash: sha256(text),
-    path: firstDifference(JSON.parse(recorded.input), JSON.parse(text), "input", isMarker) ?? "input",
+    stepName: drift.name,
+    agentName: drift.agentName,
+    expectedHash: drift.recorded.hash,
+    actualHash: sha256(drift.input),
+    path: firstDifference(JSON.parse(drift.recorded.input), JSON.parse(drift.input), "input", isMarker) ?? "input",
     detail: "the code now calls this step with another input than the one recorded"
   })
 
@@ -277,7 +352,7 @@ const undecodable = (agent: AgentState, name: string, detail: string) =>
 /** Returns a recorded result and records the step as replayed (no latency, tokens or cost). */
 const replayed = <A>(
   agent: AgentState,
-  hit: Recorded,
+  hit: Slot,
   name: string,
   kind: StepRecord.StepKind,
   options: StepOptions<A>
@@ -297,6 +372,18 @@ const replayed = <A>(
     }
     value = decoded.right
   }
+  return Effect.withFiberRuntime((fiber) => replayedRecord(agent, hit, name, kind, options, value, slotOf(fiber)))
+}
+
+const replayedRecord = <A>(
+  agent: AgentState,
+  hit: Slot,
+  name: string,
+  kind: StepRecord.StepKind,
+  options: StepOptions<A>,
+  value: A,
+  slot: StepSlot
+): Effect.Effect<A, BackendError> => {
   const run = agent.run
   const now = run.now()
   const record: StepRecord.Encoded = {
@@ -323,7 +410,9 @@ const replayed = <A>(
     tokensUsed: 0,
     costUsd: 0,
     model: null,
-    replayed: true
+    replayed: true,
+    parentId: parentOf(run, slot),
+    drift: null
   }
   const written = Effect.as(run.client.writeStep(record), value)
   return run.telemetry === undefined ? written : run.telemetry.replayed(agent, record, options.input, written)
@@ -336,25 +425,32 @@ const execute = <A, E, R>(
   kind: StepRecord.StepKind,
   input: string,
   options: StepOptions<A>,
-  body: Effect.Effect<A, E, R>
+  body: Effect.Effect<A, E, R>,
+  suspectOf: NameCalls | undefined
 ): Effect.Effect<A, E | SerializationError | BackendError, R> =>
   Effect.withFiberRuntime((fiber) => {
-    const step = begin(agent, name, kind, input, false)
     const slot = slotOf(fiber)
     const previous = slot.current
+    const step = begin(agent, name, kind, input, false, parentOf(agent.run, slot))
+    if (suspectOf !== undefined) {
+      step.suspect = true
+      suspectOf.suspects.push({ input, hash: step.info.inputHash, mark: (path) => step.markDrift(path) })
+    }
     slot.current = step
-    // no finalizer on the hot path: a step whose fiber is interrupted stays in `inFlight` and is
-    // recorded as interrupted when the run ends
-    const effect = Effect.matchCauseEffect(body, {
-      onSuccess: (value) => {
-        slot.current = previous
-        return step.finishSuccess(value, options)
-      },
-      onFailure: (cause) => {
-        slot.current = previous
-        return Effect.zipRight(Effect.ignoreLogged(step.finishFailure(cause)), Effect.failCause(cause))
-      }
-    })
+    // the body alone is interruptible: a step cut by an interruption (a timeout, a lost race) is
+    // recorded then, as interrupted, with its own latency and the usage it reported
+    const effect = Effect.uninterruptibleMask((restore) =>
+      Effect.matchCauseEffect(restore(body), {
+        onSuccess: (value) => {
+          slot.current = previous
+          return step.finishSuccess(value, options)
+        },
+        onFailure: (cause) => {
+          slot.current = previous
+          return Effect.zipRight(Effect.ignoreLogged(step.finishFailure(cause)), Effect.failCause(cause))
+        }
+      })
+    )
     const telemetry = agent.run.telemetry
     return telemetry === undefined ? effect : telemetry.executed(fiber.currentContext, step, options.input, effect)
   })
@@ -363,11 +459,13 @@ const execute = <A, E, R>(
 export const startStep = (
   agent: AgentState,
   options: { readonly name: string; readonly kind?: StepRecord.StepKind | undefined; readonly input?: unknown }
-): Effect.Effect<StepContextService, SerializationError> =>
+): Effect.Effect<StepContextService, SerializationError | RunError> =>
   Effect.withFiberRuntime((fiber) => {
+    const over = ended(agent)
+    if (over !== undefined) return Effect.fail(over)
     const text = inputText(options.input)
     if (typeof text !== "string") return Effect.fail(text)
-    const step = begin(agent, options.name, options.kind ?? "function", text, true)
+    const step = begin(agent, options.name, options.kind ?? "function", text, true, parentOf(agent.run, slotOf(fiber)))
     const telemetry = agent.run.telemetry
     const service = serviceOf(step)
     return Effect.succeed(

@@ -44,7 +44,7 @@ const withCurrentStep = <A, E>(f: (step: StepState) => Effect.Effect<A, E>): Eff
 export const serviceOf = (step: StepState): StepContextService => ({
   step: Effect.succeed(step.info),
   agentContext: Effect.succeed(step.agent.service),
-  addUsage: (usage) => Effect.sync(() => step.addUsage(usage)),
+  addUsage: (usage) => Effect.suspend(() => step.addUsage(usage)),
   complete: (result, usage) => Effect.suspend(() => step.complete(result, usage)),
   fail: (error) => Effect.suspend(() => step.fail(error))
 })
@@ -53,7 +53,7 @@ export const serviceOf = (step: StepState): StepContextService => ({
 export const stepContext: StepContextService = {
   step: withCurrentStep((step) => Effect.succeed(step.info)),
   agentContext: withCurrentStep((step) => Effect.succeed(step.agent.service)),
-  addUsage: (usage) => withCurrentStep((step) => Effect.sync(() => step.addUsage(usage))),
+  addUsage: (usage) => withCurrentStep((step) => step.addUsage(usage)),
   complete: (result, usage) => withCurrentStep((step) => step.complete(result, usage)),
   fail: (error) => withCurrentStep((step) => step.fail(error))
 }

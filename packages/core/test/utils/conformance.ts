@@ -4,7 +4,7 @@ import type { TestServices } from "effect"
 import * as Accessors from "../../src/Accessors.js"
 import { AgentContext, withAgent } from "../../src/AgentContext.js"
 import { Checkpoints } from "../../src/Checkpoints.js"
-import { CheckpointError, ReplayError, SerializationError } from "../../src/Errors.js"
+import { CheckpointError, ReplayError, RunError, SerializationError } from "../../src/Errors.js"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
 import { RunContext, withRun } from "../../src/RunContext.js"
 import * as StateKey from "../../src/StateKey.js"
@@ -12,6 +12,7 @@ import * as Step from "../../src/Step.js"
 import { StepContext } from "../../src/StepContext.js"
 import { agentRecord, runRecord, stepRecord } from "./records.js"
 import { leaseConformance } from "./leases.js"
+import { replayConformance } from "./replay.js"
 import { valueConformance } from "./values.js"
 
 /**
@@ -622,35 +623,36 @@ export const conformance = <R = never>(
           }))
         })))
 
-      it.effect("failed steps are never replayed", () =>
+      it.effect("failed steps are never replayed: a failed call keeps its place and executes again", () =>
         run(Effect.gen(function*() {
           yield* withRun("flaky")(Effect.gen(function*() {
             const ctx = yield* RunContext
             let attempts = 0
-            const flaky = Effect.suspend(() => ++attempts === 1 ? Effect.fail("first try fails") : Effect.succeed(attempts))
-              .pipe(Step.step("flaky", { input: "same" }), Effect.retry({ times: 2 }))
-            assert.strictEqual(yield* flaky, 2)
+            const call = Effect.suspend(() => ++attempts === 1 ? Effect.fail("first try fails") : Effect.succeed(attempts))
+              .pipe(Step.step("flaky", { input: "same" }))
+            assert.strictEqual(yield* Effect.retry(call, { times: 2 }), 2)
             const checkpoint = yield* ctx.checkpoint("after")
             yield* ctx.restoreFromCheckpoint(checkpoint.id)
-            assert.strictEqual(yield* flaky, 2)
-            assert.strictEqual(attempts, 2)
+            // the first call's place holds a failure: it executes; the second call gets the recorded 2
+            assert.strictEqual(yield* call, 3)
+            assert.isTrue(yield* ctx.isReplaying)
+            assert.strictEqual(yield* call, 2)
+            assert.isFalse(yield* ctx.isReplaying)
+            assert.strictEqual(attempts, 3)
           }))
         })))
 
-      it.effect("drift: executed and reported by default, ReplayError(InputChanged) with onDrift fail", () =>
+      it.effect("drift: executed and reported once unmatched, marked on the step; ReplayError(InputChanged) with onDrift fail", () =>
         run(Effect.gen(function*() {
-          yield* withRun("drift")(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          const ask = (prompt: { text: string; temperature: number }, onDrift?: "fail") =>
+            Effect.succeed(prompt.text).pipe(Step.step("ask", { input: prompt, onDrift }))
+          const runId = yield* withRun("drift")(Effect.gen(function*() {
             const ctx = yield* RunContext
-            const ask = (prompt: { text: string; temperature: number }, onDrift?: "fail") =>
-              Effect.succeed(prompt.text).pipe(Step.step("ask", { input: prompt, onDrift }))
             yield* ask({ text: "a", temperature: 0 })
             yield* ask({ text: "b", temperature: 0 })
             const checkpoint = yield* ctx.checkpoint("asked")
             yield* ctx.restoreFromCheckpoint(checkpoint.id)
-            assert.strictEqual(yield* ask({ text: "a", temperature: 0.7 }), "a")
-            const drifts = yield* ctx.drifts
-            assert.strictEqual(drifts.length, 1)
-            assert.strictEqual(drifts[0]!.path, "input.temperature")
             const error = yield* Effect.flip(ask({ text: "c", temperature: 0 }, "fail"))
             assert.instanceOf(error, ReplayError)
             assert.strictEqual(error.reason, "InputChanged")
@@ -658,7 +660,19 @@ export const conformance = <R = never>(
             assert.strictEqual(error.stepName, "ask")
             assert.match(error.expectedHash!, /^[0-9a-f]{64}$/)
             assert.notStrictEqual(error.expectedHash, error.actualHash)
+            // executed; drift is decided when the record of "a" is left unmatched (here: the run's end)
+            assert.strictEqual(yield* ask({ text: "a", temperature: 0.7 }), "a")
+            assert.strictEqual(yield* ask({ text: "b", temperature: 0 }), "b")
+            assert.strictEqual((yield* ctx.drifts).length, 0)
+            return ctx.runId
           }))
+          const stored = Option.getOrThrow(yield* client.getRun(runId))
+          assert.strictEqual(stored.drifts, 1)
+          const steps = yield* client.listSteps(runId)
+          assert.deepStrictEqual(
+            steps.map((s) => [JSON.parse(s.input).temperature, s.replayed, s.drift ?? null]),
+            [[0, false, null], [0, false, null], [0.7, false, "input.temperature"], [0, true, null]]
+          )
         })))
 
       it.effect("a recorded output that no longer decodes is a ReplayError(Decode)", () =>
@@ -745,10 +759,10 @@ export const conformance = <R = never>(
           )
           const all = yield* checkpoints.list(runId)
           const middle = all[0]!
-          const resumed = yield* withRun({ name: "parent", resume: { checkpointId: middle.id } })(
-            Effect.flatMap(RunContext, (ctx) => Effect.map(ctx.getState("done"), (done) => [ctx.runId, done]))
-          )
-          assert.deepStrictEqual(resumed, [runId, Option.some(2)])
+          const refused = yield* Effect.flip(withRun({ name: "parent", resume: { checkpointId: middle.id } })(Effect.void))
+          assert.instanceOf(refused, RunError)
+          assert.strictEqual((refused as RunError).reason, "Completed")
+          assert.include(refused.message, "forkFrom")
 
           const fork = yield* withRun({ name: "child", forkFrom: middle.id })(Effect.gen(function*() {
             const ctx = yield* RunContext
@@ -786,5 +800,6 @@ export const conformance = <R = never>(
     })
     valueConformance(makeLayer, it)
     leaseConformance(makeLayer, it)
+    replayConformance(makeLayer, it)
   })
 }

@@ -1,5 +1,6 @@
 /**
- * The compact step row (schema version 4): one column per field, no JSON record. UUIDs are
+ * The compact step row (schema version 4, with the parent step and the drift mark since 5): one
+ * column per field, no JSON record. UUIDs are
  * 16-byte blobs, the SHA-256 input hash 32 bytes, kind and status small integers, `replayed`
  * and whether `model` is absent bits of `flags`. In SQLite the table has no rowid: rows are
  * stored in the order of their key.
@@ -121,10 +122,12 @@ export const stepWriteColumns = [
   "cached_input_tokens",
   "reasoning_tokens",
   "cost_usd",
-  "model"
+  "model",
+  "parent_id",
+  "drift"
 ] as const
 
-const byteColumns = new Set(["id", "run_id", "agent_id", "input_hash"])
+const byteColumns = new Set(["id", "run_id", "agent_id", "input_hash", "parent_id"])
 
 /**
  * The columns a step is read from (all but `project`), in the order {@link stepOfRow} expects:
@@ -152,7 +155,7 @@ export const stepTableDefinition = (dialect: "pg" | "sqlite"): string => {
     agent_id ${bytes}, name TEXT, kind ${small}, status ${small}, flags ${small}, input_hash ${bytes},
     input TEXT, output TEXT, error TEXT, started_at ${real}, ended_at ${real}, latency_ms ${real},
     tokens_used ${real}, input_tokens ${real}, output_tokens ${real}, cached_input_tokens ${real},
-    reasoning_tokens ${real}, cost_usd ${real}, model TEXT,
+    reasoning_tokens ${real}, cost_usd ${real}, model TEXT, parent_id ${bytes}, drift TEXT,
     PRIMARY KEY (project, run_id, seq, id), UNIQUE (project, id)
   )${dialect === "pg" ? "" : " WITHOUT ROWID"}`
 }
@@ -185,7 +188,9 @@ export const bindStep = (params: Array<unknown>, project: string, step: Partial<
     step.cachedInputTokens ?? null,
     step.reasoningTokens ?? null,
     step.costUsd ?? null,
-    step.model ?? null
+    step.model ?? null,
+    step.parentId == null ? null : idBytes(step.parentId),
+    step.drift ?? null
   )
 }
 
@@ -220,5 +225,7 @@ export const stepOfRow = (row: ReadonlyArray<unknown>): Step.Encoded => {
   if (row[18] !== null) step.cachedInputTokens = row[18]
   if (row[19] !== null) step.reasoningTokens = row[19]
   if (typeof flags !== "number" || (flags & noModelFlag) === 0) step.model = row[21]
+  if (row[22] !== null) step.parentId = idOfHex(row[22])
+  if (row[23] !== null) step.drift = row[23]
   return step as Step.Encoded
 }
