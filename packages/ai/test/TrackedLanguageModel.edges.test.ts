@@ -8,6 +8,7 @@ import { LocalLayer, RunContext, withRun } from "@multirun/core"
 import { Cause, Chunk, Effect, Exit, Layer, Stream } from "effect"
 import { TrackedLanguageModel } from "../src/index.js"
 import * as OpenAiStub from "./fixtures/OpenAiStub.js"
+import { stopAfter, stoppedValue } from "@multirun/core/test-utils"
 import { openAi, stored } from "./helpers.js"
 
 describe("TrackedLanguageModel edges", () => {
@@ -22,7 +23,7 @@ describe("TrackedLanguageModel edges", () => {
         yield* run.checkpoint("after-call")
         return { runId: run.runId, exit }
       })
-      const first = yield* program.pipe(withRun("flaky"), Effect.provide(layer))
+      const first = yield* program.pipe(stopAfter, withRun("flaky"), stoppedValue, Effect.provide(layer))
       assert.isTrue(Exit.isFailure(first.exit))
       const error = Exit.isFailure(first.exit) ? Cause.squash(first.exit.cause) as { _tag: string } : undefined
       assert.strictEqual(error?._tag, "HttpResponseError")
@@ -64,7 +65,7 @@ describe("TrackedLanguageModel edges", () => {
           yield* run.checkpoint("after-call")
           return run.runId
         })
-      const runId = yield* program("first prompt").pipe(withRun("strict"), Effect.provide(layer))
+      const runId = yield* program("first prompt").pipe(stopAfter, withRun("strict"), stoppedValue, Effect.provide(layer))
       const error = yield* program("changed prompt").pipe(
         withRun({ name: "strict", resume: { runId, latest: true }, onDrift: "fail" }),
         Effect.provide(layer),

@@ -11,6 +11,7 @@ import { LocalLayer, RunContext, withRun } from "@multirun/core"
 import { Effect, Layer, Schema } from "effect"
 import { TrackedLanguageModel, TrackedToolkit } from "../src/index.js"
 import * as OpenAiStub from "./fixtures/OpenAiStub.js"
+import { stopAfter, stoppedValue } from "@multirun/core/test-utils"
 import { openAi, stored } from "./helpers.js"
 
 const GetWeather = Tool.make("GetWeather", {
@@ -58,7 +59,7 @@ describe("TrackedToolkit", () => {
         TrackedToolkit.layer(WeatherToolkit).pipe(Layer.provide(handlers))
       )
 
-      const first = yield* program.pipe(withRun("weather"), Effect.provide(layers))
+      const first = yield* program.pipe(stopAfter, withRun("weather"), stoppedValue, Effect.provide(layers))
       assert.strictEqual(handlerCalls, 1)
       assert.strictEqual(stub.requests.length, 2)
       assert.instanceOf(first.result.observedAt, Date)

@@ -1,10 +1,10 @@
 /**
- * The context of the agent a step belongs to, and `withAgent`.
+ * The context of the agent a step belongs to, `withAgent` and `AgentContext.layer`.
  *
  * @since 0.1.0
  */
-import { Context, Effect } from "effect"
-import type { Exit, Option, Tracer } from "effect"
+import { Context, Effect, Layer, Tracer } from "effect"
+import type { Exit, Option } from "effect"
 import type { Agent } from "./Agent.js"
 import type { Checkpoint } from "./Checkpoint.js"
 import type { BackendError, CheckpointError, ReplayError, RunError, SerializationError } from "./Errors.js"
@@ -75,7 +75,13 @@ export interface AgentContextService extends StateAccess<SerializationError, Rep
  *
  * @since 0.1.0
  */
-export class AgentContext extends Context.Tag("@multirun/core/AgentContext")<AgentContext, AgentContextService>() {}
+export class AgentContext extends Context.Tag("@multirun/core/AgentContext")<AgentContext, AgentContextService>() {
+  /** `withAgent` as a scoped layer, see {@link layer}. */
+  static readonly layer = (nameOrOptions: string | AgentOptions) => layer(nameOrOptions)
+}
+
+const toOptions = (nameOrOptions: string | AgentOptions): AgentOptions =>
+  typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions
 
 /**
  * Runs `self` as an agent of the current run: starts the agent, provides `AgentContext`, and
@@ -91,10 +97,40 @@ export const withAgent = (nameOrOptions: string | AgentOptions) =>
 ): Effect.Effect<A, E | BackendError | SerializationError, Exclude<R, AgentContext> | RunContext> =>
   Effect.flatMap(RunContext, (run) =>
     bracketExit(
-      run.startAgent(typeof nameOrOptions === "string" ? { name: nameOrOptions } : nameOrOptions),
+      run.startAgent(toOptions(nameOrOptions)),
       (agent): Effect.Effect<A, E, Exclude<R, AgentContext>> => {
         const body = Effect.provideService(self, AgentContext, agent)
         return agent.span === undefined ? body : Effect.withParentSpan(body, agent.span)
       },
       (agent, exit) => agent.end(exit)
     ))
+
+/**
+ * `withAgent` as a scoped layer: the agent starts on the current run when the layer is built and
+ * ends (completed, failed or interrupted) from the exit of the layer's scope. With telemetry, the
+ * agent's span is the parent of the spans made under the layer.
+ *
+ * @example
+ * const program = research.pipe(Effect.provide(AgentContext.layer("researcher")))
+ * yield* program.pipe(withRun("report"))
+ *
+ * @since 0.3.0
+ */
+export const layer = (
+  nameOrOptions: string | AgentOptions
+): Layer.Layer<AgentContext, BackendError | SerializationError, RunContext> =>
+  Layer.scopedContext(
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.flatMap(RunContext, (run) => run.startAgent(toOptions(nameOrOptions))),
+        (agent, exit) =>
+          agent.end(exit).pipe(
+            Effect.catchAll((error) => Effect.logError("multirun: could not record the agent's end", error))
+          )
+      ),
+      (agent) => {
+        const services = Context.make(AgentContext, agent)
+        return agent.span === undefined ? services : Context.add(services, Tracer.ParentSpan, agent.span)
+      }
+    )
+  )

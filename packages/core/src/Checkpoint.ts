@@ -6,15 +6,24 @@
  */
 import { Schema } from "effect"
 import { AgentId, CheckpointId, RunId } from "./Ids.js"
-import { JsonValue, Timestamp, Totals } from "./Model.js"
+import { JsonValue, maxDepth, Timestamp, Totals, withinDepth } from "./Model.js"
 import { Step } from "./StepRecord.js"
 
 /**
- * JSON state: key to JSON value.
+ * JSON state: key to JSON value. Decoding returns the object it is given, not a copy built key
+ * by key, so a key such as `__proto__` (an own property of parsed JSON) stays a key.
  *
  * @since 0.1.0
  */
-export const State = Schema.Record({ key: Schema.String, value: JsonValue })
+export const State = Schema.declare(
+  (value: unknown): value is { readonly [key: string]: unknown } =>
+    typeof value === "object" && value !== null && !Array.isArray(value) && withinDepth(value, maxDepth + 1),
+  {
+    identifier: "@multirun/core/Checkpoint/State",
+    description: `a JSON object of state keys to JSON values nested at most ${maxDepth} levels`,
+    jsonSchema: { type: "object" }
+  }
+)
 
 /** @since 0.1.0 */
 export type State = typeof State.Type

@@ -89,13 +89,29 @@ export const Metadata = Schema.Record({ key: Schema.String, value: JsonValue })
 export type Metadata = typeof Metadata.Type
 
 /**
- * What is kept of an error: its tag when it has one and a readable message.
+ * How an effect ended without a value: a typed `failure` (the error channel), a `defect` (a
+ * die, a thrown exception), or an `interruption`.
+ *
+ * @since 0.3.0
+ */
+export const ErrorKind = Schema.Literal("failure", "defect", "interruption")
+
+/** @since 0.3.0 */
+export type ErrorKind = typeof ErrorKind.Type
+
+/**
+ * What is kept of an error: its tag when it has one, a readable message, since 0.3 its `kind`,
+ * and `data`, the error's own fields as a JSON object (without `_tag`, `message` and `stack`;
+ * a field that is not JSON is kept as a string describing it). Records written before 0.3 have
+ * neither `kind` nor `data`.
  *
  * @since 0.1.0
  */
 export const ErrorInfo = Schema.Struct({
   tag: Schema.NullOr(Schema.String),
-  message: Schema.String
+  message: Schema.String,
+  kind: Schema.optionalWith(ErrorKind, { exact: true }),
+  data: Schema.optionalWith(Schema.Record({ key: Schema.String, value: JsonValue }), { exact: true })
 })
 
 /** @since 0.1.0 */

@@ -1,8 +1,8 @@
 /**
  * Redaction of secrets and personal data before anything is written to a backend. Provide
  * `Redaction.layer(rules)` next to the backend layer and every record a run writes (step input,
- * output and error message, run and agent metadata, result and error message, run and agent
- * state and `extraState` of checkpoints) is redacted in this process, before it is serialized to
+ * output and error, run and agent metadata, result and error, run and agent state and
+ * `extraState` of checkpoints) is redacted in this process, before it is serialized to
  * memory, SQLite, PostgreSQL or the server: the redacted text never reaches disk or the network.
  * Without the layer nothing is looked at and a step costs what it costs.
  *
@@ -11,11 +11,13 @@
  * replaces only the matching text inside a string (`"mail [redacted:email] today"`), a custom
  * rule replaces the whole value it accepts.
  *
- * Paths are rooted at the field they redact: `input`, `output` and `error` (its `message`) of a
- * step; `metadata`, `result` and `error` of runs and agents; `state` (run and agent state alike)
- * and `extraState` of checkpoints. Segments are object keys or array indices separated by dots;
- * `*` matches one segment, `**` any number of segments, none included:
- * `input.headers.authorization`, `output.**.email`, `**.password`, `input.messages.*.content`.
+ * Paths are rooted at the field they redact: `input`, `output` and `error` of a step; `metadata`,
+ * `result` and `error` of runs and agents; `state` (run and agent state alike) and `extraState`
+ * of checkpoints. Segments are object keys or array indices separated by dots; `*` matches one
+ * segment, `**` any number of segments, none included: `input.headers.authorization`,
+ * `output.**.email`, `**.password`, `input.messages.*.content`. An error has a `message` and
+ * `data`, the error's own fields: `error.message`, `error.data.response.headers`; a path rule
+ * that takes the whole of `error.data` leaves `{ redacted: "[redacted:RULE]" }` in its place.
  *
  * The replay key (`inputHash`) is taken from the original input before redaction, so a resumed
  * run still replays a step whose stored input was redacted. A step whose stored output was

@@ -41,7 +41,9 @@ export const isStateKey = (u: unknown): u is StateKey<unknown, unknown> =>
 
 /**
  * Reading and writing state, as offered by `RunContext` and `AgentContext`. Plain string keys
- * take any JSON value; typed keys encode and decode through their schema.
+ * take any JSON value; typed keys encode and decode through their schema. State follows JSON:
+ * `setState(key, undefined)` removes the key, as `deleteState(key)` does, and an `undefined`
+ * property inside a value is left out.
  *
  * @since 0.1.0
  */
@@ -56,4 +58,6 @@ export interface StateAccess<SetError, GetError> {
     (key: string): Effect.Effect<Option.Option<unknown>>
     (key: string, orElse: unknown): Effect.Effect<unknown>
   }
+  /** Removes a key; a key that is not set is left as it is. */
+  readonly deleteState: (key: string | StateKey<any, any>) => Effect.Effect<void>
 }

@@ -89,9 +89,18 @@ export const step: {
 } = (name: string, options: StepOptions<any, any> = {}) => (self: Effect.Effect<any, any, any>) =>
   record(name, options, self)
 
+/** The arguments up to the last one that is not `undefined`: an omitted optional argument is no input. */
+const withoutTrailingUndefined = (args: ReadonlyArray<unknown>): ReadonlyArray<unknown> => {
+  let length = args.length
+  while (length > 0 && args[length - 1] === undefined) length--
+  return length === args.length ? args : args.slice(0, length)
+}
+
 /**
  * Turns a function returning an effect into one whose every call is a step. The step's input
- * is the arguments array, or what `options.input` derives from the arguments.
+ * is the arguments array without its trailing `undefined` arguments (so `f("q")` and
+ * `f("q", undefined)` are the same call, with the same input hash), or what `options.input`
+ * derives from the arguments.
  *
  * @example
  * const search = Step.fn("search", { kind: "tool_call" })((query: string) => searchWeb(query))
@@ -105,7 +114,10 @@ export const fn = (
 <Args extends ReadonlyArray<unknown>, A, E, R>(
   body: (...args: Args) => Effect.Effect<A, E, R>
 ): (...args: Args) => Effect.Effect<A, E | StepError, Exclude<R, StepContext> | RunContext> =>
-(...args) => record(name, { ...options, input: options.input === undefined ? args : options.input(...args) }, body(...args))
+(...args) => {
+  const input = options.input === undefined ? withoutTrailingUndefined(args) : options.input(...args)
+  return record(name, { ...options, input }, body(...args))
+}
 
 /**
  * Records `body` through the current agent's `runStep`, or the run's default agent's when no

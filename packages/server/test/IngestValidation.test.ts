@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Event from "@multirun/core/Event"
+import { stepRecord } from "@multirun/core/test-utils"
 import { Arbitrary, Either, FastCheck as fc, Schema } from "effect"
 import { isDeepStrictEqual } from "node:util"
 import { compile } from "../src/internal/accepts.js"
@@ -53,6 +54,35 @@ const replacements = fc.option(
 ).map((replacement) => replacement ?? undefined)
 
 describe("ingest validation", () => {
+  it("an error record with kind and data is accepted, one of 0.2 too; a wrong kind or data is refused", () => {
+    const withError = (error: unknown) => ({
+      _tag: "StepWritten",
+      eventId: "e-1",
+      step: stepRecord("step-1", "run-1", "agent-1", 0, { status: "failed", output: null, error: error as never })
+    })
+    const valid = [
+      { tag: "Boom", message: "" },
+      { tag: "Boom", message: "", kind: "defect", data: { reason: "r", nested: { list: [1, null] } } },
+      { tag: "Interrupted", message: "interrupted", kind: "interruption" }
+    ]
+    for (const error of valid) {
+      const event = withError(error)
+      assert.isTrue(accepts(event), JSON.stringify(error))
+      assert.isTrue(decodesUnchanged(event), JSON.stringify(error))
+    }
+    const invalid = [
+      { tag: "Boom", message: "", kind: "crash" },
+      { tag: "Boom", message: "", data: "text" },
+      { tag: "Boom", message: "", data: [1] },
+      { tag: "Boom", message: "", kind: null }
+    ]
+    for (const error of invalid) {
+      const event = withError(error)
+      assert.isFalse(accepts(event), JSON.stringify(error))
+      assert.isTrue(Either.isLeft(decode(event)), JSON.stringify(error))
+    }
+  })
+
   it("the compiled check accepts every valid event the decoder returns unchanged", () => {
     let accepted = 0
     fc.assert(fc.property(Arbitrary.make(eventSchema), (event) => {

@@ -8,12 +8,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { RunContext, step, withAgent, withRun } from "@multirun/core"
 import { Checkpoints } from "@multirun/core/Checkpoints"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
-import { tempFile } from "@multirun/core/test-utils"
+import { stopAfter, stoppedValue, tempFile } from "@multirun/core/test-utils"
 import { Cause, Effect, Exit, Option } from "effect"
 import { SqliteLayer } from "../src/index.js"
 
-/** The recorded run every case starts from: two agents, four steps, a checkpoint after them. */
-const record = withRun("to-corrupt")(Effect.gen(function*() {
+/**
+ * The recorded run every case starts from: two agents, four steps, a checkpoint after them; it
+ * stops there (failed), so it can be resumed.
+ */
+const record = withRun("to-corrupt")(stopAfter(Effect.gen(function*() {
   const run = yield* RunContext
   yield* withAgent("a")(Effect.succeed({ answer: 1 }).pipe(step("first", { input: { q: 1 } })))
   yield* withAgent("b")(Effect.succeed("two").pipe(step("second", { input: { q: 2 } })))
@@ -21,7 +24,7 @@ const record = withRun("to-corrupt")(Effect.gen(function*() {
   yield* Effect.succeed(4).pipe(step("fourth"))
   const checkpoint = yield* run.checkpoint("all")
   return { runId: run.runId, checkpointId: checkpoint.id }
-}))
+}))).pipe(stoppedValue)
 
 /** What reads the corrupted data. */
 type Reader = (ids: { readonly runId: string; readonly checkpointId: string }) => Effect.Effect<unknown, unknown, any>

@@ -114,6 +114,7 @@ const makeService = (agent: AgentState): AgentContextService => ({
   ),
   setState: agent.state.setState as AgentContextService["setState"],
   getState: agent.state.getState as AgentContextService["getState"],
+  deleteState: agent.state.deleteState,
   startStep: (options) => startStep(agent, options),
   getStepResult: (name, input) => getStepResult(agent, name, input),
   runStep: (name, options, body) => runStep(agent, name, options, body),

@@ -1,30 +1,90 @@
 import * as Crypto from "node:crypto"
+import {
+  BigDecimal,
+  Chunk,
+  Data,
+  DateTime,
+  Duration,
+  Either,
+  HashMap,
+  HashSet,
+  List,
+  Option,
+  Redacted,
+  Schema
+} from "effect"
 import { SerializationError } from "../Errors.js"
 import { maxDepth } from "../Model.js"
 
-/** Thrown (and caught at the boundary) when a value is not canonical JSON. */
-class NotJson {
-  constructor(readonly path: ReadonlyArray<string | number>, readonly found: string) {}
+/** What a value that is not JSON was, and the schema that encodes it when one does. */
+interface NotJsonKind {
+  readonly found: string
+  readonly schema?: string | undefined
 }
 
-const describe = (value: unknown): string => {
+/** Thrown (and caught at the boundary) when a value is not canonical JSON. */
+class NotJson {
+  constructor(readonly path: ReadonlyArray<string | number>, readonly kind: NotJsonKind) {}
+}
+
+/** Effect's data types: how each is named in errors and the schema that encodes it. */
+const effectTypes: ReadonlyArray<readonly [string, (value: unknown) => boolean, string | undefined]> = [
+  ["Chunk", Chunk.isChunk, "`Schema.Chunk(itemSchema)`"],
+  ["HashMap", HashMap.isHashMap, "`Schema.HashMap({ key: keySchema, value: valueSchema })`"],
+  ["HashSet", HashSet.isHashSet, "`Schema.HashSet(itemSchema)`"],
+  ["List", List.isList, "`Schema.List(itemSchema)`"],
+  ["Option", Option.isOption, "`Schema.Option(valueSchema)`"],
+  ["Either", Either.isEither, "`Schema.Either({ left: leftSchema, right: rightSchema })`"],
+  ["DateTime", DateTime.isDateTime, "`Schema.DateTimeUtc`"],
+  ["Duration", Duration.isDuration, "`Schema.Duration`"],
+  ["BigDecimal", BigDecimal.isBigDecimal, "`Schema.BigDecimal`"],
+  // a secret: no schema is suggested, so that none is stored by accident
+  ["Redacted", Redacted.isRedacted, undefined]
+]
+
+/** Names a value that is not JSON; for an object, its type and the schema that encodes it. */
+const describe = (value: unknown): NotJsonKind => {
   switch (typeof value) {
     case "undefined":
-      return "undefined"
     case "function":
-      return "function"
     case "symbol":
-      return "symbol"
+      return { found: typeof value }
     case "bigint":
-      return "bigint"
+      return { found: "bigint", schema: "`Schema.BigInt`" }
     case "number":
-      return Number.isNaN(value) ? "NaN" : String(value)
+      return { found: Number.isNaN(value) ? "NaN" : String(value) }
     default: {
-      const ctor = (value as object).constructor
-      return ctor === undefined ? "object without prototype" : ctor.name === "Date" ? "Date" : `class ${ctor.name}`
+      if (value instanceof Date) return { found: "Date", schema: "`Schema.Date`" }
+      for (const [name, is, schema] of effectTypes) if (is(value)) return { found: name, schema }
+      const ctor: unknown = (value as object).constructor
+      if (typeof ctor !== "function") return { found: "object without prototype" }
+      const name = ctor.name
+      if (Schema.isSchema(ctor)) return { found: `class ${name}`, schema: `\`${name}\` itself (it is a Schema class)` }
+      if (value instanceof Map) {
+        return { found: `class ${name}`, schema: "`Schema.ReadonlyMap({ key: keySchema, value: valueSchema })`" }
+      }
+      if (value instanceof Set) return { found: `class ${name}`, schema: "`Schema.ReadonlySet(itemSchema)`" }
+      if (value instanceof Data.Class) {
+        // `Data.Class`, `Data.TaggedClass` and `Data.struct` values
+        return {
+          found: name === "Object" ? "Data value" : `Data class ${name}`,
+          schema: "a `Schema.Class` with the same fields (or `Schema.Data(Schema.Struct({ ... }))`)"
+        }
+      }
+      return { found: `class ${name}` }
     }
   }
 }
+
+/** Where a schema goes for a value under `root`: a step's options, a typed state key, or an encoding by hand. */
+const schemaPlace = (root: string): string =>
+  root === "input"
+    ? "the step's `inputSchema`"
+    : root === "output"
+    ? "the step's `output` schema"
+    : root.includes(".state.")
+    ? "the schema of a typed key (`StateKey.make(key, schema)`)"
+    : "a schema, encoding the value with `Schema.encodeSync(schema)` before passing it"
 
 /** Renders a path as `root.key[0].other`. */
 export const formatPath = (root: string, path: ReadonlyArray<string | number>): string => {
@@ -41,7 +101,7 @@ export const formatPath = (root: string, path: ReadonlyArray<string | number>): 
 
 
 const write = (value: unknown, path: Array<string | number>, ancestors: Array<object>): string => {
-  if (path.length > maxDepth) throw new NotJson(path.slice(0, 8), `a value nested deeper than ${maxDepth} levels`)
+  if (path.length > maxDepth) throw new NotJson(path.slice(0, 8), { found: `a value nested deeper than ${maxDepth} levels` })
   switch (typeof value) {
     case "string":
       return JSON.stringify(value)
@@ -52,14 +112,16 @@ const write = (value: unknown, path: Array<string | number>, ancestors: Array<ob
       return value ? "true" : "false"
     case "object": {
       if (value === null) return "null"
-      if (ancestors.includes(value)) throw new NotJson([...path], "cycle")
+      if (ancestors.includes(value)) throw new NotJson([...path], { found: "cycle" })
       ancestors.push(value)
       let out: string
       if (Array.isArray(value)) {
         out = "["
         for (let i = 0; i < value.length; i++) {
+          const item: unknown = value[i]
           path.push(i)
-          out += (i === 0 ? "" : ",") + write(value[i], path, ancestors)
+          // as `JSON.stringify`: an undefined element (or a hole) is `null`
+          out += (i === 0 ? "" : ",") + (item === undefined ? "null" : write(item, path, ancestors))
           path.pop()
         }
         out += "]"
@@ -68,10 +130,12 @@ const write = (value: unknown, path: Array<string | number>, ancestors: Array<ob
         if (proto !== Object.prototype && proto !== null) throw new NotJson([...path], describe(value))
         const keys = Object.keys(value).sort()
         out = "{"
-        for (let i = 0; i < keys.length; i++) {
-          const key = keys[i]!
+        for (const key of keys) {
+          const item: unknown = (value as any)[key]
+          // as `JSON.stringify` and Schema's optional fields: an undefined property is left out
+          if (item === undefined) continue
           path.push(key)
-          out += (i === 0 ? "" : ",") + JSON.stringify(key) + ":" + write((value as any)[key], path, ancestors)
+          out += (out.length === 1 ? "" : ",") + JSON.stringify(key) + ":" + write(item, path, ancestors)
           path.pop()
         }
         out += "}"
@@ -146,7 +210,10 @@ const writeFast = (value: unknown, depth: number): string => {
       if (depth > maxFastDepth) throw notJson
       if (Array.isArray(value)) {
         let out = "["
-        for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + writeFast(value[i], depth + 1)
+        for (let i = 0; i < value.length; i++) {
+          const item: unknown = value[i]
+          out += (i === 0 ? "" : ",") + (item === undefined ? "null" : writeFast(item, depth + 1))
+        }
         return out + "]"
       }
       const proto = Object.getPrototypeOf(value)
@@ -156,7 +223,9 @@ const writeFast = (value: unknown, depth: number): string => {
       let out = "{"
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!
-        out += (i === 0 ? keyText(key) : "," + keyText(key)) + writeFast((value as any)[key], depth + 1)
+        const item: unknown = (value as any)[key]
+        if (item === undefined) continue
+        out += (out.length === 1 ? keyText(key) : "," + keyText(key)) + writeFast(item, depth + 1)
       }
       return out + "}"
     }
@@ -166,8 +235,11 @@ const writeFast = (value: unknown, depth: number): string => {
 }
 
 /**
- * Canonical JSON text of `value`: object keys sorted, and only JSON values allowed. Returns a
- * `SerializationError` (naming the path under `root`) instead of text when the value is not JSON.
+ * Canonical JSON text of `value`: object keys sorted, and only JSON values allowed, with the
+ * semantics of `JSON.stringify` for `undefined`: an object property whose value is `undefined` is
+ * left out, an `undefined` array element is `null`. Returns a `SerializationError` (naming the
+ * path under `root`, what was found there and, for Effect data types and Schema classes, the
+ * schema that encodes it) instead of text when the value is not JSON; `undefined` itself is not.
  */
 export const canonicalJson = (value: unknown, root: string): string | SerializationError => {
   try {
@@ -183,7 +255,14 @@ export const canonicalJson = (value: unknown, root: string): string | Serializat
   try {
     return write(value, [], [])
   } catch (e) {
-    if (e instanceof NotJson) return new SerializationError({ path: formatPath(root, e.path), found: e.found })
+    if (e instanceof NotJson) {
+      const { found, schema } = e.kind
+      return new SerializationError({
+        path: formatPath(root, e.path),
+        found,
+        ...(schema === undefined ? {} : { detail: `encode it with ${schema} as ${schemaPlace(root)}` })
+      })
+    }
     throw e
   }
 }

@@ -265,10 +265,18 @@ export class Redactor {
     return typeof out === "string" ? out : JSON.stringify(redacted)
   }
 
+  /** An error record: its message and its data (the error's own fields), under the root `error`. */
   private error(error: ErrorInfo | null): ErrorInfo | null {
     if (error === null) return null
-    const message = this.walk(error.message, ["error", "message"], this.wholeUnder("error"))
-    return message === error.message ? error : { tag: error.tag, message: String(message) }
+    const whole = this.wholeUnder("error")
+    const message = this.walk(error.message, ["error", "message"], whole)
+    const data = error.data === undefined ? undefined : this.walk(error.data, ["error", "data"], whole)
+    if (message === error.message && data === error.data) return error
+    const redacted: ErrorInfo = { ...error, message: String(message) }
+    if (data === undefined) return redacted
+    // a rule may replace the whole of `data` with its marker: the marker is then kept as a field
+    const fields = typeof data === "object" && data !== null ? data as NonNullable<ErrorInfo["data"]> : { redacted: data }
+    return { ...redacted, data: fields }
   }
 
   step(record: StepRecord.Encoded): StepRecord.Encoded {

@@ -285,6 +285,7 @@ const makeService = (run: RunState): RunContextService => ({
   drifts: Effect.sync((): ReadonlyArray<ReplayError> => [...run.driftList]),
   setState: run.state.setState as RunContextService["setState"],
   getState: run.state.getState as RunContextService["getState"],
+  deleteState: run.state.deleteState,
   defaultAgent: Effect.suspend(() => run.defaultAgent()),
   startAgent: (options) => Effect.suspend(() => run.startAgent(options)),
   complete: (result) => run.end({ status: "completed", result: resultText(result), error: null }),

@@ -3,7 +3,11 @@ import { ReplayError, SerializationError } from "../Errors.js"
 import type { StateKey } from "../StateKey.js"
 import { canonicalJson } from "./canonical.js"
 
-/** Key/value state held as canonical JSON text, so readers never share mutable values. */
+/**
+ * Key/value state held as canonical JSON text, so readers never share mutable values. Setting a
+ * key to `undefined` (or to a value its schema encodes as `undefined`) removes it, as a JSON
+ * object leaves out an `undefined` property.
+ */
 export class StateStore {
   private values = new Map<string, string>()
 
@@ -27,10 +31,19 @@ export class StateStore {
         }
         encoded = result.right
       }
+      if (encoded === undefined) {
+        this.values.delete(name)
+        return Effect.void
+      }
       const text = canonicalJson(encoded, `${this.owner}.state.${name}`)
       if (typeof text !== "string") return Effect.fail(text)
       this.values.set(name, text)
       return Effect.void
+    })
+
+  readonly deleteState = (key: string | StateKey<any, any>): Effect.Effect<void> =>
+    Effect.sync(() => {
+      this.values.delete(typeof key === "string" ? key : key.key)
     })
 
   readonly getState = (key: string | StateKey<any, any>, ...orElse: [] | [unknown]): Effect.Effect<any, ReplayError> =>

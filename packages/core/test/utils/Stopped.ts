@@ -13,6 +13,7 @@ import { Effect } from "effect"
  */
 export class Stopped<A> {
   readonly _tag = "Stopped"
+  readonly message = "the test stopped its first attempt here, to resume it"
   constructor(readonly value: A) {}
 }
 

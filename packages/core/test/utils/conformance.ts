@@ -14,6 +14,7 @@ import { agentRecord, runRecord, stepRecord } from "./records.js"
 import { leaseConformance } from "./leases.js"
 import { replayConformance } from "./replay.js"
 import { valueConformance } from "./values.js"
+import { jsonValueConformance } from "./conformanceValues.js"
 
 /**
  * A backend under test: a fresh layer per test. `R` is what building it needs, e.g. the server
@@ -95,7 +96,7 @@ export const conformance = <R = never>(
           assert.isTrue(Exit.isFailure(failed))
           const failedRun = Option.getOrThrow(yield* client.getRun(failedId))
           assert.strictEqual(failedRun.status, "failed")
-          assert.deepStrictEqual(failedRun.error, { tag: "Boom", message: "it broke" })
+          assert.deepStrictEqual(failedRun.error, { tag: "Boom", message: "it broke", kind: "failure" })
 
           let interruptedId = ""
           const interrupted = yield* Effect.exit(withRun("stopped")(Effect.gen(function*() {
@@ -384,7 +385,7 @@ export const conformance = <R = never>(
           assert.deepStrictEqual(Option.flatMap(Exit.causeOption(exit), Cause.failureOption), Option.some("tool down"))
           const [step] = yield* client.listSteps(runId)
           assert.strictEqual(step!.status, "failed")
-          assert.deepStrictEqual(step!.error, { tag: null, message: "tool down" })
+          assert.deepStrictEqual(step!.error, { tag: null, message: "tool down", kind: "failure" })
         })))
 
       it.effect("an input or output over the size limit fails the step with a clear error, nothing dropped", () =>
@@ -799,6 +800,7 @@ export const conformance = <R = never>(
         })))
     })
     valueConformance(makeLayer, it)
+    jsonValueConformance(makeLayer, it)
     leaseConformance(makeLayer, it)
     replayConformance(makeLayer, it)
   })

@@ -7,11 +7,12 @@
  * @since 0.2.0
  */
 import { assert } from "@effect/vitest"
-import { Effect } from "effect"
+import { Data, Effect } from "effect"
 import { AgentContext, withAgent } from "../../src/AgentContext.js"
 import * as Redaction from "../../src/Redaction.js"
 import { RunContext, withRun } from "../../src/RunContext.js"
 import { step } from "../../src/Step.js"
+import { stopAfter, stoppedValue } from "./Stopped.js"
 
 /**
  * The secrets of the scenario, one per rule kind; none may reach a backend.
@@ -55,6 +56,12 @@ export const assertNoSecrets = (where: string, stored: string): void => {
   assert.include(stored, "[redacted:", `${where} holds no redaction marker: nothing was looked at`)
 }
 
+/** The failure of `charge`: secrets in its message and in its own fields. */
+class Declined extends Data.TaggedError("Declined")<{
+  readonly message: string
+  readonly account: { readonly email: string; readonly key: string }
+}> {}
+
 /**
  * How many times each step body of the scenario ran.
  *
@@ -64,7 +71,8 @@ export type Executions = Record<"lookup" | "answer" | "charge", number>
 
 /**
  * The program: `lookup` (secrets in its input, a plain output), `answer` (secrets in its output),
- * `charge` (fails with secrets in its message), then a checkpoint with secrets in `extraState`.
+ * `charge` (fails with secrets in its message and its fields), then a checkpoint with secrets in
+ * `extraState`.
  * Run state, agent state, metadata and result hold secrets too.
  */
 const program = (executions: Executions) =>
@@ -90,7 +98,12 @@ const program = (executions: Executions) =>
         step("answer", { kind: "llm_call", input: { prompt: `plan ${account.plan}, use ${secrets.anthropic}` } })
       )
       yield* Effect.sync(() => executions.charge++).pipe(
-        Effect.zipRight(Effect.fail(new Error(`card ${secrets.card} declined for ${secrets.aws}`))),
+        Effect.zipRight(Effect.fail(
+          new Declined({
+            message: `card ${secrets.card} declined for ${secrets.aws}`,
+            account: { email: secrets.email, key: secrets.openAi }
+          })
+        )),
         step("charge", { input: { plan: account.plan } }),
         Effect.ignore
       )
@@ -101,12 +114,13 @@ const program = (executions: Executions) =>
   })
 
 /**
- * Records the scenario's run.
+ * Records the scenario's run, stopped after its checkpoint (failed with the program's value, which
+ * holds secrets too) so it can be resumed; gives the program's value.
  *
  * @since 0.2.0
  */
 export const recordSecrets = (executions: Executions) =>
-  withRun({ name: "secrets", metadata: { contact: secrets.email } })(program(executions))
+  withRun({ name: "secrets", metadata: { contact: secrets.email } })(stopAfter(program(executions))).pipe(stoppedValue)
 
 /**
  * Resumes the scenario's run from its latest checkpoint: `lookup` is replayed (its redacted

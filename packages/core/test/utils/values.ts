@@ -9,7 +9,7 @@ import { withAgent } from "../../src/AgentContext.js"
 import type { BackendLayer, ConformanceIt } from "./conformance.js"
 import type { Checkpoints } from "../../src/Checkpoints.js"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
-import { RunContext, withRun } from "../../src/RunContext.js"
+import { RunContext, type RunContextService, withRun } from "../../src/RunContext.js"
 import * as Step from "../../src/Step.js"
 import { StepContext } from "../../src/StepContext.js"
 
@@ -80,8 +80,15 @@ export const valueConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceI
         assert.include(error.message, "nested deeper than 512 levels")
       })))
 
-    it.effect("state keys named __proto__ and constructor survive a checkpoint and a resume", () =>
+    it.effect("state keys named __proto__ and constructor survive a checkpoint, a restore and a resume", () =>
       run(Effect.gen(function*() {
+        // `Option`s compared by their values: `deepStrictEqual` does not tell `none` from `some`
+        const read = (run: RunContextService) =>
+          Effect.map(
+            Effect.all([run.getState("__proto__"), run.getState("constructor")]),
+            (values) => values.map((value) => Option.getOrElse(value, () => "missing"))
+          )
+        const expected = [{ polluted: true }, "kept"]
         let runId = ""
         // the run stops after its checkpoint (a completed run cannot be resumed)
         yield* Effect.exit(withRun("proto-keys")(Effect.gen(function*() {
@@ -89,14 +96,16 @@ export const valueConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceI
           runId = run.runId
           yield* run.setState("__proto__", { polluted: true })
           yield* run.setState("constructor", "kept")
-          yield* run.checkpoint("keys")
+          const checkpoint = yield* run.checkpoint("keys")
+          yield* run.setState("__proto__", "changed")
+          yield* run.restoreFromCheckpoint(checkpoint.id)
+          assert.deepStrictEqual(yield* read(run), expected)
           return yield* Effect.fail("stop")
         })))
-        const restored = yield* withRun({ name: "proto-keys", resume: { runId, latest: true } })(Effect.gen(function*() {
-          const run = yield* RunContext
-          return [yield* run.getState("__proto__"), yield* run.getState("constructor")]
-        }))
-        assert.deepStrictEqual(restored, [Option.some({ polluted: true }), Option.some("kept")])
+        const restored = yield* withRun({ name: "proto-keys", resume: { runId, latest: true } })(
+          Effect.flatMap(RunContext, read)
+        )
+        assert.deepStrictEqual(restored, expected)
         assert.isUndefined(({} as Record<string, unknown>).polluted)
       })))
   })
