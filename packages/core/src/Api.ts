@@ -175,7 +175,12 @@ export class RunsGroup extends HttpApiGroup.make("runs")
     HttpApiEndpoint.get("list", "/runs")
       .setUrlParams(RunFilterParams)
       .addSuccess(Schema.Array(RunRecord))
-      .annotate(OpenApi.Description, "Runs of the project, newest first.")
+      .annotate(
+        OpenApi.Description,
+        "Runs of the project, newest first. A running run whose lease expired (its owner is gone) carries " +
+          "`stalled: { owner, lastSeenAt }`, judged on the server's clock; `status=stalled` lists those, " +
+          "`status=running` only the live ones."
+      )
   )
   .add(HttpApiEndpoint.get("get")`/runs/${runId}`.addSuccess(RunRecord).addError(NotFound))
   .add(

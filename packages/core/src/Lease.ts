@@ -12,6 +12,9 @@
  * Times are the callers' clocks (`Clock`, so `TestClock` drives expiry in tests): processes that
  * share a run are expected to have clocks that agree to well within the lease's time to live.
  *
+ * Readers use the lease too: a `running` run whose lease expired has lost its owner, and reads
+ * as stalled (`Run.Stalled`), judged on the backend's own clock.
+ *
  * @since 0.2.0
  */
 import { Either, Schema } from "effect"
@@ -66,6 +69,22 @@ export type Request = typeof Request.Type
 export const defaultTtlMs = 30_000
 
 /**
+ * Whether a lease still holds at `now`: it expires at `expiresAt` (a released lease expired at 0).
+ *
+ * @since 0.3.0
+ */
+export const isLive = (lease: Encoded, now: number): boolean => lease.expiresAt > now
+
+/**
+ * When the owner of a lease was last seen: its last renewal (each one sets `expiresAt` to its
+ * time plus `ttlMs`), or for a released lease, whose expiry is 0, when it was acquired.
+ *
+ * @since 0.3.0
+ */
+export const lastSeenAt = (lease: Pick<Encoded, "acquiredAt" | "expiresAt" | "ttlMs">): number =>
+  lease.expiresAt === 0 ? lease.acquiredAt : lease.expiresAt - lease.ttlMs
+
+/**
  * The rule every backend applies to an acquisition: the run's lease goes to the requester when
  * there is none, when it has expired, when the requester already holds it, or when it is held
  * by the owner the request `replaces`; otherwise the current holder keeps it (`Left`).
@@ -74,7 +93,7 @@ export const defaultTtlMs = 30_000
  */
 export const acquire = (current: Encoded | undefined, request: Request): Either.Either<Encoded, Encoded> => {
   if (
-    current !== undefined && current.expiresAt > request.now && current.owner !== request.owner &&
+    current !== undefined && isLive(current, request.now) && current.owner !== request.owner &&
     current.owner !== request.replaces
   ) {
     return Either.left(current)

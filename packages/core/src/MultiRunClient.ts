@@ -3,12 +3,12 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Either, Layer, Option } from "effect"
+import { Clock, Context, Effect, Either, Layer, Option } from "effect"
 import type * as Agent from "./Agent.js"
 import type * as Checkpoint from "./Checkpoint.js"
 import { type BackendError, CheckpointError, type RunError } from "./Errors.js"
 import * as Lease from "./Lease.js"
-import type * as Run from "./Run.js"
+import * as Run from "./Run.js"
 import type * as Step from "./StepRecord.js"
 
 /**
@@ -24,6 +24,10 @@ import type * as Step from "./StepRecord.js"
  * time, and a write given the `epoch` of its writer's lease is refused with
  * `BackendError("Fenced")` once a newer owner holds the run (for a buffered backend, the next
  * `flush` reports it).
+ *
+ * Runs are stored without `stalled` and read with it when they are stalled (see `Run.Stalled`):
+ * a backend derives it from the run's status and lease on its own clock, and drops it from a
+ * run written to it.
  *
  * @since 0.1.0
  */
@@ -64,19 +68,27 @@ export interface MultiRunClientService {
  */
 export class MultiRunClient extends Context.Tag("@multirun/core/MultiRunClient")<MultiRunClient, MultiRunClientService>() {}
 
+/** Whether a run as read (with `stalled` when it is) has a filter's status. */
+const hasStatus = (run: Run.Encoded, status: Run.FilterStatus): boolean =>
+  status === "stalled"
+    ? run.stalled !== undefined
+    : run.status === status && (status !== "running" || run.stalled === undefined)
+
 /**
- * Applies a run filter the same way on every backend that filters in memory.
+ * Applies a run filter the same way on every backend that filters in memory, to runs as read
+ * (with `stalled` when they are).
  *
  * @since 0.1.0
  */
 export const matchesFilter = (run: Run.Encoded, filter: Run.RunFilter): boolean =>
-  (filter.status === undefined || run.status === filter.status) &&
+  (filter.status === undefined || hasStatus(run, filter.status)) &&
   (filter.name === undefined || run.name === filter.name) &&
   (filter.tag === undefined || run.tags.includes(filter.tag)) &&
   (filter.parentRunId === undefined || run.parentRunId === filter.parentRunId)
 
 /**
- * An in-memory backend. Nothing is buffered: every write is visible at once.
+ * An in-memory backend. Nothing is buffered: every write is visible at once. A run is judged
+ * stalled on the reader's `Clock`.
  *
  * @since 0.1.0
  */
@@ -102,7 +114,7 @@ export const makeMemory: Effect.Effect<MultiRunClientService> = Effect.sync(() =
     return inner
   }
   return MultiRunClient.of({
-    writeRun: (run, epoch) => fenced("writeRun", run.id, epoch, () => void runs.set(run.id, run)),
+    writeRun: (run, epoch) => fenced("writeRun", run.id, epoch, () => void runs.set(run.id, Run.stored(run))),
     writeAgent: (agent, epoch) =>
       fenced("writeAgent", agent.runId, epoch, () => void child(agents, agent.runId).set(agent.id, agent)),
     writeStep: (step, epoch) =>
@@ -158,10 +170,13 @@ export const makeMemory: Effect.Effect<MultiRunClientService> = Effect.sync(() =
           leases.set(lease.runId, { ...current, expiresAt: 0 })
         }
       }),
-    getRun: (runId) => Effect.sync(() => Option.fromNullable(runs.get(runId))),
+    getRun: (runId) =>
+      Effect.map(Clock.currentTimeMillis, (now) =>
+        Option.map(Option.fromNullable(runs.get(runId)), (run) => Run.withStalled(run, leases.get(runId), now))),
     listRuns: (filter = {}) =>
-      Effect.sync(() =>
+      Effect.map(Clock.currentTimeMillis, (now) =>
         [...runs.values()]
+          .map((run) => Run.withStalled(run, leases.get(run.id), now))
           .filter((run) => matchesFilter(run, filter))
           .sort((a, b) => b.startedAt - a.startedAt || (a.id < b.id ? 1 : -1))
           .slice(0, filter.limit ?? 100)

@@ -3,9 +3,32 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Option, Schema } from "effect"
 import { CheckpointId, RunId } from "./Ids.js"
+import * as Lease from "./Lease.js"
 import { ErrorInfo, JsonText, Metadata, Status, Timestamp, Totals } from "./Model.js"
+
+/**
+ * What a reader is told of a run that is `running` but whose owner is gone: the process that
+ * held its lease stopped renewing it (it died, or was stopped) and the lease expired while the
+ * run had not ended. `owner` is the owner token of that lease (`pid 4242 on host (…)`);
+ * `lastSeenAt` is when the owner was last seen: its last renewal of the lease (for a lease it
+ * gave up without ending the run, when it took the lease).
+ *
+ * A backend derives it when the run is read, from the run's stored status and its lease, on its
+ * own clock (the database's, the server's, `Clock` for memory); it is never stored. A run with
+ * no lease at all (written before 0.2) cannot be judged and reads as running. Resuming the run
+ * (`withRun({ name, resume: { runId, latest: true } })`) makes it live again.
+ *
+ * @since 0.3.0
+ */
+export const Stalled = Schema.Struct({
+  owner: Schema.String,
+  lastSeenAt: Timestamp
+})
+
+/** @since 0.3.0 */
+export type Stalled = typeof Stalled.Type
 
 /**
  * A run with its outcome and the totals of all its steps. A run made with `forkFrom` points
@@ -27,7 +50,15 @@ export class Run extends Schema.Class<Run>("@multirun/core/Run")({
   error: Schema.NullOr(ErrorInfo),
   /** How many calls replay found with a changed input (drift); their steps carry the path. */
   drifts: Schema.optionalWith(Schema.Int, { default: () => 0 }),
-  ...Totals.fields
+  ...Totals.fields,
+  /**
+   * Set when the run is stalled (see {@link Stalled}), `null` otherwise. On the wire the field
+   * is present only when set, so records written before 0.3 decode as they are.
+   */
+  stalled: Schema.optionalToRequired(Stalled, Schema.NullOr(Schema.typeSchema(Stalled)), {
+    decode: Option.getOrNull,
+    encode: Option.fromNullable
+  }).pipe(Schema.withConstructorDefault(() => null))
 }) {}
 
 /**
@@ -38,12 +69,24 @@ export class Run extends Schema.Class<Run>("@multirun/core/Run")({
 export type Encoded = typeof Run.Encoded
 
 /**
+ * The statuses a reader filters runs by: a stored {@link Status}, where `running` means running
+ * with a live owner, or `stalled` (a `running` run whose owner is gone, see {@link Stalled}).
+ *
+ * @since 0.3.0
+ */
+export const FilterStatus = Schema.Literal(...Status.literals, "stalled")
+
+/** @since 0.3.0 */
+export type FilterStatus = typeof FilterStatus.Type
+
+/**
  * Which runs `listRuns` returns. Every field narrows the list; `limit` defaults to 100.
+ * `status: "running"` leaves stalled runs out; `status: "stalled"` lists only them.
  *
  * @since 0.1.0
  */
 export const RunFilter = Schema.Struct({
-  status: Schema.optional(Status),
+  status: Schema.optional(FilterStatus),
   name: Schema.optional(Schema.String),
   tag: Schema.optional(Schema.String),
   parentRunId: Schema.optional(Schema.String),
@@ -52,3 +95,26 @@ export const RunFilter = Schema.Struct({
 
 /** @since 0.1.0 */
 export type RunFilter = typeof RunFilter.Type
+
+/**
+ * A run record as a backend stores it: without `stalled`, which is derived when the run is read
+ * (a record read, then written back, must not store its reader's view).
+ *
+ * @since 0.3.0
+ */
+export const stored = (run: Encoded): Encoded => {
+  if (run.stalled === undefined) return run
+  const { stalled: _, ...record } = run
+  return record
+}
+
+/**
+ * A stored run record as a reader sees it at `now` (on the backend's clock), given its lease:
+ * with `stalled` when it is `running` and its lease expired, without it otherwise.
+ *
+ * @since 0.3.0
+ */
+export const withStalled = (run: Encoded, lease: Lease.Encoded | undefined, now: number): Encoded =>
+  run.status === "running" && lease !== undefined && !Lease.isLive(lease, now)
+    ? { ...run, stalled: { owner: lease.owner, lastSeenAt: Lease.lastSeenAt(lease) } }
+    : stored(run)

@@ -75,7 +75,7 @@ const removedLine = (removed: Retention.Removed, dryRun: boolean): string => {
 /** The policy of gc's options: `--older-than` (default 30d) for `--status` (default every finished status), `--keep-last`. */
 const policyOf = (options: {
   readonly olderThan: Option.Option<string>
-  readonly status: ReadonlyArray<Retention.FinishedStatus>
+  readonly status: ReadonlyArray<Retention.RemovableStatus>
   readonly keepLast: Option.Option<number>
 }): Effect.Effect<Retention.Policy, Failure> => {
   const keepLast = Option.getOrUndefined(options.keepLast)
@@ -88,7 +88,9 @@ const policyOf = (options: {
   }
   const age = Retention.parseAge(Option.getOrElse(options.olderThan, () => "30d"))
   if (Either.isLeft(age)) return Effect.fail(new Failure(`--older-than: ${age.left}`))
-  const chosen = options.status.length === 0 ? Retention.finishedStatuses : options.status
+  const chosen: ReadonlyArray<Retention.RemovableStatus> = options.status.length === 0
+    ? Retention.finishedStatuses
+    : options.status
   return Effect.succeed({ olderThan: Object.fromEntries(chosen.map((status) => [status, age.right])), keepLast })
 }
 
@@ -103,8 +105,9 @@ const fileSize = (filename: string) =>
  * [--project P] [--dry-run]`: removes the finished runs older than the age (of the given
  * statuses; default every finished status) with their agents, steps and checkpoints, keeps the
  * newest N checkpoints of each run, and prints what it removed per project; on a SQLite file,
- * gives the space back and prints the file's size before and after. A running run is never
- * removed, nor a run another kept run was forked from.
+ * gives the space back and prints the file's size before and after. `--status stalled` removes
+ * the stalled runs (running, their owner gone) whose owner was last seen longer ago than the
+ * age. A live running run is never removed, nor a run another kept run was forked from.
  *
  * @since 0.2.0
  */
@@ -116,12 +119,16 @@ export const gc = Command.make("gc", {
   verbose,
   json,
   olderThan: Options.text("older-than").pipe(
-    Options.withDescription("remove runs that ended longer ago than this (30d, 12h, 90m; default 30d)"),
+    Options.withDescription(
+      "remove runs that ended (stalled runs: whose owner was last seen) longer ago than this (30d, 12h, 90m; default 30d)"
+    ),
     Options.optional
   ),
-  status: Options.choice("status", Retention.finishedStatuses).pipe(
+  status: Options.choice("status", Retention.removableStatuses).pipe(
     Options.repeated,
-    Options.withDescription("only runs of this status (repeatable; default completed, failed and interrupted)")
+    Options.withDescription(
+      "only runs of this status (repeatable; default completed, failed and interrupted; stalled: running, owner gone)"
+    )
   ),
   keepLast: Options.integer("keep-last").pipe(
     Options.withDescription("keep only the newest N checkpoints of each run (except checkpoints forked from)"),
@@ -150,7 +157,7 @@ export const gc = Command.make("gc", {
         }
         if (options.dryRun) yield* Console.log("dry run: nothing was removed")
       }))).pipe(reportErrors(options.verbose))).pipe(
-  Command.withDescription("Remove old finished runs and surplus checkpoints; print what was removed")
+  Command.withDescription("Remove old finished (or stalled) runs and surplus checkpoints; print what was removed")
 )
 
 const url = Options.text("url").pipe(Options.withDescription("server URL (or MULTIRUN_URL)"), Options.optional)
@@ -226,7 +233,9 @@ export const usage = Command.make(
  */
 export const serveOptions = {
   retain: Options.text("retain").pipe(
-    Options.withDescription("remove old runs of every project on a schedule, e.g. completed=30d,failed=90d,keepLast=5"),
+    Options.withDescription(
+      "remove old runs of every project on a schedule, e.g. completed=30d,failed=90d,stalled=7d,keepLast=5"
+    ),
     Options.optional
   ),
   retainEvery: Options.integer("retain-every").pipe(

@@ -12,7 +12,9 @@ import {
   type CheckpointLike,
   firstSeqByAgent,
   lanesOf,
+  resumeCode,
   type RunLike,
+  statusOf,
   type StepLike,
   wallMs
 } from "./internal/runModel.js"
@@ -35,7 +37,8 @@ export interface Input {
 /**
  * How a tree is drawn.
  *
- * - `now`: the current time in ms, for the wall time of a running run.
+ * - `now`: the current time in ms, for the wall time of a running run and how long ago a stalled
+ *   run's owner was last seen.
  * - `maxStepsPerAgent`: steps printed per attempt before `… N more steps` (default all).
  *
  * @since 0.2.0
@@ -50,15 +53,26 @@ const totals = (
   t: {
     readonly stepCount: number
     readonly tokensUsed: number
-    readonly costUsd: number
+    readonly costUsd: number | null
   } & format.TokenSplit,
   unknownCost = false
 ) => {
   const split = format.tokenSplit(t)
   return `steps ${format.count(t.stepCount)}  tokens ${format.count(t.tokensUsed)}${split === "" ? "" : ` (${split})`}  cost ${
-    unknownCost ? t.costUsd === 0 ? "unknown" : `${format.money(t.costUsd)} + unknown` : format.money(t.costUsd)
+    format.totalCost(t.costUsd, unknownCost)
   }`
 }
+
+/**
+ * The line that tells a stalled run: whose lease expired, when its owner was last seen, and the
+ * code that resumes it (empty for a run that is not stalled).
+ *
+ * @since 0.3.0
+ */
+export const stalledLine = (run: RunLike, now: number): string =>
+  run.stalled == null ? "" : `stalled: its owner (${run.stalled.owner}) was last seen ${
+    format.timestamp(run.stalled.lastSeenAt)
+  } (${format.duration(now - run.stalled.lastSeenAt)} ago) and its lease expired; resume it with ${resumeCode(run)}`
 
 const stepLine = (
   step: StepLike,
@@ -95,7 +109,8 @@ const stepLine = (
  * ```
  *
  * A step whose cost is unknown (a model missing from the price table) shows `cost unknown`, and
- * the totals that miss it `+ unknown`.
+ * the totals that miss it `+ unknown`. A stalled run shows `stalled`, its wall time up to its
+ * owner's last sighting, and a line with that sighting and how to resume it.
  *
  * @since 0.2.0
  */
@@ -116,13 +131,14 @@ export const render = (input: Input, options: Options): Array<string> => {
   /** Agents with an executed step of unknown cost. */
   const unknownCost = new Set(steps.filter((s) => !s.replayed && s.costUsd === null).map((s) => s.agentId))
   const lines: Array<string> = [
-    `${run.name}  ${run.status}  wall ${format.duration(wallMs(run, options.now))}  ${totals(run, unknownCost.size > 0)}${
+    `${run.name}  ${statusOf(run)}  wall ${format.duration(wallMs(run, options.now))}  ${totals(run, unknownCost.size > 0)}${
       replayed === 0 ? "" : `  (${format.count(replayed)} replayed)`
     }`,
     `run ${run.id}  started ${format.timestamp(run.startedAt)}${
       run.tags.length === 0 ? "" : `  tags ${run.tags.join(", ")}`
     }${run.forkedFrom === null ? "" : `  forked from checkpoint ${run.forkedFrom} of run ${run.parentRunId ?? "?"}`}`
   ]
+  if (run.stalled != null) lines.push(stalledLine(run, options.now))
   if (run.error !== null) lines.push(`error: ${run.error.message.split("\n")[0]}`)
   const max = options.maxStepsPerAgent ?? Infinity
   const stepLines = (agentId: string, prefix: string) => {

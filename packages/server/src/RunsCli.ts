@@ -11,7 +11,7 @@ import { Checkpoints } from "@multirun/core/Checkpoints"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { Cause, Clock, Config, Console, Effect, Option } from "effect"
 import * as format from "./internal/format.js"
-import { stateValue } from "./internal/runModel.js"
+import { stateValue, statusOf, wallMs } from "./internal/runModel.js"
 import * as Local from "./Local.js"
 import * as RunSource from "./RunSource.js"
 import * as RunTree from "./RunTree.js"
@@ -131,14 +131,20 @@ const getRun = (runId: string) =>
   )
 
 /**
- * `multirun runs list [--status S] [--name N] [--tag T] [--limit N] [--json]`.
+ * `multirun runs list [--status S] [--name N] [--tag T] [--limit N] [--json]`. A stalled run
+ * (running, its owner gone) shows `stalled`, its wall time up to its owner's last sighting, and a
+ * line under the table with that sighting and how to resume it; `--status stalled` lists only
+ * those, `--status running` only the live ones.
  *
  * @since 0.2.0
  */
 export const runsList = Command.make("list", {
   ...source,
   json,
-  status: Options.choice("status", ["running", "completed", "failed", "interrupted"]).pipe(Options.optional),
+  status: Options.choice("status", ["running", "stalled", "completed", "failed", "interrupted"]).pipe(
+    Options.withDescription("runs of this status (stalled: running, with its owner gone)"),
+    Options.optional
+  ),
   name: Options.text("name").pipe(Options.withDescription("runs of this name"), Options.optional),
   tag: Options.text("tag").pipe(Options.withDescription("runs with this tag"), Options.optional),
   limit: Options.integer("limit").pipe(Options.withDefault(20), Options.withDescription("at most this many runs (newest first)"))
@@ -161,15 +167,19 @@ export const runsList = Command.make("list", {
         runs.map((run) => [
           run.id,
           run.name,
-          run.status,
+          statusOf(run),
           format.timestamp(run.startedAt),
-          format.duration((run.endedAt ?? now) - run.startedAt),
+          format.duration(wallMs(run, now)),
           format.count(run.stepCount),
           format.count(run.tokensUsed),
           format.money(run.costUsd),
           run.parentRunId === null ? "" : `fork of ${run.parentRunId}`
         ])
       ))
+      const stalled = runs.filter((run) => run.stalled !== undefined)
+      if (stalled.length > 0) {
+        yield* Console.log(["", ...stalled.map((run) => `${run.id} ${RunTree.stalledLine(run, now)}`)].join("\n"))
+      }
     })
   )).pipe(Command.withDescription("List runs, newest first"))
 

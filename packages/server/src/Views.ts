@@ -2,16 +2,18 @@
  * The reads of the run viewer that a `MultiRunClient` does not offer: runs searched and paged
  * by cursor, a run's steps paged by `seq`, and step summaries (no input and output) for the
  * timeline of a big run. Straight SQL over the store's tables (`@multirun/sql`'s `Migrations`,
- * schema version 4; steps decoded and validated by its `StepRows`), on SQLite and PostgreSQL.
+ * schema version 4; runs read by its `RunRows`, stalled ones judged on the database's clock;
+ * steps decoded and validated by its `StepRows`), on SQLite and PostgreSQL.
  *
  * @since 0.2.0
  */
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Api } from "@multirun/core"
-import { BackendError } from "@multirun/core/Errors"
+import type { BackendError } from "@multirun/core/Errors"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
+import * as RunRows from "@multirun/sql/RunRows"
 import * as StepRows from "@multirun/sql/StepRows"
 import { backendError } from "@multirun/sql/StoreError"
 import { Context, Effect, Layer } from "effect"
@@ -57,25 +59,6 @@ export interface QueriesService {
  */
 export class Queries extends Context.Tag("@multirun/server/Views/Queries")<Queries, QueriesService>() {}
 
-const parseRows = <A>(
-  operation: string,
-  rows: ReadonlyArray<ReadonlyArray<unknown>>,
-  parse: (row: ReadonlyArray<unknown>) => A
-) =>
-  Effect.try({
-    try: () => {
-      const records = new Array<A>(rows.length)
-      for (let i = 0; i < rows.length; i++) records[i] = parse(rows[i]!)
-      return records
-    },
-    catch: (cause) => new BackendError({ operation, detail: `a stored record is not valid JSON (${String(cause)})` })
-  })
-
-const recordOfRow = (row: ReadonlyArray<unknown>) => JSON.parse(row[0] as string)
-
-/** `%text%` for LIKE, with `\`, `%` and `_` escaped. */
-const containsPattern = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
-
 /**
  * The queries over the `SqlClient` in context (the tables made by `@multirun/sql`).
  *
@@ -83,11 +66,6 @@ const containsPattern = (text: string) => `%${text.toLowerCase().replace(/[\\%_]
  */
 export const makeQueries: Effect.Effect<QueriesService, never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const hasTag = (tag: string) =>
-    sql.onDialectOrElse({
-      pg: () => sql`tags::jsonb @> jsonb_build_array(${tag}::text)`,
-      orElse: () => sql`EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ${tag})`
-    })
   const stepsWhere = (project: string, runId: string, query: StepsQuery) =>
     sql.and([
       sql`project = ${project}`,
@@ -96,26 +74,12 @@ export const makeQueries: Effect.Effect<QueriesService, never, SqlClient.SqlClie
     ])
   const limitOf = (query: StepsQuery) => query.limit ?? 1_000_000_000
   return Queries.of({
-    listRuns: (project, query) => {
-      const where = [sql`project = ${project}`]
-      if (query.status !== undefined) where.push(sql`status = ${query.status}`)
-      if (query.name !== undefined) where.push(sql`name = ${query.name}`)
-      if (query.parentRunId !== undefined) where.push(sql`parent_run_id = ${query.parentRunId}`)
-      if (query.tag !== undefined) where.push(hasTag(query.tag))
-      if (query.search !== undefined && query.search.trim() !== "") {
-        const text = query.search.trim()
-        where.push(sql`(LOWER(name) LIKE ${containsPattern(text)} ESCAPE '\\' OR ${hasTag(text)})`)
-      }
-      const cursor = query.cursor === undefined ? undefined : Api.parseRunsCursor(query.cursor)
-      if (cursor !== undefined) {
-        where.push(sql`(started_at < ${cursor.startedAt} OR (started_at = ${cursor.startedAt} AND id < ${cursor.id}))`)
-      }
-      return sql`SELECT record FROM multirun_runs WHERE ${sql.and(where)}
-        ORDER BY started_at DESC, id DESC LIMIT ${query.limit ?? 100}`.values.pipe(
-        Effect.mapError(backendError("listRuns")),
-        Effect.flatMap((rows) => parseRows<Run.Encoded>("listRuns", rows, recordOfRow))
-      )
-    },
+    listRuns: (project, { cursor, ...query }) =>
+      RunRows.select(sql, project, { ...query, after: cursor === undefined ? undefined : Api.parseRunsCursor(cursor) })
+        .values.pipe(
+          Effect.mapError(backendError("listRuns")),
+          Effect.flatMap((rows) => RunRows.decode("listRuns", rows))
+        ),
     listSteps: (project, runId, query) =>
       sql`SELECT ${StepRows.columns(sql)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
         ORDER BY seq LIMIT ${limitOf(query)}`.values.pipe(

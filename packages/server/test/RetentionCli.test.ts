@@ -18,7 +18,8 @@ const text = "lorem ipsum dolor sit amet ".repeat(20)
 
 /**
  * Ten completed runs of 1,000 steps and a checkpoint each (nine ended 40 days ago, one now), a
- * failed run of 40 days ago and a running run that started 40 days ago.
+ * failed run of 40 days ago, a running run that started 40 days ago (with no lease: written
+ * before leases, it cannot be judged) and a stalled one (its owner last seen 40 days ago).
  */
 const seed = Effect.gen(function*() {
   const client = yield* MultiRunClient
@@ -55,7 +56,9 @@ const seed = Effect.gen(function*() {
   }
   yield* client.writeRun(runRecord("failed-run", { status: "failed", startedAt: old - 1000, endedAt: old }))
   yield* client.writeRun(runRecord("stuck-run", { status: "running", startedAt: old }))
+  yield* client.writeRun(runRecord("stalled-run", { status: "running", startedAt: old }))
   yield* client.flush
+  yield* client.acquireLease({ runId: "stalled-run", owner: "pid 1 on a gone host", now: old, ttlMs: 30_000 })
 })
 
 /** Runs the bundled command to its end in `cwd`. */
@@ -74,7 +77,7 @@ const scenario = (bin: string, cwd: string, source: ReadonlyArray<string>) =>
     assert.strictEqual(usageBefore.code, 0, usageBefore.stderr)
     const [header, row] = usageBefore.stdout.trim().split("\n")
     assert.match(header!, /^PROJECT\s+RUNS\s+RUNNING\s+COMPLETED\s+FAILED\s+INTERRUPTED\s+STEPS\s+CHECKPOINTS\s+BYTES$/)
-    assert.match(row!, /^default\s+12\s+1\s+10\s+1\s+0\s+10,000\s+10\s+\d+\.\d MB$/)
+    assert.match(row!, /^default\s+13\s+2\s+10\s+1\s+0\s+10,000\s+10\s+\d+\.\d MB$/)
 
     const dry = yield* cli(bin, cwd, ["gc", ...source, "--older-than", "30d", "--status", "completed", "--dry-run"])
     assert.strictEqual(dry.code, 0, dry.stderr)
@@ -95,15 +98,26 @@ const scenario = (bin: string, cwd: string, source: ReadonlyArray<string>) =>
     const [after] = JSON.parse(usage.stdout)
     assert.deepStrictEqual({ ...after, bytes: 0 }, {
       project: "default",
-      runs: { running: 1, completed: 1, failed: 1, interrupted: 0 },
+      runs: { running: 2, completed: 1, failed: 1, interrupted: 0 },
       agents: 1,
       steps: 1_000,
       checkpoints: 1,
       bytes: 0
     })
-    // without --status every finished status goes; the running run stays
+    // without --status every finished status goes; the running runs stay, the stalled one too
     const rest = yield* cli(bin, cwd, ["gc", ...source, "--older-than", "30d", "--json"])
-    assert.deepStrictEqual(JSON.parse(rest.stdout).removed.map((r: any) => r.runs), [{ completed: 0, failed: 1, interrupted: 0 }])
+    assert.deepStrictEqual(JSON.parse(rest.stdout).removed.map((r: any) => r.runs), [
+      { completed: 0, failed: 1, interrupted: 0, stalled: 0 }
+    ])
+    // --status stalled: the stalled run whose owner was last seen longer ago than the age
+    const [young, stalled] = [
+      yield* cli(bin, cwd, ["gc", ...source, "--older-than", "41d", "--status", "stalled"]),
+      yield* cli(bin, cwd, ["gc", ...source, "--older-than", "30d", "--status", "stalled"])
+    ]
+    assert.match(young.stdout, /^project default: removed 0 run\(s\), 0 agent/m, young.stderr)
+    assert.match(stalled.stdout, /^project default: removed 1 run\(s\) \(1 stalled\), 0 agent/m, stalled.stderr)
+    const left = yield* cli(bin, cwd, ["runs", "list", ...source, "--json"])
+    assert.deepStrictEqual(JSON.parse(left.stdout).map((r: any) => r.id).sort(), ["run-0", "stuck-run"])
     return gc.stdout
   })
 
@@ -161,8 +175,8 @@ describe("multirun gc and usage", () => {
       assert.deepStrictEqual([missing.code, badAge.code, both.code, badPolicy.code], [1, 1, 1, 1])
       assert.strictEqual(
         badPolicy.stderr.trim(),
-        "multirun: --retain: \"running=1d\": expected completed=AGE, failed=AGE, interrupted=AGE or keepLast=N " +
-          "(running runs are never removed)"
+        "multirun: --retain: \"running=1d\": expected completed=AGE, failed=AGE, interrupted=AGE, stalled=AGE or " +
+          "keepLast=N (live running runs are never removed)"
       )
       assert.strictEqual(missing.stderr.trim(), `multirun: no database at ${filename}.absent (give --db FILE or --database-url URL)`)
       assert.include(badAge.stderr, "multirun: --older-than: \"30 days\" is not an age")

@@ -1,16 +1,18 @@
 /**
  * `multirun runs|checkpoints|ui` and the `serve` request log, run as processes against a known
- * SQLite file (a crew run killed by SIGKILL and resumed with drift, and a failed run), a real
- * server on a loopback port (`--url`), and the error lines.
+ * SQLite file (a crew run killed by SIGKILL and resumed with drift, and a failed run), a file
+ * holding a run killed and never resumed (stalled), a real server on a loopback port (`--url`),
+ * and the error lines.
  */
 import { assert, layer } from "@effect/vitest"
 import { step, withRun } from "@multirun/core"
-import { spawnChild, tempDir, tempFile } from "@multirun/core/test-utils"
-import { Context, Effect, Layer } from "effect"
+import { MultiRunClient } from "@multirun/core/MultiRunClient"
+import { runRecord, spawnChild, tempDir, tempFile } from "@multirun/core/test-utils"
+import { Clock, Context, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import { bundleCli } from "./cliBundle.js"
-import { type CrewDatabase, makeCrewDatabase } from "./fixtures/crewDatabase.js"
+import { type CrewDatabase, makeCrewDatabase, makeStalledDatabase, type StalledDatabase } from "./fixtures/crewDatabase.js"
 import { layerSqlite, memoryRemote, TestServer } from "./TestServer.js"
 
 /** What every test of this file shares: the bundled command, the crew database, a remote run. */
@@ -19,6 +21,7 @@ interface Fixture {
   /** One working directory for every command (with no `.multirun/` in it). */
   readonly cwd: string
   readonly db: CrewDatabase
+  readonly stalled: StalledDatabase
   readonly apiKey: string
   readonly remoteRunId: string
 }
@@ -29,7 +32,10 @@ const fixtureLayer = Layer.scoped(
   CliFixture,
   Effect.gen(function*() {
     const server = yield* TestServer
-    const [bin, cwd, db] = yield* Effect.all([bundleCli, tempDir("cli"), makeCrewDatabase], { concurrency: "unbounded" })
+    const [bin, cwd, db, stalled] = yield* Effect.all(
+      [bundleCli, tempDir("cli"), makeCrewDatabase, makeStalledDatabase],
+      { concurrency: "unbounded" }
+    )
     const apiKey = yield* server.keyFor("cli")
     const remoteRunId = yield* Effect.gen(function*() {
       yield* Effect.succeed({ ok: true }).pipe(step("fetch", { kind: "tool_call", input: { url: "x" } }))
@@ -41,7 +47,7 @@ const fixtureLayer = Layer.scoped(
       Effect.map((runs: any) => runs[0].id as string),
       Effect.provide(memoryRemote({ url: server.url, apiKey }))
     )
-    return { bin, cwd, db, apiKey, remoteRunId }
+    return { bin, cwd, db, stalled, apiKey, remoteRunId }
   })
 ).pipe(Layer.provideMerge(layerSqlite()))
 
@@ -145,6 +151,71 @@ layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("mult
       assert.strictEqual(failed.code, 0, failed.stderr)
       assert.match(failed.stdout, /#1 estimate \(llm_call · mystery-1\) {2}42 tok \(30 in · 12 out\) {2}cost unknown/)
       assert.match(failed.stdout.split("\n")[0]!, /lonely-failure {2}failed .*steps 2 {2}tokens 42 \(30 in · 12 out\) {2}cost unknown$/)
+    }), { timeout: 240_000 })
+
+  it.effect("a run whose process died is stalled: list and show say so, with its owner's last sighting and the resume code", () =>
+    Effect.gen(function*() {
+      const { db, stalled } = yield* CliFixture
+      const { filename, runId } = stalled
+      const [table, json, onlyStalled, onlyRunning, none, show] = yield* all([
+        cli(["runs", "list", "--db", filename]),
+        cli(["runs", "list", "--db", filename, "--json"]),
+        cli(["runs", "list", "--db", filename, "--status", "stalled", "--json"]),
+        cli(["runs", "list", "--db", filename, "--status", "running", "--json"]),
+        cli(["runs", "list", "--db", db.filename, "--status", "stalled"]),
+        cli(["runs", "show", runId, "--db", filename])
+      ])
+      assert.strictEqual(table.code, 0, table.stderr)
+      const lines = table.stdout.trim().split("\n")
+      assert.match(lines[1]!, new RegExp(`^${runId}\\s+stuck-crew\\s+stalled\\s+\\S+ \\S+\\s+\\S+ m?s\\s+1\\s`))
+      const hint = `resume it with withRun({ name: "stuck-crew", resume: { runId: "${runId}", latest: true } })`
+      assert.strictEqual(lines[2], "")
+      assert.match(
+        lines[3]!,
+        new RegExp(`^${runId} stalled: its owner \\(pid \\d+ on .+\\) was last seen \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ \\(.+ ago\\) and its lease expired; `)
+      )
+      assert.isTrue(lines[3]!.endsWith(hint), lines[3])
+      const [record] = JSON.parse(json.stdout)
+      assert.strictEqual(record.status, "running", "the stored status is left as it is")
+      assert.match(record.stalled.owner, /^pid \d+ on /)
+      assert.isAtLeast(record.stalled.lastSeenAt, record.startedAt)
+      assert.deepStrictEqual(JSON.parse(onlyStalled.stdout).map((r: any) => r.id), [runId])
+      assert.deepStrictEqual(JSON.parse(onlyRunning.stdout), [])
+      assert.strictEqual(none.stdout.trim(), "No runs.")
+      assert.match(show.stdout.split("\n")[0]!, /^stuck-crew {2}stalled {2}wall \S+ m?s {2}steps 1 /)
+      assert.include(show.stdout, hint)
+      // its wall time stopped at the owner's last sighting: a second later it reads the same
+      yield* Effect.sleep("1100 millis")
+      const again = yield* cli(["runs", "list", "--db", filename])
+      assert.strictEqual(again.stdout.trim().split("\n")[1], lines[1])
+    }), { timeout: 240_000 })
+
+  it.effect("a server's stalled runs read the same through --url, judged on the server's side", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer
+      const apiKey = yield* server.keyFor("cli-stalled")
+      const now = yield* Clock.currentTimeMillis
+      // an owner that took the run's lease a minute ago for a second, and was not seen again
+      yield* Effect.gen(function*() {
+        const client = yield* MultiRunClient
+        yield* client.writeRun(runRecord("remote-stalled", { name: "remote-stalled", startedAt: now - 120_000 }))
+        yield* client.writeRun(runRecord("remote-live", { name: "remote-live", startedAt: now - 60_000 }))
+        yield* client.flush
+        yield* client.acquireLease({ runId: "remote-stalled", owner: "pid 7 on elsewhere", now: now - 60_000, ttlMs: 1_000 })
+        yield* client.acquireLease({ runId: "remote-live", owner: "pid 8 on elsewhere", now, ttlMs: 600_000 })
+      }).pipe(Effect.provide(memoryRemote({ url: server.url, apiKey })))
+      const source = ["--url", server.url, "--api-key", apiKey]
+      const [table, onlyStalled, show] = yield* all([
+        cli(["runs", "list", ...source]),
+        cli(["runs", "list", ...source, "--status", "stalled", "--json"]),
+        cli(["runs", "show", "remote-stalled", ...source])
+      ])
+      assert.match(table.stdout, /^remote-live\s+remote-live\s+running\s/m, table.stderr)
+      assert.match(table.stdout, /^remote-stalled\s+remote-stalled\s+stalled\s+\S+ \S+\s+1 min 0 s\s/m)
+      assert.include(table.stdout, "remote-stalled stalled: its owner (pid 7 on elsewhere) was last seen")
+      const [record] = JSON.parse(onlyStalled.stdout)
+      assert.deepStrictEqual([record.id, record.stalled], ["remote-stalled", { owner: "pid 7 on elsewhere", lastSeenAt: now - 60_000 }])
+      assert.match(show.stdout.split("\n")[0]!, /^remote-stalled {2}stalled {2}wall 1 min 0 s /)
     }), { timeout: 240_000 })
 
   it.effect("checkpoints list and diff show versions, changed values and steps between", () =>

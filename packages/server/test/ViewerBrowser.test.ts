@@ -1,7 +1,7 @@
 /**
  * The run viewer in headless Chromium, over a real SQLite file holding a run that was killed
- * (SIGKILL) and resumed with drift, served by `Local.serve` (what `multirun ui` runs) and by the
- * keyed server. Screenshots go to packages/server/test-output/ (not committed); docs/run-page.png
+ * (SIGKILL) and resumed with drift, and one holding a run killed and never resumed (stalled),
+ * served by `Local.serve` (what `multirun ui` runs) and by the keyed server. Screenshots go to packages/server/test-output/ (not committed); docs/run-page.png
  * is written when missing or when UPDATE_SCREENSHOTS=1.
  */
 import { assert, layer } from "@effect/vitest"
@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Local from "../src/Local.js"
 import * as Chromium from "./browser.js"
-import { type CrewDatabase, makeCrewDatabase } from "./fixtures/crewDatabase.js"
+import { type CrewDatabase, makeCrewDatabase, makeStalledDatabase, type StalledDatabase } from "./fixtures/crewDatabase.js"
 import { layerSqlite, TestServer, type TestServerService } from "./TestServer.js"
 
 /** The page's globals, used only inside functions evaluated in the browser. */
@@ -26,6 +26,9 @@ interface Fixture {
   readonly db: CrewDatabase
   /** The local viewer over the crew database. */
   readonly url: string
+  readonly stalled: StalledDatabase
+  /** The local viewer over the stalled database. */
+  readonly stalledUrl: string
   readonly keyed: TestServerService
   readonly browser: Chromium.Browser
 }
@@ -36,10 +39,13 @@ const fixtureLayer = Layer.scoped(
   ViewerFixture,
   Effect.gen(function*() {
     const keyed = yield* TestServer
-    const [db, browser] = yield* Effect.all([makeCrewDatabase, Chromium.scoped()], { concurrency: "unbounded" })
+    const [db, stalled, browser] = yield* Effect.all([makeCrewDatabase, makeStalledDatabase, Chromium.scoped()], {
+      concurrency: "unbounded"
+    })
     const { url } = yield* Local.serve({ filename: db.filename, port: 0 })
+    const { url: stalledUrl } = yield* Local.serve({ filename: stalled.filename, port: 0 })
     yield* Effect.sync(() => fs.mkdirSync(output, { recursive: true }))
-    return { db, url, keyed, browser }
+    return { db, url, stalled, stalledUrl, keyed, browser }
   })
 ).pipe(Layer.provide(layerSqlite()))
 
@@ -152,6 +158,46 @@ Chromium.describeChromium("run viewer in Chromium", () => {
         assert.strictEqual(await page.locator("#step-cost").textContent(), "unknown")
         assert.strictEqual(await page.locator("#step-model").textContent(), "mystery-1")
         assert.include(await page.locator("#run-cost").textContent(), "unknown")
+        // the lane of the step without a price: its cost is unknown, never $0
+        const lane = await page.locator(".lane[data-lane] .lane-label").textContent() ?? ""
+        assert.include(lane, "unknown")
+        assert.notInclude(lane, "$0")
+        await page.close()
+      }))
+
+    it.effect("shows a run whose process died as stalled, with its owner's last sighting, and stops its wall time", () =>
+      browserTest(async ({ browser, stalled, stalledUrl }) => {
+        const page = await browser.newPage()
+        await page.goto(`${stalledUrl}/`)
+        await page.waitForSelector("tr.run-row")
+        const row = page.locator(`tr.run-row[data-run-id="${stalled.runId}"]`)
+        assert.strictEqual(await row.locator(".badge").textContent(), "stalled")
+        assert.match(await row.locator(".badge").getAttribute("title") ?? "", /^running, but its owner \(pid \d+ on .+\) was last seen /)
+        assert.match(await row.locator(".run-id").textContent() ?? "", /^[0-9a-f]{8}$/)
+        assert.strictEqual(await row.locator(".run-id").getAttribute("title"), stalled.runId)
+        // the list redraws every second; a stalled run's wall time stays where its owner was last seen
+        const wall = await row.locator(".wall").textContent()
+        await page.waitForTimeout(2200)
+        assert.strictEqual(await row.locator(".wall").textContent(), wall)
+        await page.selectOption("#status", "running")
+        await page.waitForSelector("td.empty")
+        await page.selectOption("#status", "stalled")
+        await page.waitForSelector("tr.run-row")
+        assert.strictEqual(await page.locator("tr.run-row").count(), 1)
+        assert.include(page.url(), "status=stalled")
+
+        await page.click("tr.run-row .run-name")
+        await page.waitForSelector("#run-stalled")
+        assert.strictEqual(await page.locator("#run-status").textContent(), "stalled")
+        const box = await page.locator("#run-stalled").textContent() ?? ""
+        assert.match(box, /its owner \(pid \d+ on .+\) was last seen/)
+        assert.include(box, `withRun({ name: "stuck-crew", resume: { runId: "${stalled.runId}", latest: true } })`)
+        assert.isNotEmpty(await page.locator("#owner-last-seen").textContent())
+        // the page polls a running run every 2 s: the wall time does not move
+        const runWall = await page.locator("#wall-time").textContent()
+        await page.waitForTimeout(4500)
+        assert.strictEqual(await page.locator("#wall-time").textContent(), runWall)
+        await page.screenshot({ path: path.join(output, "stalled-run.png"), fullPage: true })
         await page.close()
       }))
 

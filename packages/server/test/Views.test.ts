@@ -1,12 +1,14 @@
 /**
  * The viewer's reads over HTTP on a real server: runs searched by name or tag and paged by
- * cursor, a run's steps paged by seq (read from the step table's own input and output columns),
- * step summaries without input and output, 404 for another project's run.
+ * cursor (stalled runs among them, judged by the server), a run's steps paged by seq (read from
+ * the step table's own input and output columns), step summaries without input and output, 404
+ * for another project's run.
  */
 import { assert, layer } from "@effect/vitest"
 import { Api, step, withRun } from "@multirun/core"
-import { describePg } from "@multirun/core/test-utils"
-import { Effect, type Layer } from "effect"
+import { MultiRunClient } from "@multirun/core/MultiRunClient"
+import { describePg, runRecord } from "@multirun/core/test-utils"
+import { Clock, Effect, type Layer } from "effect"
 import { layerPg, layerSqlite, memoryRemote, request, TestServer } from "./TestServer.js"
 
 const suite = (label: string, server: Layer.Layer<TestServer, unknown>) =>
@@ -84,6 +86,36 @@ const suite = (label: string, server: Layer.Layer<TestServer, unknown>) =>
         assert.strictEqual((yield* get(`/api/runs/${big.id}/steps/page`, other)).status, 404)
         assert.strictEqual((yield* get(`/api/runs?search=eval`, other)).body.length, 0)
         assert.strictEqual((yield* get(`/api/runs/${big.id}/timeline?limit=0`)).status, 400)
+      }), { timeout: 120_000 })
+
+    it.effect("search and cursor pages read stalled runs with their owner's last sighting, and filter them", () =>
+      Effect.gen(function*() {
+        const { keyFor, url } = yield* TestServer
+        const key = yield* keyFor("views-stalled")
+        const now = yield* Clock.currentTimeMillis
+        yield* Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          for (const [i, name] of ["batch-dead", "batch-live", "batch-old"].entries()) {
+            yield* client.writeRun(runRecord(name, { name, startedAt: now - (3 - i) * 60_000 }))
+          }
+          yield* client.flush
+          yield* client.acquireLease({ runId: "batch-dead", owner: "gone", now: now - 90_000, ttlMs: 1_000 })
+          yield* client.acquireLease({ runId: "batch-live", owner: "alive", now, ttlMs: 600_000 })
+        }).pipe(Effect.provide(memoryRemote({ url, apiKey: key })))
+        const get = (path: string) => Effect.map(Effect.promise(() => request(url, { path, key })), (a) => a.body)
+        const searched = yield* get("/api/runs?search=batch")
+        assert.deepStrictEqual(searched.map((r: any) => [r.name, r.status, r.stalled ?? null]), [
+          ["batch-old", "running", null],
+          ["batch-live", "running", null],
+          ["batch-dead", "running", { owner: "gone", lastSeenAt: now - 90_000 }]
+        ])
+        const after = Api.runsCursor(searched[0])
+        assert.deepStrictEqual((yield* get(`/api/runs?status=stalled&cursor=${after}`)).map((r: any) => r.name), ["batch-dead"])
+        assert.deepStrictEqual(
+          (yield* get(`/api/runs?status=running&search=BATCH`)).map((r: any) => r.name),
+          ["batch-old", "batch-live"]
+        )
+        assert.deepStrictEqual((yield* get(`/api/runs?status=stalled`)).map((r: any) => r.name), ["batch-dead"])
       }), { timeout: 120_000 })
   })
 

@@ -1,18 +1,20 @@
 /**
- * Retention: how long finished runs are kept (a TTL by status), how many checkpoints a run keeps
- * (`keepLast`), the queries that remove them on SQLite and PostgreSQL, what each project stores,
- * and how a SQLite file gives the space back.
+ * Retention: how long finished and stalled runs are kept (a TTL by status), how many checkpoints
+ * a run keeps (`keepLast`), the queries that remove them on SQLite and PostgreSQL, what each
+ * project stores, and how a SQLite file gives the space back.
  *
  * @since 0.2.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import * as Lease from "@multirun/core/Lease"
 import { Clock, Duration, Effect, Either } from "effect"
 import { retentionFragments } from "./internal/retentionSql.js"
+import { stalledLease } from "./internal/sql.js"
 import { idBytes } from "./internal/stepRows.js"
 
 /**
- * A status a run can be removed in. A `running` run is never removed.
+ * A status a run can end in.
  *
  * @since 0.2.0
  */
@@ -26,11 +28,27 @@ export type FinishedStatus = "completed" | "failed" | "interrupted"
 export const finishedStatuses: ReadonlyArray<FinishedStatus> = ["completed", "failed", "interrupted"]
 
 /**
+ * A status a run can be removed in: a finished one, or `stalled` (a `running` run whose owner
+ * is gone, see `Run.Stalled`). A live `running` run is never removed.
+ *
+ * @since 0.3.0
+ */
+export type RemovableStatus = FinishedStatus | "stalled"
+
+/**
+ * The statuses a run can be removed in, in the order reports list them.
+ *
+ * @since 0.3.0
+ */
+export const removableStatuses: ReadonlyArray<RemovableStatus> = [...finishedStatuses, "stalled"]
+
+/**
  * What a project keeps.
  *
  * - `olderThan`: per status, the age after which a run is removed with its agents, steps and
- *   checkpoints; the age counts from the run's end (its start when it has no end). A status not
- *   listed is kept for ever.
+ *   checkpoints; the age counts from the run's end (its start when it has no end), and for a
+ *   stalled run from when its owner was last seen. A status not listed is kept for ever (stalled
+ *   runs too: they are removed only when the policy names `stalled`).
  * - `keepLast`: the newest checkpoints kept per run (at least 1); older ones are removed, except
  *   a checkpoint another run was forked from. Default: every checkpoint.
  *
@@ -40,7 +58,7 @@ export const finishedStatuses: ReadonlyArray<FinishedStatus> = ["completed", "fa
  * @since 0.2.0
  */
 export interface Policy {
-  readonly olderThan?: Partial<Record<FinishedStatus, Duration.DurationInput>> | undefined
+  readonly olderThan?: Partial<Record<RemovableStatus, Duration.DurationInput>> | undefined
   readonly keepLast?: number | undefined
 }
 
@@ -52,7 +70,7 @@ export interface Policy {
  */
 export interface Removed {
   readonly project: string
-  readonly runs: Readonly<Record<FinishedStatus, number>>
+  readonly runs: Readonly<Record<RemovableStatus, number>>
   readonly agents: number
   readonly steps: number
   readonly checkpoints: number
@@ -86,13 +104,13 @@ export const parseAge = (text: string): Either.Either<Duration.Duration, string>
 }
 
 /**
- * Reads a policy written `completed=30d,failed=90d,keepLast=5` (the form of
+ * Reads a policy written `completed=30d,failed=90d,stalled=7d,keepLast=5` (the form of
  * `multirun serve --retain`).
  *
  * @since 0.2.0
  */
 export const parsePolicy = (text: string): Either.Either<Policy, string> => {
-  const olderThan: Partial<Record<FinishedStatus, Duration.Duration>> = {}
+  const olderThan: Partial<Record<RemovableStatus, Duration.Duration>> = {}
   let keepLast: number | undefined
   for (const part of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
     const [key, value = ""] = part.split("=").map((s) => s.trim())
@@ -103,14 +121,15 @@ export const parsePolicy = (text: string): Either.Either<Policy, string> => {
       keepLast = Number(value)
       continue
     }
-    if (!(finishedStatuses as ReadonlyArray<string>).includes(key!)) {
+    if (!(removableStatuses as ReadonlyArray<string>).includes(key!)) {
       return Either.left(
-        `"${part}": expected completed=AGE, failed=AGE, interrupted=AGE or keepLast=N (running runs are never removed)`
+        `"${part}": expected completed=AGE, failed=AGE, interrupted=AGE, stalled=AGE or keepLast=N ` +
+          "(live running runs are never removed)"
       )
     }
     const age = parseAge(value)
     if (Either.isLeft(age)) return Either.left(`${key}: ${age.left}`)
-    olderThan[key as FinishedStatus] = age.right
+    olderThan[key as RemovableStatus] = age.right
   }
   return Either.right({ olderThan, keepLast })
 }
@@ -161,12 +180,13 @@ export const pruneCheckpoints = (options: {
 
 interface Candidate {
   readonly id: string
-  readonly status: FinishedStatus
+  readonly status: RemovableStatus
 }
 
 /**
  * The runs of a project the policy's ages remove at `now`, less every run a kept run was forked
- * from (and, through it, its own parents).
+ * from (and, through it, its own parents). A stalled run is judged on the database's clock, its
+ * age counted from its owner's last sighting.
  */
 const candidates = (
   project: string,
@@ -183,6 +203,18 @@ const candidates = (
       const rows = yield* sql<{ id: string }>`SELECT id FROM multirun_runs
         WHERE project = ${project} AND status = ${status} AND COALESCE(ended_at, started_at) < ${cutoff}`
       for (const row of rows) found.push({ id: row.id, status })
+    }
+    const stalledAge = policy.olderThan?.stalled
+    if (stalledAge !== undefined) {
+      const cutoff = now - Duration.toMillis(Duration.decode(stalledAge))
+      const rows = yield* sql<{ id: string; acquired_at: unknown; expires_at: unknown; ttl_ms: unknown }>`SELECT r.id,
+        l.acquired_at, l.expires_at, l.ttl_ms FROM multirun_runs r JOIN multirun_leases l ON ${stalledLease(sql)}
+        WHERE r.project = ${project}`
+      for (const row of rows) {
+        // PostgreSQL returns BIGINT columns as text
+        const lease = { acquiredAt: Number(row.acquired_at), expiresAt: Number(row.expires_at), ttlMs: Number(row.ttl_ms) }
+        if (Lease.lastSeenAt(lease) < cutoff) found.push({ id: row.id, status: "stalled" })
+      }
     }
     if (found.length === 0) return found
     const forks = yield* sql<{ id: string; parent_run_id: string }>`SELECT id, parent_run_id FROM multirun_runs
@@ -217,7 +249,7 @@ const removeChildren = (ids: ReadonlyArray<string>, project: string, dryRun: boo
       counts.bytes += Number(row?.bytes ?? 0)
       if (!dryRun) yield* sql`DELETE FROM ${sql(table)} WHERE project = ${project} AND run_id IN ${sql.in(runIds)}`
     }
-    // the runs' leases go with them (a removed run has ended: no owner holds it)
+    // the runs' leases go with them (a removed run has ended or stalled: no live owner holds it)
     if (!dryRun) yield* sql`DELETE FROM multirun_leases WHERE project = ${project} AND run_id IN ${sql.in(ids)}`
     return counts
   })
@@ -225,9 +257,9 @@ const removeChildren = (ids: ReadonlyArray<string>, project: string, dryRun: boo
 /**
  * Applies a policy to one project: removes the runs past their status's age with their agents,
  * steps and checkpoints (one transaction per batch of runs, which starts by removing the runs
- * still finished, so a run resumed meanwhile is left whole), then prunes checkpoints to
- * `keepLast`. A `running` run is never removed. With `dryRun` nothing is removed and the counts
- * are what would be.
+ * still finished or still stalled, so a run resumed meanwhile is left whole), then prunes
+ * checkpoints to `keepLast`. A live `running` run is never removed. With `dryRun` nothing is
+ * removed and the counts are what would be.
  *
  * @since 0.2.0
  */
@@ -242,23 +274,28 @@ export const applyToProject = (
     const dryRun = options.dryRun === true
     const now = yield* Clock.currentTimeMillis
     const found = yield* candidates(project, policy, now)
-    const runs: Record<FinishedStatus, number> = { completed: 0, failed: 0, interrupted: 0 }
+    const runs: Record<RemovableStatus, number> = { completed: 0, failed: 0, interrupted: 0, stalled: 0 }
     const total = { agents: 0, steps: 0, checkpoints: 0, bytes: 0 }
     const size = Math.max(1, options.batchSize ?? 200)
     for (let i = 0; i < found.length; i += size) {
-      const ids = found.slice(i, i + size).map((c) => c.id)
+      const slice = found.slice(i, i + size)
+      const stalled = slice.filter((c) => c.status === "stalled").map((c) => c.id)
+      // a finished run still finished, a stalled one still stalled
+      const still = sql.or([
+        sql`(${sql.in("id", slice.filter((c) => c.status !== "stalled").map((c) => c.id))} AND status <> 'running')`,
+        sql`id IN (SELECT r.id FROM multirun_runs r JOIN multirun_leases l ON ${stalledLease(sql)}
+          WHERE r.project = ${project} AND ${sql.in("r.id", stalled)})`
+      ])
       const batch = Effect.gen(function*() {
         // the runs first: in SQLite the first statement of the transaction takes the write lock
         const gone = dryRun
-          ? yield* sql<{ id: string; status: FinishedStatus; bytes: unknown }>`SELECT id, status,
-              ${f.bytes("record")} AS bytes FROM multirun_runs
-              WHERE project = ${project} AND id IN ${sql.in(ids)} AND status <> 'running'`
-          : yield* sql<{ id: string; status: FinishedStatus; bytes: unknown }>`DELETE FROM multirun_runs
-              WHERE project = ${project} AND id IN ${sql.in(ids)} AND status <> 'running'
-              RETURNING id, status, ${f.bytes("record")} AS bytes`
+          ? yield* sql<{ id: string; status: string; bytes: unknown }>`SELECT id, status,
+              ${f.bytes("record")} AS bytes FROM multirun_runs WHERE project = ${project} AND ${still}`
+          : yield* sql<{ id: string; status: string; bytes: unknown }>`DELETE FROM multirun_runs
+              WHERE project = ${project} AND ${still} RETURNING id, status, ${f.bytes("record")} AS bytes`
         if (gone.length === 0) return
         for (const run of gone) {
-          runs[run.status]++
+          runs[run.status === "running" ? "stalled" : run.status as FinishedStatus]++
           total.bytes += Number(run.bytes)
         }
         const children = yield* removeChildren(gone.map((run) => run.id), project, dryRun)

@@ -9,7 +9,7 @@ import { RunContext, step, withRun } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { agentRecord, describePg, runRecord, stepRecord, tempFile } from "@multirun/core/test-utils"
-import { Clock, Effect, Either, Layer, Option, TestClock } from "effect"
+import { Clock, Effect, Either, Layer, Option, TestClock, TestServices } from "effect"
 import type { Scope } from "effect"
 import * as fs from "node:fs"
 import { Migrations, Retention, SqliteLayer, SqlStore, StoreUsage } from "../src/index.js"
@@ -89,7 +89,14 @@ const suite = (name: string, newDatabase: Effect.Effect<Database, never, Scope.S
         const [removed] = wet
         assert.deepStrictEqual(
           { ...removed!, bytes: 0 },
-          { project: "default", runs: { completed: 1, failed: 0, interrupted: 0 }, agents: 1, steps: 2, checkpoints: 1, bytes: 0 }
+          {
+            project: "default",
+            runs: { completed: 1, failed: 0, interrupted: 0, stalled: 0 },
+            agents: 1,
+            steps: 2,
+            checkpoints: 1,
+            bytes: 0
+          }
         )
         assert.isAbove(removed!.bytes, 500)
         const left = yield* provided(Effect.flatMap(MultiRunClient, (c) => c.listRuns()))
@@ -111,7 +118,7 @@ const suite = (name: string, newDatabase: Effect.Effect<Database, never, Scope.S
         assert.strictEqual(yield* provided(leaseCount), 4)
         yield* TestClock.adjust(165 * day)
         const [late] = yield* provided(Retention.apply(policy, { batchSize: 2 }))
-        assert.deepStrictEqual(late!.runs, { completed: 3, failed: 1, interrupted: 0 })
+        assert.deepStrictEqual(late!.runs, { completed: 3, failed: 1, interrupted: 0, stalled: 0 })
         const after = yield* provided(Effect.flatMap(MultiRunClient, (c) => c.listRuns()))
         assert.deepStrictEqual(statuses(after), { stuck: "running" })
         // the removed runs' leases went with them (the stuck run was written without one)
@@ -125,6 +132,55 @@ const suite = (name: string, newDatabase: Effect.Effect<Database, never, Scope.S
           checkpoints: 0,
           bytes: 0
         })
+      }))
+
+    it.scoped("removes stalled runs only when the policy names them, by the age of their owner's last sighting", () =>
+      Effect.gen(function*() {
+        const db = yield* newDatabase
+        const store = yield* Layer.build(db.open())
+        const provided = <A, E>(self: Effect.Effect<A, E, MultiRunClient | SqlClient.SqlClient>) =>
+          Effect.provide(self, store)
+        // stalled is judged on the database's clock: the test clock follows it
+        const now = yield* TestServices.provideLive(Clock.currentTimeMillis)
+        yield* TestClock.setTime(now)
+        // owners last seen 10 days ago and an hour ago; an owner alive now; a run written before leases; a fork
+        const seen = { "gone-long": now - 10 * day, "gone-recent": now - 3_600_000, alive: now }
+        yield* provided(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          for (const [name, at] of Object.entries(seen)) {
+            yield* client.writeRun(runRecord(name, { name, startedAt: at - 1000 }))
+            yield* client.writeAgent(agentRecord(`${name}-agent`, name))
+            yield* client.writeStep(stepRecord(`${name}-step`, name, `${name}-agent`, 0))
+          }
+          yield* client.writeRun(runRecord("unleased", { name: "unleased", startedAt: now - 20 * day }))
+          yield* client.flush
+          for (const [name, at] of Object.entries(seen)) {
+            yield* client.acquireLease({ runId: name, owner: `owner of ${name}`, now: at, ttlMs: 30_000 })
+          }
+        }))
+        const stalledOnly: Retention.Policy = { olderThan: { stalled: "7 days" } }
+        const [finishedOnly] = yield* provided(Retention.apply({ olderThan: { completed: "1 day", failed: "1 day" } }))
+        assert.deepStrictEqual(finishedOnly!.runs, { completed: 0, failed: 0, interrupted: 0, stalled: 0 })
+        const [dry] = yield* provided(Retention.apply(stalledOnly, { dryRun: true }))
+        const [wet] = yield* provided(Retention.apply(stalledOnly))
+        assert.deepStrictEqual(dry, wet)
+        assert.deepStrictEqual([wet!.runs, wet!.agents, wet!.steps], [
+          { completed: 0, failed: 0, interrupted: 0, stalled: 1 },
+          1,
+          1
+        ])
+        const left = yield* provided(Effect.flatMap(MultiRunClient, (c) => c.listRuns()))
+        assert.deepStrictEqual(left.map((run) => [run.name, run.stalled?.lastSeenAt ?? null]), [
+          ["alive", null],
+          ["gone-recent", seen["gone-recent"]],
+          ["unleased", null]
+        ])
+        assert.strictEqual(yield* provided(leaseCount), 2)
+        // resumed meanwhile: its new owner is alive, and it stays
+        yield* provided(Effect.flatMap(MultiRunClient, (c) =>
+          c.acquireLease({ runId: "gone-recent", owner: "rescuer", now, ttlMs: 30_000 })))
+        const [none] = yield* provided(Retention.apply({ olderThan: { stalled: "1 minute" } }))
+        assert.strictEqual(none!.runs.stalled, 0)
       }))
 
     it.scoped("keepLast keeps a run resumable and never removes a checkpoint another run was forked from", () =>
@@ -248,12 +304,13 @@ describe("policies", () => {
       assert.deepStrictEqual(policy.right.keepLast, 3)
       assert.deepStrictEqual(Object.keys(policy.right.olderThan ?? {}), ["completed", "interrupted"])
     }
-    assert.deepStrictEqual(
-      Either.getLeft(Retention.parsePolicy("running=1d")),
-      Option.some(
-        "\"running=1d\": expected completed=AGE, failed=AGE, interrupted=AGE or keepLast=N (running runs are never removed)"
-      )
+    assert.strictEqual(
+      Option.getOrNull(Either.getLeft(Retention.parsePolicy("running=1d"))),
+      "\"running=1d\": expected completed=AGE, failed=AGE, interrupted=AGE, stalled=AGE or keepLast=N " +
+        "(live running runs are never removed)"
     )
+    const stalled = Retention.parsePolicy("stalled=7d")
+    assert.deepStrictEqual(Either.map(stalled, (p) => Object.keys(p.olderThan ?? {})), Either.right(["stalled"]))
     assert.strictEqual(Retention.parsePolicy("keepLast=0")._tag, "Left")
     assert.strictEqual(Retention.parseAge("30 days")._tag, "Left")
   })

@@ -7,8 +7,8 @@ import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import * as Event from "@multirun/core/Event"
 import { uuidv7 } from "@multirun/core/Ids"
 import type * as Step from "@multirun/core/Step"
-import { stepRecord as record } from "@multirun/core/test-utils"
-import { Deferred, Effect, Fiber, Layer, Option } from "effect"
+import { runRecord, stepRecord as record } from "@multirun/core/test-utils"
+import { Clock, Deferred, Effect, Fiber, Layer, Option, TestClock, TestServices } from "effect"
 import type { Scope } from "effect"
 import { createHash } from "node:crypto"
 import { ProjectView, SqlStore } from "../src/index.js"
@@ -272,5 +272,25 @@ export const scenarios = (name: string, newDatabase: Effect.Effect<Database, nev
           Effect.provide(database.open())
         )
         assert.strictEqual(steps.length, 2)
+      }))
+
+    it.scoped("a stalled run is judged on the database's clock, not on the reader's Clock", () =>
+      Effect.gen(function*() {
+        const client = yield* Effect.provide(MultiRunClient, yield* Layer.build((yield* newDatabase).open()))
+        const now = yield* TestServices.provideLive(Clock.currentTimeMillis)
+        yield* client.writeRun(runRecord("by-db-clock", { name: "gone" }))
+        yield* client.writeRun(runRecord("alive-by-db-clock", { name: "alive" }))
+        yield* client.flush
+        // the reader's clock (TestClock, at 0) says both leases hold; the database's says one expired
+        yield* client.acquireLease({ runId: "by-db-clock", owner: "gone", now: now - 60_000, ttlMs: 30_000 })
+        yield* client.acquireLease({ runId: "alive-by-db-clock", owner: "alive", now, ttlMs: 60_000 })
+        assert.deepStrictEqual(Option.getOrThrow(yield* client.getRun("by-db-clock")).stalled, {
+          owner: "gone",
+          lastSeenAt: now - 60_000
+        })
+        // and the reader's clock a day ahead does not make the other one stalled
+        yield* TestClock.setTime(now + 86_400_000)
+        assert.isUndefined(Option.getOrThrow(yield* client.getRun("alive-by-db-clock")).stalled)
+        assert.deepStrictEqual((yield* client.listRuns({ status: "stalled" })).map((run) => run.name), ["gone"])
       }))
   })

@@ -10,6 +10,7 @@ import { RunContext, withRun } from "../../src/RunContext.js"
 import * as StateKey from "../../src/StateKey.js"
 import * as Step from "../../src/Step.js"
 import { StepContext } from "../../src/StepContext.js"
+import { stalledConformance } from "./conformanceStalled.js"
 import { agentRecord, runRecord, stepRecord } from "./records.js"
 import { leaseConformance } from "./leases.js"
 import { replayConformance } from "./replay.js"
@@ -803,5 +804,6 @@ export const conformance = <R = never>(
     jsonValueConformance(makeLayer, it)
     leaseConformance(makeLayer, it)
     replayConformance(makeLayer, it)
+    stalledConformance(makeLayer, it)
   })
 }

@@ -10,6 +10,17 @@ export const money = (usd: number | null): string =>
 /** `$0.0037`, or `cost unknown` when the cost is not known. */
 export const cost = (usd: number | null): string => usd === null ? "cost unknown" : money(usd)
 
+/**
+ * A total of costs: `$0.0037`; `$0.0037 + unknown` when some of its steps have no known cost
+ * (`someUnknown`), `unknown` when none has one (never `$0`).
+ */
+export const totalCost = (knownUsd: number | null, someUnknown: boolean): string =>
+  knownUsd === null || (someUnknown && knownUsd === 0)
+    ? "unknown"
+    : someUnknown
+    ? `${money(knownUsd)} + unknown`
+    : money(knownUsd)
+
 /** The token counts as providers report them; `cached` is part of `in`, as providers count it. */
 export interface TokenSplit {
   readonly inputTokens?: number | null | undefined
@@ -78,5 +89,13 @@ export const timestamp = (ms: number): string => {
   return `${year}-${pad(month)}-${pad(day)} ${pad(h)}:${pad(m)}:${pad(s)}Z`
 }
 
-/** The first `n` characters of an id. */
-export const shortId = (id: string, n = 8): string => id.length <= n ? id : id.slice(0, n)
+/**
+ * Eight hex digits that tell ids apart, for display (`3f9a1c2e`): a 32-bit FNV-1a hash of the
+ * whole id. Not a prefix: the front of a time-ordered id is the time, shared by a run and its
+ * fork; nor the tail, which a process draws once for every id it makes.
+ */
+export const shortId = (id: string): string => {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193)
+  return (hash >>> 0).toString(16).padStart(8, "0")
+}

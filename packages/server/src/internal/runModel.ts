@@ -14,9 +14,15 @@ export interface TotalsLike {
   readonly outputTokens?: number | undefined
   readonly cachedInputTokens?: number | undefined
   readonly reasoningTokens?: number | undefined
-  /** The sum of the steps' known costs. */
-  readonly costUsd: number
+  /** The sum of the steps' known costs; `null` when unknown. */
+  readonly costUsd: number | null
   readonly latencyMs: number
+}
+
+/** A stalled run's owner and when it was last seen (`Run.Stalled` as read). */
+export interface StalledLike {
+  readonly owner: string
+  readonly lastSeenAt: number
 }
 
 /** The fields of a run record read here. */
@@ -30,6 +36,8 @@ export interface RunLike extends TotalsLike {
   readonly startedAt: number
   readonly endedAt: number | null
   readonly error: { readonly message: string } | null
+  /** Present when the run is stalled: `running`, with its owner gone. */
+  readonly stalled?: StalledLike | null | undefined
 }
 
 /** The fields of an agent record read here. */
@@ -95,7 +103,10 @@ export interface Lane {
   readonly outputTokens: number
   readonly cachedInputTokens: number
   readonly reasoningTokens: number
+  /** The sum of the attempts' known costs. */
   readonly costUsd: number
+  /** Whether an attempt's cost is unknown. */
+  readonly unknownCost: boolean
   readonly latencyMs: number
 }
 
@@ -126,7 +137,8 @@ export const lanesOf = (
       outputTokens: sum(sorted, (a) => a.outputTokens ?? 0),
       cachedInputTokens: sum(sorted, (a) => a.cachedInputTokens ?? 0),
       reasoningTokens: sum(sorted, (a) => a.reasoningTokens ?? 0),
-      costUsd: sum(sorted, (a) => a.costUsd),
+      costUsd: sum(sorted, (a) => a.costUsd ?? 0),
+      unknownCost: sorted.some((a) => a.costUsd === null),
       latencyMs: sum(sorted, (a) => a.latencyMs),
       order: [seqs.length === 0 ? Infinity : Math.min(...seqs), Math.min(...sorted.map((a) => a.startedAt))]
     })
@@ -270,8 +282,19 @@ export const analyseReplay = (
   return { resumes, originals, drifts }
 }
 
-/** A run's wall time: from start to end, or to `now` while it runs. */
-export const wallMs = (run: RunLike, now: number): number => (run.endedAt ?? now) - run.startedAt
+/**
+ * A run's wall time: from start to end; while it runs, to `now`; once stalled, to when its
+ * owner was last seen (it does not run on without an owner).
+ */
+export const wallMs = (run: RunLike, now: number): number =>
+  (run.endedAt ?? run.stalled?.lastSeenAt ?? now) - run.startedAt
+
+/** The status a reader shows: `stalled` for a running run whose owner is gone, else the stored one. */
+export const statusOf = (run: RunLike): string => run.stalled != null ? "stalled" : run.status
+
+/** The code that resumes a run in a new process. */
+export const resumeCode = (run: RunLike): string =>
+  `withRun({ name: ${JSON.stringify(run.name)}, resume: { runId: ${JSON.stringify(run.id)}, latest: true } })`
 
 /** The fields of a checkpoint's state read by {@link stateValue}. */
 export interface CheckpointState {

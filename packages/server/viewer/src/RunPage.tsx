@@ -1,9 +1,11 @@
 /** One run: header with totals, the waterfall, the virtualised steps, step detail and checkpoints. */
 import { useEffect, useMemo, useRef } from "preact/hooks"
+import { resumeCode, wallMs } from "../../src/internal/runModel.js"
 import { CheckpointsPanel } from "./CheckpointsPanel.js"
-import { count, duration, localTime, money, now, shortId, tokenSplit } from "./format.js"
+import { count, duration, localTime, now, shortId, tokenSplit, totalCost } from "./format.js"
 import { viewOf } from "./model.js"
 import { Link, type Location, navigate, runPath } from "./router.js"
+import { StatusBadge } from "./RunsPage.js"
 import { StepDetail } from "./StepDetail.js"
 import { indexOfSeq, StepsTable } from "./StepsTable.js"
 import { Timeline } from "./Timeline.js"
@@ -36,14 +38,14 @@ export const RunPage = (props: { runId: string; location: Location }) => {
   const { run } = data
   const i = selectedSeq === undefined ? -1 : indexOfSeq(data.steps, selectedSeq)
   const selected = i < 0 ? undefined : data.steps[i]
-  const wall = (run.endedAt ?? now()) - run.startedAt
+  const wall = wallMs(run, now())
   const split = tokenSplit(run)
   return (
     <main class="run-page">
       <header class="run-head">
         <p><Link href="/">← runs</Link></p>
         <h1>
-          {run.name} <span class={`badge ${run.status}`} id="run-status">{run.status}</span>
+          {run.name} <StatusBadge run={run} id="run-status" />
         </h1>
         <p class="muted mono">{run.id}</p>
         <dl class="totals">
@@ -54,10 +56,10 @@ export const RunPage = (props: { runId: string; location: Location }) => {
           <div>
             <dt>cost</dt>
             <dd id="run-cost">
-              {view.unknownCostCount > 0 && run.costUsd === 0 ? "unknown" : money(run.costUsd)}
+              {totalCost(run.costUsd, view.unknownCostCount > 0)}
               {view.unknownCostCount > 0 && (
                 <span class="muted" title="steps whose model has no price">
-                  {run.costUsd === 0 ? "" : " + unknown"} ({count(view.unknownCostCount)} step(s) without a price)
+                  {" "}({count(view.unknownCostCount)} step(s) without a price)
                 </span>
               )}
             </dd>
@@ -69,6 +71,14 @@ export const RunPage = (props: { runId: string; location: Location }) => {
             <div><dt>forked from</dt><dd><Link href={runPath(run.parentRunId)}>run {shortId(run.parentRunId)}</Link></dd></div>
           )}
         </dl>
+        {run.stalled != null && (
+          <p class="stalled-box" id="run-stalled">
+            <b>Stalled:</b> the run did not end, and its owner ({run.stalled.owner}) was last seen{" "}
+            <span id="owner-last-seen">{localTime(run.stalled.lastSeenAt)}</span>
+            {" "}({duration(now() - run.stalled.lastSeenAt)} ago): its lease expired. Resume it with{" "}
+            <code>{resumeCode(run)}</code>
+          </p>
+        )}
         {run.error && <p class="error-box"><b>Error:</b> {run.error.message}</p>}
         {error && <p class="error">{error}</p>}
       </header>

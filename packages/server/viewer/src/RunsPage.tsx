@@ -1,11 +1,22 @@
 /** The runs page: search by name or tag, status filter, cursor paging, live while runs run. */
 import { useEffect, useRef, useState } from "preact/hooks"
+import { statusOf, wallMs } from "../../src/internal/runModel.js"
 import { get, type Run } from "./api.js"
 import { count, duration, localTime, money, now, shortId } from "./format.js"
 import { Link, type Location, navigate, runPath } from "./router.js"
 
 const pageSize = 50
-const statuses = ["running", "completed", "failed", "interrupted"] as const
+const statuses = ["running", "stalled", "completed", "failed", "interrupted"] as const
+
+/** A run's status badge; a stalled run's says when its owner was last seen. */
+export const StatusBadge = (props: { run: Run; id?: string }) => {
+  const { run } = props
+  const status = statusOf(run)
+  const title = run.stalled == null
+    ? undefined
+    : `running, but its owner (${run.stalled.owner}) was last seen ${localTime(run.stalled.lastSeenAt)}`
+  return <span class={`badge ${status}`} id={props.id} title={title}>{status}</span>
+}
 
 /** `tag:nightly` searches that tag exactly; any other text searches names and tags. */
 const queryOf = (search: string): { search?: string; tag?: string } => {
@@ -100,23 +111,24 @@ export const RunsPage = (props: { location: Location }) => {
       <table class="runs">
         <thead>
           <tr>
-            <th>name</th><th>status</th><th>started</th><th class="n">wall</th><th class="n">steps</th>
+            <th>id</th><th>name</th><th>status</th><th>started</th><th class="n">wall</th><th class="n">steps</th>
             <th class="n">tokens</th><th class="n">cost</th><th>parent / fork</th>
           </tr>
         </thead>
         <tbody>
           {runs !== undefined && shown.length === 0 && (
-            <tr><td colSpan={8} class="empty">{q || status ? "No runs match." : "No runs yet."}</td></tr>
+            <tr><td colSpan={9} class="empty">{q || status ? "No runs match." : "No runs yet."}</td></tr>
           )}
           {shown.map((run) => (
             <tr class="run-row" data-run-id={run.id} key={run.id}>
+              <td class="mono run-id" title={run.id}>{shortId(run.id)}</td>
               <td>
                 <Link href={runPath(run.id)} class="run-name">{run.name}</Link>
                 {run.tags.map((tag) => <span class="tag">{tag}</span>)}
               </td>
-              <td><span class={`badge ${run.status}`}>{run.status}</span></td>
-              <td title={run.id}>{localTime(run.startedAt)}</td>
-              <td class="n">{duration((run.endedAt ?? now()) - run.startedAt)}</td>
+              <td><StatusBadge run={run} /></td>
+              <td>{localTime(run.startedAt)}</td>
+              <td class="n wall">{duration(wallMs(run, now()))}</td>
               <td class="n">{count(run.stepCount)}</td>
               <td class="n">{count(run.tokensUsed)}</td>
               <td class="n">{money(run.costUsd)}</td>

@@ -6,7 +6,7 @@
  */
 import { useEffect, useRef } from "preact/hooks"
 import type { Checkpoint, Run, Summary } from "./api.js"
-import { count, duration, money, offset } from "./format.js"
+import { count, duration, offset, totalCost } from "./format.js"
 import { attemptSpan, type Lane, type View } from "./model.js"
 
 /** Bar colours by kind (the canvas needs them as values; the CSS uses the same). */
@@ -111,7 +111,8 @@ const LaneRow = (props: {
         <b title={lane.name}>{lane.name}</b>
         <span class="muted">
           {lane.attempts.length > 1 ? `${lane.attempts.length} attempts · ` : ""}
-          {count(lane.stepCount)} steps · {count(lane.tokensUsed)} tok · {money(lane.costUsd)}
+          {count(lane.stepCount)} steps · {count(lane.tokensUsed)} tok ·{" "}
+          {totalCost(lane.costUsd, lane.unknownCost || view.unknownCostLanes.has(lane.name))}
         </span>
       </div>
       <div class="track" style={{ height: `${height}px` }}>

@@ -25,7 +25,7 @@ export interface Checkpoint extends CheckpointLike, CheckpointState {
   readonly runId: string
   readonly stepCount: number
   readonly tokensUsed: number
-  readonly costUsd: number
+  readonly costUsd: number | null
   readonly agents: ReadonlyArray<{ readonly name: string; readonly agentId: string; readonly state: Record<string, unknown> }>
 }
 /** The diff of two checkpoints. */

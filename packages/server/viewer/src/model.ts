@@ -33,6 +33,8 @@ export interface View {
   readonly replayedCount: number
   /** Executed steps whose cost is unknown (a model missing from the price table). */
   readonly unknownCostCount: number
+  /** The lanes with such a step. */
+  readonly unknownCostLanes: ReadonlySet<string>
 }
 
 /** The most steps drawn as elements in the lanes. */
@@ -61,15 +63,20 @@ export const viewOf = (data: RunData, scaleOf?: Scale): View => {
   const stepsByLane = new Map<string, Array<Summary>>()
   let replayedCount = 0
   let unknownCostCount = 0
+  const unknownCostLanes = new Set<string>()
   for (const step of steps) {
-    if (step.replayed) replayedCount++
-    else if (step.costUsd === null) unknownCostCount++
     const lane = places.get(step.agentId)?.lane.name ?? "?"
+    if (step.replayed) replayedCount++
+    else if (step.costUsd === null) {
+      unknownCostCount++
+      unknownCostLanes.add(lane)
+    }
     const list = stepsByLane.get(lane)
     if (list === undefined) stepsByLane.set(lane, [step])
     else list.push(step)
   }
-  const end = Math.max(run.endedAt ?? now(), ...agents.map((a) => a.endedAt ?? 0), steps.at(-1)?.endedAt ?? 0)
+  // a stalled run ends, for the drawing, where its owner was last seen
+  const end = Math.max(run.endedAt ?? run.stalled?.lastSeenAt ?? now(), ...agents.map((a) => a.endedAt ?? 0), steps.at(-1)?.endedAt ?? 0)
   const canvas = steps.length > maxBarElements || !data.complete
   // busy time: steps, checkpoints, agent starts, and the spans of agents that ended normally;
   // until a big run is loaded, its agents only (so the scale does not move at every page)
@@ -83,5 +90,15 @@ export const viewOf = (data: RunData, scaleOf?: Scale): View => {
   if (data.complete) for (const s of steps) busy.push([s.startedAt, s.endedAt ?? s.startedAt])
   if (run.status === "running") busy.push([end, end])
   const scale = scaleOf ?? makeScale(run.startedAt, end, busy)
-  return { lanes, places, stepsByLane, replay: analyseReplay(steps, agents, checkpoints), scale, canvas, replayedCount, unknownCostCount }
+  return {
+    lanes,
+    places,
+    stepsByLane,
+    replay: analyseReplay(steps, agents, checkpoints),
+    scale,
+    canvas,
+    replayedCount,
+    unknownCostCount,
+    unknownCostLanes
+  }
 }

@@ -1,9 +1,11 @@
 /** The reads of one project, the checkpoint insert and the leases, shared by `SqlStore` and `ProjectView`. */
 import type { SqlClient } from "@effect/sql/SqlClient"
+import type { Fragment, Statement } from "@effect/sql/Statement"
 import type * as Agent from "@multirun/core/Agent"
 import type * as Checkpoint from "@multirun/core/Checkpoint"
 import { BackendError, CheckpointError } from "@multirun/core/Errors"
 import * as Event from "@multirun/core/Event"
+import * as Lease from "@multirun/core/Lease"
 import type { MultiRunClientService } from "@multirun/core/MultiRunClient"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
@@ -11,8 +13,7 @@ import { Effect, Either, Option, ParseResult, Schedule, Schema } from "effect"
 import { idBytes, idOfHex, stepColumns, stepOfRow } from "./stepRows.js"
 import { backendError } from "../StoreError.js"
 import * as Leases from "./leases.js"
-import { isUniqueViolation } from "./sql.js"
-import { fencedWrites, isFenced } from "@multirun/core/Lease"
+import { isUniqueViolation, stalledLease } from "./sql.js"
 
 /** What a project's queries offer: every read of a backend, the checkpoint insert and the leases. */
 export type Queries = Omit<MultiRunClientService, "writeRun" | "writeAgent" | "writeStep" | "flush">
@@ -78,12 +79,74 @@ export const parseRows = <A>(
 const recordOfRow = (row: ReadonlyArray<unknown>) => JSON.parse(row[1] as string)
 const firstColumn = (row: ReadonlyArray<unknown>) => row[0]
 
+/**
+ * Runs read by {@link selectRuns}: the record, with `stalled` when the row came with the lease
+ * that makes it so (see `Run.Stalled`).
+ */
 const runRows: RowReader<Run.Encoded> = {
   table: "multirun_runs",
-  parse: recordOfRow,
+  parse: (row) => {
+    const run: Run.Encoded = JSON.parse(row[1] as string)
+    if (row[2] === null) return run
+    const lease = { acquiredAt: Number(row[3]), expiresAt: Number(row[4]), ttlMs: Number(row[5]) }
+    return { ...run, stalled: { owner: row[2] as string, lastSeenAt: Lease.lastSeenAt(lease) } }
+  },
   id: firstColumn,
   validate: Schema.validateEither(Event.RunRecord)
 }
+
+/**
+ * Which runs {@link selectRuns} reads: a run filter, plus text the name contains (any case) or a
+ * tag equals, and the page after a run (newest first: `startedAt` then `id`, descending).
+ */
+export interface RunsQuery extends Run.RunFilter {
+  readonly search?: string | undefined
+  readonly after?: { readonly startedAt: number; readonly id: string } | undefined
+}
+
+/** Every run of the table `r`, joined to its lease `l` only when the lease makes it stalled. */
+const runsWithLeases = (sql: SqlClient): Fragment =>
+  sql`SELECT r.id, r.record, l.owner, l.acquired_at, l.expires_at, l.ttl_ms
+    FROM multirun_runs r LEFT JOIN multirun_leases l ON ${stalledLease(sql)}`
+
+/** Whether the run row `r` carries `tag`. */
+const hasTag = (sql: SqlClient, tag: string): Fragment =>
+  sql.onDialectOrElse({
+    pg: () => sql`r.tags::jsonb @> jsonb_build_array(${tag}::text)`,
+    orElse: () => sql`EXISTS (SELECT 1 FROM json_each(r.tags) WHERE value = ${tag})`
+  })
+
+/** `%text%` for LIKE, with `\`, `%` and `_` escaped. */
+const containsPattern = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+
+/**
+ * The runs of a project a query asks for, newest first, read with `.values` for
+ * {@link decodeRuns}. `status: "running"` leaves stalled runs out; `"stalled"` lists only them.
+ */
+export const selectRuns = (sql: SqlClient, project: string, query: RunsQuery): Statement<unknown> => {
+  const where: Array<Fragment> = [sql`r.project = ${project}`]
+  if (query.status === "stalled") where.push(sql`r.status = 'running' AND l.run_id IS NOT NULL`)
+  else if (query.status === "running") where.push(sql`r.status = 'running' AND l.run_id IS NULL`)
+  else if (query.status !== undefined) where.push(sql`r.status = ${query.status}`)
+  if (query.name !== undefined) where.push(sql`r.name = ${query.name}`)
+  if (query.parentRunId !== undefined) where.push(sql`r.parent_run_id = ${query.parentRunId}`)
+  if (query.tag !== undefined) where.push(hasTag(sql, query.tag))
+  const text = query.search?.trim() ?? ""
+  if (text !== "") where.push(sql`(LOWER(r.name) LIKE ${containsPattern(text)} ESCAPE '\\' OR ${hasTag(sql, text)})`)
+  const after = query.after
+  if (after !== undefined) {
+    where.push(sql`(r.started_at < ${after.startedAt} OR (r.started_at = ${after.startedAt} AND r.id < ${after.id}))`)
+  }
+  return sql`${runsWithLeases(sql)} WHERE ${sql.and(where)}
+    ORDER BY r.started_at DESC, r.id DESC LIMIT ${query.limit ?? 100}`
+}
+
+/** The runs of rows read from {@link selectRuns}, each validated (a corrupt row is `BackendError("Corrupt")`). */
+export const decodeRuns = (
+  operation: string,
+  rows: ReadonlyArray<ReadonlyArray<unknown>>
+): Effect.Effect<Array<Run.Encoded>, BackendError> => parseRows(operation, rows, runRows)
+
 const agentRows: RowReader<Agent.Encoded> = {
   table: "multirun_agents",
   parse: recordOfRow,
@@ -138,28 +201,14 @@ export const make = (sql: SqlClient, project: string, location?: string): Querie
   return {
     ...leases,
     getRun: (runId) =>
-      query("getRun", sql`SELECT id, record FROM multirun_runs WHERE project = ${project} AND id = ${runId}`.values).pipe(
-        Effect.flatMap((rows) => parseRows("getRun", rows, runRows)),
+      query("getRun", sql`${runsWithLeases(sql)} WHERE r.project = ${project} AND r.id = ${runId}`.values).pipe(
+        Effect.flatMap((rows) => decodeRuns("getRun", rows)),
         Effect.map((runs) => Option.fromNullable(runs[0]))
       ),
-    listRuns: (filter = {}) => {
-      const where = [sql`project = ${project}`]
-      if (filter.status !== undefined) where.push(sql`status = ${filter.status}`)
-      if (filter.name !== undefined) where.push(sql`name = ${filter.name}`)
-      if (filter.parentRunId !== undefined) where.push(sql`parent_run_id = ${filter.parentRunId}`)
-      if (filter.tag !== undefined) {
-        const tag = filter.tag
-        where.push(sql.onDialectOrElse({
-          pg: () => sql`tags::jsonb @> jsonb_build_array(${tag}::text)`,
-          orElse: () => sql`EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ${tag})`
-        }))
-      }
-      return query(
-        "listRuns",
-        sql`SELECT id, record FROM multirun_runs WHERE ${sql.and(where)}
-          ORDER BY started_at DESC, id DESC LIMIT ${filter.limit ?? 100}`.values
-      ).pipe(Effect.flatMap((rows) => parseRows("listRuns", rows, runRows)))
-    },
+    listRuns: (filter = {}) =>
+      query("listRuns", selectRuns(sql, project, filter).values).pipe(
+        Effect.flatMap((rows) => decodeRuns("listRuns", rows))
+      ),
     listAgents: (runId) =>
       query(
         "listAgents",
@@ -199,7 +248,7 @@ export const make = (sql: SqlClient, project: string, location?: string): Querie
       } ON CONFLICT (project, id) DO NOTHING`.pipe(Effect.as("stored" as const))
       const write = epoch === undefined ? insert : sql.withTransaction(
         Effect.flatMap(Leases.currentEpochs(sql, project, [{ runId: checkpoint.runId, epoch }]), (epochs) =>
-          isFenced(epochs.get(checkpoint.runId), epoch)
+          Lease.isFenced(epochs.get(checkpoint.runId), epoch)
             ? Effect.succeed("fenced" as const)
             : insert)
       )
@@ -220,7 +269,7 @@ export const make = (sql: SqlClient, project: string, location?: string): Querie
         reconnecting,
         Effect.flatMap((result) =>
           result === "fenced"
-            ? Effect.fail(fencedWrites("saveCheckpoint", [{ runId: checkpoint.runId, epoch }], location))
+            ? Effect.fail(Lease.fencedWrites("saveCheckpoint", [{ runId: checkpoint.runId, epoch }], location))
             : Effect.void
         )
       )

@@ -3,7 +3,7 @@ import { type SqlClient, TransactionConnection } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Agent from "@multirun/core/Agent"
 import type * as Event from "@multirun/core/Event"
-import type * as Run from "@multirun/core/Run"
+import * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
 import { Effect, Option } from "effect"
 import { bindStep, stepWriteColumns } from "./stepRows.js"
@@ -63,7 +63,7 @@ const runs: Table<Run.Encoded> = {
       millis(run.startedAt),
       millis(run.endedAt),
       JSON.stringify(run.tags),
-      JSON.stringify(run)
+      JSON.stringify(Run.stored(run))
     )
   }
 }

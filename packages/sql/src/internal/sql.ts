@@ -1,5 +1,21 @@
 /** SQL helpers shared by the modules of the store. */
+import type { SqlClient } from "@effect/sql/SqlClient"
+import type { Fragment } from "@effect/sql/Statement"
 import type { BackendErrorReason } from "@multirun/core/Errors"
+
+/** The database's clock, in milliseconds since the epoch. */
+const databaseNow = (sql: SqlClient): Fragment =>
+  sql.literal(sql.onDialectOrElse({
+    pg: () => "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::bigint",
+    orElse: () => "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
+  }))
+
+/**
+ * The join condition of a run row `r` to its lease row `l` when that lease makes the run stalled
+ * (see `Run.Stalled`): the run is `running` and its lease expired by the database's clock.
+ */
+export const stalledLease = (sql: SqlClient): Fragment =>
+  sql`l.project = r.project AND l.run_id = r.id AND r.status = 'running' AND l.expires_at <= ${databaseNow(sql)}`
 
 /** The message of an error and of every cause under it: a `SqlError` hides the driver's message. */
 export const describeCause = (cause: unknown): string => {
