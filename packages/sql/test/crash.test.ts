@@ -108,6 +108,8 @@ const round = (script: string, newDatabase: Effect.Effect<Database, never, Scope
     }
     const runId = first.runId!
     const afterKill = yield* readRun(database, runId)
+    // killed after its run completed: nothing to resume (a completed run is refused)
+    if (Option.getOrThrow(afterKill.run).status === "completed") return { _tag: "Finished", runMs: first.runMs } as const
     const latest = afterKill.checkpoints.at(-1)
     const covered = new Set<number>()
     if (latest !== undefined) {
@@ -132,9 +134,16 @@ const round = (script: string, newDatabase: Effect.Effect<Database, never, Scope
     const run = Option.getOrThrow(final.run)
     assert.strictEqual(run.status, "completed")
     assert.strictEqual(run.result, baseline.run.result)
-    assert.strictEqual(run.stepCount, baseline.run.stepCount)
-    assert.strictEqual(run.tokensUsed, baseline.run.tokensUsed)
-    assert.strictEqual(run.costUsd, baseline.run.costUsd)
+    // totals are what was executed over both processes: the uninterrupted run's, plus the steps
+    // that ran after the checkpoint in the killed process and ran again
+    const executed = final.steps.filter((step) => !step.replayed)
+    assert.strictEqual(run.stepCount, executed.length)
+    assert.strictEqual(run.tokensUsed, executed.reduce((sum, step) => sum + step.tokensUsed, 0))
+    assert.strictEqual(
+      Math.round(run.costUsd * 1e9),
+      executed.reduce((sum, step) => sum + Math.round((step.costUsd ?? 0) * 1e9), 0)
+    )
+    assert.isAtLeast(run.stepCount, baseline.run.stepCount)
 
     const [before, after] = [executions(sides[0]), executions(sides[1])]
     for (let n = 0; n < totalSteps; n++) {

@@ -49,10 +49,14 @@ export const loadCheckpoint = (
     }))
   )
 
-/** What a checkpoint's lineage holds: the recorded timeline replay follows, and the run's highest `seq`. */
+/**
+ * What a checkpoint's lineage holds: the recorded timeline replay follows, the run's highest
+ * `seq`, and what the run's executed steps cost so far (over every attempt).
+ */
 export interface Lineage {
   readonly timeline: Timeline
   readonly maxSeq: number
+  readonly spent: Totals.Spent
 }
 
 /** A stored step as a place of its key. */
@@ -109,7 +113,7 @@ export const lineage = (
     }
     if (checkpoint.segments === undefined) legacyTimeline(timeline, steps, names, checkpoint)
     else foldSegments(timeline, steps, names, checkpoint, checkpoint.segments)
-    return { timeline, maxSeq }
+    return { timeline, maxSeq, spent: Totals.spent(steps) }
   })
 
 /** A checkpoint written before 0.3: its completed, executed, covered steps in order, one place each. */
@@ -144,7 +148,8 @@ const foldSegments = (
     keyByHash.set(`${step.agentId}\0${step.name}\0${step.inputHash}`, keyOf(step))
   }
   const pending = new Map(checkpoint.pending.map((p) => [p.seq, p]))
-  /** The last call that put or used each place, for the steps-inside-records rule. */
+  /** The executed call whose record each place holds, and the last call that put or used it. */
+  const recordOf = new Map<Slot, Step.Encoded>()
   const lastCall = new Map<Slot, Step.Encoded>()
   for (const [from, to] of segments) {
     const occurrences = new Map<string, number>()
@@ -180,11 +185,13 @@ const foldSegments = (
       }
       const slot = slotOf(step, step.status === "completed" && Checkpoint.covers(checkpoint.covered, seq))
       place(timeline, agentName, name, key, occurrence, slot)
+      recordOf.set(slot, step)
       lastCall.set(slot, step)
     }
   }
+  // the steps whose records replay returns: a call inside one of them is not a call of its own
   const records = new Set<string>()
-  for (const [slot, step] of lastCall) if (slot.replayable && !step.replayed) records.add(step.id)
+  for (const [slot, step] of recordOf) if (slot.replayable) records.add(step.id)
   const insideRecord = (step: Step.Encoded): boolean => {
     for (let parent = step.parentId; parent != null; parent = byId.get(parent)?.parentId) {
       if (records.has(parent)) return true
@@ -313,6 +320,12 @@ export interface Plan {
   readonly latestVersion: number
   /** Recorded checkpoints the program reaches again (a resume in a new process), in order. */
   readonly reachedAgain: ReadonlyArray<Checkpoint.Checkpoint>
+  /**
+   * What the run's executed steps cost so far, read from the store: the totals a resume in a new
+   * process continues from. Absent for a restore in this process (the run's totals go on as they
+   * are) and for a fork (a new run has spent nothing yet).
+   */
+  readonly spent?: Totals.Spent | undefined
 }
 
 /**

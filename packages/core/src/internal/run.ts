@@ -14,6 +14,7 @@ import { acquireLease, keepAlive, ownerToken, release } from "./ownership.js"
 import { Redactor } from "./redaction.js"
 import { defaultMaxValueSize, RunState } from "./runState.js"
 import { RunTelemetry } from "./telemetry.js"
+import * as Totals from "./totals.js"
 
 /** A stored result as quoted in a message: at most 80 characters. */
 const clip = (text: string): string => text.length <= 80 ? text : `${text.slice(0, 77)}...`
@@ -156,17 +157,19 @@ const resume = (
       const checkpoint = given ?? all.at(-1)
       if (checkpoint !== undefined) {
         yield* run.client.flush
-        const { maxSeq, timeline } = yield* lineage(run.client, checkpoint, run.forkedFrom)
+        const { maxSeq, spent, timeline } = yield* lineage(run.client, checkpoint, run.forkedFrom)
         run.continueFrom({
           checkpoint,
           timeline,
           nextSeq: maxSeq + 1,
           latestVersion,
-          reachedAgain: reachedAgain(all, checkpoint)
+          reachedAgain: reachedAgain(all, checkpoint),
+          spent
         })
       } else {
         const steps = yield* client.listSteps(runId)
         run.nextSeq = run.segmentStart = steps.reduce((max, step) => Math.max(max, step.seq), -1) + 1
+        run.continueSpending(Totals.spent(steps))
         yield* Effect.logInfo(`multirun: run ${runId} has no checkpoint yet; it starts again from the beginning`)
       }
       yield* interruptUncovered(run.client, run, checkpoint)
@@ -189,6 +192,8 @@ const interruptUncovered = (
     yield* Effect.forEach(cutOff, (agent) =>
       client.writeAgent({
         ...agent,
+        // what its executed steps cost, some of them perhaps written after its record
+        ...Totals.toRecord(run.spentBy(agent.id)),
         status: "interrupted",
         endedAt: now,
         error: { tag: "Interrupted", message: "the process running this agent stopped before a checkpoint covered it" }

@@ -92,6 +92,8 @@ export class RunState implements Owned {
   executed = false
   readonly driftList: Array<ReplayError> = []
   live: Array<AgentState> = []
+  /** What each agent of the run spent before this attempt, by agent id: a taken-over agent goes on from it. */
+  private spentByAgent: ReadonlyMap<string, Totals.MutableTotals> = new Map()
   /** Agents of a restored checkpoint, by name, waiting for a `withAgent` to take them over. */
   restored = new Map<string, Array<Checkpoint.AgentSnapshot>>()
   private defaultAgentEffect: Effect.Effect<AgentContextService, BackendError> | undefined
@@ -145,7 +147,13 @@ export class RunState implements Owned {
     const { checkpoint } = plan
     const sameRun = checkpoint.runId === this.runId
     this.state.replace(checkpoint.runState)
-    this.totals = Totals.copy(checkpoint)
+    // totals are what was executed, over every attempt: a restore does not take back what was paid
+    if (plan.spent !== undefined) this.continueSpending(plan.spent)
+    else if (sameRun) {
+      const spent = new Map(this.spentByAgent)
+      for (const agent of this.live) spent.set(agent.id, agent.totals)
+      this.spentByAgent = spent
+    }
     this.nextSeq = this.segmentStart = plan.nextSeq
     this.baseCovered = sameRun ? checkpoint.covered : []
     this.baseSegments = sameRun ? checkpoint.segments : []
@@ -161,7 +169,6 @@ export class RunState implements Owned {
       const active = sameRun ? this.live.find((agent) => agent.id === snapshot.agentId && !agent.ended) : undefined
       if (active !== undefined) {
         active.state.replace(snapshot.state)
-        active.totals = Totals.copy(snapshot)
         continue
       }
       claimable.add(snapshot.agentId)
@@ -172,6 +179,18 @@ export class RunState implements Owned {
     this.live = this.live.filter((agent) => !claimable.has(agent.id))
     const cache = new ReplayCache(plan.timeline)
     this.replay = cache.remaining > 0 ? cache : undefined
+  }
+
+  /** Continues from what the run's executed steps cost before this process, read from the store. */
+  continueSpending(spent: Totals.Spent): void {
+    this.totals = Totals.copyOf(spent.total)
+    this.spentByAgent = spent.byAgent
+  }
+
+  /** What an agent of the run spent before this attempt (a copy, to go on adding to). */
+  spentBy(agentId: string): Totals.MutableTotals {
+    const spent = this.spentByAgent.get(agentId)
+    return spent === undefined ? Totals.zero() : Totals.copyOf(spent)
   }
 
   /** The recorded checkpoint a resumed program reaches again under this name, if it executed nothing yet. */
@@ -217,7 +236,7 @@ export class RunState implements Owned {
     })
     if (snapshot !== undefined) {
       agent.state.replace(snapshot.state)
-      agent.totals = Totals.copy(snapshot)
+      if (sameRun) agent.totals = this.spentBy(snapshot.agentId)
     }
     this.live.push(agent)
     return agent

@@ -4,6 +4,7 @@
  */
 import { SerializationError } from "../Errors.js"
 import type { Totals } from "../Model.js"
+import type * as Step from "../StepRecord.js"
 import type { Usage } from "../StepContext.js"
 import type { StepUsage } from "../Telemetry.js"
 
@@ -39,17 +40,8 @@ export const zeroUsage = (): MutableUsage => ({
 /** Zero totals. */
 export const zero = (): MutableTotals => ({ ...zeroUsage(), stepCount: 0, latencyMs: 0 })
 
-/** A mutable copy of stored totals (a checkpoint's, an agent snapshot's). */
-export const copy = (totals: Totals): MutableTotals => ({
-  stepCount: totals.stepCount,
-  inputTokens: totals.inputTokens,
-  outputTokens: totals.outputTokens,
-  cachedInputTokens: totals.cachedInputTokens,
-  reasoningTokens: totals.reasoningTokens,
-  tokensUsed: totals.tokensUsed,
-  costNanos: toNanos(totals.costUsd),
-  latencyMs: totals.latencyMs
-})
+/** A copy of mutable totals. */
+export const copyOf = (totals: MutableTotals): MutableTotals => ({ ...totals })
 
 /** Totals as recorded. */
 export const toRecord = (totals: MutableTotals): Totals => ({
@@ -125,6 +117,37 @@ export const addStep = (totals: MutableTotals, latencyMs: number, usage: Mutable
   totals.reasoningTokens += usage.reasoningTokens
   totals.tokensUsed += usage.tokensUsed
   totals.costNanos += usage.costNanos
+}
+
+/** What a run's executed steps cost: in total, and by agent id. */
+export interface Spent {
+  readonly total: MutableTotals
+  readonly byAgent: ReadonlyMap<string, MutableTotals>
+}
+
+/**
+ * What the executed steps among `steps` cost, in total and by agent id (a replayed step costs
+ * nothing, an unknown cost counts as 0): the totals of a run over every attempt.
+ */
+export const spent = (steps: Iterable<Step.Encoded>): Spent => {
+  const total = zero()
+  const byAgent = new Map<string, MutableTotals>()
+  for (const step of steps) {
+    if (step.replayed) continue
+    let agent = byAgent.get(step.agentId)
+    if (agent === undefined) byAgent.set(step.agentId, agent = zero())
+    const usage: MutableUsage = {
+      inputTokens: step.inputTokens ?? 0,
+      outputTokens: step.outputTokens ?? 0,
+      cachedInputTokens: step.cachedInputTokens ?? 0,
+      reasoningTokens: step.reasoningTokens ?? 0,
+      tokensUsed: step.tokensUsed,
+      costNanos: step.costUsd === null ? 0 : toNanos(step.costUsd)
+    }
+    addStep(total, step.latencyMs, usage)
+    addStep(agent, step.latencyMs, usage)
+  }
+  return { total, byAgent }
 }
 
 /** The usage fields of a step that cost nothing: a replayed one. */
