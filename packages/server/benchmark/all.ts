@@ -8,9 +8,13 @@
  *
  * - `--json FILE` also writes the figures, with every sample, as JSON;
  * - `--repeat K` (default 3) measures each figure K times, the figures interleaved;
- * - `--quick` scales the sizes down (20,000 steps; a 100,000-step memory run) for a trial: its
- *   figures are not the issue's;
+ * - `--quick` scales the sizes down (20,000 steps; a 100,000-step memory run; a 2,000-step run
+ *   resumed 3 times) for a trial: its figures are not the issue's;
  * - `--only` measures only the figures with those keys.
+ *
+ * A child may measure several figures at once (the restore benchmark measures its six in one life
+ * of a run): it then prints `{ "parts": { part: { measured, baseline } } }`, and the figures naming
+ * one of those parts share one child per round.
  *
  * PostgreSQL figures use `--pg URL` (default postgres://postgres@127.0.0.1:5432/test); a figure
  * whose child fails is shown as not measured, with the child's last line of error.
@@ -40,6 +44,8 @@ interface Figure {
   readonly name: string
   readonly command: ReadonlyArray<string>
   readonly env?: Record<string, string>
+  /** The figure is this part of its child's output, `{ parts: { [part]: { measured, baseline } } }`. */
+  readonly part?: string
   readonly unit: string
   /** What the baseline is, measured in the same child. */
   readonly against: string
@@ -58,6 +64,32 @@ const remote = (store: "sqlite" | "postgres", outbox: "memory" | "file", target:
   against: `steps/s, same run in process through ${store === "sqlite" ? "SqliteLayer" : "PgLayer"}`,
   target: { of: "measured", op: ">=", value: target }
 })
+
+/**
+ * A run's whole life ("A run's life", 0.3): a run of `restoreSteps` steps resumed `resumes` + 1
+ * times in one child (packages/sql/benchmark/restore.ts), six figures of it.
+ */
+const restoreSteps = quick ? 2_000 : 10_000
+const resumes = quick ? 3 : 10
+const restoreRun = `${restoreSteps.toLocaleString("en-US")}-step run`
+const restore = (
+  part: string,
+  name: string,
+  unit: string,
+  against: string,
+  target: Figure["target"]
+): Figure => ({
+  key: part,
+  part,
+  name,
+  command: [script("sql", "restore"), "--figure", "--steps", String(restoreSteps), "--resumes", String(resumes)],
+  unit,
+  against,
+  target
+})
+const langGraphTuple = `ms, LangGraph SqliteSaver: open + getTuple (latest) of a ${restoreSteps.toLocaleString("en-US")}-checkpoint thread`
+const firstExecution = `ms, the first execution of the same ${restoreSteps.toLocaleString("en-US")} steps through SqliteLayer`
+const afterFirstRun = "rows after the first run, before any resume"
 
 const figures: ReadonlyArray<Figure> = ([
   {
@@ -104,11 +136,50 @@ const figures: ReadonlyArray<Figure> = ([
     unit: "B/step",
     against: "B, the step as a line of JSON",
     target: { of: "measured", op: "<=", value: 300 }
-  }
+  },
+  restore(
+    "restore-fresh",
+    `resume-to-body of a ${restoreRun} on SQLite (fresh SqliteLayer + withRun resume latest), first resume`,
+    "ms",
+    langGraphTuple,
+    { of: "measured", op: "<=", value: 10 }
+  ),
+  restore("restore-resumed", `resume-to-body of that run after ${resumes} resumes`, "ms", langGraphTuple, {
+    of: "measured",
+    op: "<=",
+    value: 10
+  }),
+  restore("replay-fresh", `replay of its ${restoreSteps.toLocaleString("en-US")} recorded steps, first resume`, "ms", firstExecution, {
+    of: "measured",
+    op: "<=",
+    value: 30
+  }),
+  restore("replay-resumed", `replay of its recorded steps after ${resumes} resumes`, "ms", firstExecution, {
+    of: "measured",
+    op: "<=",
+    value: 30
+  }),
+  // 0.3: a resume that replays k steps adds rows independent of k: 1% of the run over all the resumes
+  restore("rows-steps", `step rows in the file after ${resumes} resumes of the ${restoreRun}`, "rows", afterFirstRun, {
+    of: "ratio",
+    op: "<=",
+    value: 1.01
+  }),
+  // 0.3: a checkpoint reached again while replaying is the recorded one
+  restore("rows-checkpoints", `checkpoint rows in the file after those ${resumes} resumes`, "rows", afterFirstRun, {
+    of: "measured",
+    op: "<=",
+    value: 1
+  })
 ] satisfies ReadonlyArray<Figure>).filter((figure: Figure) => !only || only.includes(figure.key))
 
-/** Runs a figure's child and parses the last line of its output, `{ measured, baseline }`. */
-const sample = (figure: Figure): Promise<{ measured: number; baseline: number }> =>
+interface Sample {
+  readonly measured: number
+  readonly baseline: number
+}
+
+/** Runs a figure's child and parses the last line of its output. */
+const runChild = (figure: Figure): Promise<unknown> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, figure.command, {
       stdio: ["ignore", "pipe", "pipe"],
@@ -126,6 +197,26 @@ const sample = (figure: Figure): Promise<{ measured: number; baseline: number }>
     })
   })
 
+/**
+ * A figure's sample: its child's output, or its part of it. `children` holds the children of
+ * the current round, so the figures that are parts of one child's output share it.
+ */
+const sample = (figure: Figure, children: Map<string, Promise<unknown>>): Promise<Sample> => {
+  const id = JSON.stringify([figure.command, figure.env ?? {}])
+  const output = children.get(id) ?? runChild(figure)
+  children.set(id, output)
+  return output.then((value) => {
+    const picked = figure.part === undefined
+      ? value
+      : (value as { parts?: Record<string, unknown> }).parts?.[figure.part]
+    const { baseline, measured } = (picked ?? {}) as Partial<Sample>
+    if (typeof measured !== "number" || typeof baseline !== "number") {
+      throw new Error(`${figure.key}: the child's output has no figure${figure.part ? ` ${figure.part}` : ""}`)
+    }
+    return { measured, baseline }
+  })
+}
+
 /** Median and spread of some samples. */
 const stats = (values: ReadonlyArray<number>) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -134,22 +225,25 @@ const stats = (values: ReadonlyArray<number>) => {
 type Stats = ReturnType<typeof stats>
 
 const format = (value: number, unit: string) =>
-  unit === "steps/s" ? Math.round(value).toLocaleString("en-US") : value.toFixed(unit === "µs/step" ? 3 : unit === "MB" ? 0 : 1)
+  unit === "steps/s" || unit === "rows"
+    ? Math.round(value).toLocaleString("en-US")
+    : value.toFixed(unit === "µs/step" ? 3 : unit === "MB" ? 0 : unit === "ms" && value < 10 ? 2 : 1)
 const spread = (s: Stats, unit: string) =>
   s.samples.length > 1 ? `${format(s.median, unit)} (${format(s.min, unit)}–${format(s.max, unit)})` : format(s.median, unit)
 const ratioSpread = (s: Stats) =>
   s.samples.length > 1 ? `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})` : s.median.toFixed(2)
 
 const main = async () => {
-  const samples = new Map(figures.map((figure) => [figure.key, [] as Array<{ measured: number; baseline: number }>]))
+  const samples = new Map(figures.map((figure) => [figure.key, [] as Array<Sample>]))
   const errors = new Map<string, string>()
   for (let round = 0; round < repeat; round++) {
+    const children = new Map<string, Promise<unknown>>()
     for (const figure of figures) {
       if (errors.has(figure.key)) continue
       process.stderr.write(`round ${round + 1}/${repeat}: ${figure.key} … `)
       const started = Date.now()
       try {
-        const result = await sample(figure)
+        const result = await sample(figure, children)
         samples.get(figure.key)!.push(result)
         process.stderr.write(`${format(result.measured, figure.unit)} ${figure.unit} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`)
       } catch (error) {
