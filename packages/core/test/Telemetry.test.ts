@@ -128,8 +128,13 @@ describe("Telemetry", () => {
         const run = one(spans, "multirun.run trip")
         assert.strictEqual(parentOf(run), idOf(root))
         assert.deepStrictEqual(run.attributes["multirun.run.id"], runId)
-        // the run's totals at its end: those of the restored checkpoint (replay adds nothing)
-        assert.deepStrictEqual([run.attributes["multirun.step_count"], run.attributes["multirun.tokens_used"]], [2, 150])
+        // the run's totals at its end: its executed steps, over the restore (replay adds nothing)
+        const executed = steps.filter((s) => !s.replayed)
+        assert.deepStrictEqual(
+          [run.attributes["multirun.step_count"], run.attributes["multirun.tokens_used"]],
+          [executed.length, executed.reduce((sum, s) => sum + s.tokensUsed, 0)]
+        )
+        assert.deepStrictEqual([executed.length, steps.length - executed.length], [6, 2])
         assert.strictEqual(run.status.code, SpanStatusCode.OK)
         // spans are exported as they end: the first planner before the replayed one
         const [planner, replanner] = byName(spans, "invoke_agent planner")

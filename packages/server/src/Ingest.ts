@@ -19,6 +19,24 @@ const decodeEvent = Schema.decodeUnknownEither(eventSchema)
 const accepts = compile(eventSchema.ast) ?? (() => false)
 
 /**
+ * An event as the decoder reads it, or why it cannot: a value so hostile that the decoder cannot
+ * even describe it (an object whose `toString` is not a function) is refused like any other.
+ */
+const decodeSafely = (event: unknown): Either.Either<Event.Event, string> => {
+  try {
+    const decoded = decodeEvent(event)
+    return Either.isRight(decoded)
+      ? Either.right(decoded.right as Event.Event)
+      : Either.left(ParseResult.TreeFormatter.formatErrorSync(decoded.left))
+  } catch (error) {
+    return Either.left(
+      `the event is not a record multirun can read (${error instanceof Error ? error.message : "unreadable"}); ` +
+        "send JSON objects as `Event` defines them"
+    )
+  }
+}
+
+/**
  * The events of a batch that are valid records, and the others with their reason. Each event is
  * validated once: by the compiled check, or, when that cannot accept it (an invalid event, or
  * one with extra properties to strip), by the schema's decoder.
@@ -28,17 +46,11 @@ const validate = (events: ReadonlyArray<unknown>) => {
   const rejected: Array<Api.RejectedEvent> = []
   events.forEach((event, index) => {
     if (accepts(event)) return void valid.push({ event: event as Event.Event, index })
-    const decoded = decodeEvent(event)
-    if (Either.isRight(decoded)) valid.push({ event: decoded.right as Event.Event, index })
+    const decoded = decodeSafely(event)
+    if (Either.isRight(decoded)) valid.push({ event: decoded.right, index })
     else {
       const eventId = (event as { readonly eventId?: unknown } | null)?.eventId
-      rejected.push(
-        new Api.RejectedEvent({
-          index,
-          eventId: typeof eventId === "string" ? eventId : null,
-          reason: ParseResult.TreeFormatter.formatErrorSync(decoded.left)
-        })
-      )
+      rejected.push(new Api.RejectedEvent({ index, eventId: typeof eventId === "string" ? eventId : null, reason: decoded.left }))
     }
   })
   return { valid, rejected }

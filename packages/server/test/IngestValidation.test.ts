@@ -14,10 +14,14 @@ const eventSchema = Schema.encodedBoundSchema(Event.Event)
 const decode = Schema.decodeUnknownEither(eventSchema)
 const accepts = compile(eventSchema.ast)!
 
-/** Whether the decoder returns the value unchanged. */
+/** Whether the decoder returns the value unchanged (a value it throws on, it does not). */
 const decodesUnchanged = (value: unknown) => {
-  const decoded = decode(value)
-  return Either.isRight(decoded) && isDeepStrictEqual(decoded.right, value)
+  try {
+    const decoded = decode(value)
+    return Either.isRight(decoded) && isDeepStrictEqual(decoded.right, value)
+  } catch {
+    return false
+  }
 }
 
 /** A copy of a JSON-like value with the value at `path` replaced (or removed when `replacement` is absent). */

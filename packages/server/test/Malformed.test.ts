@@ -65,6 +65,8 @@ const cases: ReadonlyArray<Case> = [
   { name: "missing events", method: "POST", path: "/api/ingest", body: JSON.stringify({ batchId: "b" }), status: 400, mentions: "events" },
   { name: "events not an array", method: "POST", path: "/api/ingest", body: JSON.stringify({ batchId: "b", events: {} }), status: 400, mentions: "events" },
   { name: "unknown event tag", method: "POST", path: "/api/ingest", body: batch([{ _tag: "Nope", eventId: "e" }]), status: 200, rejected: true, mentions: "_tag" },
+  { name: "event tag an object whose toString is no function", method: "POST", path: "/api/ingest", body: batch([{ _tag: { toString: 0 }, eventId: "e" }]), status: 200, rejected: true, mentions: "event" },
+  { name: "drift of wrong type", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, drift: { toString: 0 } })]), status: 200, rejected: true, mentions: "drift" },
   { name: "event without record", method: "POST", path: "/api/ingest", body: batch([{ _tag: "StepWritten", eventId: "e" }]), status: 200, rejected: true, mentions: "step" },
   { name: "event id of wrong type", method: "POST", path: "/api/ingest", body: batch([{ ...stepEvent(goodStep), eventId: 7 }]), status: 200, rejected: true, mentions: "eventId" },
   { name: "unknown step kind", method: "POST", path: "/api/ingest", body: batch([stepEvent({ ...goodStep, kind: "teleport" })]), status: 200, rejected: true, mentions: "kind" },

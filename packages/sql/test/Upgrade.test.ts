@@ -1,4 +1,7 @@
-/** Databases made by multirun 0.1 and by schema version 3 open with this version and read the same records. */
+/**
+ * Databases made by multirun 0.1, by schema version 3 and by 0.2.0 (schema 4) open with this
+ * version and read the same records; steps written after the upgrade keep their parent and drift.
+ */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -11,11 +14,13 @@ import { Migrations, PgLayer, SqliteLayer } from "../src/index.js"
 import { idBytes } from "../src/internal/stepRows.js"
 import * as V01 from "./fixtures/v01.js"
 import * as V03 from "./fixtures/v03.js"
+import { createV04Database } from "./fixtures/v04.js"
 
 /** The versions a database can be made by, with what it must read back. */
 const fixtures = {
   "0.1": { create: V01.createV01Database, v03Steps: [] },
-  "schema 3": { create: V03.createV03Database, v03Steps: V03.steps }
+  "schema 3": { create: V03.createV03Database, v03Steps: V03.steps },
+  "0.2.0 (schema 4)": { create: createV04Database, v03Steps: V03.steps }
 } as const
 
 /**
@@ -42,14 +47,17 @@ const opensDatabaseOf = (
         assert.deepStrictEqual(checkpoint.runState, { phase: "middle" })
 
         const sql = yield* SqlClient.SqlClient
-        assert.deepStrictEqual(yield* client.listSteps(V03.runId), fixture.v03Steps)
+        assert.deepStrictEqual((yield* client.listSteps(V03.runId)).filter((step) => step.seq < 100), fixture.v03Steps)
         const rows = yield* sql<Record<string, unknown>>`SELECT * FROM multirun_steps WHERE run_id = ${idBytes("run-1")}
           ORDER BY seq`
         assert.deepStrictEqual(rows.map((row) => [row.input, row.output]), V01.steps.map((s) => [s.input, s.output]))
         assert.notInclude(Object.keys(rows[0]!), "record")
         const uuids = yield* sql<{ id: Uint8Array; run_id: Uint8Array }>`SELECT id, run_id FROM multirun_steps
           WHERE run_id = ${idBytes(V03.runId)}`
-        assert.deepStrictEqual(uuids.map((row) => [row.id.length, row.run_id.length]), fixture.v03Steps.map(() => [16, 16]))
+        assert.deepStrictEqual(
+          uuids.map((row) => [row.id.length, row.run_id.length]),
+          [...fixture.v03Steps, ...Array.from({ length: opening })].map(() => [16, 16])
+        )
         const migrations = yield* sql<{ migration_id: number }>`
           SELECT migration_id FROM multirun_migrations ORDER BY migration_id`
         assert.deepStrictEqual(migrations.map((row) => Number(row.migration_id)), [1, 2, 3, 4, 5])
@@ -58,11 +66,17 @@ const opensDatabaseOf = (
         const [keys] = yield* sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM multirun_api_keys`
         const [batches] = yield* sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM multirun_ingest_batches`
         assert.deepStrictEqual([Number(keys!.n), Number(batches!.n)], [1, 1])
+        // a step written now keeps the step it ran inside and its drift mark
+        const child = { ...V03.steps[0]!, id: `01900000-0000-7${String(100 + opening)}-8000-000000000002`, seq: 100 + opening }
+        yield* client.writeStep({ ...child, parentId: V03.steps[0]!.id, drift: "input.q" })
+        yield* client.flush
+        const written = (yield* client.listSteps(V03.runId)).find((step) => step.seq === child.seq)
+        assert.deepStrictEqual([written?.parentId, written?.drift], [V03.steps[0]!.id, "input.q"])
       }).pipe(Effect.provide(open()))
     }
   })
 
-for (const version of ["0.1", "schema 3"] as const) {
+for (const version of ["0.1", "schema 3", "0.2.0 (schema 4)"] as const) {
   describe(`a database of ${version}`, () => {
     it.scopedLive("SQLite: opens, reads the same records, stores steps compactly, vacuums incrementally", () =>
       Effect.gen(function*() {
