@@ -1,7 +1,8 @@
 /**
- * A run printed as a tree for the terminal: the run with its wall time and totals, its agents
- * grouped by name with their resume attempts, each agent's steps with usage and replayed and
- * drift marks, the checkpoints and the resumes. Used by `multirun runs show` and the demo.
+ * A run printed as a tree for the terminal: the run with its wall time, totals and drift count,
+ * its agents grouped by name with their resume attempts, each agent's steps (nested steps under
+ * the step that called them) with usage, replayed and drift marks and the kind of their error,
+ * the checkpoints and the resumes. Used by `multirun runs show` and the demo.
  *
  * @since 0.2.0
  */
@@ -10,6 +11,7 @@ import {
   type AgentLike,
   analyseReplay,
   type CheckpointLike,
+  type ErrorLike,
   firstSeqByAgent,
   lanesOf,
   resumeCode,
@@ -19,7 +21,7 @@ import {
   wallMs
 } from "./internal/runModel.js"
 
-export type { AgentLike, CheckpointLike, RunLike, StepLike } from "./internal/runModel.js"
+export type { AgentLike, CheckpointLike, ErrorLike, RunLike, StepLike } from "./internal/runModel.js"
 export { analyseReplay, lanesOf } from "./internal/runModel.js"
 
 /**
@@ -74,20 +76,27 @@ export const stalledLine = (run: RunLike, now: number): string =>
     format.timestamp(run.stalled.lastSeenAt)
   } (${format.duration(now - run.stalled.lastSeenAt)} ago) and its lease expired; resume it with ${resumeCode(run)}`
 
-const stepLine = (
-  step: StepLike,
-  original: StepLike | undefined,
-  drift: StepLike | undefined
-): string => {
+/** ` (defect)`: the kind of an error, when it has one (records before 0.3 have none) and says more than `status`. */
+const kindOf = (error: ErrorLike | null, status: string): string =>
+  error?.kind === undefined || (status === "interrupted" && error.kind === "interruption") ? "" : ` (${error.kind})`
+
+const firstLine = (text: string): string => text.split("\n")[0]!
+
+/**
+ * One step: `#6 ask (llm_call · fake-1)  30 tok (20 in · 10 out)  $0.0001  12 ms` and its marks.
+ * `parent` is given when the step ran inside a step that is not drawn above it.
+ */
+const stepLine = (step: StepLike, original: StepLike | undefined, parent: StepLike | undefined): string => {
   const split = format.tokenSplit(step)
   const usage = step.replayed
     ? ""
     : `  ${format.count(step.tokensUsed)} tok${split === "" ? "" : ` (${split})`}  ${format.cost(step.costUsd)}`
   const marks = [
+    parent === undefined ? "" : `↳ inside #${parent.seq} ${parent.name}`,
     step.replayed ? `↺ replayed${original === undefined ? "" : ` (of #${original.seq})`}` : "",
-    drift === undefined ? "" : `⚠ drift: input changed (recorded #${drift.seq})`,
-    step.status === "completed" ? "" : step.status,
-    step.error === null ? "" : step.error.message.split("\n")[0]!
+    step.drift == null ? "" : `⚠ drift ${step.drift}`,
+    step.status === "completed" ? "" : `${step.status}${kindOf(step.error, step.status)}`,
+    step.error === null ? "" : firstLine(step.error.message)
   ].filter((mark) => mark !== "")
   const model = step.model == null ? "" : ` · ${step.model}`
   return `#${step.seq} ${step.name} (${step.kind}${model})${usage}  ${format.duration(step.latencyMs)}${
@@ -102,11 +111,20 @@ const stepLine = (
  * research-crew  completed  wall 3.31 s  steps 7  tokens 1,843 (1,210 in · 633 out)  cost $0.0037  (5 replayed)
  * ├─ planner  completed  steps 1  tokens 428 (300 in · 128 out)  cost $0.0009
  * │  ├─ #0 plan (llm_call · fake-1)  428 tok (300 in · 128 out)  $0.0009  41 ms
+ * │  │  └─ #1 fetch (tool_call)  0 tok  $0  12 ms
  * │  └─ #5 plan (llm_call · fake-1)  0 ms  ↺ replayed (of #0)
  * └─ writer  completed  2 attempts  steps 2  tokens 657  cost $0.0013
  *    ├─ attempt 1  interrupted  steps 0  …
+ *    │  └─ #4 lookup (retrieval)  0 tok  $0  3 ms  failed (failure)  index offline
  *    └─ attempt 2  completed  steps 2  …
+ *       └─ #7 draft (llm_call · fake-1)  … 38 ms  ⚠ drift input.temperature
  * ```
+ *
+ * A step is drawn under the step whose body called it (`parentId`), or, when that step is drawn
+ * elsewhere (another agent), with `↳ inside #N name`. A drifted step (replay found its input
+ * changed) shows `⚠ drift` and the JSON path of the first difference, and the run's first line
+ * how many calls drifted. A failed step shows its error's kind (`failure`, `defect`,
+ * `interruption`) after its status, and the first line of its message.
  *
  * A step whose cost is unknown (a model missing from the price table) shows `cost unknown`, and
  * the totals that miss it `+ unknown`. A stalled run shows `stalled`, its wall time up to its
@@ -127,30 +145,45 @@ export const render = (input: Input, options: Options): Array<string> => {
     if (list === undefined) byAgent.set(step.agentId, [step])
     else list.push(step)
   }
+  const byId = new Map(steps.map((step) => [step.id, step]))
   const replayed = steps.filter((s) => s.replayed).length
+  const drifts = run.drifts ?? 0
   /** Agents with an executed step of unknown cost. */
   const unknownCost = new Set(steps.filter((s) => !s.replayed && s.costUsd === null).map((s) => s.agentId))
   const lines: Array<string> = [
     `${run.name}  ${statusOf(run)}  wall ${format.duration(wallMs(run, options.now))}  ${totals(run, unknownCost.size > 0)}${
       replayed === 0 ? "" : `  (${format.count(replayed)} replayed)`
-    }`,
+    }${drifts === 0 ? "" : `  ⚠ ${format.count(drifts)} drift${drifts === 1 ? "" : "s"}`}`,
     `run ${run.id}  started ${format.timestamp(run.startedAt)}${
       run.tags.length === 0 ? "" : `  tags ${run.tags.join(", ")}`
     }${run.forkedFrom === null ? "" : `  forked from checkpoint ${run.forkedFrom} of run ${run.parentRunId ?? "?"}`}`
   ]
   if (run.stalled != null) lines.push(stalledLine(run, options.now))
-  if (run.error !== null) lines.push(`error: ${run.error.message.split("\n")[0]}`)
+  if (run.error !== null) lines.push(`error${kindOf(run.error, run.status)}: ${firstLine(run.error.message)}`)
   const max = options.maxStepsPerAgent ?? Infinity
   const stepLines = (agentId: string, prefix: string) => {
     const own = byAgent.get(agentId) ?? []
-    const shown = own.slice(0, max)
-    shown.forEach((step, i) => {
-      const last = i === shown.length - 1 && own.length <= max
-      lines.push(
-        `${prefix}${last ? "└─" : "├─"} ${stepLine(step, replay.originals.get(step.id), replay.drifts.get(step.id))}`
-      )
-    })
-    if (own.length > max) lines.push(`${prefix}└─ … ${format.count(own.length - max)} more steps`)
+    // the steps drawn here, as a forest: a step under its parent when the parent is drawn here too
+    const here = new Set(own.map((step) => step.id))
+    const children = new Map<string | undefined, Array<StepLike>>()
+    for (const step of own) {
+      const parent = step.parentId != null && here.has(step.parentId) ? step.parentId : undefined
+      const list = children.get(parent)
+      if (list === undefined) children.set(parent, [step])
+      else list.push(step)
+    }
+    const cut = own.length > max
+    let budget = max
+    const draw = (step: StepLike, indent: string, last: boolean) => {
+      if (budget-- <= 0) return
+      const away = step.parentId == null || here.has(step.parentId) ? undefined : byId.get(step.parentId)
+      lines.push(`${indent}${last ? "└─" : "├─"} ${stepLine(step, replay.originals.get(step.id), away)}`)
+      const nested = children.get(step.id) ?? []
+      nested.forEach((child, i) => draw(child, `${indent}${last ? "   " : "│  "}`, i === nested.length - 1))
+    }
+    const roots = children.get(undefined) ?? []
+    roots.forEach((step, i) => draw(step, prefix, i === roots.length - 1 && !cut))
+    if (cut) lines.push(`${prefix}└─ … ${format.count(own.length - max)} more steps`)
   }
   lanes.forEach((lane, i) => {
     const lastLane = i === lanes.length - 1
@@ -166,7 +199,7 @@ export const render = (input: Input, options: Options): Array<string> => {
     lane.attempts.forEach((attempt, j) => {
       const lastAttempt = j === lane.attempts.length - 1
       const agent = attempt.agent
-      const error = agent.error === null || agent.status === "completed" ? "" : `  ${agent.error.message.split("\n")[0]}`
+      const error = agent.error === null || agent.status === "completed" ? "" : `  ${firstLine(agent.error.message)}`
       lines.push(
         `${indent}${lastAttempt ? "└─" : "├─"} attempt ${attempt.number}  ${agent.status}  ${
           totals(agent, unknownCost.has(agent.id))
@@ -187,6 +220,5 @@ export const render = (input: Input, options: Options): Array<string> => {
       }`
     )
   }
-  if (replay.drifts.size > 0) lines.push(`drift: ${replay.drifts.size} step(s) ran with another input than recorded`)
   return lines
 }

@@ -134,7 +134,8 @@ const getRun = (runId: string) =>
  * `multirun runs list [--status S] [--name N] [--tag T] [--limit N] [--json]`. A stalled run
  * (running, its owner gone) shows `stalled`, its wall time up to its owner's last sighting, and a
  * line under the table with that sighting and how to resume it; `--status stalled` lists only
- * those, `--status running` only the live ones.
+ * those, `--status running` only the live ones. `DRIFT` counts the calls replay found with a
+ * changed input (`⚠ 1`, empty when none).
  *
  * @since 0.2.0
  */
@@ -163,7 +164,7 @@ export const runsList = Command.make("list", {
       if (runs.length === 0) return yield* Console.log("No runs.")
       const now = yield* Clock.currentTimeMillis
       yield* Console.log(format.table(
-        ["ID", "NAME", "STATUS", "STARTED", "WALL", "STEPS", "TOKENS", "COST", "PARENT"],
+        ["ID", "NAME", "STATUS", "STARTED", "WALL", "STEPS", "TOKENS", "COST", "DRIFT", "PARENT"],
         runs.map((run) => [
           run.id,
           run.name,
@@ -173,6 +174,7 @@ export const runsList = Command.make("list", {
           format.count(run.stepCount),
           format.count(run.tokensUsed),
           format.money(run.costUsd),
+          run.drifts === undefined || run.drifts === 0 ? "" : `⚠ ${format.count(run.drifts)}`,
           run.parentRunId === null ? "" : `fork of ${run.parentRunId}`
         ])
       ))
@@ -184,7 +186,9 @@ export const runsList = Command.make("list", {
   )).pipe(Command.withDescription("List runs, newest first"))
 
 /**
- * `multirun runs show RUN_ID [--all] [--json]`: the run tree.
+ * `multirun runs show RUN_ID [--all] [--json]`: the run tree (see `RunTree.render`); `--json`
+ * prints the records as stored: the run, its agents, steps (with `parentId` and `drift` when
+ * set, and errors with `kind` and `data`) and checkpoints.
  *
  * @since 0.2.0
  */

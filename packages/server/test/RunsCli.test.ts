@@ -1,8 +1,9 @@
 /**
  * `multirun runs|checkpoints|ui` and the `serve` request log, run as processes against a known
  * SQLite file (a crew run killed by SIGKILL and resumed with drift, and a failed run), a file
- * holding a run killed and never resumed (stalled), a real server on a loopback port (`--url`),
- * and the error lines.
+ * holding a run killed and never resumed (stalled), a file holding a run with a nested step, a
+ * drifted call and failed steps (a failure with data, a defect), a real server on a loopback
+ * port (`--url`), and the error lines.
  */
 import { assert, layer } from "@effect/vitest"
 import { step, withRun } from "@multirun/core"
@@ -13,6 +14,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import { bundleCli } from "./cliBundle.js"
 import { type CrewDatabase, makeCrewDatabase, makeStalledDatabase, type StalledDatabase } from "./fixtures/crewDatabase.js"
+import { makeMarksDatabase, type MarksDatabase } from "./fixtures/marksDatabase.js"
 import { layerSqlite, memoryRemote, TestServer } from "./TestServer.js"
 
 /** What every test of this file shares: the bundled command, the crew database, a remote run. */
@@ -22,6 +24,7 @@ interface Fixture {
   readonly cwd: string
   readonly db: CrewDatabase
   readonly stalled: StalledDatabase
+  readonly marks: MarksDatabase
   readonly apiKey: string
   readonly remoteRunId: string
 }
@@ -32,8 +35,8 @@ const fixtureLayer = Layer.scoped(
   CliFixture,
   Effect.gen(function*() {
     const server = yield* TestServer
-    const [bin, cwd, db, stalled] = yield* Effect.all(
-      [bundleCli, tempDir("cli"), makeCrewDatabase, makeStalledDatabase],
+    const [bin, cwd, db, stalled, marks] = yield* Effect.all(
+      [bundleCli, tempDir("cli"), makeCrewDatabase, makeStalledDatabase, makeMarksDatabase],
       { concurrency: "unbounded" }
     )
     const apiKey = yield* server.keyFor("cli")
@@ -47,7 +50,7 @@ const fixtureLayer = Layer.scoped(
       Effect.map((runs: any) => runs[0].id as string),
       Effect.provide(memoryRemote({ url: server.url, apiKey }))
     )
-    return { bin, cwd, db, stalled, apiKey, remoteRunId }
+    return { bin, cwd, db, stalled, marks, apiKey, remoteRunId }
   })
 ).pipe(Layer.provideMerge(layerSqlite()))
 
@@ -109,12 +112,15 @@ layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("mult
       ])
       assert.strictEqual(table.code, 0, table.stderr)
       const lines = table.stdout.trim().split("\n")
-      assert.match(lines[0]!, /^ID\s+NAME\s+STATUS\s+STARTED\s+WALL\s+STEPS\s+TOKENS\s+COST\s+PARENT$/)
+      assert.match(lines[0]!, /^ID\s+NAME\s+STATUS\s+STARTED\s+WALL\s+STEPS\s+TOKENS\s+COST\s+DRIFT\s+PARENT$/)
       assert.match(lines[1]!, new RegExp(`^${db.failedRunId}\\s+lonely-failure\\s+failed\\s`))
-      assert.match(lines[2]!, new RegExp(`^${db.crewRunId}\\s+crew\\s+completed\\s.*\\s9\\s+1,138\\s+\\$0\\.0023$`))
+      // the crew's resume drifted once: its DRIFT cell, under the header's
+      assert.match(lines[2]!, new RegExp(`^${db.crewRunId}\\s+crew\\s+completed\\s.*\\s9\\s+1,138\\s+\\$0\\.0023\\s+⚠ 1$`))
+      assert.strictEqual(lines[2]!.indexOf("⚠ 1"), lines[0]!.indexOf("DRIFT"))
       const runs = JSON.parse(json.stdout)
       assert.deepStrictEqual(runs.map((r: any) => r.name), ["lonely-failure", "crew"])
       assert.strictEqual(runs[1].stepCount, 9)
+      assert.deepStrictEqual(runs.map((r: any) => r.drifts), [0, 1])
       assert.strictEqual(runs[1].inputTokens + runs[1].outputTokens, 1138)
       assert.deepStrictEqual(JSON.parse(failed.stdout).map((r: any) => r.id), [db.failedRunId])
       assert.deepStrictEqual(tagged.stdout.trim().split("\n").slice(1).map((l) => l.split(/\s+/)[1]), ["crew"])
@@ -132,14 +138,14 @@ layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("mult
       const out = tree.stdout
       assert.match(
         out.split("\n")[0]!,
-        /^crew {2}completed {2}wall \S+ m?s {2}steps 9 {2}tokens 1,138 \([\d,]+ in · [\d,]+ out · [\d,]+ cached\) {2}cost \$0\.0023 {2}\(4 replayed\)$/
+        /^crew {2}completed {2}wall \S+ m?s {2}steps 9 {2}tokens 1,138 \([\d,]+ in · [\d,]+ out · [\d,]+ cached\) {2}cost \$0\.0023 {2}\(4 replayed\) {2}⚠ 1 drift$/
       )
       assert.include(out, "tags nightly, viewer-test")
       assert.match(out, /└─ writer {2}completed {2}2 attempts {2}steps 3/)
       assert.match(out, /├─ attempt 1 {2}interrupted {2}steps 0 .*stopped before a checkpoint covered it/)
       assert.match(out, /#\d+ summarize \(llm_call\) {2}0 ms {2}↺ replayed \(of #3\)/)
-      assert.match(out, /#6 plan \(llm_call · fake-1\) {2}\d+ tok \(\d+ in · \d+ out · \d+ cached\) {2}\$0\.\d+ .*⚠ drift: input changed \(recorded #0\)/)
-      assert.match(out, /lookup \(retrieval\) .*failed {2}index offline/)
+      assert.match(out, /#6 plan \(llm_call · fake-1\) {2}\d+ tok \(\d+ in · \d+ out · \d+ cached\) {2}\$0\.\d+ {2}\d+ ms {2}⚠ drift input\.prompt$/m)
+      assert.match(out, /lookup \(retrieval\) .*failed \(failure\) {2}index offline/)
       assert.match(out, /checkpoints: v1 planned .*, v2 researched/)
       assert.match(out, /resumed at \+\S+ m?s \(#6\) from checkpoint "researched" v2/)
       const parsed = JSON.parse(json.stdout)
@@ -151,6 +157,44 @@ layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("mult
       assert.strictEqual(failed.code, 0, failed.stderr)
       assert.match(failed.stdout, /#1 estimate \(llm_call · mystery-1\) {2}42 tok \(30 in · 12 out\) {2}cost unknown/)
       assert.match(failed.stdout.split("\n")[0]!, /lonely-failure {2}failed .*steps 2 {2}tokens 42 \(30 in · 12 out\) {2}cost unknown$/)
+    }), { timeout: 240_000 })
+
+  it.effect("runs show draws a nested step under its parent, marks the drifted call with its path, counts drift and names error kinds", () =>
+    Effect.gen(function*() {
+      const { marks } = yield* CliFixture
+      const [tree, json, list] = yield* all([
+        cli(["runs", "show", marks.runId, "--db", marks.filename]),
+        cli(["runs", "show", marks.runId, "--db", marks.filename, "--json"]),
+        cli(["runs", "list", "--db", marks.filename])
+      ])
+      assert.strictEqual(tree.code, 0, tree.stderr)
+      const lines = tree.stdout.split("\n")
+      assert.match(lines[0]!, /^marks {2}completed {2}.* {2}\(1 replayed\) {2}⚠ 1 drift$/)
+      // fetch ran inside outline: the line under it, one level deeper
+      const outline = lines.findIndex((line) => line.includes("#0 outline (function)"))
+      assert.match(lines[outline + 1]!, /└─ #1 fetch \(tool_call\) {2}0 tok/)
+      assert.strictEqual(lines[outline + 1]!.indexOf("#1"), lines[outline]!.indexOf("#0") + 3)
+      // the resumed call of ask with another temperature, and only it, is marked with the path
+      assert.deepStrictEqual(
+        lines.filter((line) => line.includes("⚠ drift")).map((line) => / #\d+ (\w+) .*(⚠ drift \S+)$/.exec(line)?.slice(1)),
+        [["ask", "⚠ drift input.temperature"]]
+      )
+      assert.match(tree.stdout, /#\d+ publish \(tool_call\) {2}0 tok {2}\$0 {2}\d+ ms {2}failed \(failure\) {2}rate limited$/m)
+      assert.match(tree.stdout, /#\d+ render \(function\) {2}0 tok {2}\$0 {2}\d+ ms {2}failed \(defect\) {2}the renderer crashed$/m)
+      assert.match(list.stdout.trim().split("\n")[1]!, /\$0\.000200 {2}⚠ 1$/)
+      // --json: the records as stored, with the marks
+      const { run, steps } = JSON.parse(json.stdout)
+      assert.strictEqual(run.drifts, 1)
+      const named = (name: string) => steps.filter((s: any) => s.name === name)
+      assert.strictEqual(named("fetch")[0].parentId, named("outline")[0].id)
+      assert.deepStrictEqual(steps.filter((s: any) => s.drift != null).map((s: any) => [s.name, s.drift]), [["ask", "input.temperature"]])
+      assert.deepStrictEqual(named("publish")[0].error, {
+        tag: "RateLimited",
+        message: "rate limited",
+        kind: "failure",
+        data: { retryAfterMs: 30_000 }
+      })
+      assert.strictEqual(named("render")[0].error.kind, "defect")
     }), { timeout: 240_000 })
 
   it.effect("a run whose process died is stalled: list and show say so, with its owner's last sighting and the resume code", () =>

@@ -1,7 +1,8 @@
 /**
  * The run viewer in headless Chromium, over a real SQLite file holding a run that was killed
- * (SIGKILL) and resumed with drift, and one holding a run killed and never resumed (stalled),
- * served by `Local.serve` (what `multirun ui` runs) and by the keyed server. Screenshots go to packages/server/test-output/ (not committed); docs/run-page.png
+ * (SIGKILL) and resumed with drift, one holding a run killed and never resumed (stalled), and
+ * one holding a run with a nested step, a drifted call and failed steps (a failure with data, a
+ * defect), served by `Local.serve` (what `multirun ui` runs) and by the keyed server. Screenshots go to packages/server/test-output/ (not committed); docs/run-page.png
  * is written when missing or when UPDATE_SCREENSHOTS=1.
  */
 import { assert, layer } from "@effect/vitest"
@@ -11,6 +12,7 @@ import * as path from "node:path"
 import * as Local from "../src/Local.js"
 import * as Chromium from "./browser.js"
 import { type CrewDatabase, makeCrewDatabase, makeStalledDatabase, type StalledDatabase } from "./fixtures/crewDatabase.js"
+import { makeMarksDatabase, type MarksDatabase } from "./fixtures/marksDatabase.js"
 import { layerSqlite, TestServer, type TestServerService } from "./TestServer.js"
 
 /** The page's globals, used only inside functions evaluated in the browser. */
@@ -29,6 +31,9 @@ interface Fixture {
   readonly stalled: StalledDatabase
   /** The local viewer over the stalled database. */
   readonly stalledUrl: string
+  readonly marks: MarksDatabase
+  /** The local viewer over the marks database. */
+  readonly marksUrl: string
   readonly keyed: TestServerService
   readonly browser: Chromium.Browser
 }
@@ -39,25 +44,29 @@ const fixtureLayer = Layer.scoped(
   ViewerFixture,
   Effect.gen(function*() {
     const keyed = yield* TestServer
-    const [db, stalled, browser] = yield* Effect.all([makeCrewDatabase, makeStalledDatabase, Chromium.scoped()], {
-      concurrency: "unbounded"
-    })
+    const [db, stalled, marks, browser] = yield* Effect.all(
+      [makeCrewDatabase, makeStalledDatabase, makeMarksDatabase, Chromium.scoped()],
+      { concurrency: "unbounded" }
+    )
     const { url } = yield* Local.serve({ filename: db.filename, port: 0 })
     const { url: stalledUrl } = yield* Local.serve({ filename: stalled.filename, port: 0 })
+    const { url: marksUrl } = yield* Local.serve({ filename: marks.filename, port: 0 })
     yield* Effect.sync(() => fs.mkdirSync(output, { recursive: true }))
-    return { db, url, stalled, stalledUrl, keyed, browser }
+    return { db, url, stalled, stalledUrl, marks, marksUrl, keyed, browser }
   })
 ).pipe(Layer.provide(layerSqlite()))
 
-/** A test body written against the browser's promises. */
-const browserTest = (body: (fixture: Fixture & { readonly api: (path: string) => Promise<any> }) => Promise<void>) =>
+/** A test body written against the browser's promises; `api` reads the API of the crew's viewer, or of `base`. */
+const browserTest = (
+  body: (fixture: Fixture & { readonly api: (path: string, base?: string) => Promise<any> }) => Promise<void>
+) =>
   Effect.flatMap(ViewerFixture, (fixture) =>
-    Effect.promise(() => body({ ...fixture, api: async (p) => (await fetch(`${fixture.url}/api${p}`)).json() })))
+    Effect.promise(() => body({ ...fixture, api: async (p, base = fixture.url) => (await fetch(`${base}/api${p}`)).json() })))
 
 Chromium.describeChromium("run viewer in Chromium", () => {
   layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("run viewer pages", (it) => {
-    it.effect("lists runs, searches by name and tag, filters by status", () =>
-      browserTest(async ({ browser, url }) => {
+    it.effect("lists runs with their drift, searches by name and tag, filters by status", () =>
+      browserTest(async ({ browser, db, url }) => {
         const page = await browser.newPage()
         await page.goto(`${url}/`)
         await page.waitForSelector("tr.run-row")
@@ -65,6 +74,9 @@ Chromium.describeChromium("run viewer in Chromium", () => {
           (await page.locator("tr.run-row .run-name").allTextContents()).sort(),
           ["crew", "lonely-failure"]
         )
+        // the crew's resume drifted once
+        assert.strictEqual(await page.locator(`tr.run-row[data-run-id="${db.crewRunId}"] .run-drift`).textContent(), " ⚠ 1")
+        assert.strictEqual(await page.locator(`tr.run-row[data-run-id="${db.failedRunId}"] .run-drift`).count(), 0)
         await page.screenshot({ path: path.join(output, "runs-page.png"), fullPage: true })
         await page.fill("#search", "cre")
         await page.press("#search", "Enter")
@@ -104,8 +116,11 @@ Chromium.describeChromium("run viewer in Chromium", () => {
         assert.strictEqual(await writer.locator(".attempt.a-interrupted").count(), 1)
         // drift: the planner's plan ran again with another prompt after the resume
         const drifted = steps.find((s: any) => s.name === "plan" && s.seq > 0)
+        assert.strictEqual(drifted.drift, "input.prompt")
         assert.strictEqual(await page.locator(".bar.drift").count(), 1)
         assert.strictEqual(await page.locator(".bar.drift").getAttribute("data-seq"), String(drifted.seq))
+        assert.include(await page.locator(".bar.drift").getAttribute("title"), "⚠ drift at input.prompt")
+        assert.strictEqual(await page.locator("#run-drifts").textContent(), "⚠ 1 step")
         assert.strictEqual(await page.locator(".cp-mark").count(), (await api(`/runs/${db.crewRunId}/checkpoints`)).length)
         assert.include(await page.locator("#wall-time").textContent(), "s")
         // the run's token split
@@ -144,6 +159,60 @@ Chromium.describeChromium("run viewer in Chromium", () => {
           fs.mkdirSync(path.dirname(docsImage), { recursive: true })
           await page.screenshot({ path: docsImage, fullPage: true })
         }
+        await page.close()
+      }))
+
+    it.effect("marks a drifted step with the changed input's path, counts drift, nests a step under its parent, shows error kinds and data", () =>
+      browserTest(async ({ api, browser, marks, marksUrl }) => {
+        const [steps, page1] = await Promise.all([
+          api(`/runs/${marks.runId}/timeline`, marksUrl),
+          api(`/runs/${marks.runId}/steps/page?limit=1`, marksUrl)
+        ])
+        const named = (name: string) => steps.find((s: any) => s.name === name)
+        const [outline, fetchStep, drifted] = [named("outline"), named("fetch"), steps.find((s: any) => s.drift != null)]
+        // the API carries the marks to the page: the parent, the drift path
+        assert.strictEqual(fetchStep.parentId, outline.id)
+        assert.strictEqual(drifted.drift, "input.temperature")
+        assert.strictEqual(page1[0].id, outline.id)
+        assert.isUndefined(page1[0].parentId, "a step at the top of its agent has no parent")
+        const page = await browser.newPage()
+        await page.goto(`${marksUrl}/runs/${marks.runId}`)
+        await page.waitForSelector(".step-row")
+        assert.strictEqual(await page.locator("#run-drifts").textContent(), "⚠ 1 step")
+        // the row: a visible ⚠ whose title names the path
+        const mark = page.locator(`.step-row[data-seq="${drifted.seq}"] .drift-mark`)
+        assert.isTrue(await mark.isVisible())
+        assert.include(await mark.getAttribute("title"), "input.temperature")
+        assert.strictEqual(await page.locator(".step-row .drift-mark").count(), 1)
+        // nesting: fetch is indented under outline
+        assert.strictEqual(await page.locator(`.step-row[data-seq="${outline.seq}"] .c-name`).getAttribute("data-depth"), "0")
+        const nested = page.locator(`.step-row[data-seq="${fetchStep.seq}"] .c-name`)
+        assert.strictEqual(await nested.getAttribute("data-depth"), "1")
+        assert.include(await nested.textContent(), "↳ fetch")
+        // the detail of the drifted step
+        await page.click(`.step-row[data-seq="${drifted.seq}"]`)
+        await page.waitForSelector("#step-drift")
+        assert.strictEqual(await page.locator("#drift-path").textContent(), "input.temperature")
+        assert.include(await page.locator(".step-detail .badges").textContent(), "⚠ drift")
+        await page.screenshot({ path: path.join(output, "drifted-step.png"), fullPage: true })
+        // the nested step's detail links its parent
+        await page.click(`.step-row[data-seq="${fetchStep.seq}"]`)
+        await page.waitForSelector("#parent-link")
+        assert.strictEqual(await page.locator("#parent-link").textContent(), `#${outline.seq} outline`)
+        await page.click("#parent-link")
+        await page.waitForFunction((seq) => document.querySelector(".step-detail h3")?.textContent === `#${seq} outline`, outline.seq)
+        assert.strictEqual(await page.locator("#step-parent").count(), 0)
+        // errors: their kind, and a typed failure's own fields as JSON
+        await page.click(`.step-row[data-seq="${named("render").seq}"]`)
+        await page.waitForFunction(() => document.querySelector("#error-kind")?.textContent === " (defect)")
+        assert.include(await page.locator("#step-error").textContent(), "the renderer crashed")
+        assert.strictEqual(await page.locator("#step-error-data").count(), 0)
+        await page.click(`.step-row[data-seq="${named("publish").seq}"]`)
+        await page.waitForFunction(() => document.querySelector("#error-kind")?.textContent === " (failure)")
+        assert.include(await page.locator("#step-error").textContent(), "RateLimited: rate limited")
+        const data = await page.locator("#step-error-data").textContent() ?? ""
+        assert.include(data, "retryAfterMs")
+        assert.include(data, "30000")
         await page.close()
       }))
 

@@ -1,14 +1,15 @@
 /**
  * The viewer's reads over HTTP on a real server: runs searched by name or tag and paged by
  * cursor (stalled runs among them, judged by the server), a run's steps paged by seq (read from
- * the step table's own input and output columns), step summaries without input and output, 404
- * for another project's run.
+ * the step table's own input and output columns), step summaries without input and output, the
+ * marks of nested and drifted steps in both, 404 for another project's run.
  */
 import { assert, layer } from "@effect/vitest"
 import { Api, step, withRun } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { describePg, runRecord } from "@multirun/core/test-utils"
 import { Clock, Effect, type Layer } from "effect"
+import { recordMarksRun } from "./fixtures/marksDatabase.js"
 import { layerPg, layerSqlite, memoryRemote, request, TestServer } from "./TestServer.js"
 
 const suite = (label: string, server: Layer.Layer<TestServer, unknown>) =>
@@ -86,6 +87,26 @@ const suite = (label: string, server: Layer.Layer<TestServer, unknown>) =>
         assert.strictEqual((yield* get(`/api/runs/${big.id}/steps/page`, other)).status, 404)
         assert.strictEqual((yield* get(`/api/runs?search=eval`, other)).body.length, 0)
         assert.strictEqual((yield* get(`/api/runs/${big.id}/timeline?limit=0`)).status, 400)
+      }), { timeout: 120_000 })
+
+    it.effect("step pages and the timeline carry a step's parent and drift mark, and the run its drift count", () =>
+      Effect.gen(function*() {
+        const { keyFor, url } = yield* TestServer
+        const key = yield* keyFor("views-marks")
+        const runId = yield* Effect.provide(recordMarksRun, memoryRemote({ url, apiKey: key }))
+        const get = (path: string) => Effect.map(Effect.promise(() => request(url, { path, key })), (a) => a.body)
+        const [run, steps, timeline] = yield* Effect.all([
+          get(`/api/runs/${runId}`),
+          get(`/api/runs/${runId}/steps/page`),
+          get(`/api/runs/${runId}/timeline`)
+        ])
+        assert.strictEqual(run.drifts, 1)
+        for (const records of [steps, timeline]) {
+          const named = (name: string) => records.find((s: any) => s.name === name)
+          assert.strictEqual(named("fetch").parentId, named("outline").id)
+          assert.deepStrictEqual(records.filter((s: any) => s.drift != null).map((s: any) => [s.name, s.drift]), [["ask", "input.temperature"]])
+          assert.deepStrictEqual(named("publish").error.data, { retryAfterMs: 30_000 })
+        }
       }), { timeout: 120_000 })
 
     it.effect("search and cursor pages read stalled runs with their owner's last sighting, and filter them", () =>

@@ -1,9 +1,9 @@
 /**
  * What the viewer and the command line derive from a run's records: lanes (agents grouped by
  * name, one attempt per agent record, so the part of an agent cut off by a crash is attempt 1
- * of its lane), resume points, and for replayed steps the original execution and for steps that
- * ran instead of replaying the recorded step they drifted from. Plain functions over plain
- * records (no Effect), also bundled into the browser viewer.
+ * of its lane), resume points, and for replayed steps the original execution. Drift is not
+ * derived: replay marks the drifted step's record. Plain functions over plain records (no
+ * Effect), also bundled into the browser viewer.
  */
 
 /** The totals of a run or agent record read here (the token split is absent before 0.2). */
@@ -17,6 +17,17 @@ export interface TotalsLike {
   /** The sum of the steps' known costs; `null` when unknown. */
   readonly costUsd: number | null
   readonly latencyMs: number
+}
+
+/**
+ * An error as recorded (`ErrorInfo`): since 0.3 with `kind` (`failure`, `defect` or
+ * `interruption`) and `data`, the error's own fields.
+ */
+export interface ErrorLike {
+  readonly tag?: string | null | undefined
+  readonly message: string
+  readonly kind?: string | undefined
+  readonly data?: Readonly<Record<string, unknown>> | undefined
 }
 
 /** A stalled run's owner and when it was last seen (`Run.Stalled` as read). */
@@ -35,7 +46,9 @@ export interface RunLike extends TotalsLike {
   readonly forkedFrom: string | null
   readonly startedAt: number
   readonly endedAt: number | null
-  readonly error: { readonly message: string } | null
+  readonly error: ErrorLike | null
+  /** How many calls replay found with a changed input (absent before 0.3). */
+  readonly drifts?: number | undefined
   /** Present when the run is stalled: `running`, with its owner gone. */
   readonly stalled?: StalledLike | null | undefined
 }
@@ -48,13 +61,15 @@ export interface AgentLike extends TotalsLike {
   readonly isDefault: boolean
   readonly startedAt: number
   readonly endedAt: number | null
-  readonly error: { readonly tag?: string | null; readonly message: string } | null
+  readonly error: ErrorLike | null
 }
 
 /**
  * The fields of a step record (or summary) read here. The token split is absent from records
  * written before 0.2; `costUsd` is null when the cost is unknown (a model missing from the price
- * table); `model` is the provider's model id of a model call.
+ * table); `model` is the provider's model id of a model call. `parentId` is the step whose body
+ * called this one, and `drift` the JSON path of the first difference when replay found the call's
+ * input changed (both absent or null otherwise, and in records written before 0.3).
  */
 export interface StepLike {
   readonly id: string
@@ -74,8 +89,10 @@ export interface StepLike {
   readonly reasoningTokens?: number | undefined
   readonly costUsd: number | null
   readonly replayed: boolean
-  readonly error: { readonly message: string } | null
+  readonly error: ErrorLike | null
   readonly model?: string | null | undefined
+  readonly parentId?: string | null | undefined
+  readonly drift?: string | null | undefined
 }
 
 /** The fields of a checkpoint read here. */
@@ -178,8 +195,6 @@ export interface ReplayAnalysis {
   readonly resumes: ReadonlyArray<Resume>
   /** Replayed step id → the earlier executed step whose result it returned. */
   readonly originals: ReadonlyMap<string, StepLike>
-  /** Executed step id → the recorded step of the same agent and name it replaced (input changed). */
-  readonly drifts: ReadonlyMap<string, StepLike>
 }
 
 const covers = (ranges: ReadonlyArray<readonly [number, number]>, seq: number) =>
@@ -189,7 +204,7 @@ const covers = (ranges: ReadonlyArray<readonly [number, number]>, seq: number) =
  * Follows the replay cache of the runtime over the recorded steps (in seq order): at each
  * resume the cache holds the completed, executed steps covered by the latest checkpoint taken
  * before it; a replayed step consumes its entry (agent name, step name, input hash); a step
- * executed while an entry of the same agent and step name but another input is left is drift.
+ * marked drifted consumes the first entry left of its agent and step name, the call it stood for.
  * Resumes are found where agents were marked interrupted and where a replayed step has no
  * entry. Steps replayed from a parent run (a fork) have no original here.
  */
@@ -208,7 +223,6 @@ export const analyseReplay = (
   const byTime = [...checkpoints].sort((a, b) => a.createdAt - b.createdAt)
   const resumes: Array<Resume> = []
   const originals = new Map<string, StepLike>()
-  const drifts = new Map<string, StepLike>()
   // per (agent name, step name): every entry in order, and the entries by input hash (queues
   // with a head, entries marked consumed), as the runtime's cache keeps them
   interface Queue {
@@ -273,13 +287,11 @@ export const analyseReplay = (
       return
     }
     streakStarted = false
-    const entries = cache?.get(key(step))
-    if (entries === undefined) return
-    if (next(entries.byHash.get(step.inputHash)) !== undefined) return // the cache we rebuilt holds more than the runtime's did
-    const drifted = next(entries.all)
-    if (drifted !== undefined) drifts.set(step.id, take(drifted))
+    if (step.drift == null) return
+    const recorded = next(cache?.get(key(step))?.all)
+    if (recorded !== undefined) take(recorded)
   })
-  return { resumes, originals, drifts }
+  return { resumes, originals }
 }
 
 /**

@@ -39,6 +39,7 @@ export const RunPage = (props: { runId: string; location: Location }) => {
   const i = selectedSeq === undefined ? -1 : indexOfSeq(data.steps, selectedSeq)
   const selected = i < 0 ? undefined : data.steps[i]
   const wall = wallMs(run, now())
+  const drifts = run.drifts ?? 0
   const split = tokenSplit(run)
   return (
     <main class="run-page">
@@ -65,7 +66,14 @@ export const RunPage = (props: { runId: string; location: Location }) => {
             </dd>
           </div>
           <div><dt>step time (sum)</dt><dd>{duration(run.latencyMs)}</dd></div>
-          {view.replay.drifts.size > 0 && <div><dt>drift</dt><dd class="warn">⚠ {view.replay.drifts.size} step(s)</dd></div>}
+          {drifts > 0 && (
+            <div>
+              <dt>drift</dt>
+              <dd class="warn" id="run-drifts" title="calls replay found with a changed input">
+                ⚠ {count(drifts)} {drifts === 1 ? "step" : "steps"}
+              </dd>
+            </div>
+          )}
           {run.tags.length > 0 && <div><dt>tags</dt><dd>{run.tags.map((t) => <span class="tag">{t}</span>)}</dd></div>}
           {run.parentRunId !== null && (
             <div><dt>forked from</dt><dd><Link href={runPath(run.parentRunId)}>run {shortId(run.parentRunId)}</Link></dd></div>
@@ -79,7 +87,7 @@ export const RunPage = (props: { runId: string; location: Location }) => {
             <code>{resumeCode(run)}</code>
           </p>
         )}
-        {run.error && <p class="error-box"><b>Error:</b> {run.error.message}</p>}
+        {run.error && <p class="error-box"><b>Error{run.error.kind && ` (${run.error.kind})`}:</b> {run.error.message}</p>}
         {error && <p class="error">{error}</p>}
       </header>
       <Timeline run={run} view={view} version={data.version} checkpoints={data.checkpoints} selectedSeq={selectedSeq} onSelect={select} />
@@ -91,7 +99,7 @@ export const RunPage = (props: { runId: string; location: Location }) => {
             step={selected}
             place={view.places.get(selected.agentId)}
             original={view.replay.originals.get(selected.id)}
-            drift={view.replay.drifts.get(selected.id)}
+            parent={selected.parentId == null ? undefined : view.byId.get(selected.parentId)}
             onSelect={select}
             onClose={() => select(undefined)}
           />

@@ -1,4 +1,7 @@
-/** The runs page: search by name or tag, status filter, cursor paging, live while runs run. */
+/**
+ * The runs page: search by name or tag, status filter, cursor paging, live while runs run. A run
+ * whose replay found calls with a changed input has ⚠ and their count after its status.
+ */
 import { useEffect, useRef, useState } from "preact/hooks"
 import { statusOf, wallMs } from "../../src/internal/runModel.js"
 import { get, type Run } from "./api.js"
@@ -126,7 +129,12 @@ export const RunsPage = (props: { location: Location }) => {
                 <Link href={runPath(run.id)} class="run-name">{run.name}</Link>
                 {run.tags.map((tag) => <span class="tag">{tag}</span>)}
               </td>
-              <td><StatusBadge run={run} /></td>
+              <td>
+                <StatusBadge run={run} />
+                {(run.drifts ?? 0) > 0 && (
+                  <span class="drift-mark run-drift" title="calls replay found with a changed input (drift)"> ⚠ {count(run.drifts ?? 0)}</span>
+                )}
+              </td>
               <td>{localTime(run.startedAt)}</td>
               <td class="n wall">{duration(wallMs(run, now()))}</td>
               <td class="n">{count(run.stepCount)}</td>

@@ -1,10 +1,13 @@
-/** The detail of one step: usage, times, input hash, error, input and output as JSON trees. */
+/**
+ * The detail of one step: usage, times, input hash, the step it ran inside, its drift, its error
+ * (kind, message, data), input and output as JSON trees.
+ */
 import { useEffect, useState } from "preact/hooks"
 import type { StepLike } from "../../src/internal/runModel.js"
 import type { Place } from "./model.js"
 import { enc, get, type Run, type Step, type Summary } from "./api.js"
-import { count, duration, localTime, money, offset, tokenSplit } from "./format.js"
-import { JsonText } from "./JsonTree.js"
+import { count, duration, localTime, money, offset, shortId, tokenSplit } from "./format.js"
+import { JsonText, JsonTree } from "./JsonTree.js"
 import { Link, runPath } from "./router.js"
 
 /** Props: the selected step and what the page knows of it. */
@@ -13,7 +16,8 @@ export interface StepDetailProps {
   readonly step: Summary
   readonly place: Place | undefined
   readonly original: StepLike | undefined
-  readonly drift: StepLike | undefined
+  /** The step whose body called this one, when it is loaded. */
+  readonly parent: Summary | undefined
   readonly onSelect: (seq: number) => void
   readonly onClose: () => void
 }
@@ -47,7 +51,7 @@ export const StepDetail = (props: StepDetailProps) => {
         <span class={`kind k-${step.kind}`}>{step.kind}</span>
         <span class={`badge ${step.status}`}>{step.status}</span>
         {step.replayed && <span class="badge replayed">↺ replayed</span>}
-        {props.drift && <span class="badge drift">⚠ drift</span>}
+        {step.drift != null && <span class="badge drift">⚠ drift</span>}
       </p>
       {step.replayed && (
         <p class="note">
@@ -63,17 +67,39 @@ export const StepDetail = (props: StepDetailProps) => {
             : null}
         </p>
       )}
-      {props.drift && (
-        <p class="note warn">
-          The input changed since the recorded step{" "}
-          <button type="button" class="linkish" onClick={() => props.onSelect(props.drift!.seq)}>#{props.drift.seq}</button>
-          {" "}(hash {props.drift.inputHash.slice(0, 12)}…), so it ran again.
+      {step.drift != null && (
+        <p class="note warn" id="step-drift">
+          Drift: replay found this call's input changed against the recorded call of this step, first at{" "}
+          <code id="drift-path">{step.drift}</code>, so it ran again.
         </p>
       )}
-      {step.error && <p class="error-box"><b>{step.status === "interrupted" ? "Interrupted" : "Error"}:</b> {step.error.message}</p>}
+      {step.error && (
+        <p class="error-box" id="step-error">
+          <b>
+            {step.status === "interrupted" ? "Interrupted" : "Error"}
+            {step.error.kind && <span id="error-kind"> ({step.error.kind})</span>}:
+          </b>{" "}
+          {step.error.tag && `${step.error.tag}: `}
+          {step.error.message}
+        </p>
+      )}
       <dl class="facts">
         <dt>agent</dt>
         <dd>{props.place ? `${props.place.lane.name} · attempt ${props.place.attempt.number}` : step.agentId}</dd>
+        {step.parentId != null && (
+          <>
+            <dt>inside</dt>
+            <dd id="step-parent">
+              {props.parent
+                ? (
+                  <button type="button" class="linkish" id="parent-link" onClick={() => props.onSelect(props.parent!.seq)}>
+                    #{props.parent.seq} {props.parent.name}
+                  </button>
+                )
+                : <span class="mono" title={step.parentId}>step {shortId(step.parentId)}</span>}
+            </dd>
+          </>
+        )}
         <dt>started</dt>
         <dd title={localTime(step.startedAt)}>{offset(step.startedAt - run.startedAt)}</dd>
         <dt>latency</dt>
@@ -89,6 +115,12 @@ export const StepDetail = (props: StepDetailProps) => {
         <dd class="mono">{step.id}</dd>
       </dl>
       {error && <p class="error">{error}</p>}
+      {step.error?.data !== undefined && (
+        <>
+          <h4>Error data</h4>
+          <div id="step-error-data"><JsonTree value={step.error.data} /></div>
+        </>
+      )}
       <h4>Input</h4>
       <div id="step-input">{full ? <JsonText text={full.input} /> : <p class="muted">loading…</p>}</div>
       <h4>Output</h4>

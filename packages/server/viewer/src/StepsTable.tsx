@@ -1,11 +1,12 @@
 /**
  * Every step of the run in seq order, virtualised: only the rows in view (plus a few) are in
- * the page, whatever the number of steps.
+ * the page, whatever the number of steps. A nested step's name is indented under the step that
+ * called it; a drifted step has a ⚠ whose title names the changed input.
  */
 import { useEffect, useRef, useState } from "preact/hooks"
 import type { Summary } from "./api.js"
 import { count, duration, money } from "./format.js"
-import type { View } from "./model.js"
+import { depthOf, type View } from "./model.js"
 
 /** Height of one row in pixels (the CSS uses the same). */
 export const rowHeight = 26
@@ -71,7 +72,7 @@ export const StepsTable = (props: {
     const step = steps[i]!
     const place = view.places.get(step.agentId)
     const from = x(step.startedAt)
-    const drift = view.replay.drifts.has(step.id)
+    const depth = depthOf(step, view.byId)
     rows.push(
       <div
         key={step.id}
@@ -85,11 +86,16 @@ export const StepsTable = (props: {
           {place?.lane.name ?? "?"}
           {place !== undefined && place.lane.attempts.length > 1 && <span class="muted"> · {place.attempt.number}</span>}
         </span>
-        <span class="c-name" title={step.name}>{step.name}</span>
+        <span class="c-name" title={step.name} data-depth={depth} style={{ paddingLeft: `${depth * 14}px` }}>
+          {depth > 0 && <span class="muted">↳ </span>}
+          {step.name}
+        </span>
         <span class={`c-kind k-${step.kind}`}>{step.kind}</span>
         <span class={`c-status ${step.status}`}>
           {step.replayed ? "↺ replayed" : step.status}
-          {drift && <span class="drift-mark" title="input changed since the recorded step"> ⚠</span>}
+          {step.drift != null && (
+            <span class="drift-mark" title={`drift: the input changed against the recorded call, first at ${step.drift}`}> ⚠</span>
+          )}
         </span>
         <span class="c-bar">
           <span

@@ -1,8 +1,9 @@
 /**
  * The waterfall: one lane per agent name, its attempts as bands, each step a bar from start
  * to end on the run's wall time (colour by kind, outline by status, hatched when replayed, a
- * red mark on drift), checkpoints and resumes as vertical lines. Big runs draw the bars of a
- * lane on a canvas, so the page never holds one element per step.
+ * red mark on drift, with the path of the changed input in its title), checkpoints and resumes
+ * as vertical lines. Big runs draw the bars of a lane on a canvas, so the page never holds one
+ * element per step.
  */
 import { useEffect, useRef } from "preact/hooks"
 import type { Checkpoint, Run, Summary } from "./api.js"
@@ -55,7 +56,7 @@ const LaneCanvas = (props: { steps: ReadonlyArray<Summary>; view: View; version:
       g.globalAlpha = step.replayed ? 0.35 : 0.85
       g.fillStyle = step.status === "failed" ? "#d93025" : kindColors[step.kind] ?? "#6b7280"
       g.fillRect(x0, 6, x1 - x0, 16)
-      if (props.view.replay.drifts.has(step.id)) {
+      if (step.drift != null) {
         g.globalAlpha = 1
         g.fillStyle = "#d93025"
         g.fillRect(x0, 0, Math.max(2, x1 - x0), 4)
@@ -138,17 +139,16 @@ const LaneRow = (props: {
           : steps.map((step, i) => {
             const from = x(step.startedAt)
             const to = x(step.endedAt ?? step.startedAt)
-            const drift = view.replay.drifts.has(step.id)
             return (
               <div
                 key={step.id}
-                class={`bar k-${step.kind} s-${step.status}${step.replayed ? " replayed" : ""}${drift ? " drift" : ""}${
+                class={`bar k-${step.kind} s-${step.status}${step.replayed ? " replayed" : ""}${step.drift != null ? " drift" : ""}${
                   props.selectedSeq === step.seq ? " selected" : ""
                 }`}
                 data-seq={step.seq}
                 style={{ left: pct(from), width: pct(Math.max(0, to - from)), top: `${12 + rows[i]! * (rowHeight + 2)}px` }}
                 title={`#${step.seq} ${step.name} · ${step.kind} · ${step.status}${step.replayed ? " · replayed" : ""}${
-                  drift ? " · drift" : ""
+                  step.drift != null ? ` · ⚠ drift at ${step.drift}` : ""
                 } · ${duration(step.latencyMs)}`}
                 onClick={() => props.onSelect(step.seq)}
               />

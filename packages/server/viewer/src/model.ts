@@ -1,4 +1,4 @@
-/** What the run page derives from the loaded records: lanes, attempts, replay and the time scale. */
+/** What the run page derives from the loaded records: lanes, attempts, replay, nesting and the time scale. */
 import {
   analyseReplay,
   type Attempt,
@@ -26,6 +26,8 @@ export interface View {
   readonly lanes: ReadonlyArray<Lane>
   readonly places: ReadonlyMap<string, Place>
   readonly stepsByLane: ReadonlyMap<string, ReadonlyArray<Summary>>
+  /** The loaded steps by id: a nested step's parent. */
+  readonly byId: ReadonlyMap<string, Summary>
   readonly replay: ReplayAnalysis
   readonly scale: Scale
   /** Runs with more steps than this draw lanes on a canvas instead of one element per step. */
@@ -39,6 +41,19 @@ export interface View {
 
 /** The most steps drawn as elements in the lanes. */
 export const maxBarElements = 2000
+
+/** The deepest nesting a step row is indented for. */
+const maxIndent = 8
+
+/**
+ * How deep a step is nested: 0 at the top of its agent, 1 inside another step, and so on, up to
+ * `maxIndent` (a parent not loaded yet ends the count).
+ */
+export const depthOf = (step: Summary, byId: ReadonlyMap<string, Summary>): number => {
+  let depth = 0
+  for (let parent = step.parentId; parent != null && depth < maxIndent; parent = byId.get(parent)?.parentId) depth++
+  return depth
+}
 
 /**
  * Start and end of an attempt: its record, widened to its steps. An interrupted attempt ends
@@ -61,10 +76,12 @@ export const viewOf = (data: RunData, scaleOf?: Scale): View => {
   const lanes = lanesOf(agents, firstSeqByAgent(steps))
   const places = placeOf(lanes)
   const stepsByLane = new Map<string, Array<Summary>>()
+  const byId = new Map<string, Summary>()
   let replayedCount = 0
   let unknownCostCount = 0
   const unknownCostLanes = new Set<string>()
   for (const step of steps) {
+    byId.set(step.id, step)
     const lane = places.get(step.agentId)?.lane.name ?? "?"
     if (step.replayed) replayedCount++
     else if (step.costUsd === null) {
@@ -94,6 +111,7 @@ export const viewOf = (data: RunData, scaleOf?: Scale): View => {
     lanes,
     places,
     stepsByLane,
+    byId,
     replay: analyseReplay(steps, agents, checkpoints),
     scale,
     canvas,
