@@ -114,12 +114,13 @@ layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("mult
       const lines = table.stdout.trim().split("\n")
       assert.match(lines[0]!, /^ID\s+NAME\s+STATUS\s+STARTED\s+WALL\s+STEPS\s+TOKENS\s+COST\s+DRIFT\s+PARENT$/)
       assert.match(lines[1]!, new RegExp(`^${db.failedRunId}\\s+lonely-failure\\s+failed\\s`))
-      // the crew's resume drifted once: its DRIFT cell, under the header's
-      assert.match(lines[2]!, new RegExp(`^${db.crewRunId}\\s+crew\\s+completed\\s.*\\s9\\s+1,138\\s+\\$0\\.0023\\s+⚠ 1$`))
+      // the crew's resume drifted once: its DRIFT cell, under the header's; its steps are those
+      // executed over both attempts (the failed lookup ran in each)
+      assert.match(lines[2]!, new RegExp(`^${db.crewRunId}\\s+crew\\s+completed\\s.*\\s10\\s+1,138\\s+\\$0\\.0023\\s+⚠ 1$`))
       assert.strictEqual(lines[2]!.indexOf("⚠ 1"), lines[0]!.indexOf("DRIFT"))
       const runs = JSON.parse(json.stdout)
       assert.deepStrictEqual(runs.map((r: any) => r.name), ["lonely-failure", "crew"])
-      assert.strictEqual(runs[1].stepCount, 9)
+      assert.strictEqual(runs[1].stepCount, 10)
       assert.deepStrictEqual(runs.map((r: any) => r.drifts), [0, 1])
       assert.strictEqual(runs[1].inputTokens + runs[1].outputTokens, 1138)
       assert.deepStrictEqual(JSON.parse(failed.stdout).map((r: any) => r.id), [db.failedRunId])
@@ -138,11 +139,11 @@ layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("mult
       const out = tree.stdout
       assert.match(
         out.split("\n")[0]!,
-        /^crew {2}completed {2}wall \S+ m?s {2}steps 9 {2}tokens 1,138 \([\d,]+ in · [\d,]+ out · [\d,]+ cached\) {2}cost \$0\.0023 {2}\(4 replayed\) {2}⚠ 1 drift$/
+        /^crew {2}completed {2}wall \S+ m?s {2}steps 10 {2}tokens 1,138 \([\d,]+ in · [\d,]+ out · [\d,]+ cached\) {2}cost \$0\.0023 {2}\(4 replayed\) {2}⚠ 1 drift$/
       )
       assert.include(out, "tags nightly, viewer-test")
-      assert.match(out, /└─ writer {2}completed {2}2 attempts {2}steps 3/)
-      assert.match(out, /├─ attempt 1 {2}interrupted {2}steps 0 .*stopped before a checkpoint covered it/)
+      assert.match(out, /└─ writer {2}completed {2}2 attempts {2}steps 4/)
+      assert.match(out, /├─ attempt 1 {2}interrupted {2}steps 1 .*stopped before a checkpoint covered it/)
       assert.match(out, /#\d+ summarize \(llm_call\) {2}0 ms {2}↺ replayed \(of #3\)/)
       assert.match(out, /#6 plan \(llm_call · fake-1\) {2}\d+ tok \(\d+ in · \d+ out · \d+ cached\) {2}\$0\.\d+ {2}\d+ ms {2}⚠ drift input\.prompt$/m)
       assert.match(out, /lookup \(retrieval\) .*failed \(failure\) {2}index offline/)
