@@ -196,6 +196,10 @@ const interruptUncovered = (
         ...Totals.toRecord(run.spentBy(agent.id)),
         status: "interrupted",
         endedAt: now,
-        error: { tag: "Interrupted", message: "the process running this agent stopped before a checkpoint covered it" }
+        error: {
+          tag: "Interrupted",
+          message: "the process running this agent stopped before a checkpoint covered it",
+          kind: "interruption"
+        }
       }), { discard: true })
   })

@@ -24,7 +24,7 @@ import { fencedClient, type Owned, release } from "./ownership.js"
 import type { Redactor } from "./redaction.js"
 import { ReplayCache } from "./replay.js"
 import { StateStore } from "./state.js"
-import { driftError } from "./step.js"
+import { driftError, interruptedInfo } from "./step.js"
 import type { RunTelemetry } from "./telemetry.js"
 import * as Totals from "./totals.js"
 
@@ -278,7 +278,7 @@ export class RunState implements Owned {
       const inFlight = this.inFlight.list()
       this.telemetry?.cutOff(inFlight)
       const cutOff = inFlight.map((step) =>
-        step.write("interrupted", null, { tag: "Interrupted", message: "the step was interrupted before it ended" })
+        step.write("interrupted", null, interruptedInfo)
       )
       const open = this.live.filter((agent) => !agent.ended).map((agent) => agent.end(ending))
       return Effect.all([this.decideDrift, ...cutOff, ...open], { discard: true }).pipe(

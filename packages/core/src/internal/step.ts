@@ -418,6 +418,9 @@ const replayedRecord = <A>(
   return run.telemetry === undefined ? written : run.telemetry.replayed(agent, record, options.input, written)
 }
 
+/** How a step cut by an interruption is recorded. */
+export const interruptedInfo: ErrorInfo = { tag: "Interrupted", message: "the step was interrupted before it ended", kind: "interruption" }
+
 /** Runs the body as a step; its fiber's slot points at the step while the body runs. */
 const execute = <A, E, R>(
   agent: AgentState,
@@ -437,20 +440,25 @@ const execute = <A, E, R>(
       suspectOf.suspects.push({ input, hash: step.info.inputHash, mark: (path) => step.markDrift(path) })
     }
     slot.current = step
-    // the body alone is interruptible: a step cut by an interruption (a timeout, a lost race) is
-    // recorded then, as interrupted, with its own latency and the usage it reported
-    const effect = Effect.uninterruptibleMask((restore) =>
-      Effect.matchCauseEffect(restore(body), {
-        onSuccess: (value) => {
-          slot.current = previous
-          return step.finishSuccess(value, options)
-        },
-        onFailure: (cause) => {
-          slot.current = previous
-          return Effect.zipRight(Effect.ignoreLogged(step.finishFailure(cause)), Effect.failCause(cause))
-        }
-      })
-    )
+    // an interrupted fiber skips the handlers below: the step is recorded when its fiber ends, as
+    // interrupted, with its own latency and the usage it reported (an observer costs far less
+    // than an uninterruptible region around every body)
+    const cutOff = () => {
+      if (!step.done) Effect.runFork(Effect.ignoreLogged(step.write("interrupted", null, interruptedInfo)))
+    }
+    fiber.addObserver(cutOff)
+    const effect = Effect.matchCauseEffect(body, {
+      onSuccess: (value) => {
+        fiber.removeObserver(cutOff)
+        slot.current = previous
+        return step.finishSuccess(value, options)
+      },
+      onFailure: (cause) => {
+        fiber.removeObserver(cutOff)
+        slot.current = previous
+        return Effect.zipRight(Effect.ignoreLogged(step.finishFailure(cause)), Effect.failCause(cause))
+      }
+    })
     const telemetry = agent.run.telemetry
     return telemetry === undefined ? effect : telemetry.executed(fiber.currentContext, step, options.input, effect)
   })
