@@ -37,7 +37,6 @@ interface KeyCalls {
 /** A call of a step name that executed while that name still had records to replay. */
 export interface Suspect {
   readonly input: string
-  readonly hash: string
   /** Marks the call's step as drifted, with the path of the first difference. */
   readonly mark: (path: string) => Effect.Effect<void, BackendError>
 }
@@ -158,9 +157,13 @@ export class ReplayCache {
 
   /** Marks a record as used; `remaining` counts the records not used yet. */
   consume(at: Place, slot: Slot): void {
+    this.use(at.names!, slot)
+  }
+
+  private use(names: NameCalls, slot: Slot): void {
     slot.consumed = true
     this.remaining--
-    at.names!.unconsumed--
+    names.unconsumed--
   }
 
   /** The earliest record of this step name not replayed yet, if any. */
@@ -188,9 +191,7 @@ export class ReplayCache {
         while (next < names.suspects.length) {
           const recorded = this.firstUnconsumed(names)
           if (recorded === undefined) break
-          recorded.consumed = true
-          this.remaining--
-          names.unconsumed--
+          this.use(names, recorded)
           drifted.push({ agentName: names.agentName, name: names.name, recorded, suspect: names.suspects[next++]! })
         }
         names.suspects.length = 0

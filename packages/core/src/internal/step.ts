@@ -437,7 +437,7 @@ const execute = <A, E, R>(
     const step = begin(agent, name, kind, input, false, parentOf(agent.run, slot))
     if (suspectOf !== undefined) {
       step.suspect = true
-      suspectOf.suspects.push({ input, hash: step.info.inputHash, mark: (path) => step.markDrift(path) })
+      suspectOf.suspects.push({ input, mark: (path) => step.markDrift(path) })
     }
     slot.current = step
     // an interrupted fiber skips the handlers below: the step is recorded when its fiber ends, as
