@@ -10,6 +10,7 @@ import * as AiModel from "@effect/ai/Model"
 import type * as Response from "@effect/ai/Response"
 import { RunContext, type RunContextService, step, StepContext } from "@multirun/core"
 import { Chunk, Effect, FiberRef, Layer, Mailbox, Option, Stream } from "effect"
+import { isRecordingError, type RecordingError } from "./internal/errors.js"
 import * as internal from "./internal/model.js"
 import { defaultTable, make as makePricing, Pricing } from "./Pricing.js"
 
@@ -49,18 +50,12 @@ export const withStepName: {
     ? (self: Effect.Effect<any, any, any>) => Effect.locally(self, stepNameRef, Option.some(args[0]))
     : Effect.locally(args[0], stepNameRef, Option.some(args[1]))) as any
 
-const isStepError = (error: unknown): error is { readonly _tag: string; readonly message: string } => {
-  const tag = (error as { readonly _tag?: unknown } | null)?._tag
-  return tag === "SerializationError" || tag === "ReplayError" || tag === "BackendError" || tag === "CheckpointError" ||
-    tag === "RunError"
-}
-
 /**
  * A recording failure (backend, serialization, drift under `onDrift: "fail"`, a call after its run
- * ended) as an `AiError`.
+ * ended) as an `AiError`; a user's own errors pass through whatever their tag.
  */
 const asAiError = (method: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.catchIf(self, isStepError, (error) =>
+  Effect.catchIf(self, isRecordingError, (error) =>
     Effect.fail(
       new AiError.UnknownError({
         module: "TrackedLanguageModel",
@@ -68,15 +63,7 @@ const asAiError = (method: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
         description: `multirun could not record or replay the call: ${error.message}`,
         cause: error
       })
-    )) as Effect.Effect<
-      A,
-      | Exclude<
-        E,
-        { readonly _tag: "SerializationError" | "ReplayError" | "BackendError" | "CheckpointError" | "RunError" }
-      >
-      | AiError.AiError,
-      R
-    >
+    )) as Effect.Effect<A, Exclude<E, RecordingError> | AiError.AiError, R>
 
 const hasRun = Effect.map(Effect.serviceOption(RunContext), Option.isSome)
 
