@@ -25,6 +25,14 @@ import { defaultTable, make as makePricing, Pricing } from "./Pricing.js"
  * - `checkpoint`: `"afterEachCall"` checkpoints the run after every executed (not replayed)
  *   call, so a resumed run replays every call made before a crash with no checkpoint code in
  *   the program; `"never"` (default) leaves checkpoints to the program.
+ * - `providerRequest`: put in each call's input the JSON body the wrapped model would send
+ *   (`request`: the model id, the settings the model layer was built with, overrides), read by
+ *   letting the model build it and stopping the call in `@effect/platform`'s `HttpClient` before
+ *   it is sent; so a switch of model or setting is drift and two models never share a replay
+ *   queue. Default: on when the model comes from an `@effect/ai` provider (`Model.ProviderName`
+ *   where the layer is built: `OpenAiLanguageModel.model(...)` and the like, which all send
+ *   through `HttpClient`), off for {@link make}. Leave it off for a model that does not send
+ *   through `HttpClient`: its probe would run the call itself.
  *
  * @since 0.2.0
  */
@@ -32,6 +40,8 @@ export interface Options {
   readonly model?: string | undefined
   readonly provider?: string | undefined
   readonly checkpoint?: "never" | "afterEachCall" | undefined
+  /** @since 0.3.0 */
+  readonly providerRequest?: boolean | undefined
 }
 
 const stepNameRef = FiberRef.unsafeMake<Option.Option<string>>(Option.none())
@@ -110,7 +120,7 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
       Effect.gen(function*() {
         const run = yield* Effect.serviceOption(RunContext)
         if (Option.isNone(run)) return yield* internal.generate(inner, providerOptions)
-        const input = yield* internal.callInput(providerOptions, options.provider)
+        const input = yield* internal.callInput(inner, providerOptions, options, false)
         const name = yield* stepName(providerOptions.responseFormat, false)
         let executed = false
         return yield* Effect.suspend(() => {
@@ -129,7 +139,7 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
       Stream.unwrapScoped(Effect.gen(function*() {
         const run = yield* Effect.serviceOption(RunContext)
         if (Option.isNone(run)) return internal.stream(inner, providerOptions)
-        const input = yield* internal.callInput(providerOptions, options.provider)
+        const input = yield* internal.callInput(inner, providerOptions, options, true)
         const name = yield* stepName(providerOptions.responseFormat, true)
         const mailbox = yield* Mailbox.make<Response.StreamPartEncoded, AiError.AiError>()
         // executed: the parts reach the consumer as they arrive and are recorded when the stream
@@ -170,7 +180,8 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
 
 /**
  * Replaces the `LanguageModel` of the context with a tracked one (see {@link make}); reads the
- * provider name from `Model.ProviderName` when present.
+ * provider name from `Model.ProviderName` when present, and then keys calls on the provider
+ * request (see {@link Options}).
  *
  * @example
  * program.pipe(
@@ -185,8 +196,12 @@ export const layerWith = (options: Options = {}): Layer.Layer<LanguageModel.Lang
     LanguageModel.LanguageModel,
     Effect.gen(function*() {
       const inner = yield* LanguageModel.LanguageModel
-      const provider = options.provider ?? Option.getOrUndefined(yield* Effect.serviceOption(AiModel.ProviderName))
-      return yield* make(inner, { ...options, provider })
+      const providerName = Option.getOrUndefined(yield* Effect.serviceOption(AiModel.ProviderName))
+      return yield* make(inner, {
+        ...options,
+        provider: options.provider ?? providerName,
+        providerRequest: options.providerRequest ?? providerName !== undefined
+      })
     })
   )
 

@@ -10,7 +10,8 @@ import * as Response from "@effect/ai/Response"
 import * as Tool from "@effect/ai/Tool"
 import type * as Toolkit from "@effect/ai/Toolkit"
 import type { Usage } from "@multirun/core"
-import { Context, Effect, JSONSchema, ParseResult, Schema, Stream } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import { type Context, Effect, JSONSchema, type Option, ParseResult, Schema, Stream, Tracer } from "effect"
 import type { PricingService } from "../Pricing.js"
 import { plain } from "./json.js"
 
@@ -91,10 +92,81 @@ const providerConfig = (context: Context.Context<never>): Record<string, unknown
   return config
 }
 
-/** The step input of a call: prompt, tools and options, encoded; `undefined` fields dropped. */
-export const callInput = (
+/** A span that goes nowhere: the probe's spans are not the user's telemetry. */
+const silentSpan = (
+  name: string,
+  parent: Option.Option<Tracer.AnySpan>,
+  context: Context.Context<never>,
+  links: ReadonlyArray<Tracer.SpanLink>,
+  startTime: bigint,
+  kind: Tracer.SpanKind
+): Tracer.Span => ({
+  _tag: "Span",
+  name,
+  spanId: "probe",
+  traceId: "probe",
+  parent,
+  context,
+  status: { _tag: "Started", startTime },
+  attributes: new Map(),
+  links,
+  sampled: false,
+  kind,
+  end: () => {},
+  attribute: () => {},
+  event: () => {},
+  addLinks: () => {}
+})
+
+const silentTracer = Tracer.make({ span: silentSpan, context: (f) => f() })
+
+/** Thrown by the probe's request hook to stop the call before anything is sent. */
+const stopped = Symbol("@multirun/ai/probeStopped")
+
+/**
+ * The JSON body the wrapped model would send for this call (model id, the layer's own settings such
+ * as `temperature`, overrides, messages, tools), or `undefined` when it sends none over an
+ * `@effect/platform` `HttpClient`. The wrapped model builds its request as for a real call; the
+ * request is read in `HttpClient`'s tracing hook (evaluated before each send, hence tracing is
+ * switched on, into a silent tracer) and the call is stopped there, so nothing reaches the provider.
+ */
+const providerRequest = (
+  inner: LanguageModel.Service,
   options: LanguageModel.ProviderOptions,
-  provider: string | undefined
+  streaming: boolean
+): Effect.Effect<unknown> => {
+  let body: unknown
+  const call = streaming ? Stream.runDrain(stream(inner, options)) : generate(inner, options)
+  return call.pipe(
+    Effect.locally(HttpClient.currentTracerDisabledWhen, (request) => {
+      const sent = request.body
+      if (sent._tag === "Uint8Array") {
+        try {
+          body = JSON.parse(new TextDecoder().decode(sent.body))
+        } catch {
+          // not JSON: nothing to key on
+        }
+      }
+      throw stopped
+    }),
+    Effect.withTracerEnabled(true),
+    Effect.withTracer(silentTracer),
+    Effect.sandbox,
+    Effect.ignore,
+    Effect.map(() => body)
+  )
+}
+
+/**
+ * The step input of a call: prompt, tools and options, encoded, and when asked the provider request
+ * the wrapped model would send (`request`: the model id and every setting, from the layer's
+ * constructor or an override); `undefined` fields dropped.
+ */
+export const callInput = (
+  inner: LanguageModel.Service,
+  options: LanguageModel.ProviderOptions,
+  tracking: { readonly provider?: string | undefined; readonly providerRequest?: boolean | undefined },
+  streaming: boolean
 ): Effect.Effect<unknown, AiError.AiError> =>
   Effect.gen(function*() {
     const prompt = yield* Effect.mapError(
@@ -111,14 +183,15 @@ export const callInput = (
     const config = providerConfig(context)
     const format = options.responseFormat
     return plain({
-      provider,
+      provider: tracking.provider,
       prompt,
       tools: options.tools.map(toolJson),
       toolChoice: options.tools.length === 0 ? undefined : options.toolChoice,
       responseFormat: format.type === "json"
         ? { type: "json", objectName: format.objectName, schema: schemaJson(format.schema) }
         : format,
-      config: Object.keys(config).length === 0 ? undefined : config
+      config: Object.keys(config).length === 0 ? undefined : config,
+      request: tracking.providerRequest === true ? yield* providerRequest(inner, options, streaming) : undefined
     })
   })
 
