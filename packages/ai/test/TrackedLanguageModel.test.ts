@@ -296,8 +296,9 @@ describe("TrackedLanguageModel", () => {
       assert.strictEqual(byId.text, "gpt-4o-mini at 0.2 says hi")
       assert.strictEqual(stub.requests.length, 2)
       assert.strictEqual(byId.run.drifts, 1)
-      assert.deepStrictEqual(byId.steps.map((s) => [s.replayed, s.drift]), [[false, null], [false, "input.request.model"]])
+      assert.deepStrictEqual(byId.steps.map((s) => [s.replayed, s.drift]), [[false, null], [false, "input.model"]])
       const input = JSON.parse(byId.steps[0]!.input)
+      assert.strictEqual(input.model, "gpt-4o")
       assert.strictEqual(input.request.model, "gpt-4o")
       assert.strictEqual(input.request.temperature, 0.2)
 

@@ -160,7 +160,8 @@ const providerRequest = (
 /**
  * The step input of a call: prompt, tools and options, encoded, and when asked the provider request
  * the wrapped model would send (`request`: the model id and every setting, from the layer's
- * constructor or an override); `undefined` fields dropped.
+ * constructor or an override) with its model id apart (`model`, which also names the `chat` span);
+ * `undefined` fields dropped.
  */
 export const callInput = (
   inner: LanguageModel.Service,
@@ -182,8 +183,11 @@ export const callInput = (
     const context = yield* Effect.context<never>()
     const config = providerConfig(context)
     const format = options.responseFormat
+    const request = tracking.providerRequest === true ? yield* providerRequest(inner, options, streaming) : undefined
+    const model = (request as { readonly model?: unknown } | undefined)?.model
     return plain({
       provider: tracking.provider,
+      model: typeof model === "string" ? model : undefined,
       prompt,
       tools: options.tools.map(toolJson),
       toolChoice: options.tools.length === 0 ? undefined : options.toolChoice,
@@ -191,7 +195,7 @@ export const callInput = (
         ? { type: "json", objectName: format.objectName, schema: schemaJson(format.schema) }
         : format,
       config: Object.keys(config).length === 0 ? undefined : config,
-      request: tracking.providerRequest === true ? yield* providerRequest(inner, options, streaming) : undefined
+      request
     })
   })
 
