@@ -125,7 +125,7 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
         let executed = false
         return yield* Effect.suspend(() => {
           executed = true
-          return internal.generate(inner, providerOptions)
+          return internal.withoutProviderUsage(internal.generate(inner, providerOptions))
         }).pipe(
           Effect.tap(recordUsage),
           step(name, { kind: "llm_call", input }),
@@ -150,6 +150,7 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
           return internal.stream(inner, providerOptions).pipe(
             Stream.tap((part) => mailbox.offer(part)),
             Stream.runCollect,
+            internal.withoutProviderUsage,
             Effect.map(Chunk.toArray),
             Effect.tap(recordUsage)
           )

@@ -92,6 +92,34 @@ const providerConfig = (context: Context.Context<never>): Record<string, unknown
   return config
 }
 
+/** A span whose `gen_ai.usage.*` attributes are dropped; everything else goes to the span itself. */
+const usageless = (span: Tracer.Span): Tracer.Span =>
+  new Proxy(span, {
+    get: (target, key) => {
+      if (key === "attribute") {
+        return (name: string, value: unknown) => name.startsWith("gen_ai.usage.") ? undefined : target.attribute(name, value)
+      }
+      const value = Reflect.get(target, key, target)
+      return typeof value === "function" ? value.bind(target) : value
+    }
+  })
+
+/**
+ * Runs a call of the wrapped model with its spans keeping no `gen_ai.usage.*` attributes: the
+ * step's `chat` span carries the call's usage, so a backend that sums `gen_ai.usage.*` over spans
+ * counts each token once.
+ */
+export const withoutProviderUsage = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.tracerWith((tracer) =>
+    Effect.withTracer(
+      self,
+      Tracer.make({
+        span: (...args) => usageless(tracer.span(...args)),
+        context: (f, fiber) => tracer.context(f, fiber)
+      })
+    )
+  )
+
 /** A span that goes nowhere: the probe's spans are not the user's telemetry. */
 const silentSpan = (
   name: string,
