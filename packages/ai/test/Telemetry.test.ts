@@ -44,6 +44,10 @@ describe("TrackedLanguageModel telemetry", () => {
       // the provider's own spans are exported too, below the steps' chat spans
       assert.include(names, "LanguageModel.generateText")
       assert.include(names, "LanguageModel.streamText")
+      // and stay in the run's one trace tree: the run's span is the only root
+      assert.deepStrictEqual(spans.filter((span) => span.parentSpanContext === undefined).map((span) => span.name), [
+        "multirun.run telemetry"
+      ])
       assert.strictEqual(run.inputTokens, 2400)
       assert.strictEqual(summed(spans, "gen_ai.usage.input_tokens"), 2400)
       assert.strictEqual(summed(spans, "gen_ai.usage.output_tokens"), 600)
