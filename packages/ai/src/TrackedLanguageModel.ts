@@ -10,6 +10,7 @@ import * as AiModel from "@effect/ai/Model"
 import type * as Response from "@effect/ai/Response"
 import { RunContext, type RunContextService, step, StepContext } from "@multirun/core"
 import { Chunk, Effect, FiberRef, Layer, Mailbox, Option, Stream } from "effect"
+import { isRecordingError, type RecordingError } from "./internal/errors.js"
 import * as internal from "./internal/model.js"
 import { defaultTable, make as makePricing, Pricing } from "./Pricing.js"
 
@@ -24,6 +25,14 @@ import { defaultTable, make as makePricing, Pricing } from "./Pricing.js"
  * - `checkpoint`: `"afterEachCall"` checkpoints the run after every executed (not replayed)
  *   call, so a resumed run replays every call made before a crash with no checkpoint code in
  *   the program; `"never"` (default) leaves checkpoints to the program.
+ * - `providerRequest`: put in each call's input the JSON body the wrapped model would send
+ *   (`request`: the model id, the settings the model layer was built with, overrides), read by
+ *   letting the model build it and stopping the call in `@effect/platform`'s `HttpClient` before
+ *   it is sent; so a switch of model or setting is drift and two models never share a replay
+ *   queue. Default: on when the model comes from an `@effect/ai` provider (`Model.ProviderName`
+ *   where the layer is built: `OpenAiLanguageModel.model(...)` and the like, which all send
+ *   through `HttpClient`), off for {@link make}. Leave it off for a model that does not send
+ *   through `HttpClient`: its probe would run the call itself.
  *
  * @since 0.2.0
  */
@@ -31,6 +40,8 @@ export interface Options {
   readonly model?: string | undefined
   readonly provider?: string | undefined
   readonly checkpoint?: "never" | "afterEachCall" | undefined
+  /** @since 0.3.0 */
+  readonly providerRequest?: boolean | undefined
 }
 
 const stepNameRef = FiberRef.unsafeMake<Option.Option<string>>(Option.none())
@@ -49,18 +60,12 @@ export const withStepName: {
     ? (self: Effect.Effect<any, any, any>) => Effect.locally(self, stepNameRef, Option.some(args[0]))
     : Effect.locally(args[0], stepNameRef, Option.some(args[1]))) as any
 
-const isStepError = (error: unknown): error is { readonly _tag: string; readonly message: string } => {
-  const tag = (error as { readonly _tag?: unknown } | null)?._tag
-  return tag === "SerializationError" || tag === "ReplayError" || tag === "BackendError" || tag === "CheckpointError" ||
-    tag === "RunError"
-}
-
 /**
  * A recording failure (backend, serialization, drift under `onDrift: "fail"`, a call after its run
- * ended) as an `AiError`.
+ * ended) as an `AiError`; a user's own errors pass through whatever their tag.
  */
 const asAiError = (method: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.catchIf(self, isStepError, (error) =>
+  Effect.catchIf(self, isRecordingError, (error) =>
     Effect.fail(
       new AiError.UnknownError({
         module: "TrackedLanguageModel",
@@ -68,15 +73,7 @@ const asAiError = (method: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
         description: `multirun could not record or replay the call: ${error.message}`,
         cause: error
       })
-    )) as Effect.Effect<
-      A,
-      | Exclude<
-        E,
-        { readonly _tag: "SerializationError" | "ReplayError" | "BackendError" | "CheckpointError" | "RunError" }
-      >
-      | AiError.AiError,
-      R
-    >
+    )) as Effect.Effect<A, Exclude<E, RecordingError> | AiError.AiError, R>
 
 const hasRun = Effect.map(Effect.serviceOption(RunContext), Option.isSome)
 
@@ -123,12 +120,12 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
       Effect.gen(function*() {
         const run = yield* Effect.serviceOption(RunContext)
         if (Option.isNone(run)) return yield* internal.generate(inner, providerOptions)
-        const input = yield* internal.callInput(providerOptions, options.provider)
+        const input = yield* internal.callInput(inner, providerOptions, options, false)
         const name = yield* stepName(providerOptions.responseFormat, false)
         let executed = false
         return yield* Effect.suspend(() => {
           executed = true
-          return internal.generate(inner, providerOptions)
+          return internal.withoutProviderUsage(internal.generate(inner, providerOptions))
         }).pipe(
           Effect.tap(recordUsage),
           step(name, { kind: "llm_call", input }),
@@ -142,7 +139,7 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
       Stream.unwrapScoped(Effect.gen(function*() {
         const run = yield* Effect.serviceOption(RunContext)
         if (Option.isNone(run)) return internal.stream(inner, providerOptions)
-        const input = yield* internal.callInput(providerOptions, options.provider)
+        const input = yield* internal.callInput(inner, providerOptions, options, true)
         const name = yield* stepName(providerOptions.responseFormat, true)
         const mailbox = yield* Mailbox.make<Response.StreamPartEncoded, AiError.AiError>()
         // executed: the parts reach the consumer as they arrive and are recorded when the stream
@@ -153,6 +150,7 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
           return internal.stream(inner, providerOptions).pipe(
             Stream.tap((part) => mailbox.offer(part)),
             Stream.runCollect,
+            internal.withoutProviderUsage,
             Effect.map(Chunk.toArray),
             Effect.tap(recordUsage)
           )
@@ -183,7 +181,8 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
 
 /**
  * Replaces the `LanguageModel` of the context with a tracked one (see {@link make}); reads the
- * provider name from `Model.ProviderName` when present.
+ * provider name from `Model.ProviderName` when present, and then keys calls on the provider
+ * request (see {@link Options}).
  *
  * @example
  * program.pipe(
@@ -198,8 +197,12 @@ export const layerWith = (options: Options = {}): Layer.Layer<LanguageModel.Lang
     LanguageModel.LanguageModel,
     Effect.gen(function*() {
       const inner = yield* LanguageModel.LanguageModel
-      const provider = options.provider ?? Option.getOrUndefined(yield* Effect.serviceOption(AiModel.ProviderName))
-      return yield* make(inner, { ...options, provider })
+      const providerName = Option.getOrUndefined(yield* Effect.serviceOption(AiModel.ProviderName))
+      return yield* make(inner, {
+        ...options,
+        provider: options.provider ?? providerName,
+        providerRequest: options.providerRequest ?? providerName !== undefined
+      })
     })
   )
 

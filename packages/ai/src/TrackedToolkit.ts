@@ -7,6 +7,7 @@ import type * as Tool from "@effect/ai/Tool"
 import type * as Toolkit from "@effect/ai/Toolkit"
 import { RunContext, step } from "@multirun/core"
 import { Context, Effect, Layer, Option, Schema } from "effect"
+import { isRecordingError } from "./internal/errors.js"
 import { plain } from "./internal/json.js"
 
 /**
@@ -35,13 +36,7 @@ export const wrapHandler = <A, E, R>(
           )
         ),
         // a failure to record is a defect of the tool call: handlers have typed errors of their own
-        Effect.catchIf(
-          (error: unknown) => {
-            const tag = (error as { readonly _tag?: unknown } | null)?._tag
-            return tag === "SerializationError" || tag === "ReplayError" || tag === "BackendError"
-          },
-          (error) => Effect.die(error)
-        )
+        Effect.catchIf(isRecordingError, (error) => Effect.die(error))
       ) as Effect.Effect<A, E, R>
     })
 }

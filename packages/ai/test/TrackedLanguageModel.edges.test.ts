@@ -1,6 +1,6 @@
 /**
  * TrackedLanguageModel at the edges: failed calls, streams cut short, drift under
- * `onDrift: "fail"`, and checkpoints after each call.
+ * `onDrift: "fail"`, checkpoints after each call, and models from no provider.
  */
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import { assert, describe, it } from "@effect/vitest"
@@ -112,5 +112,29 @@ describe("TrackedLanguageModel edges", () => {
         ["streamText", true],
         ["generateText", false]
       ])
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("a model from no @effect/ai provider is called once per call: no request probe", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const own = Layer.effect(
+        LanguageModel.LanguageModel,
+        LanguageModel.make({
+          generateText: () =>
+            Effect.sync(() => {
+              calls++
+              return [{ type: "text", text: "mine" }]
+            }),
+          streamText: () => Stream.empty
+        })
+      )
+      const runId = yield* LanguageModel.generateText({ prompt: "hi" }).pipe(
+        Effect.zipRight(Effect.map(RunContext, (run) => run.runId)),
+        withRun("own"),
+        Effect.provide(TrackedLanguageModel.layer.pipe(Layer.provide(own)))
+      )
+      assert.strictEqual(calls, 1)
+      const { steps } = yield* stored(runId)
+      assert.isUndefined(JSON.parse(steps[0]!.input).request)
     }).pipe(Effect.provide(LocalLayer)))
 })

@@ -7,7 +7,7 @@ import * as LanguageModel from "@effect/ai/LanguageModel"
 import { AnthropicClient, AnthropicLanguageModel } from "@effect/ai-anthropic"
 import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { LocalLayer, RunContext, StepContext, type Usage, withRun } from "@multirun/core"
+import { LocalLayer, RunContext, StepContext, type Usage, withAgent, withRun } from "@multirun/core"
 import { Chunk, Effect, Layer, Logger, Redacted, Schema, Stream } from "effect"
 import { Pricing, TrackedLanguageModel } from "../src/index.js"
 import * as AnthropicStub from "./fixtures/AnthropicStub.js"
@@ -112,7 +112,9 @@ describe("TrackedLanguageModel", () => {
       }])
       const { steps } = yield* stored(runId)
       assert.deepStrictEqual(steps.map((s) => [s.name, s.tokensUsed, s.costUsd]), [["generateText", 1300, 0.00756]])
-      assert.strictEqual(JSON.parse(steps[0]!.input).provider, "anthropic")
+      const input = JSON.parse(steps[0]!.input)
+      assert.strictEqual(input.provider, "anthropic")
+      assert.strictEqual(input.request.model, "claude-sonnet-4-5")
     }).pipe(Effect.provide(LocalLayer)))
 
   it.scoped("outside a run, calls pass through untouched", () =>
@@ -231,6 +233,7 @@ describe("TrackedLanguageModel", () => {
         ["streamText", "llm_call", true, 0, 0]
       ])
       assert.strictEqual(JSON.parse(steps[1]!.output!).length, 8)
+      assert.strictEqual(JSON.parse(steps[0]!.input).request.stream, true)
       assert.strictEqual(run.tokensUsed, 1500)
     }).pipe(Effect.provide(LocalLayer)))
 
@@ -263,6 +266,77 @@ describe("TrackedLanguageModel", () => {
         ["generateText", null],
         ["generateText", "input.prompt.content[0].content"]
       ])
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("the model id and the layer's own settings are part of the input: a switch on resume is drift", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make({
+        reply: (request) => ({ text: `${request.body.model} at ${request.body.temperature} says hi` })
+      })
+      const model = (id: string, temperature: number) =>
+        TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub, id, { temperature })))
+      const program = Effect.gen(function*() {
+        const run = yield* RunContext
+        const response = yield* LanguageModel.generateText({ prompt: "Say hi" })
+        yield* run.checkpoint("after-call")
+        return { runId: run.runId, text: response.text }
+      })
+      /** A first attempt on one model layer, stopped, then its resume on another. */
+      const switchOnResume = (before: Layer.Layer<LanguageModel.LanguageModel>, after: typeof before) =>
+        Effect.gen(function*() {
+          const first = yield* program.pipe(stopAfter, withRun("switch"), stoppedValue, Effect.provide(before))
+          const again = yield* program.pipe(
+            withRun({ name: "switch", resume: { runId: first.runId, latest: true } }),
+            Effect.provide(after)
+          )
+          return { text: again.text, ...(yield* stored(first.runId)) }
+        })
+
+      const byId = yield* switchOnResume(model("gpt-4o", 0.2), model("gpt-4o-mini", 0.2))
+      assert.strictEqual(byId.text, "gpt-4o-mini at 0.2 says hi")
+      assert.strictEqual(stub.requests.length, 2)
+      assert.strictEqual(byId.run.drifts, 1)
+      assert.deepStrictEqual(byId.steps.map((s) => [s.replayed, s.drift]), [[false, null], [false, "input.model"]])
+      const input = JSON.parse(byId.steps[0]!.input)
+      assert.strictEqual(input.model, "gpt-4o")
+      assert.strictEqual(input.request.model, "gpt-4o")
+      assert.strictEqual(input.request.temperature, 0.2)
+
+      const byConfig = yield* switchOnResume(model("gpt-4o", 0.2), model("gpt-4o", 0.7))
+      assert.strictEqual(byConfig.text, "gpt-4o at 0.7 says hi")
+      assert.strictEqual(stub.requests.length, 4)
+      assert.deepStrictEqual(byConfig.steps.map((s) => [s.replayed, s.drift]), [
+        [false, null],
+        [false, "input.request.temperature"]
+      ])
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("two models asked the same prompt concurrently each replay their own answer", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make({ reply: (request) => ({ text: `${request.body.model} says hi` }) })
+      const ask = (id: string) =>
+        LanguageModel.generateText({ prompt: "Say hi" }).pipe(
+          Effect.map((response) => response.text),
+          Effect.provide(TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub, id))))
+        )
+      // the two calls start in one order in the first attempt and in the other on resume
+      const program = (order: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          const run = yield* RunContext
+          const texts = yield* Effect.all(order.map(ask), { concurrency: "unbounded" })
+          yield* run.checkpoint("after-calls")
+          return { runId: run.runId, texts: Object.fromEntries(order.map((id, i) => [id, texts[i]])) }
+        }).pipe(withAgent("panel"))
+      const first = yield* program(["gpt-4o", "gpt-4o-mini"]).pipe(stopAfter, withRun("panel"), stoppedValue)
+      const again = yield* program(["gpt-4o-mini", "gpt-4o"]).pipe(
+        withRun({ name: "panel", resume: { runId: first.runId, latest: true } })
+      )
+      assert.deepStrictEqual(again.texts, { "gpt-4o": "gpt-4o says hi", "gpt-4o-mini": "gpt-4o-mini says hi" })
+      assert.deepStrictEqual(first.texts, again.texts)
+      assert.strictEqual(stub.requests.length, 2)
+      const { run, steps } = yield* stored(first.runId)
+      assert.strictEqual(run.drifts, 0)
+      assert.deepStrictEqual(steps.map((s) => s.replayed), [false, false, true, true])
     }).pipe(Effect.provide(LocalLayer)))
 
   it.scoped("withStepName names the steps of the calls it wraps", () =>

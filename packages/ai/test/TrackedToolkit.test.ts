@@ -92,6 +92,32 @@ describe("TrackedToolkit", () => {
       assert.strictEqual(call.toolChoice, "auto")
     }).pipe(Effect.provide(LocalLayer)))
 
+  it.scoped("a handler's own error tagged BackendError is returned to the model under failureMode return", () =>
+    Effect.gen(function*() {
+      /** A user's error that happens to share the tag of a multirun error. */
+      class BackendError extends Schema.TaggedError<BackendError>()("BackendError", { message: Schema.String }) {}
+      const Lookup = Tool.make("GetWeather", {
+        parameters: { city: Schema.String },
+        success: Schema.Struct({ temperatureC: Schema.Number }),
+        failure: BackendError,
+        failureMode: "return"
+      })
+      const LookupToolkit = Toolkit.make(Lookup)
+      const stub = yield* OpenAiStub.make({ reply: weatherReply })
+      const handlers = LookupToolkit.toLayer({
+        GetWeather: () => Effect.fail(new BackendError({ message: "weather service down" }))
+      })
+      const response = yield* LanguageModel.generateText({ prompt: "Weather?", toolkit: LookupToolkit }).pipe(
+        withRun("user-error"),
+        Effect.provide(TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub)))),
+        Effect.provide(TrackedToolkit.layer(LookupToolkit).pipe(Layer.provide(handlers)))
+      )
+      const result = response.toolResults[0]!
+      assert.isTrue(result.isFailure)
+      assert.instanceOf(result.result, BackendError)
+      assert.strictEqual((result.result as BackendError).message, "weather service down")
+    }).pipe(Effect.provide(LocalLayer)))
+
   it.scoped("outside a run, handlers run untouched", () =>
     Effect.gen(function*() {
       const stub = yield* OpenAiStub.make({ reply: weatherReply })

@@ -11,9 +11,13 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { OpenAiStub } from "./fixtures/OpenAiStub.js"
 
-/** The real OpenAI client and language model, pointed at the stub. */
-export const openAi = (stub: OpenAiStub, model = "gpt-4o") =>
-  OpenAiLanguageModel.model(model).pipe(
+/** The real OpenAI client and language model (with the layer's own settings), pointed at the stub. */
+export const openAi = (
+  stub: OpenAiStub,
+  model = "gpt-4o",
+  config?: Omit<OpenAiLanguageModel.Config.Service, "model">
+) =>
+  OpenAiLanguageModel.model(model, config).pipe(
     Layer.provide(OpenAiClient.layer({ apiKey: Redacted.make("sk-test"), apiUrl: stub.url })),
     Layer.provide(FetchHttpClient.layer)
   )

@@ -10,7 +10,8 @@ import * as Response from "@effect/ai/Response"
 import * as Tool from "@effect/ai/Tool"
 import type * as Toolkit from "@effect/ai/Toolkit"
 import type { Usage } from "@multirun/core"
-import { Context, Effect, JSONSchema, ParseResult, Schema, Stream } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import { type Context, Effect, JSONSchema, type Option, ParseResult, Schema, Stream, Tracer } from "effect"
 import type { PricingService } from "../Pricing.js"
 import { plain } from "./json.js"
 
@@ -91,10 +92,110 @@ const providerConfig = (context: Context.Context<never>): Record<string, unknown
   return config
 }
 
-/** The step input of a call: prompt, tools and options, encoded; `undefined` fields dropped. */
-export const callInput = (
+/** A span whose `gen_ai.usage.*` attributes are dropped; everything else goes to the span itself. */
+const usageless = (span: Tracer.Span): Tracer.Span =>
+  new Proxy(span, {
+    get: (target, key) => {
+      if (key === "attribute") {
+        return (name: string, value: unknown) => name.startsWith("gen_ai.usage.") ? undefined : target.attribute(name, value)
+      }
+      const value = Reflect.get(target, key, target)
+      return typeof value === "function" ? value.bind(target) : value
+    }
+  })
+
+/**
+ * Runs a call of the wrapped model with its spans keeping no `gen_ai.usage.*` attributes: the
+ * step's `chat` span carries the call's usage, so a backend that sums `gen_ai.usage.*` over spans
+ * counts each token once.
+ */
+export const withoutProviderUsage = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.tracerWith((tracer) =>
+    Effect.withTracer(
+      self,
+      Tracer.make({
+        span: (...args) => usageless(tracer.span(...args)),
+        context: (f, fiber) => tracer.context(f, fiber)
+      })
+    )
+  )
+
+/** A span that goes nowhere: the probe's spans are not the user's telemetry. */
+const silentSpan = (
+  name: string,
+  parent: Option.Option<Tracer.AnySpan>,
+  context: Context.Context<never>,
+  links: ReadonlyArray<Tracer.SpanLink>,
+  startTime: bigint,
+  kind: Tracer.SpanKind
+): Tracer.Span => ({
+  _tag: "Span",
+  name,
+  spanId: "probe",
+  traceId: "probe",
+  parent,
+  context,
+  status: { _tag: "Started", startTime },
+  attributes: new Map(),
+  links,
+  sampled: false,
+  kind,
+  end: () => {},
+  attribute: () => {},
+  event: () => {},
+  addLinks: () => {}
+})
+
+const silentTracer = Tracer.make({ span: silentSpan, context: (f) => f() })
+
+/** Thrown by the probe's request hook to stop the call before anything is sent. */
+const stopped = Symbol("@multirun/ai/probeStopped")
+
+/**
+ * The JSON body the wrapped model would send for this call (model id, the layer's own settings such
+ * as `temperature`, overrides, messages, tools), or `undefined` when it sends none over an
+ * `@effect/platform` `HttpClient`. The wrapped model builds its request as for a real call; the
+ * request is read in `HttpClient`'s tracing hook (evaluated before each send, hence tracing is
+ * switched on, into a silent tracer) and the call is stopped there, so nothing reaches the provider.
+ */
+const providerRequest = (
+  inner: LanguageModel.Service,
   options: LanguageModel.ProviderOptions,
-  provider: string | undefined
+  streaming: boolean
+): Effect.Effect<unknown> => {
+  let body: unknown
+  const call = streaming ? Stream.runDrain(stream(inner, options)) : generate(inner, options)
+  return call.pipe(
+    Effect.locally(HttpClient.currentTracerDisabledWhen, (request) => {
+      const sent = request.body
+      if (sent._tag === "Uint8Array") {
+        try {
+          body = JSON.parse(new TextDecoder().decode(sent.body))
+        } catch {
+          // not JSON: nothing to key on
+        }
+      }
+      throw stopped
+    }),
+    Effect.withTracerEnabled(true),
+    Effect.withTracer(silentTracer),
+    Effect.sandbox,
+    Effect.ignore,
+    Effect.map(() => body)
+  )
+}
+
+/**
+ * The step input of a call: prompt, tools and options, encoded, and when asked the provider request
+ * the wrapped model would send (`request`: the model id and every setting, from the layer's
+ * constructor or an override) with its model id apart (`model`, which also names the `chat` span);
+ * `undefined` fields dropped.
+ */
+export const callInput = (
+  inner: LanguageModel.Service,
+  options: LanguageModel.ProviderOptions,
+  tracking: { readonly provider?: string | undefined; readonly providerRequest?: boolean | undefined },
+  streaming: boolean
 ): Effect.Effect<unknown, AiError.AiError> =>
   Effect.gen(function*() {
     const prompt = yield* Effect.mapError(
@@ -110,15 +211,19 @@ export const callInput = (
     const context = yield* Effect.context<never>()
     const config = providerConfig(context)
     const format = options.responseFormat
+    const request = tracking.providerRequest === true ? yield* providerRequest(inner, options, streaming) : undefined
+    const model = (request as { readonly model?: unknown } | undefined)?.model
     return plain({
-      provider,
+      provider: tracking.provider,
+      model: typeof model === "string" ? model : undefined,
       prompt,
       tools: options.tools.map(toolJson),
       toolChoice: options.tools.length === 0 ? undefined : options.toolChoice,
       responseFormat: format.type === "json"
         ? { type: "json", objectName: format.objectName, schema: schemaJson(format.schema) }
         : format,
-      config: Object.keys(config).length === 0 ? undefined : config
+      config: Object.keys(config).length === 0 ? undefined : config,
+      request
     })
   })
 
