@@ -32,7 +32,8 @@ import { defaultTable, make as makePricing, Pricing } from "./Pricing.js"
  *   queue. Default: on when the model comes from an `@effect/ai` provider (`Model.ProviderName`
  *   where the layer is built: `OpenAiLanguageModel.model(...)` and the like, which all send
  *   through `HttpClient`), off for {@link make}. Leave it off for a model that does not send
- *   through `HttpClient`: its probe would run the call itself.
+ *   through `HttpClient`: its first probe runs the call itself, then probing turns itself off for
+ *   that model, with one warning.
  *
  * @since 0.2.0
  */
@@ -88,10 +89,11 @@ const hasRun = Effect.map(Effect.serviceOption(RunContext), Option.isSome)
  *
  * @since 0.2.0
  */
-// one closure over the wrapped model, the pricing and the warned model ids that every method shares
+// one closure over the wrapped model, the pricing, the probe switch and the warned model ids that every method shares
 export const make = (inner: LanguageModel.Service, options: Options = {}): Effect.Effect<LanguageModel.Service> =>
   Effect.gen(function*() {
     const fallbackPricing = yield* makePricing(defaultTable)
+    const tracking = { provider: options.provider, probe: { on: options.providerRequest === true } }
     const pricing = Effect.map(Effect.serviceOption(Pricing), Option.getOrElse(() => fallbackPricing))
 
     const stepName = (format: LanguageModel.ProviderOptions["responseFormat"], streaming: boolean) =>
@@ -120,7 +122,7 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
       Effect.gen(function*() {
         const run = yield* Effect.serviceOption(RunContext)
         if (Option.isNone(run)) return yield* internal.generate(inner, providerOptions)
-        const input = yield* internal.callInput(inner, providerOptions, options, false)
+        const input = yield* internal.callInput(inner, providerOptions, tracking, false)
         const name = yield* stepName(providerOptions.responseFormat, false)
         let executed = false
         return yield* Effect.suspend(() => {
@@ -139,7 +141,7 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
       Stream.unwrapScoped(Effect.gen(function*() {
         const run = yield* Effect.serviceOption(RunContext)
         if (Option.isNone(run)) return internal.stream(inner, providerOptions)
-        const input = yield* internal.callInput(inner, providerOptions, options, true)
+        const input = yield* internal.callInput(inner, providerOptions, tracking, true)
         const name = yield* stepName(providerOptions.responseFormat, true)
         const mailbox = yield* Mailbox.make<Response.StreamPartEncoded, AiError.AiError>()
         // executed: the parts reach the consumer as they arrive and are recorded when the stream

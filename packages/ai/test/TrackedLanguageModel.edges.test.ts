@@ -5,7 +5,7 @@
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import { assert, describe, it } from "@effect/vitest"
 import { LocalLayer, RunContext, withRun } from "@multirun/core"
-import { Cause, Chunk, Effect, Exit, Layer, Stream } from "effect"
+import { Cause, Chunk, Effect, Exit, Layer, Logger, Stream } from "effect"
 import { TrackedLanguageModel } from "../src/index.js"
 import * as OpenAiStub from "./fixtures/OpenAiStub.js"
 import { stopAfter, stoppedValue } from "@multirun/core/test-utils"
@@ -136,5 +136,32 @@ describe("TrackedLanguageModel edges", () => {
       assert.strictEqual(calls, 1)
       const { steps } = yield* stored(runId)
       assert.isUndefined(JSON.parse(steps[0]!.input).request)
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("providerRequest on a model that sends nothing through HttpClient: one probe ran it, then never again, with a warning", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const warnings: Array<string> = []
+      const inner = yield* LanguageModel.make({
+        generateText: () =>
+          Effect.sync(() => {
+            calls++
+            return [{ type: "text", text: "mine" }]
+          }),
+        streamText: () => Stream.empty
+      })
+      const model = yield* TrackedLanguageModel.make(inner, { providerRequest: true })
+      yield* Effect.forEach([1, 2, 3], () => model.generateText({ prompt: "hi" })).pipe(
+        withRun("own"),
+        Effect.provide(Logger.replace(
+          Logger.defaultLogger,
+          Logger.make(({ logLevel, message }) => {
+            if (logLevel._tag === "Warning") warnings.push(String(message))
+          })
+        ))
+      )
+      // the first call ran twice (its probe, then the call), the others once
+      assert.strictEqual(calls, 4)
+      assert.strictEqual(warnings.filter((w) => w.includes("providerRequest")).length, 1)
     }).pipe(Effect.provide(LocalLayer)))
 })

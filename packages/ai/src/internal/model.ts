@@ -11,7 +11,7 @@ import * as Tool from "@effect/ai/Tool"
 import type * as Toolkit from "@effect/ai/Toolkit"
 import type { Usage } from "@multirun/core"
 import * as HttpClient from "@effect/platform/HttpClient"
-import { type Context, Effect, JSONSchema, type Option, ParseResult, Schema, Stream, Tracer } from "effect"
+import { type Context, Effect, Exit, JSONSchema, type Option, ParseResult, Schema, Stream, Tracer } from "effect"
 import type { PricingService } from "../Pricing.js"
 import { plain } from "./json.js"
 
@@ -161,12 +161,15 @@ const stopped = Symbol("@multirun/ai/probeStopped")
 const providerRequest = (
   inner: LanguageModel.Service,
   options: LanguageModel.ProviderOptions,
-  streaming: boolean
+  streaming: boolean,
+  probe: Probe
 ): Effect.Effect<unknown> => {
   let body: unknown
+  let reached = false
   const call = streaming ? Stream.runDrain(stream(inner, options)) : generate(inner, options)
   return call.pipe(
     Effect.locally(HttpClient.currentTracerDisabledWhen, (request) => {
+      reached = true
       const sent = request.body
       if (sent._tag === "Uint8Array") {
         try {
@@ -179,10 +182,30 @@ const providerRequest = (
     }),
     Effect.withTracerEnabled(true),
     Effect.withTracer(silentTracer),
-    Effect.sandbox,
-    Effect.ignore,
-    Effect.map(() => body)
+    Effect.exit,
+    Effect.flatMap((exit) => {
+      // a call that ended well without sending anything through `HttpClient` ran on its own
+      if (reached || Exit.isFailure(exit) || !probe.on) return Effect.succeed(body)
+      // the model sends nothing through `HttpClient`: the probe ran the call itself; never again
+      probe.on = false
+      return Effect.as(
+        Effect.logWarning(
+          "multirun: this model does not send its requests through @effect/platform's HttpClient, so its " +
+            "provider request cannot be read without calling it; `providerRequest` is now off for it (give " +
+            "`providerRequest: false` to TrackedLanguageModel for such a model)"
+        ),
+        undefined
+      )
+    })
   )
+}
+
+/**
+ * Whether calls of a tracked model read their provider request first ({@link providerRequest});
+ * turned off for good once a probe finds the model sends nothing through `HttpClient`.
+ */
+export interface Probe {
+  on: boolean
 }
 
 /**
@@ -194,7 +217,7 @@ const providerRequest = (
 export const callInput = (
   inner: LanguageModel.Service,
   options: LanguageModel.ProviderOptions,
-  tracking: { readonly provider?: string | undefined; readonly providerRequest?: boolean | undefined },
+  tracking: { readonly provider?: string | undefined; readonly probe: Probe },
   streaming: boolean
 ): Effect.Effect<unknown, AiError.AiError> =>
   Effect.gen(function*() {
@@ -211,7 +234,7 @@ export const callInput = (
     const context = yield* Effect.context<never>()
     const config = providerConfig(context)
     const format = options.responseFormat
-    const request = tracking.providerRequest === true ? yield* providerRequest(inner, options, streaming) : undefined
+    const request = tracking.probe.on ? yield* providerRequest(inner, options, streaming, tracking.probe) : undefined
     const model = (request as { readonly model?: unknown } | undefined)?.model
     return plain({
       provider: tracking.provider,
