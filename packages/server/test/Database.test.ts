@@ -1,5 +1,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
+import { assertNone, assertSome } from "@multirun/core/test-utils"
 import { SqliteClientLayer } from "@multirun/sql"
 import { Effect, Layer, Option } from "effect"
 import { createHash } from "node:crypto"
@@ -22,9 +23,9 @@ const scenarios = (database: Effect.Effect<Database.Options, never, Scope.Scope>
       const other = yield* ApiKeys.create("other")
       assert.match(key, /^mr_[A-Za-z0-9_-]{43}$/)
       assert.notStrictEqual(key, other)
-      assert.deepStrictEqual(yield* ApiKeys.verify(key), Option.some("tenant"))
-      assert.deepStrictEqual(yield* ApiKeys.verify(other), Option.some("other"))
-      assert.deepStrictEqual(yield* ApiKeys.verify(`${key}x`), Option.none())
+      assertSome(yield* ApiKeys.verify(key), "tenant")
+      assertSome(yield* ApiKeys.verify(other), "other")
+      assertNone(yield* ApiKeys.verify(`${key}x`))
       const sql = yield* SqlClient.SqlClient
       const rows = yield* sql<{ key_hash: string; created_at: unknown }>`SELECT key_hash, created_at FROM multirun_api_keys`
       assert.strictEqual(rows.length, 2)
@@ -75,7 +76,7 @@ describe("server database on SQLite", () => {
       }).pipe(Effect.provide(SqliteClientLayer(database)))
 
       const migrations = yield* Effect.gen(function*() {
-        assert.deepStrictEqual(yield* ApiKeys.verify(key), Option.some("legacy"))
+        assertSome(yield* ApiKeys.verify(key), "legacy")
         const replayed = yield* Ingest.ingest("legacy", batchOf("old-batch", "legacy-run", 2))
         assert.deepStrictEqual([replayed.stored, replayed.duplicate], [0, true])
         const sql = yield* SqlClient.SqlClient

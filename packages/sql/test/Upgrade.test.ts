@@ -6,10 +6,10 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
-import { describePg, pgSchema, pgUrl, tempFile } from "@multirun/core/test-utils"
+import { assertSome, describePg, pgSchema, pgUrl, tempFile } from "@multirun/core/test-utils"
 import { Checkpoints } from "@multirun/core/Checkpoints"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { Migrations, PgLayer, SqliteLayer } from "../src/index.js"
 import { idBytes } from "../src/internal/stepRows.js"
 import * as V01 from "./fixtures/v01.js"
@@ -38,7 +38,7 @@ const opensDatabaseOf = (
     for (let opening = 0; opening < 2; opening++) {
       yield* Effect.gen(function*() {
         const client = yield* MultiRunClient
-        assert.deepStrictEqual(yield* client.getRun("run-1"), Option.some(V01.run))
+        assertSome(yield* client.getRun("run-1"), V01.run)
         assert.deepStrictEqual(yield* client.listRuns({ tag: "old" }), [V01.run])
         assert.deepStrictEqual(yield* client.listAgents("run-1"), [V01.agent])
         assert.deepStrictEqual(yield* client.listSteps("run-1"), V01.steps)

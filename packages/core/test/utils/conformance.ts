@@ -11,6 +11,7 @@ import * as StateKey from "../../src/StateKey.js"
 import * as Step from "../../src/Step.js"
 import { StepContext } from "../../src/StepContext.js"
 import { stalledConformance } from "./conformanceStalled.js"
+import { assertNone, assertSome } from "./Options.js"
 import { agentRecord, runRecord, stepRecord } from "./records.js"
 import { leaseConformance } from "./leases.js"
 import { replayConformance } from "./replay.js"
@@ -213,10 +214,10 @@ export const conformance = <R = never>(
         run(Effect.gen(function*() {
           yield* withRun("state")(Effect.gen(function*() {
             const ctx = yield* RunContext
-            assert.deepStrictEqual(yield* ctx.getState("missing"), Option.none())
+            assertNone(yield* ctx.getState("missing"))
             assert.strictEqual(yield* ctx.getState("missing", 7), 7)
             yield* ctx.setState("plan", { steps: ["a", "b"] })
-            assert.deepStrictEqual(yield* ctx.getState("plan"), Option.some({ steps: ["a", "b"] }))
+            assertSome(yield* ctx.getState("plan"), { steps: ["a", "b"] })
             const when = new Date("2026-01-02T03:04:05.000Z")
             yield* ctx.setState(Deadline, when)
             const back = yield* ctx.getState(Deadline)
@@ -384,7 +385,7 @@ export const conformance = <R = never>(
             runId = (yield* RunContext).runId
             yield* Effect.fail("tool down").pipe(Step.step("tool", { kind: "tool_call" }))
           })))
-          assert.deepStrictEqual(Option.flatMap(Exit.causeOption(exit), Cause.failureOption), Option.some("tool down"))
+          assertSome(Option.flatMap(Exit.causeOption(exit), Cause.failureOption), "tool down")
           const [step] = yield* client.listSteps(runId)
           assert.strictEqual(step!.status, "failed")
           assert.deepStrictEqual(step!.error, { tag: null, message: "tool down", kind: "failure" })
@@ -534,8 +535,8 @@ export const conformance = <R = never>(
             assert.isTrue(yield* ctx.isReplaying)
             assert.strictEqual(yield* ctx.getState("progress", 0), 1)
             const agent = yield* AgentContext
-            assert.deepStrictEqual(yield* agent.getStepResult("llm", { prompt: "y" }), Option.some("answer to y"))
-            assert.deepStrictEqual(yield* agent.getStepResult("llm", { prompt: "zzz" }), Option.none())
+            assertSome(yield* agent.getStepResult("llm", { prompt: "y" }), "answer to y")
+            assertNone(yield* agent.getStepResult("llm", { prompt: "zzz" }))
             const again = [yield* call("x"), yield* call("x"), yield* call("x")]
             assert.isTrue(yield* ctx.isReplaying)
             again.push(yield* call("y"))

@@ -14,5 +14,6 @@ export { describePg, dropSchema, isCI, pgReachable, pgSchema, pgUrl } from "./Po
 export { agentRecord, batchOf, runRecord, stepRecord } from "./records.js"
 export { assertNoSecrets, type Executions, recordSecrets, resumeSecrets, secretRules, secrets } from "./redaction.js"
 export { type CutTrigger, type TcpProxy, tcpProxy } from "./TcpProxy.js"
+export { assertNone, assertSome } from "./Options.js"
 export { Stopped, stopAfter, stoppedValue } from "./Stopped.js"
 export { runDirVariable, tempDir, tempFile, tempPrefix, tempRoot } from "./TempDir.js"
