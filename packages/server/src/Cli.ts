@@ -53,7 +53,7 @@ const database = (options: {
 
 /**
  * `multirun serve [--db FILE | --database-url URL] [--port N] [--host H] [--max-body-bytes N]
- * [--retain completed=30d,failed=90d,keepLast=5 [--retain-every MINUTES]]`.
+ * [--allowed-host NAME[:PORT],…]… [--retain completed=30d,failed=90d,keepLast=5 [--retain-every MINUTES]]`.
  *
  * @since 0.1.0
  */
@@ -72,6 +72,12 @@ export const serve = Command.make(
       Options.withDefault(Limits.defaultMaxBodyBytes),
       Options.withDescription("largest request body accepted; larger ones answer 413")
     ),
+    allowedHost: Options.text("allowed-host").pipe(
+      Options.repeated,
+      Options.withDescription(
+        "a Host the server answers (name, or name:port; repeat or separate with commas); others get 421. Default: any"
+      )
+    ),
     ...RetentionCli.serveOptions
   },
   (options) =>
@@ -82,7 +88,9 @@ export const serve = Command.make(
         host: options.host,
         maxBodyBytes: options.maxBodyBytes,
         logRequests: true,
-        retention: yield* RetentionCli.retentionOf(options)
+        retention: yield* RetentionCli.retentionOf(options),
+        allowedHosts: options.allowedHost.flatMap((hosts) => hosts.split(",")).map((host) => host.trim())
+          .filter((host) => host !== "")
       })
       yield* Console.log(`multirun server listening on ${address.url} (viewer ${address.url}/, docs ${address.url}/docs)`)
       return yield* Effect.never

@@ -1,7 +1,9 @@
 /**
  * `multirun ui`: the run viewer and the read half of the HTTP API over a local SQLite file,
- * opened read-only, with no API key, on 127.0.0.1 only. A program on `SqliteLayer` plus this
- * command are all a single developer needs.
+ * opened read-only, with no API key, on 127.0.0.1 only. It answers only requests whose `Host`
+ * names loopback (`127.0.0.1`, `localhost`, `[::1]`) at its port, others 421: a page of another
+ * site cannot read the runs through DNS rebinding. A program on `SqliteLayer` plus this command
+ * are all a single developer needs.
  *
  * @since 0.2.0
  */
@@ -23,6 +25,7 @@ import * as Store from "./Store.js"
 import * as Viewer from "./Viewer.js"
 import * as Views from "./Views.js"
 import * as ClientErrors from "./internal/clientErrors.js"
+import * as HostCheck from "./internal/hostCheck.js"
 import { serveMiddleware } from "./internal/pageHeaders.js"
 
 /**
@@ -72,7 +75,11 @@ export const layer = (options: Options): Layer.Layer<HttpServer.HttpServer, Serv
       Layer.provide(Handlers.layer(Server.version)),
       Layer.provide(localAuthorization(options.project ?? "default"))
     )
-    const app = HttpApiBuilder.serve(serveMiddleware(options.logRequests === true ? RequestLog.middleware : undefined)).pipe(
+    const middlewares = [
+      ...(options.logRequests === true ? [RequestLog.middleware] : []),
+      HostCheck.middleware({ _tag: "Loopback" })
+    ]
+    const app = HttpApiBuilder.serve(serveMiddleware(...middlewares)).pipe(
       Layer.provide(Docs.layer),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(Viewer.layerWith({ mode: "local", source: path.resolve(options.filename) })),

@@ -23,6 +23,7 @@ import * as Store from "./Store.js"
 import * as Viewer from "./Viewer.js"
 import * as Views from "./Views.js"
 import * as ClientErrors from "./internal/clientErrors.js"
+import * as HostCheck from "./internal/hostCheck.js"
 import { serveMiddleware } from "./internal/pageHeaders.js"
 
 /**
@@ -49,6 +50,9 @@ export const defaultPort = 7420
  * - `logRequests`: print one line per request (method, path, status, ms); default off.
  * - `retention`: a policy applied to every project (or per project) at start and on a schedule
  *   (see {@link RetentionJob.Options}); default: everything is kept.
+ * - `allowedHosts`: the `Host` values answered (`name` at any port, or `name:port`); any other
+ *   is answered 421, pages and API alike. Default (undefined or empty): every `Host`, since
+ *   every API request needs a key.
  *
  * @since 0.1.0
  */
@@ -59,6 +63,7 @@ export interface Options {
   readonly maxBodyBytes?: number | undefined
   readonly logRequests?: boolean | undefined
   readonly retention?: RetentionJob.Options | undefined
+  readonly allowedHosts?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -66,12 +71,18 @@ export interface Options {
  *
  * @since 0.1.0
  */
-export const layerApp = (options: Pick<Options, "maxBodyBytes" | "logRequests"> = {}) => {
+export const layerApp = (options: Pick<Options, "maxBodyBytes" | "logRequests" | "allowedHosts"> = {}) => {
   const api = HttpApiBuilder.api(Api.Api).pipe(
     Layer.provide(Handlers.layer(version)),
     Layer.provide(Authorization.layer)
   )
-  return HttpApiBuilder.serve(serveMiddleware(options.logRequests === true ? RequestLog.middleware : undefined)).pipe(
+  const middlewares = [
+    ...(options.logRequests === true ? [RequestLog.middleware] : []),
+    ...(options.allowedHosts !== undefined && options.allowedHosts.length > 0
+      ? [HostCheck.middleware({ _tag: "AllowList", hosts: options.allowedHosts })]
+      : [])
+  ]
+  return HttpApiBuilder.serve(serveMiddleware(...middlewares)).pipe(
     Layer.provide(Docs.layer),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(Viewer.layer),

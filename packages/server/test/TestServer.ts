@@ -25,6 +25,7 @@ import * as ApiKeys from "../src/ApiKeys.js"
 import { Context, DefaultServices, Effect, Layer } from "effect"
 import type { Scope } from "effect"
 import { randomUUID } from "node:crypto"
+import * as Http from "node:http"
 import * as Database from "../src/Database.js"
 import * as Server from "../src/Server.js"
 
@@ -156,6 +157,26 @@ export const request = (
     return { status: response.status, body }
   })
 }
+
+/**
+ * GET `path` on 127.0.0.1:`port` with the given `Host` header (which `fetch` does not let a caller
+ * set), and the API key when given: status and body text.
+ */
+export const getWithHost = (port: number, path: string, host: string, key?: string) =>
+  Effect.async<{ readonly status: number; readonly body: string }, Error>((resume) => {
+    const request = Http.request({
+      host: "127.0.0.1",
+      port,
+      path,
+      headers: { host, ...(key === undefined ? {} : { authorization: `Bearer ${key}` }) }
+    }, (response) => {
+      const chunks: Array<Buffer> = []
+      response.on("data", (chunk: Buffer) => chunks.push(chunk))
+      response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString() })))
+    })
+    request.on("error", (error) => resume(Effect.fail(error)))
+    request.end()
+  })
 
 /** The fetch client layer, for `RemoteLayer.HttpApiClientFor` in tests. */
 export const httpClient = FetchHttpClient.layer

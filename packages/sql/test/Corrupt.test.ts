@@ -35,6 +35,14 @@ const listAgents: Reader = ({ runId }) => Effect.flatMap(MultiRunClient, (c) => 
 const listSteps: Reader = ({ runId }) => Effect.flatMap(MultiRunClient, (c) => c.listSteps(runId))
 const getCheckpoint: Reader = ({ checkpointId }) => Effect.flatMap(Checkpoints, (c) => c.get(checkpointId))
 const listCheckpoints: Reader = ({ runId }) => Effect.flatMap(Checkpoints, (c) => c.list(runId))
+const clientGetCheckpoint: Reader = ({ checkpointId }) =>
+  Effect.flatMap(MultiRunClient, (c) => c.getCheckpoint(checkpointId))
+const clientListCheckpoints: Reader = ({ runId }) => Effect.flatMap(MultiRunClient, (c) => c.listCheckpoints(runId))
+/** A resume whose first step is called with another input than recorded, under `onDrift: "fail"`. */
+const resumeDrifting: Reader = ({ runId }) =>
+  withRun({ name: "to-corrupt", resume: { runId, latest: true } })(
+    withAgent("a")(Effect.succeed({ answer: 1 }).pipe(step("first", { input: { q: 99 }, onDrift: "fail" })))
+  )
 /** A resume from the latest checkpoint that calls the recorded steps again. */
 const resume: Reader = ({ runId }) =>
   withRun({ name: "to-corrupt", resume: { runId, latest: true } })(Effect.gen(function*() {
@@ -165,6 +173,24 @@ const cases: ReadonlyArray<Case> = [
     expected: ["CheckpointError", "Corrupt", "does not decode"]
   },
   {
+    name: "a checkpoint payload of the wrong shape, read by the client",
+    corrupt: (sql) => sql`UPDATE multirun_checkpoints SET payload = json_set(payload, '$.agents', 'none')`,
+    read: clientGetCheckpoint,
+    expected: ["CheckpointError", "Corrupt", "multirun_checkpoints"]
+  },
+  {
+    name: "a checkpoint payload that is JSON null, listed",
+    corrupt: (sql) => sql`UPDATE multirun_checkpoints SET payload = 'null'`,
+    read: listCheckpoints,
+    expected: ["CheckpointError", "Corrupt", "multirun_checkpoints"]
+  },
+  {
+    name: "a checkpoint payload that is JSON null, listed by the client",
+    corrupt: (sql) => sql`UPDATE multirun_checkpoints SET payload = 'null'`,
+    read: clientListCheckpoints,
+    expected: ["CheckpointError", "Corrupt", "multirun_checkpoints"]
+  },
+  {
     name: "a checkpoint whose version is text",
     corrupt: (sql) => sql`UPDATE multirun_checkpoints SET payload = json_set(payload, '$.version', 'two')`,
     read: getCheckpoint,
@@ -205,6 +231,12 @@ const cases: ReadonlyArray<Case> = [
     corrupt: (sql) => sql`UPDATE multirun_steps SET output = '{oops' WHERE seq = 0`,
     read: resume,
     expected: ["ReplayError", "Decode", "not JSON"]
+  },
+  {
+    name: "a recorded input that is not JSON, met by a drifting call",
+    corrupt: (sql) => sql`UPDATE multirun_steps SET input = '{oops' WHERE seq = 0`,
+    read: resumeDrifting,
+    expected: ["ReplayError", "Decode", "seq 0 is not JSON"]
   },
   {
     name: "the run's row deleted, met by a resume",

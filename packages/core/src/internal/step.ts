@@ -329,22 +329,38 @@ const consume = (run: RunState, replay: ReplayCache, at: Place, slot: Slot): voi
   if (replay.remaining === 0) run.replay = undefined
 }
 
-/** The drift of a call: the recorded call of the same step it took the place of, and its own input. */
+/**
+ * The drift of a call: the recorded call of the same step it took the place of, and its own
+ * input. A recorded input that is not JSON (a corrupt step row) is `ReplayError("Decode")`.
+ */
 export const driftError = (drift: {
   readonly agentName: string
   readonly name: string
   readonly recorded: Slot
   readonly input: string
-}) =>
-  new ReplayError({
+}): ReplayError => {
+  let recorded: unknown
+  try {
+    recorded = JSON.parse(drift.recorded.input)
+  } catch {
+    return new ReplayError({
+      reason: "Decode",
+      stepName: drift.name,
+      agentName: drift.agentName,
+      detail: `the recorded input of the call at seq ${drift.recorded.seq} is not JSON: the store holds a corrupt ` +
+        "step row; restore the database from a backup, or fork the run from an earlier checkpoint"
+    })
+  }
+  return new ReplayError({
     reason: "InputChanged",
     stepName: drift.name,
     agentName: drift.agentName,
     expectedHash: drift.recorded.hash,
     actualHash: sha256(drift.input),
-    path: firstDifference(JSON.parse(drift.recorded.input), JSON.parse(drift.input), "input", isMarker) ?? "input",
+    path: firstDifference(recorded, JSON.parse(drift.input), "input", isMarker) ?? "input",
     detail: "the code now calls this step with another input than the one recorded"
   })
+}
 
 const undecodable = (agent: AgentState, name: string, detail: string) =>
   new ReplayError({ reason: "Decode", stepName: name, agentName: agent.name, detail })

@@ -20,8 +20,10 @@ const noSniffHeader = (_request: unknown, response: HttpServerResponse.HttpServe
   Effect.succeed(HttpServerResponse.setHeader(response, "x-content-type-options", "nosniff"))
 
 /**
- * Wraps the server's app (and `inner`, such as the request log) so that every response, API
- * answers and errors included, forbids MIME sniffing: a browser never runs a JSON body as a page.
+ * Wraps the server's app (and the `inner` middlewares, outermost first, such as the request log
+ * and the `Host` check) so that every response, API answers and errors included, forbids MIME
+ * sniffing: a browser never runs a JSON body as a page.
  */
-export const serveMiddleware = (inner?: (app: HttpApp.Default) => HttpApp.Default) => (app: HttpApp.Default): HttpApp.Default =>
-  Effect.zipRight(HttpApp.appendPreResponseHandler(noSniffHeader), inner === undefined ? app : inner(app))
+export const serveMiddleware =
+  (...inner: ReadonlyArray<(app: HttpApp.Default) => HttpApp.Default>) => (app: HttpApp.Default): HttpApp.Default =>
+    Effect.zipRight(HttpApp.appendPreResponseHandler(noSniffHeader), inner.reduceRight((wrapped, wrap) => wrap(wrapped), app))

@@ -2,7 +2,7 @@
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type { Fragment, Statement } from "@effect/sql/Statement"
 import type * as Agent from "@multirun/core/Agent"
-import type * as Checkpoint from "@multirun/core/Checkpoint"
+import * as Checkpoint from "@multirun/core/Checkpoint"
 import { BackendError, CheckpointError } from "@multirun/core/Errors"
 import * as Event from "@multirun/core/Event"
 import * as Lease from "@multirun/core/Lease"
@@ -161,17 +161,34 @@ export const stepRows: RowReader<Step.Encoded> = {
   validate: Schema.validateEither(Event.StepRecord)
 }
 
-const parseCheckpoint = (row: CheckpointRow): Effect.Effect<Checkpoint.Encoded, CheckpointError> =>
-  Effect.try({
-    try: () => JSON.parse(row.payload) as Checkpoint.Encoded,
-    catch: (cause) =>
+const validateCheckpoint = Schema.decodeUnknownEither(Checkpoint.Checkpoint)
+
+/**
+ * A checkpoint row's payload, parsed and decoded: a payload that is not JSON or not a checkpoint
+ * (JSON `null`, a wrong shape) is `CheckpointError("Corrupt")` naming the row.
+ */
+const parseCheckpoint = (row: CheckpointRow): Effect.Effect<Checkpoint.Encoded, CheckpointError> => {
+  const fail = (detail: string) =>
+    Effect.fail(
       new CheckpointError({
         reason: "Corrupt",
         checkpointId: row.id,
         runId: row.run_id,
-        detail: `the stored checkpoint payload is not valid JSON (${String(cause)})`
+        detail: `the payload of row ${row.id} of multirun_checkpoints ${detail}; ` +
+          "restore the database from a backup, or delete this checkpoint"
       })
-  })
+    )
+  let payload: unknown
+  try {
+    payload = JSON.parse(row.payload)
+  } catch (cause) {
+    return fail(`is not valid JSON (${String(cause)})`)
+  }
+  const valid = validateCheckpoint(payload)
+  return Either.isLeft(valid)
+    ? fail(`does not decode as a checkpoint: ${ParseResult.TreeFormatter.formatErrorSync(valid.left)}`)
+    : Effect.succeed(payload as Checkpoint.Encoded)
+}
 
 /**
  * A statement that lost its connection (a PostgreSQL connection cut) runs again on a new one, a
