@@ -57,6 +57,19 @@ const programArb = fc.record({
   crashes: fc.array(fc.integer({ min: 1, max: 40 }), { maxLength: 2 })
 })
 
+/**
+ * Moves `TestClock` on a millisecond at a time, with a moment of real time for the store after
+ * each, until `done`; fails naming `what` after 20,000 steps.
+ */
+const advanceUntil = (done: Effect.Effect<boolean>, what: string) =>
+  Effect.gen(function*() {
+    for (let step = 0; !(yield* done); step++) {
+      if (step >= 20_000) return assert.fail(`not within 20 s of the test clock: ${what}`)
+      yield* TestClock.adjust("1 millis")
+      yield* TestServices.provideLive(Effect.sleep("1 millis"))
+    }
+  })
+
 /** Registers the property for one backend. */
 export const replayProperty = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<R>, numRuns: number): void => {
   const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
@@ -96,7 +109,7 @@ export const replayProperty = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<
               ? Effect.orElse(recorded, () => body(`${id}.fallback`, 1, false).pipe(Step.step("fallback", { input: c.input, usage })))
               : recorded
           }
-          /** The program: the result of every call by identity. */
+          /** The program: the result of every call by identity (also kept in `finished`). */
           const program = Effect.gen(function*() {
             const ctx = yield* RunContext
             const results: Record<string, string> = {}
@@ -111,11 +124,14 @@ export const replayProperty = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<
               for (const [i, value] of out.entries()) results[`${p}.${i}`] = value
               if (phase.checkpoint === "after") yield* ctx.checkpoint(`after-${p}`)
             }
+            finished = results
             return results
           })
 
           let runId = ""
           let result: Record<string, string> | undefined
+          /** The results of the program that ran to its end, even when its crash came just after. */
+          let finished: Record<string, string> | undefined
           const pending = [...crashes]
           while (result === undefined) {
             attempt++
@@ -127,17 +143,24 @@ export const replayProperty = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<
             const fiber = yield* Effect.fork(withRun(options)(
               Effect.zipRight(Effect.flatMap(RunContext, (ctx) => Deferred.succeed(started, ctx.runId)), program)
             ))
-            runId = yield* Deferred.await(started)
-            // the clock moves a millisecond at a time (with a moment of real time for the store)
-            // until the program ends or its crash comes
-            for (let elapsed = 0; crashAfter === undefined || elapsed < crashAfter; elapsed++) {
-              if (Option.isSome(yield* fiber.poll)) break
-              assert.isBelow(elapsed, 10_000, "the attempt neither ended nor crashed")
-              yield* TestClock.adjust("1 millis")
-              yield* TestServices.provideLive(Effect.sleep("1 millis"))
-            }
+            runId = yield* Effect.raceFirst(
+              Deferred.await(started),
+              Effect.flatMap(Fiber.await(fiber), (exit) =>
+                Effect.dieMessage(`attempt ${attempt} ended before its program started: ${String(exit)}`))
+            )
+            // the clock moves a millisecond at a time until the program ends or its crash comes
+            let elapsed = 0
+            yield* advanceUntil(
+              Effect.map(fiber.poll, (exit) => Option.isSome(exit) || (crashAfter !== undefined && elapsed++ >= crashAfter)),
+              "the attempt to end or crash"
+            )
             if (Option.isNone(yield* fiber.poll)) {
-              yield* Fiber.interrupt(fiber)
+              // the crash: the run's finalizers may wait on the clock (a retried write), so it keeps moving
+              const interrupting = yield* Effect.fork(Fiber.interrupt(fiber))
+              yield* advanceUntil(Effect.map(interrupting.poll, Option.isSome), "the crashed attempt to stop")
+              // a crash that came as the program ended: the run is complete, and not resumed
+              const stored = yield* client.getRun(runId)
+              if (Option.isSome(stored) && stored.value.status === "completed") result = finished
               continue
             }
             result = yield* Fiber.join(fiber)
