@@ -45,18 +45,17 @@ const headers = pageHeaders(contentSecurityPolicy)
 const respond = (body: string, contentType: string, status = 200) =>
   HttpServerResponse.text(body, { contentType, status, headers })
 
-/** The bundle: prebuilt in `viewer/dist`, or bundled now from the sources. */
-const loadAssets = Effect.tryPromise({
-  try: async () => {
-    const root = Bundle.packageRoot()
-    return Bundle.readBuilt(root) ?? await Bundle.bundle(root)
-  },
-  catch: (cause) => cause instanceof Error ? cause.message : String(cause)
-})
+/** The bundle: as shipped in an installed package, or from the sources in a checkout. */
+const loadAssets = Effect.try({
+  try: () => Bundle.packageRoot(),
+  catch: (cause) => new Bundle.ViewerNotBuilt({ reason: String(cause), hint: "Reinstall @multirun/server." })
+}).pipe(Effect.flatMap(Bundle.load))
 
-const notBuilt = (reason: string) =>
+const escape = (text: string) => text.replace(/[&<>]/g, "")
+
+const notBuilt = (error: Bundle.ViewerNotBuilt) =>
   `<!doctype html><meta charset="utf-8"><title>multirun</title><h1>The run viewer is not built</h1>` +
-  `<p>Run <code>npm run build:viewer</code>. (${reason.replace(/[&<>]/g, "")})</p>`
+  `<p>${escape(error.reason)}</p><p>${escape(error.hint)}</p>`
 
 /**
  * Serves the viewer with the given options.
@@ -68,7 +67,7 @@ export const layerWith = (options: Options): Layer.Layer<never> =>
     Effect.gen(function*() {
       const loaded = yield* Effect.either(loadAssets)
       if (loaded._tag === "Left") {
-        yield* Effect.logWarning(`multirun: the run viewer could not be bundled: ${loaded.left}`)
+        yield* Effect.logWarning(`multirun: the run viewer is not available: ${loaded.left.message}`)
         const page = Effect.succeed(respond(notBuilt(loaded.left), "text/html; charset=utf-8", 500))
         yield* router.get("/", page)
         return

@@ -4,7 +4,7 @@
  * effect 3 from the registry, checked by publint and arethetypeswrong, type-checked under a strict
  * tsconfig with `nodenext` and `bundler` resolution, and run with plain `node`: a run with two
  * agents on SQLite, a checkpoint, a process that dies, a resume that replays, exact totals; then the
- * installed `multirun` command. `@multirun/ai` is packed, checked and installed too (with
+ * installed `multirun` command, and its viewer (`multirun ui` and `multirun serve`) in Chromium. `@multirun/ai` is packed, checked and installed too (with
  * `@effect/ai` and `@effect/ai-openai`), so the README blocks that use it type-check against it.
  * Everything happens in a scoped temporary directory (the commands' own temporary files
  * included), removed at the end. Slow (npm install builds better-sqlite3): minutes.
@@ -16,6 +16,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { tempDir } from "@multirun/core/test-utils"
 import { publint } from "publint"
+import * as Chromium from "./browser.js"
 import { type Ran, readmes, repoRoot, run, toReadmeLines, writeSnippets } from "./readme.js"
 
 const serverVersion: string =
@@ -226,15 +227,13 @@ const compiled = (project: Project) =>
     return path.join(project.dir, "out", "main.js")
   })
 
-/** Starts the installed `multirun serve` on a free port; resolves with its URL; stops it with the scope. */
-const serve = ({ dir, env }: Project, args: ReadonlyArray<string>) =>
+/**
+ * Starts an installed `multirun` command that serves (`serve`, `ui`) and resolves with the URL it
+ * prints (`found` captures it); the scope stops it (SIGINT) and waits for it to exit.
+ */
+const startServing = ({ dir, env }: Project, args: ReadonlyArray<string>, found: RegExp) =>
   Effect.acquireRelease(
-    Effect.sync(() =>
-      spawn(process.execPath, [path.join(dir, "node_modules", ".bin", "multirun"), "serve", "--port", "0", ...args], {
-        cwd: dir,
-        env
-      })
-    ),
+    Effect.sync(() => spawn(process.execPath, [path.join(dir, "node_modules", ".bin", "multirun"), ...args], { cwd: dir, env })),
     (child) =>
       Effect.async<void>((resume) => {
         if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
@@ -247,14 +246,46 @@ const serve = ({ dir, env }: Project, args: ReadonlyArray<string>) =>
         let out = ""
         child.stdout.on("data", (chunk) => {
           out += chunk
-          const found = /listening on (http:\/\/\S+)/.exec(out)
-          if (found) resume(Effect.succeed(found[1]!))
+          const url = found.exec(out)?.[1]
+          if (url !== undefined) resume(Effect.succeed(url))
         })
-        child.once("exit", (code) => resume(Effect.fail(new Error(`multirun serve exited with ${code}: ${out}`))))
+        child.once("exit", (code) => resume(Effect.fail(new Error(`multirun ${args[0]} exited with ${code}: ${out}`))))
       })
     ),
-    Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => new Error("multirun serve did not start") })
+    Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => new Error(`multirun ${args[0]} did not start`) })
   )
+
+/** The installed `multirun serve` on a free loopback port. */
+const serve = (project: Project, args: ReadonlyArray<string>) =>
+  startServing(project, ["serve", "--port", "0", ...args], /listening on (http:\/\/\S+)/)
+
+/** The installed `multirun ui` on a free port of 127.0.0.1. */
+const ui = (project: Project, args: ReadonlyArray<string>) =>
+  startServing(project, ["ui", "--port", "0", ...args], /multirun ui: (http:\/\/\S+?)\/? /)
+
+/**
+ * Opens the viewer at `base` in Chromium: the runs page lists the run by name, and its run page
+ * shows the name in its heading; both pages answer 200. With `key`, enters it in the key form
+ * first (the keyed server).
+ */
+const viewRun = (browser: Chromium.Browser, base: string, run: { readonly id: string; readonly name: string }, key?: string) =>
+  Effect.promise(async () => {
+    const page = await browser.newPage()
+    const runs = await page.goto(`${base}/`)
+    assert.strictEqual(runs?.status(), 200, `${base}/: ${await runs?.text()}`)
+    if (key !== undefined) {
+      await page.fill("#key", key)
+      await page.click("#key-form button")
+    }
+    const row = page.locator(`tr.run-row[data-run-id="${run.id}"] .run-name`)
+    await row.waitFor()
+    assert.strictEqual(await row.textContent(), run.name)
+    const runPage = await page.goto(`${base}/runs/${run.id}`)
+    assert.strictEqual(runPage?.status(), 200, `${base}/runs/${run.id}: ${await runPage?.text()}`)
+    await page.waitForSelector(".run-head h1")
+    assert.include(await page.locator(".run-head h1").textContent(), run.name)
+    await page.close()
+  })
 
 describe("outside install", () => {
   layer(OutsideProjectLive, { timeout: "25 minutes", excludeTestServices: true })("a project outside the repository", (it) => {
@@ -323,7 +354,7 @@ describe("outside install", () => {
         assert.strictEqual(checked.code, 0, toReadmeLines(checked.stdout + checked.stderr, found))
       }), 300_000)
 
-    it.effect("runs on plain node: two agents on SQLite, a checkpoint, a dead process, a resume that replays, exact totals", () =>
+    it.effect("runs on plain node: two agents on SQLite, a checkpoint, a dead process, a resume that replays, exact totals; the installed viewer (ui and serve) in Chromium", () =>
       Effect.gen(function*() {
         const project = yield* OutsideProject
         const main = yield* compiled(project)
@@ -362,6 +393,14 @@ describe("outside install", () => {
           (runs as Array<{ id: string; status: string; stepCount: number }>).map((r) => [r.id, r.status, r.stepCount]),
           [[runId, "completed", 2]]
         )
+
+        // the installed viewer serves its shipped bundle (no build at run time): `multirun ui`
+        // with no key, and `multirun serve` with the key, in Chromium
+        const browser = yield* Chromium.scoped()
+        const run = { id: runId!, name: "outside" }
+        yield* viewRun(browser, yield* ui(project, ["--db", db]), run)
+        yield* viewRun(browser, url, run, key.stdout.trim())
+        assert.deepStrictEqual(browser.errors, [])
       }).pipe(Effect.scoped), 300_000)
 
     it.effect("effect 4 is refused at install: npm reports the peer dependency conflict", () =>

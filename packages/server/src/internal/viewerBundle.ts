@@ -1,9 +1,15 @@
 /**
  * Finds and bundles the browser viewer (`viewer/` of this package): TypeScript modules and
  * a stylesheet bundled by esbuild into `viewer.js` and `viewer.css`, next to `index.html` and
- * `favicon.svg`. `npm run build:viewer` writes them to `viewer/dist/`; a server that finds no
- * bundle there, or one older than the sources (in a checkout), bundles in memory at start.
+ * `favicon.svg`. `npm run build:viewer` (and the package's `prepack`) writes them to
+ * `viewer/dist/`.
+ *
+ * One rule decides what is served. In a checkout (`viewer/src` exists) the bundle in
+ * `viewer/dist` is used while no source is newer, and otherwise bundled again in memory. An
+ * installed package has no `viewer/src`: it serves `viewer/dist` as shipped, never looks at file
+ * times and never bundles; when that bundle is missing, {@link ViewerNotBuilt} says so.
  */
+import { Data, Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -44,16 +50,63 @@ const sources = (root: string) => [
 
 const distFiles = ["viewer.js", "viewer.css", "index.html", "favicon.svg"] as const
 
-/** The prebuilt bundle in `viewer/dist`, when it exists and no source is newer. */
-export const readBuilt = (root: string): Assets | undefined => {
-  const dist = path.join(root, "viewer", "dist")
-  const files = distFiles.map((name) => path.join(dist, name))
-  if (!files.every((file) => fs.existsSync(file))) return undefined
-  const built = Math.min(...files.map((file) => fs.statSync(file).mtimeMs))
-  if (Math.max(...sources(root).map(newest)) > built) return undefined
+/** The viewer could not be loaded: its bundle is missing (installed) or could not be built (checkout). */
+export class ViewerNotBuilt extends Data.TaggedError("ViewerNotBuilt")<{
+  /** What is wrong, for the log and the page. */
+  readonly reason: string
+  /** What the user can do about it. */
+  readonly hint: string
+}> {
+  override get message(): string {
+    return `${this.reason} ${this.hint}`
+  }
+}
+
+/** Whether `root` is a checkout of this package (the viewer's sources are there), not an install. */
+const isCheckout = (root: string): boolean => fs.existsSync(path.join(root, "viewer", "src"))
+
+/** The bundle in `viewer/dist` as it is, or the files it lacks. */
+const readDist = (root: string): Assets | { readonly missing: ReadonlyArray<string> } => {
+  const files = distFiles.map((name) => path.join(root, "viewer", "dist", name))
+  const missing = files.filter((file) => !fs.existsSync(file))
+  if (missing.length > 0) return { missing }
   const [js, css, html, favicon] = files.map((file) => fs.readFileSync(file, "utf8"))
   return { js: js!, css: css!, html: html!, favicon: favicon! }
 }
+
+/** Whether a source of the viewer (in a checkout) is newer than the oldest file of `viewer/dist`. */
+const isStale = (root: string): boolean => {
+  const built = Math.min(...distFiles.map((name) => fs.statSync(path.join(root, "viewer", "dist", name)).mtimeMs))
+  return Math.max(...sources(root).map(newest)) > built
+}
+
+/**
+ * The viewer's files under the package `root`: as shipped in `viewer/dist` for an installed
+ * package; in a checkout, `viewer/dist` while it is fresh, else bundled now from the sources.
+ */
+export const load = (root: string): Effect.Effect<Assets, ViewerNotBuilt> =>
+  Effect.suspend(() => {
+    const dist = readDist(root)
+    if (!isCheckout(root)) {
+      return "missing" in dist
+        ? Effect.fail(
+          new ViewerNotBuilt({
+            reason: `The installed @multirun/server has no viewer bundle (missing ${dist.missing.join(", ")}).`,
+            hint: "Reinstall @multirun/server."
+          })
+        )
+        : Effect.succeed(dist)
+    }
+    if (!("missing" in dist) && !isStale(root)) return Effect.succeed(dist)
+    return Effect.tryPromise({
+      try: () => bundle(root),
+      catch: (cause) =>
+        new ViewerNotBuilt({
+          reason: `The viewer could not be bundled from ${path.join(root, "viewer", "src")}: ${cause instanceof Error ? cause.message : String(cause)}.`,
+          hint: "Run `npm run build:viewer` in the repository."
+        })
+    })
+  })
 
 /** Bundles the viewer from its sources with esbuild (a development dependency). */
 export const bundle = async (root: string, options: { readonly minify?: boolean } = {}): Promise<Assets> => {
