@@ -1,4 +1,4 @@
-import type { StepState } from "./step.js"
+import type { StepState } from "./stepState.js"
 
 /**
  * The executed steps of a run that have not ended, in the order they began, which is the order

@@ -3,229 +3,22 @@
  * replay (a recorded result instead of an execution), drift (a recorded step called with
  * another input), and steps driven by hand.
  */
-import { Cause, Effect, Either, Option, ParseResult, Schema } from "effect"
-import { type BackendError, ReplayError, RunError, SerializationError } from "../Errors.js"
+import { Effect, Either, Option, ParseResult, Schema } from "effect"
+import { type BackendError, ReplayError, RunError, type SerializationError } from "../Errors.js"
 import type { StepId } from "../Ids.js"
-import type { ErrorInfo, Status } from "../Model.js"
 import type { StepOptions } from "../Step.js"
-import type { StepContextService, StepInfo, Usage } from "../StepContext.js"
-import type { StepUsage } from "../Telemetry.js"
+import type { StepContextService } from "../StepContext.js"
 import type * as StepRecord from "../StepRecord.js"
 import type { AgentState } from "./agent.js"
 import { canonicalJson, firstDifference, sha256 } from "./canonical.js"
-import { causeInfo, errorInfo } from "./errorInfo.js"
 import { isMarker, redactedOutput } from "./redaction.js"
 import type { NameCalls, Place, ReplayCache, Slot } from "./replay.js"
 import type { RunState } from "./runState.js"
 import { serviceOf, type StepSlot, slotOf } from "./stepContext.js"
-import * as Totals from "./totals.js"
-
-const serializationFromParse = (path: string, error: ParseResult.ParseError) =>
-  new SerializationError({
-    path,
-    found: "a value its schema cannot encode",
-    detail: ParseResult.TreeFormatter.formatErrorSync(error)
-  })
-
-/** The error for a value over the size limit: refused at the step, never dropped later. */
-const tooLarge = (path: string, size: number, limit: number) =>
-  new SerializationError({
-    path,
-    found: `a value of ${size.toLocaleString("en")} characters, over the limit of ${limit.toLocaleString("en")}`,
-    detail: "store large payloads elsewhere and pass a reference, or raise `maxValueSize` in the run options"
-  })
+import { interruptedInfo, serializationFromParse, StepState, tooLarge } from "./stepState.js"
 
 /** The canonical text of a step input (`null` when there is none), or why it has none. */
 const inputText = (input: unknown): string | SerializationError => canonicalJson(input === undefined ? null : input, "input")
-
-/** An executed step in this process; its usage so far is kept in its own fields. */
-export class StepState implements Totals.MutableUsage {
-  inputTokens = 0
-  outputTokens = 0
-  cachedInputTokens = 0
-  reasoningTokens = 0
-  tokensUsed = 0
-  costNanos = 0
-  /** A usage report said the cost is unknown. */
-  costUnknown = false
-  /** A usage report gave a cost. */
-  costReported = false
-  model: string | null = null
-  /** The first usage report that could not be recorded: the step fails with it. */
-  invalid: SerializationError | undefined = undefined
-  done = false
-  override: { readonly value: unknown } | undefined = undefined
-  failedWith: ErrorInfo | undefined = undefined
-  /** The neighbours of this step in its run's {@link InFlight} list. */
-  previousInFlight: StepState | undefined = undefined
-  nextInFlight: StepState | undefined = undefined
-  /** The JSON path of the first difference, once replay found this call drifted. */
-  drift: string | null = null
-  /** The record as written, kept only for a drift suspect (its mark is written later). */
-  written: StepRecord.Encoded | undefined = undefined
-
-  constructor(
-    readonly agent: AgentState,
-    readonly info: StepInfo,
-    readonly input: string,
-    readonly manual: boolean,
-    readonly parentId: StepId | null
-  ) {}
-
-  /** Adds reported usage; usage reported after the step was recorded is refused with a warning. */
-  addUsage(usage: Usage): Effect.Effect<void> {
-    if (this.done) {
-      return Effect.logWarning(
-        `multirun: usage reported for step "${this.info.name}" after it was recorded (a fork or a finalizer that ` +
-          "outlived its step?) is not counted; report usage inside the step's body"
-      )
-    }
-    this.addUsageNow(usage)
-    return Effect.void
-  }
-
-  private addUsageNow(usage: Usage): void {
-    const invalid = Totals.invalidUsage(usage)
-    if (invalid !== undefined) {
-      this.invalid ??= invalid
-      return
-    }
-    if (Totals.addUsage(this, usage)) this.costUnknown = true
-    if (typeof usage.costUsd === "number") this.costReported = true
-    if (usage.model !== undefined) this.model = usage.model
-  }
-
-  /** Marks this call drifted: written with the mark when it ends, or written again if it has. */
-  markDrift(path: string): Effect.Effect<void, BackendError> {
-    this.drift = path
-    const written = this.written
-    return written === undefined ? Effect.void : this.agent.run.client.writeStep({ ...written, drift: path })
-  }
-
-  /** Sets the result (a `step(...)` body) or records the step at once (a step driven by hand). */
-  complete(result: unknown, usage?: Usage): Effect.Effect<void, SerializationError | BackendError> {
-    if (usage !== undefined) this.addUsageNow(usage)
-    if (!this.manual) {
-      this.override = { value: result }
-      return Effect.void
-    }
-    if (this.invalid !== undefined) return this.failWith(this.invalid)
-    const text = result === undefined ? null : canonicalJson(result, "output")
-    if (text !== null && typeof text !== "string") return Effect.fail(text)
-    return this.write("completed", text, null)
-  }
-
-  fail(error: unknown): Effect.Effect<void, BackendError> {
-    this.failedWith = errorInfo(error)
-    return this.manual ? this.write("failed", null, this.failedWith) : Effect.void
-  }
-
-  /** Writes the step record once and counts it into the agent's and the run's totals. */
-  write(status: Status, output: string | null, error: ErrorInfo | null): Effect.Effect<void, BackendError> {
-    if (this.done) return Effect.void
-    this.done = true
-    const { agent, info } = this
-    const run = agent.run
-    const endedAt = run.now()
-    const latencyMs = endedAt - info.startedAtMillis
-    run.inFlight.remove(this)
-    Totals.addStep(agent.totals, latencyMs, this)
-    Totals.addStep(run.totals, latencyMs, this)
-    // one literal with every field (no spread): this runs once per step
-    const record: StepRecord.Encoded = {
-      id: info.id,
-      runId: run.runId,
-      agentId: agent.id,
-      name: info.name,
-      kind: info.kind,
-      seq: info.seq,
-      inputHash: info.inputHash,
-      input: this.input,
-      output,
-      error,
-      status,
-      startedAt: info.startedAtMillis,
-      endedAt,
-      latencyMs,
-      inputTokens: this.inputTokens,
-      outputTokens: this.outputTokens,
-      cachedInputTokens: this.cachedInputTokens,
-      reasoningTokens: this.reasoningTokens,
-      tokensUsed: this.tokensUsed,
-      costUsd: this.cost(),
-      model: this.model,
-      replayed: false,
-      parentId: this.parentId,
-      drift: this.drift
-    }
-    if (this.suspect) this.written = record
-    return run.client.writeStep(record)
-  }
-
-  /** Whether this call may be found drifted after it is written (its record is then kept). */
-  suspect = false
-
-  /**
-   * The cost in USD; null when it is unknown: a usage report said so, or reported tokens or a
-   * model without any cost. A step that reported no usage at all cost nothing.
-   */
-  cost(): number | null {
-    if (this.costNanos !== 0 || this.costReported) return this.costNanos / 1e9
-    return this.costUnknown || this.tokensUsed > 0 || this.model !== null ? null : 0
-  }
-
-  /** The usage fields of the step's record: tokens, cost (null when unknown) and model. */
-  usageFields(): StepUsage {
-    return {
-      inputTokens: this.inputTokens,
-      outputTokens: this.outputTokens,
-      cachedInputTokens: this.cachedInputTokens,
-      reasoningTokens: this.reasoningTokens,
-      tokensUsed: this.tokensUsed,
-      costUsd: this.cost(),
-      model: this.model
-    }
-  }
-
-  /** Encodes the result, records the step, and returns the value replay will return too. */
-  finishSuccess<A>(value: A, options: StepOptions<A>): Effect.Effect<A, SerializationError | BackendError> {
-    const result = this.override === undefined ? value : this.override.value as A
-    if (options.usage !== undefined) {
-      const usage = Totals.reported(options.usage, result)
-      if (usage instanceof SerializationError) return this.failWith(usage)
-      this.addUsageNow(usage)
-    }
-    if (this.invalid !== undefined) return this.failWith(this.invalid)
-    let returned: A = result
-    let encoded: unknown = result
-    if (options.output !== undefined) {
-      const either = Schema.encodeEither(options.output)(result)
-      if (Either.isLeft(either)) return this.failWith(serializationFromParse("output", either.left))
-      encoded = either.right
-    }
-    const text = encoded === undefined ? null : canonicalJson(encoded, "output")
-    if (text !== null && typeof text !== "string") return this.failWith(text)
-    const limit = this.agent.run.maxValueSize
-    if (text !== null && text.length > limit) return this.failWith(tooLarge("output", text.length, limit))
-    if (options.output !== undefined) {
-      const decoded = Schema.decodeUnknownEither(options.output)(encoded)
-      if (Either.isLeft(decoded)) return this.failWith(serializationFromParse("output", decoded.left))
-      returned = decoded.right
-    }
-    const write = this.failedWith === undefined
-      ? this.write("completed", text, null)
-      : this.write("failed", text, this.failedWith)
-    return Effect.as(write, returned)
-  }
-
-  finishFailure(cause: Cause.Cause<unknown>): Effect.Effect<void, BackendError> {
-    return this.write(Cause.isInterruptedOnly(cause) ? "interrupted" : "failed", null, causeInfo(cause))
-  }
-
-  private failWith(error: SerializationError): Effect.Effect<never, SerializationError | BackendError> {
-    return Effect.zipRight(this.write("failed", null, errorInfo(error)), Effect.fail(error))
-  }
-}
 
 /** The step the fiber is executing, when it belongs to this run: the parent of a step it calls. */
 const parentOf = (run: RunState, slot: StepSlot): StepId | null => {
@@ -433,9 +226,6 @@ const replayedRecord = <A>(
   const written = Effect.as(run.client.writeStep(record), value)
   return run.telemetry === undefined ? written : run.telemetry.replayed(agent, record, options.input, written)
 }
-
-/** How a step cut by an interruption is recorded. */
-export const interruptedInfo: ErrorInfo = { tag: "Interrupted", message: "the step was interrupted before it ended", kind: "interruption" }
 
 /** Runs the body as a step; its fiber's slot points at the step while the body runs. */
 const execute = <A, E, R>(

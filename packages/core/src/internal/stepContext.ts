@@ -4,7 +4,7 @@
  */
 import { Effect, type Fiber, FiberRef } from "effect"
 import type { StepContextService } from "../StepContext.js"
-import type { StepState } from "./step.js"
+import type { StepState } from "./stepState.js"
 
 /**
  * The step running in a fiber. Each fiber gets its own slot (children copy their parent's

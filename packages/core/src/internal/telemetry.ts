@@ -10,7 +10,7 @@ import type { AgentFacts, Attributes, RunFacts, SpanSpec, StepFacts, TelemetrySe
 import type { AgentState } from "./agent.js"
 import type { Ending } from "./errorInfo.js"
 import type { RunState } from "./runState.js"
-import type { StepState } from "./step.js"
+import type { StepState } from "./stepState.js"
 import * as Totals from "./totals.js"
 
 /** A span this runtime opened, and the facts its end attributes are computed from. */
