@@ -19,7 +19,7 @@ import * as Toolkit from "@effect/ai/Toolkit"
 import { OpenAiClient, OpenAiLanguageModel } from "@effect/ai-openai"
 import { FetchHttpClient } from "@effect/platform"
 import { Pricing, TrackedLanguageModel, TrackedToolkit } from "@multirun/ai"
-import { MultiRunClient, withAgent, withRun } from "@multirun/core"
+import { Checkpoint, MultiRunClient, withAgent, withRun } from "@multirun/core"
 import { RunTree } from "@multirun/server"
 import { SqliteLayer } from "@multirun/sql"
 import { Clock, Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
@@ -120,7 +120,8 @@ const secondPass = (stub: OpenAiStub.OpenAiStub) =>
     ])
     const now = yield* Clock.currentTimeMillis
     console.log(`\n${RunTree.render({ run, agents, steps, checkpoints }, { now }).join("\n")}`)
-    const replayed = steps.filter((s) => s.replayed)
+    // the recorded steps the resume returned instead of calling the provider or the tool
+    const replayed = steps.filter((s) => (run.replays ?? []).some((r) => Checkpoint.covers(r.steps, s.seq)))
     console.log(
       `\nprovider requests: ${before} in pass 1, ${stub.requests.length - before} in pass 2; ` +
         `${replayed.filter((s) => s.kind === "llm_call").length} model calls and ` +

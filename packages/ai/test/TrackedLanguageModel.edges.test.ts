@@ -104,14 +104,13 @@ describe("TrackedLanguageModel edges", () => {
       )
       assert.strictEqual(stub.requests.length, 3)
       assert.deepStrictEqual(result.texts, ["echo: one", 6, "echo: three"])
-      const { steps } = yield* stored(runIds[0]!)
-      assert.deepStrictEqual(steps.map((s) => [s.name, s.replayed]), [
-        ["generateText", false],
-        ["streamText", false],
-        ["generateText", true],
-        ["streamText", true],
-        ["generateText", false]
+      const { replayed, steps } = yield* stored(runIds[0]!)
+      assert.deepStrictEqual(steps.map((s) => [s.seq, s.name, s.replayed]), [
+        [0, "generateText", false],
+        [1, "streamText", false],
+        [2, "generateText", false]
       ])
+      assert.deepStrictEqual(replayed.map((s) => s.seq), [0, 1])
     }).pipe(Effect.provide(LocalLayer)))
 
   it.scoped("a model from no @effect/ai provider is called once per call: no request probe", () =>

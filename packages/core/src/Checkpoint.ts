@@ -6,7 +6,7 @@
  */
 import { Schema } from "effect"
 import { AgentId, CheckpointId, RunId } from "./Ids.js"
-import { JsonValue, maxDepth, Timestamp, Totals, withinDepth } from "./Model.js"
+import { JsonValue, maxDepth, SeqRanges, Timestamp, Totals, withinDepth } from "./Model.js"
 import { Step } from "./StepRecord.js"
 
 /**
@@ -50,7 +50,7 @@ export type AgentSnapshot = typeof AgentSnapshot.Type
  *
  * @since 0.1.0
  */
-export const Ranges = Schema.Array(Schema.Tuple(Schema.Int, Schema.Int))
+export const Ranges = SeqRanges
 
 /** @since 0.1.0 */
 export type Ranges = typeof Ranges.Type
@@ -66,7 +66,9 @@ export const PendingStep = Schema.Struct({
   seq: Schema.Int,
   agentId: AgentId,
   name: Schema.String,
-  inputHash: Schema.String
+  inputHash: Schema.String,
+  /** Its place among the calls of its key in its attempt (0 for the first); absent before 0.3. */
+  occurrence: Schema.optional(Schema.Int)
 })
 
 /** @since 0.3.0 */
