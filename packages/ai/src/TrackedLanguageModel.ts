@@ -81,8 +81,9 @@ const hasRun = Effect.map(Effect.serviceOption(RunContext), Option.isSome)
 /**
  * Wraps a `LanguageModel` service. Inside a run (a `RunContext` in the context) each call is a
  * step: `generateText`, `generateObject` and `streamText` record the call's input (prompt,
- * tools, options), its encoded response parts, usage and cost (`Pricing` from the context, the
- * shipped table otherwise). On resume a recorded call returns (or streams) the recorded parts
+ * tools, options), its encoded response parts, usage and cost (the `Pricing` where the model is
+ * built, else the one in the context of the call, else the shipped table; a call cut short after it
+ * reached the provider costs `null`). On resume a recorded call returns (or streams) the recorded parts
  * without calling the provider; tool calls are resolved again through the toolkit, so tool
  * handlers tracked with `TrackedToolkit` replay as their own steps. Outside a run, calls go to
  * the wrapped model untouched.
