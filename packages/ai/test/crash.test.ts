@@ -62,4 +62,18 @@ describe("crash and resume", () => {
       ])
       assert.deepStrictEqual(actual.replayed.map((s) => s.seq), [0, 1, 2])
     }), 120_000)
+
+  it.scoped("SIGKILL right after a tool call: the tool step's record is durable before its result is used", () =>
+    Effect.gen(function*() {
+      const dir = yield* scopedTempDir
+      const script = yield* bundleFixture("tool-crash", dir)
+      const file = path.join(dir, "tool.db")
+      const crashed = yield* runChild(script, { MR_FILE: file })
+      assert.strictEqual(crashed.signal, "SIGKILL", crashed.stderr)
+      assert.isDefined(crashed.runId)
+      const { steps } = yield* readRun(file, crashed.runId!)
+      assert.deepStrictEqual(steps.map((s) => [s.name, s.kind, s.status, s.output]), [
+        ["Charge", "tool_call", "completed", "\"charged 5\""]
+      ])
+    }), 60_000)
 })
