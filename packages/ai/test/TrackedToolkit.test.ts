@@ -119,13 +119,14 @@ describe("TrackedToolkit", () => {
         Effect.provide(layer)
       )
       assert.strictEqual(stub.requests.length, 2)
-      const { run, steps } = yield* stored(first.runId)
+      const { replayed, run, steps } = yield* stored(first.runId)
       assert.strictEqual(run.drifts, 1)
       assert.deepStrictEqual(steps.map((s) => [s.replayed, s.drift]), [
         [false, null],
-        [true, null],
         [false, "input.request.tools.GetWeather.description"]
       ])
+      // the reordered toolkit's call replayed the first record
+      assert.deepStrictEqual(replayed.map((s) => s.seq), [0])
     }).pipe(Effect.provide(LocalLayer)))
 
   it.scoped("a handler's own error tagged BackendError is returned to the model under failureMode return", () =>
