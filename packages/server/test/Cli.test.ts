@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { sourceNodeArgs, spawnChild, tempDir } from "@multirun/core/test-utils"
 import { Effect } from "effect"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { bundleCli } from "./cliBundle.js"
 import { getWithHost, request } from "./TestServer.js"
 
 // the `multirun` command on the TypeScript sources (no build needed)
@@ -51,4 +53,85 @@ describe("multirun command line", () => {
       assert.strictEqual(both.code, 2)
       assert.include(both.stderr, "either --db or --database-url")
     }), { timeout: 120_000 })
+})
+
+/** Runs the bundled command to its end, its output piped. */
+const runBundle = (bin: string, args: ReadonlyArray<string>, cwd: string, env: Record<string, string> = {}) =>
+  Effect.scoped(Effect.flatMap(spawnChild(process.execPath, [bin, ...args], { cwd, env }), (child) => child.exit)).pipe(
+    Effect.map((exit) => ({ code: exit.code, stdout: exit.stdout.join("\n"), stderr: exit.stderr }))
+  )
+
+/** The names under `Commands:` in a help text. */
+const commandsOf = (help: string): Array<string> => {
+  const section = /\nCommands:\n((?: {2}.*\n?)*)/.exec(help)?.[1] ?? ""
+  return section.split("\n").filter((line) => line.trim() !== "").map((line) => line.trim().split(/\s+/)[0]!)
+}
+
+describe("multirun command line: help and errors", () => {
+  it.scopedLive("an argument error is two plain lines and exit code 2; a missing file names only the command's options", () =>
+    Effect.gen(function*() {
+      const cwd = yield* tempDir("cli-errors")
+      const bin = yield* bundleCli
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [["runs", "list", "--limit", "abc"], "multirun runs list: --limit: 'abc' is not an integer"],
+        [["keys", "create"], "multirun keys create: missing option --project"],
+        [["runs", "show"], "multirun runs show: missing argument <RUN_ID>"],
+        [["runs", "lst"], "multirun runs: unknown command 'lst' (commands: list, show)"],
+        [["runs", "list", "--dbb", "x"], "multirun runs list: unknown argument '--dbb'"],
+        [["gc", "--status", "nope"], "multirun gc: expected one of the following cases: completed, failed, interrupted, stalled"]
+      ]
+      const results = yield* Effect.forEach(cases, ([args]) => runBundle(bin, args, cwd), { concurrency: 2 })
+      cases.forEach(([args, line], i) => {
+        const command = line.slice(0, line.indexOf(":"))
+        assert.deepStrictEqual(
+          results[i],
+          { code: 2, stdout: "", stderr: `${line}\nRun "${command} --help" for usage.\n` },
+          args.join(" ")
+        )
+      })
+      const absent = path.join(cwd, "absent.db")
+      const ui = yield* runBundle(bin, ["ui", "--db", absent], cwd)
+      assert.deepStrictEqual(ui, {
+        code: 1,
+        stdout: "",
+        stderr: `multirun: no database at ${absent} (give --db FILE, the SQLite file your program writes)\n`
+      })
+    }), { timeout: 120_000 })
+
+  it.scopedLive("every command's --help is short, shows an example, and has no escapes when piped or under NO_COLOR", () =>
+    Effect.gen(function*() {
+      const cwd = yield* tempDir("cli-help")
+      const bin = yield* bundleCli
+      const helps = new Map<string, string>()
+      let next: Array<ReadonlyArray<string>> = [[]]
+      while (next.length > 0) {
+        const found = yield* Effect.forEach(next, (path) => runBundle(bin, [...path, "--help"], cwd), { concurrency: 2 })
+        const children: Array<ReadonlyArray<string>> = []
+        next.forEach((path, i) => {
+          const help = found[i]!
+          assert.deepStrictEqual([help.code, help.stderr], [0, ""], path.join(" "))
+          helps.set(["multirun", ...path].join(" "), help.stdout)
+          children.push(...commandsOf(help.stdout).map((name) => [...path, name]))
+        })
+        next = children
+      }
+      assert.isAbove(helps.size, 15)
+      for (const [command, help] of helps) {
+        assert.isTrue(help.startsWith(`Usage: ${command}`), help)
+        assert.match(help, new RegExp(`\nExamples:\n {2}${command}( |\n|$)`), command)
+        assert.isAtMost(help.split("\n").length, 30, command)
+        assert.notInclude(help, "\x1b", command)
+      }
+      // on a terminal (a pseudo-terminal from util-linux's script) headings are bold, unless NO_COLOR is set
+      if (process.platform === "linux") {
+        const onTerminal = (env: NodeJS.ProcessEnv) =>
+          spawnSync("script", ["-qec", `"${process.execPath}" "${bin}" keys --help`, "/dev/null"], { cwd, env, encoding: "utf8" })
+            .stdout
+        const { NO_COLOR: _, ...withoutNoColor } = process.env
+        assert.include(onTerminal(withoutNoColor), "\x1b[1mUsage:\x1b[0m")
+        assert.notInclude(onTerminal({ ...withoutNoColor, NO_COLOR: "1" }), "\x1b")
+      }
+      const noColor = yield* runBundle(bin, ["runs", "list", "--limit", "x"], cwd, { NO_COLOR: "1" })
+      assert.notInclude(noColor.stderr, "\x1b")
+    }), { timeout: 240_000 })
 })
