@@ -65,7 +65,10 @@ export const serve = Command.make(
     db,
     databaseUrl,
     schema,
-    port: Options.integer("port").pipe(Options.withDefault(Server.defaultPort), Options.withDescription(`port to listen on (default ${Server.defaultPort})`)),
+    port: Options.integer("port").pipe(
+      Options.withDefault(Server.defaultPort),
+      Options.withDescription(`port to listen on (default ${Server.defaultPort})`)
+    ),
     host: Options.text("host").pipe(
       Options.withDefault("127.0.0.1"),
       Options.withDescription("interface to listen on (default 127.0.0.1; 0.0.0.0 for all)")

@@ -348,8 +348,14 @@ export const checkpoints = Command.make("checkpoints").pipe(
  * @since 0.2.0
  */
 export const ui = Command.make("ui", {
-  db: Options.text("db").pipe(Options.withDefault(RunSource.defaultFilename), Options.withDescription(`SQLite file to show (default ${RunSource.defaultFilename})`)),
-  port: Options.integer("port").pipe(Options.withDefault(Local.defaultPort), Options.withDescription(`port on 127.0.0.1 (default ${Local.defaultPort})`)),
+  db: Options.text("db").pipe(
+    Options.withDefault(RunSource.defaultFilename),
+    Options.withDescription(`SQLite file to show (default ${RunSource.defaultFilename})`)
+  ),
+  port: Options.integer("port").pipe(
+    Options.withDefault(Local.defaultPort),
+    Options.withDescription(`port on 127.0.0.1 (default ${Local.defaultPort})`)
+  ),
   project,
   verbose
 }, (options) =>

@@ -12,11 +12,14 @@ import { getWithHost, request } from "./TestServer.js"
 // the `multirun` command on the TypeScript sources (no build needed)
 const bin = [...sourceNodeArgs, path.join(import.meta.dirname, "..", "bin", "multirun.js")]
 
-/** Runs the command line to its end. */
-const runCli = (args: ReadonlyArray<string>, cwd: string) =>
-  Effect.scoped(Effect.flatMap(spawnChild(process.execPath, [...bin, ...args], { cwd }), (child) => child.exit)).pipe(
+/** Runs the command line (node with `nodeArgs`) to its end, its output piped. */
+const runNode = (nodeArgs: ReadonlyArray<string>, args: ReadonlyArray<string>, cwd: string, env: Record<string, string> = {}) =>
+  Effect.scoped(Effect.flatMap(spawnChild(process.execPath, [...nodeArgs, ...args], { cwd, env }), (child) => child.exit)).pipe(
     Effect.map((exit) => ({ code: exit.code, stdout: exit.stdout.join("\n"), stderr: exit.stderr }))
   )
+
+/** Runs the command line on the sources to its end. */
+const runCli = (args: ReadonlyArray<string>, cwd: string) => runNode(bin, args, cwd)
 
 describe("multirun command line", () => {
   it.scopedLive("keys create prints a key once; serve starts on the default SQLite file, answers only its --allowed-host names and stops on SIGINT", () =>
@@ -58,10 +61,8 @@ describe("multirun command line", () => {
 })
 
 /** Runs the bundled command to its end, its output piped. */
-const runBundle = (bin: string, args: ReadonlyArray<string>, cwd: string, env: Record<string, string> = {}) =>
-  Effect.scoped(Effect.flatMap(spawnChild(process.execPath, [bin, ...args], { cwd, env }), (child) => child.exit)).pipe(
-    Effect.map((exit) => ({ code: exit.code, stdout: exit.stdout.join("\n"), stderr: exit.stderr }))
-  )
+const runBundle = (bundle: string, args: ReadonlyArray<string>, cwd: string, env: Record<string, string> = {}) =>
+  runNode([bundle], args, cwd, env)
 
 /** What the command line prints for `args`, run in this process; its exit code when it sets one. */
 const helpOf = (args: ReadonlyArray<string>) =>
