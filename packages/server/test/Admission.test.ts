@@ -5,7 +5,8 @@
  * is never refused. Real server on loopback, raw requests through `node:http`.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Api } from "@multirun/core"
+import { Effect, Schema } from "effect"
 import { getWithHost, pgDatabase, start } from "./TestServer.js"
 
 describe("Admission", () => {
@@ -28,8 +29,8 @@ describe("Admission", () => {
       assert.isAtLeast(served.length, 2)
       for (const answer of refused) {
         assert.strictEqual(answer.headers["retry-after"], "1")
-        const body = JSON.parse(answer.body)
-        assert.strictEqual(body._tag, "Unavailable")
+        // what the API's typed clients decode, and RemoteLayer waits for
+        const body = Schema.decodeUnknownSync(Api.Unavailable)(JSON.parse(answer.body))
         assert.strictEqual(body.retryAfter, 1)
         assert.include(body.message, "--max-pending-requests")
       }
