@@ -107,9 +107,16 @@ const request = (url: URL, apiKey: string): Promise<Outcome> =>
       })
       response.once("error", () => done("error"))
     })
-    const connectTimer = setTimeout(() => done("connect timeout"), connectTimeoutMs)
-    const answerTimer = setTimeout(() => done("no answer"), answerTimeoutMs)
-    req.once("socket", (socket) => socket.once("connect", () => clearTimeout(connectTimer)))
+    // the verdict waits for the I/O already pending (run before `setImmediate`): a connection or
+    // an answer that arrived while this process was busy is not counted as late
+    let connected = false
+    const connectTimer = setTimeout(() => setImmediate(() => connected || done("connect timeout")), connectTimeoutMs)
+    const answerTimer = setTimeout(() => setImmediate(() => done("no answer")), answerTimeoutMs)
+    req.once("socket", (socket) =>
+      socket.once("connect", () => {
+        connected = true
+        clearTimeout(connectTimer)
+      }))
     req.once("error", () => done("error"))
   })
 
