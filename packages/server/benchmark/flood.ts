@@ -14,11 +14,12 @@
  * "pg-flood-unanswered": { measured, baseline } } }`: the peak RSS in MB (baseline: before the
  * flood) and the requests left unanswered (baseline: the requests sent).
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as Http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
+import { startServer, stopServer } from "./serveProcess.js"
 
 const arg = (name: string, fallback: string) => {
   const at = process.argv.indexOf(`--${name}`)
@@ -38,34 +39,6 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "multirun-test-flood-"))
 const childEnv = { ...process.env, TMPDIR: dir }
 const schema = `multirun_flood_${Math.random().toString(36).slice(2, 10)}`
 const dbArgs = store === "sqlite" ? ["--db", path.join(dir, "flood.db")] : ["--database-url", pgUrl, "--schema", schema]
-
-/** Starts `multirun serve` in a child process and resolves with its URL. */
-const startServer = (): Promise<{ url: string; child: ChildProcess }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, "serve", "--port", "0", ...dbArgs, ...extra], {
-      stdio: ["ignore", "pipe", "inherit"],
-      env: childEnv
-    })
-    let out = ""
-    child.stdout!.on("data", (chunk) => {
-      out += chunk
-      const found = /listening on (http:\/\/\S+)/.exec(out)
-      if (found) {
-        // the request log, one line per request, is not read
-        child.stdout!.removeAllListeners("data")
-        child.stdout!.resume()
-        resolve({ url: found[1]!, child })
-      }
-    })
-    child.once("exit", (code) => reject(new Error(`the server exited with ${code}`)))
-  })
-
-const stopServer = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    child.removeAllListeners("exit")
-    child.once("exit", () => resolve())
-    child.kill("SIGINT")
-  })
 
 /** The peak resident set of a process so far, in MB. */
 const peakRss = (pid: number) => {
@@ -121,7 +94,7 @@ const request = (url: URL, apiKey: string): Promise<Outcome> =>
   })
 
 const main = async () => {
-  const { child, url } = await startServer()
+  const { child, url } = await startServer(bin, [...dbArgs, ...extra], childEnv)
   try {
     const apiKey = execFileSync(process.execPath, [bin, "keys", "create", "--project", "flood", ...dbArgs], {
       stdio: ["ignore", "pipe", "ignore"],
