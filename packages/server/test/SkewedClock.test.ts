@@ -34,14 +34,20 @@ const ownerAndSkewedResumer = (backend: Record<string, string>): Effect.Effect<v
     const owner = yield* spawnChild(process.execPath, [script], { env })
     const runId = (yield* owner.line((line) => line.startsWith("RUN "))).slice(4)
     const before = Date.now()
-    const resumer = yield* Effect.flatMap(
-      spawnChild("faketime", ["-f", `+${skew / 1000}s`, process.execPath, script], { env: { ...env, MR_RESUME: runId } }),
-      (child) => child.exit
-    )
-    const resumerClock = Number(resumer.stdout.find((line) => line.startsWith("CLOCK "))?.slice(6))
+    const resumer = yield* spawnChild("faketime", ["-f", `+${skew / 1000}s`, process.execPath, script], {
+      env: { ...env, MR_RESUME: runId }
+    })
+    // the resumer prints RUN only once it owns the run and checkpointed a step: then stop both
+    const tookOver = yield* Effect.either(resumer.line((line) => line.startsWith("RUN ")))
+    if (tookOver._tag === "Right") {
+      fs.writeFileSync(stop, "")
+      return assert.fail(`the resumer took the live run over: ${fs.readFileSync(side, "utf8").split("\n").length} bodies ran`)
+    }
+    const resumerExit = yield* resumer.exit
+    const resumerClock = Number(resumerExit.stdout.find((line) => line.startsWith("CLOCK "))?.slice(6))
     assert.isAtLeast(resumerClock - before, skew, "the resumer's clock ran ahead")
-    assert.strictEqual(resumer.code, 1, resumer.stderr)
-    assert.include(resumer.stderr, `RunError(Locked) for run ${runId}`)
+    assert.strictEqual(resumerExit.code, 1, resumerExit.stderr)
+    assert.include(resumerExit.stderr, `RunError(Locked) for run ${runId}`)
     fs.writeFileSync(stop, "")
     const ended = yield* owner.exit
     assert.strictEqual(ended.code, 0, ended.stderr)

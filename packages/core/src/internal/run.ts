@@ -138,6 +138,13 @@ const resume = (
       })
     }
     const previous = stored.value
+    const behind = previous.startedAt - env.clock.unsafeCurrentTimeMillis()
+    if (behind > 0) {
+      yield* Effect.logWarning(
+        `multirun: this machine's clock is ${Math.round(behind / 1000)} s behind the start of run ${runId}; ` +
+          "its end is stored no earlier than its start"
+      )
+    }
     if (previous.status === "completed") {
       return yield* new RunError({
         reason: "Completed",
