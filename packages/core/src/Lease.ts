@@ -153,10 +153,8 @@ export const noSuchRun = (runId: string): RunError =>
 /**
  * How an acquisition may take a live lease over from its holder: when the request `replaces`
  * it and either forces it or the store knows the holder is dead. `undefined` when it may not.
- *
- * @since 0.3.0
  */
-export const takeover = (holder: Encoded, request: Request): "forced" | "dead" | undefined =>
+const takeover = (holder: Encoded, request: Request): "forced" | "dead" | undefined =>
   request.replaces !== holder.owner ? undefined : request.force === true
     ? "forced"
     : isDeadLocalOwner(holder.owner)

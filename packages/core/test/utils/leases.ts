@@ -138,6 +138,7 @@ export const leaseConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceI
         const runId = yield* Deferred.await(started)
         // the owner stalls past its expiry (a long GC pause, a stopped VM) and another process takes over
         const ownerToken = failureOf(yield* Effect.exit(client.acquireLease({ runId, owner: "probe", ttlMs: 1_000 })))
+        const warnings: Array<string> = []
         assert.instanceOf(ownerToken, RunError)
         // naming the live holder is not enough: the backend cannot tell it is dead
         const refused = failureOf(yield* Effect.exit(client.acquireLease({
@@ -153,7 +154,9 @@ export const leaseConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceI
           ttlMs: 60_000,
           replaces: (ownerToken as RunError).holder!.owner,
           force: true
-        }).pipe((effect) => capturingWarnings([], effect))
+        }).pipe((effect) => capturingWarnings(warnings, effect))
+        // a store in this process logs it here; a server logs it on its side
+        for (const warning of warnings) assert.include(warning, `taker forced the lease over from ${(ownerToken as RunError).holder!.owner}`)
         assert.strictEqual(taker.epoch, 2)
         yield* Deferred.succeed(goOn, undefined)
         const error = failureOf(yield* Fiber.join(owner))
