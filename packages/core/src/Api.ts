@@ -237,8 +237,10 @@ export class CheckpointsGroup extends HttpApiGroup.make("checkpoints")
 {}
 
 /**
- * Run leases (see `Lease`): acquire (409 `RunError("Locked")` while another live owner holds the
- * run), renew (409 `RunError("Fenced")` once another owner took it), release.
+ * Run leases (see `Lease`), on the server's store's clock: acquire (409 `RunError("Locked")`
+ * while another live owner holds the run, `NotFound` for a run the server does not hold, 400 for
+ * a time to live out of bounds), renew (409 `RunError("Fenced")` once another owner took it),
+ * release. The requests carry no time; a `now` sent by a 0.2 client is ignored.
  *
  * @since 0.2.0
  */
@@ -251,7 +253,7 @@ export class LeasesGroup extends HttpApiGroup.make("leases")
   )
   .add(
     HttpApiEndpoint.put("renew")`/runs/${runId}/lease`
-      .setPayload(Schema.Struct({ lease: Lease.Lease, now: Lease.Request.fields.now }))
+      .setPayload(Schema.Struct({ lease: Lease.Lease }))
       .addSuccess(Lease.Lease)
       .addError(RunError, { status: 409 })
   )

@@ -167,7 +167,7 @@ export class BackendError extends Schema.TaggedError<BackendError>("@multirun/co
  *
  * @since 0.2.0
  */
-export const RunErrorReason = Schema.Literal("Locked", "Fenced", "Completed", "Ended")
+export const RunErrorReason = Schema.Literal("Locked", "Fenced", "Completed", "Ended", "InvalidLease", "NotFound")
 
 /** @since 0.2.0 */
 export type RunErrorReason = typeof RunErrorReason.Type
@@ -178,7 +178,9 @@ export type RunErrorReason = typeof RunErrorReason.Type
  * it holds it). `Fenced`: this process owned the run, but its lease lapsed and another process
  * took the run over; this process must stop writing to it. `Completed`: the run completed, so it
  * cannot be resumed (fork one of its checkpoints to run again). `Ended`: a step was called for a
- * run or an agent that has already ended (a fork or finalizer that outlived it).
+ * run or an agent that has already ended (a fork or finalizer that outlived it). `InvalidLease`: a
+ * lease asked for a time to live out of bounds. `NotFound`: a lease asked for a run the store
+ * does not hold.
  *
  * @since 0.2.0
  */

@@ -9,8 +9,12 @@
  * (`BackendError("Fenced")`), so a process that paused past its expiry cannot mix its records
  * into the execution of the process that took over.
  *
- * Times are the callers' clocks (`Clock`, so `TestClock` drives expiry in tests): processes that
- * share a run are expected to have clocks that agree to well within the lease's time to live.
+ * Times are the store's own clock, never a requester's: the database's time for SQLite and
+ * PostgreSQL, the server's for a remote store, the `Clock` of the memory store (so `TestClock`
+ * drives it in tests). A request carries no time, and its time to live is bounded
+ * (`minTtlMs`..`maxTtlMs`). A live lease is taken over only from an owner the store knows is
+ * dead (a process of the store's machine that no longer exists), or by an explicit `force`,
+ * which the store logs. A lease is granted only for a run the store holds.
  *
  * Readers use the lease too: a `running` run whose lease expired has lost its owner, and reads
  * as stalled (`Run.Stalled`), judged on the backend's own clock.
@@ -18,6 +22,7 @@
  * @since 0.2.0
  */
 import { Either, Schema } from "effect"
+import { hostname } from "node:os"
 import { BackendError, RunError } from "./Errors.js"
 
 const Millis = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
@@ -41,21 +46,39 @@ export class Lease extends Schema.Class<Lease>("@multirun/core/Lease")({
 export type Encoded = typeof Lease.Encoded
 
 /**
- * A request for a run's lease: the owner token of the process, its current time and the time to
- * live of the lease.
+ * The shortest time to live a lease may ask for: 100 milliseconds (renewed every third of it).
+ *
+ * @since 0.3.0
+ */
+export const minTtlMs = 100
+
+/**
+ * The longest time to live a lease may ask for: one hour, so a process that dies holding a run
+ * keeps it at most that long.
+ *
+ * @since 0.3.0
+ */
+export const maxTtlMs = 3_600_000
+
+/**
+ * A request for a run's lease: the owner token of the process and the time to live of the lease
+ * (`minTtlMs`..`maxTtlMs`). It carries no time: the store stamps the lease with its own clock
+ * (a `now` sent by a client of 0.2 is ignored).
  *
  * @since 0.2.0
  */
 export const Request = Schema.Struct({
   runId: Schema.String,
   owner: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)),
-  now: Millis,
-  ttlMs: Millis.pipe(Schema.positive()),
+  ttlMs: Millis.pipe(Schema.between(minTtlMs, maxTtlMs)),
   /**
-   * Take the lease over from this owner even if it has not expired: for a requester that knows
-   * the holder is dead (a process of the same machine that no longer exists).
+   * Take the lease over from this owner although it has not expired: granted when the store
+   * knows that owner is dead (a process of the store's machine that no longer exists), or with
+   * `force`; otherwise the acquisition fails `Locked` like any other.
    */
-  replaces: Schema.optional(Schema.String)
+  replaces: Schema.optional(Schema.String),
+  /** With `replaces`: take the lease over from that owner even if it is alive. The store logs it. */
+  force: Schema.optional(Schema.Boolean)
 })
 
 /** @since 0.2.0 */
@@ -85,16 +108,94 @@ export const lastSeenAt = (lease: Pick<Encoded, "acquiredAt" | "expiresAt" | "tt
   lease.expiresAt === 0 ? lease.acquiredAt : lease.expiresAt - lease.ttlMs
 
 /**
- * The rule every backend applies to an acquisition: the run's lease goes to the requester when
- * there is none, when it has expired, when the requester already holds it, or when it is held
- * by the owner the request `replaces`; otherwise the current holder keeps it (`Left`).
+ * Whether an owner token (`pid 4242 on host (…)`, see `withRun`) names a process of this machine
+ * that no longer exists: a store that runs on that machine knows the owner is dead.
+ *
+ * @since 0.3.0
+ */
+export const isDeadLocalOwner = (owner: string): boolean => {
+  const match = /^pid (\d+) on (.+) \([0-9a-f]{8}\)$/.exec(owner)
+  if (match === null || match[2] !== hostname() || Number(match[1]) === process.pid) return false
+  try {
+    process.kill(Number(match[1]), 0)
+    return false
+  } catch (error) {
+    return (error as { readonly code?: unknown }).code === "ESRCH"
+  }
+}
+
+/**
+ * The error of a request whose time to live is outside `minTtlMs`..`maxTtlMs`, or `undefined`.
+ *
+ * @since 0.3.0
+ */
+export const invalidTtl = (runId: string, ttlMs: number): RunError | undefined =>
+  Number.isInteger(ttlMs) && ttlMs >= minTtlMs && ttlMs <= maxTtlMs ? undefined : new RunError({
+    reason: "InvalidLease",
+    runId,
+    detail: `a lease's time to live must be a whole number of milliseconds from ${minTtlMs} to ${maxTtlMs}, ` +
+      `not ${ttlMs}; set \`leaseTtl\` of \`withRun\` within these bounds`
+  })
+
+/**
+ * The error of an acquisition for a run the store does not hold.
+ *
+ * @since 0.3.0
+ */
+export const noSuchRun = (runId: string): RunError =>
+  new RunError({
+    reason: "NotFound",
+    runId,
+    detail: "the store holds no run with this id, and a lease is granted only for a stored run; " +
+      "write the run's record first, and check the run id and the backend the program points at"
+  })
+
+/**
+ * How an acquisition may take a live lease over from its holder: when the request `replaces`
+ * it and either forces it or the store knows the holder is dead. `undefined` when it may not.
+ */
+const takeover = (holder: Encoded, request: Request): "forced" | "dead" | undefined =>
+  request.replaces !== holder.owner ? undefined : request.force === true
+    ? "forced"
+    : isDeadLocalOwner(holder.owner)
+    ? "dead"
+    : undefined
+
+/**
+ * Whether an acquisition at `now` takes the lease from another live owner by force: the store
+ * logs it (`forcedMessage`).
+ *
+ * @since 0.3.0
+ */
+export const isForced = (current: Encoded | undefined, request: Request, now: number): current is Encoded =>
+  current !== undefined && isLive(current, now) && current.owner !== request.owner &&
+  takeover(current, request) === "forced"
+
+/**
+ * The line a store logs when a request forced a live lease over.
+ *
+ * @since 0.3.0
+ */
+export const forcedMessage = (holder: Encoded, request: Request): string =>
+  `multirun: run ${holder.runId}: ${request.owner} forced the lease over from ${holder.owner}, whose lease ran ` +
+  `until ${new Date(holder.expiresAt).toISOString()} (epoch ${holder.epoch}); its later writes are refused (Fenced)`
+
+/**
+ * The rule every backend applies to an acquisition at `now`, the store's own time: the run's
+ * lease goes to the requester when there is none, when it has expired, when the requester
+ * already holds it, or when it may take it over (see `takeover`); otherwise the current holder
+ * keeps it (`Left`).
  *
  * @since 0.2.0
  */
-export const acquire = (current: Encoded | undefined, request: Request): Either.Either<Encoded, Encoded> => {
+export const acquire = (
+  current: Encoded | undefined,
+  request: Request,
+  now: number
+): Either.Either<Encoded, Encoded> => {
   if (
-    current !== undefined && isLive(current, request.now) && current.owner !== request.owner &&
-    current.owner !== request.replaces
+    current !== undefined && isLive(current, now) && current.owner !== request.owner &&
+    takeover(current, request) === undefined
   ) {
     return Either.left(current)
   }
@@ -102,8 +203,8 @@ export const acquire = (current: Encoded | undefined, request: Request): Either.
     runId: request.runId,
     owner: request.owner,
     epoch: (current?.epoch ?? 0) + 1,
-    acquiredAt: request.now,
-    expiresAt: request.now + request.ttlMs,
+    acquiredAt: now,
+    expiresAt: now + request.ttlMs,
     ttlMs: request.ttlMs
   })
 }

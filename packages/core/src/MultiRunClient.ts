@@ -40,10 +40,14 @@ export interface MultiRunClientService {
     epoch?: number
   ) => Effect.Effect<void, BackendError | CheckpointError>
   readonly flush: Effect.Effect<void, BackendError>
-  /** Takes the run's lease, or fails with `RunError("Locked")` naming the live holder. */
+  /**
+   * Takes the run's lease on the backend's own clock, or fails with `RunError("Locked")` naming
+   * the live holder (`InvalidLease` for a time to live out of bounds, `NotFound` for a run the
+   * backend does not hold).
+   */
   readonly acquireLease: (request: Lease.Request) => Effect.Effect<Lease.Encoded, BackendError | RunError>
-  /** Extends a held lease from `now`, or fails with `RunError("Fenced")` if another process took the run. */
-  readonly renewLease: (lease: Lease.Encoded, now: number) => Effect.Effect<Lease.Encoded, BackendError | RunError>
+  /** Extends a held lease from the backend's time, or fails with `RunError("Fenced")` if another process took the run. */
+  readonly renewLease: (lease: Lease.Encoded) => Effect.Effect<Lease.Encoded, BackendError | RunError>
   /** Gives a held lease up (it expires at once; its epoch stays, so late writes stay fenced). */
   readonly releaseLease: (lease: Lease.Encoded) => Effect.Effect<void, BackendError>
   readonly getRun: (runId: string) => Effect.Effect<Option.Option<Run.Encoded>, BackendError>
@@ -87,8 +91,8 @@ export const matchesFilter = (run: Run.Encoded, filter: Run.RunFilter): boolean 
   (filter.parentRunId === undefined || run.parentRunId === filter.parentRunId)
 
 /**
- * An in-memory backend. Nothing is buffered: every write is visible at once. A run is judged
- * stalled on the reader's `Clock`.
+ * An in-memory backend. Nothing is buffered: every write is visible at once. Its clock is the
+ * caller's `Clock`: leases are stamped and a run is judged stalled on it.
  *
  * @since 0.1.0
  */
@@ -147,14 +151,24 @@ export const makeMemory: Effect.Effect<MultiRunClientService> = Effect.sync(() =
       }),
     flush: Effect.void,
     acquireLease: (request) =>
-      Effect.suspend(() =>
-        Either.match(Lease.acquire(leases.get(request.runId), request), {
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const invalid = Lease.invalidTtl(request.runId, request.ttlMs)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        if (!runs.has(request.runId)) return Effect.fail(Lease.noSuchRun(request.runId))
+        const current = leases.get(request.runId)
+        return Either.match(Lease.acquire(current, request, now), {
           onLeft: (holder) => Effect.fail(Lease.locked(holder)),
-          onRight: (lease) => Effect.sync(() => (leases.set(lease.runId, lease), lease))
+          onRight: (lease) =>
+            Effect.as(
+              Lease.isForced(current, request, now)
+                ? Effect.logWarning(Lease.forcedMessage(current, request))
+                : Effect.void,
+              (leases.set(lease.runId, lease), lease)
+            )
         })
-      ),
-    renewLease: (lease, now) =>
-      Effect.suspend(() => {
+      }),
+    renewLease: (lease) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const current = leases.get(lease.runId)
         if (current?.epoch !== lease.epoch || current.owner !== lease.owner) {
           return Effect.fail(Lease.fenced(lease, current))

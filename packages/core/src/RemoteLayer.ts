@@ -307,7 +307,7 @@ export const make = (
       flush,
       acquireLease: ({ runId, ...request }) =>
         call("acquireLease", api.leases.acquire({ path: { runId }, payload: request })),
-      renewLease: (lease, now) => call("renewLease", api.leases.renew({ path: { runId: lease.runId }, payload: { lease, now } })),
+      renewLease: (lease) => call("renewLease", api.leases.renew({ path: { runId: lease.runId }, payload: { lease } })),
       releaseLease: (lease) => call("releaseLease", api.leases.release({ path: { runId: lease.runId }, payload: lease })),
       getRun: (runId) =>
         read("getRun", api.runs.get({ path: { runId } })).pipe(Effect.map(Option.some), notFoundAs(Option.none())),

@@ -133,14 +133,15 @@ export type RunFilter = typeof RunFilter.Type
 
 /**
  * A run record as a backend stores it: without `stalled`, which is derived when the run is read
- * (a record read, then written back, must not store its reader's view).
+ * (a record read, then written back, must not store its reader's view), and with its end no
+ * earlier than its start: a run resumed on a machine whose clock is behind the one that started
+ * it would otherwise be stored with a negative duration.
  *
  * @since 0.3.0
  */
 export const stored = (run: Encoded): Encoded => {
-  if (run.stalled === undefined) return run
   const { stalled: _, ...record } = run
-  return record
+  return record.endedAt !== null && record.endedAt < record.startedAt ? { ...record, endedAt: record.startedAt } : record
 }
 
 /**

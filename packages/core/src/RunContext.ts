@@ -38,9 +38,10 @@ export type DriftPolicy = "execute" | "fail"
  * - `forkFrom`: a new run, linked to its parent, that starts from that checkpoint's state and
  *   replay cache.
  * - `onDrift`: the drift policy of the run's steps (default `"execute"`).
- * - `leaseTtl`: how long the run's lease outlives this process if it dies (default 30 s; it is
- *   renewed every third of that while the run lives). A resume of the run by another process
- *   fails with `RunError("Locked")` until then.
+ * - `leaseTtl`: how long the run's lease outlives this process if it dies (default 30 s, from
+ *   100 ms to 1 hour, else `RunError("InvalidLease")` before the run starts; it is renewed every
+ *   third of that while the run lives, on the backend's clock). A resume of the run by another
+ *   process fails with `RunError("Locked")` until then.
  *
  * @since 0.1.0
  */

@@ -128,7 +128,7 @@ export const leasesLayer = HttpApiBuilder.group(Api.Api, "leases", (handlers) =>
     .handle("renew", ({ path, payload }) =>
       Effect.zipRight(
         sameRun(path.runId, payload.lease),
-        Effect.flatMap(projectView, (view) => view.renewLease(payload.lease, payload.now))
+        Effect.flatMap(projectView, (view) => view.renewLease(payload.lease))
       ))
     .handle("release", ({ path, payload }) =>
       Effect.zipRight(sameRun(path.runId, payload), Effect.flatMap(projectView, (view) => view.releaseLease(payload)))))

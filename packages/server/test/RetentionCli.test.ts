@@ -9,6 +9,7 @@ import { step, withRun } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { agentRecord, describePg, pgSchema, pgUrl, runRecord, spawnChild, stepRecord, tempDir, tempFile } from "@multirun/core/test-utils"
 import { PgLayer, SqliteLayer } from "@multirun/sql"
+import { SqlClient } from "@effect/sql/SqlClient"
 import { Clock, Effect } from "effect"
 import { bundleCli } from "./cliBundle.js"
 import { memoryRemote, sqliteDatabase, start } from "./TestServer.js"
@@ -58,7 +59,11 @@ const seed = Effect.gen(function*() {
   yield* client.writeRun(runRecord("stuck-run", { status: "running", startedAt: old }))
   yield* client.writeRun(runRecord("stalled-run", { status: "running", startedAt: old }))
   yield* client.flush
-  yield* client.acquireLease({ runId: "stalled-run", owner: "pid 1 on a gone host", now: old, ttlMs: 30_000 })
+  const lease = yield* client.acquireLease({ runId: "stalled-run", owner: "pid 1 on a gone host", ttlMs: 30_000 })
+  // a lease is stamped with the database's time: age it as if it was taken 40 days ago
+  const sql = yield* SqlClient
+  const age = lease.acquiredAt - old
+  yield* sql`UPDATE multirun_leases SET acquired_at = acquired_at - ${age}, expires_at = expires_at - ${age}`
 })
 
 /** Runs the bundled command to its end in `cwd`. */

@@ -241,14 +241,16 @@ layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("mult
       const server = yield* TestServer
       const apiKey = yield* server.keyFor("cli-stalled")
       const now = yield* Clock.currentTimeMillis
-      // an owner that took the run's lease a minute ago for a second, and was not seen again
-      yield* Effect.gen(function*() {
+      // a run that started a minute ago, whose owner took its lease for 100 ms and was not seen again
+      const lastSeenAt = yield* Effect.gen(function*() {
         const client = yield* MultiRunClient
-        yield* client.writeRun(runRecord("remote-stalled", { name: "remote-stalled", startedAt: now - 120_000 }))
+        yield* client.writeRun(runRecord("remote-stalled", { name: "remote-stalled", startedAt: now - 60_000 }))
         yield* client.writeRun(runRecord("remote-live", { name: "remote-live", startedAt: now - 60_000 }))
         yield* client.flush
-        yield* client.acquireLease({ runId: "remote-stalled", owner: "pid 7 on elsewhere", now: now - 60_000, ttlMs: 1_000 })
-        yield* client.acquireLease({ runId: "remote-live", owner: "pid 8 on elsewhere", now, ttlMs: 600_000 })
+        const gone = yield* client.acquireLease({ runId: "remote-stalled", owner: "pid 7 on elsewhere", ttlMs: 100 })
+        yield* client.acquireLease({ runId: "remote-live", owner: "pid 8 on elsewhere", ttlMs: 600_000 })
+        yield* Effect.sleep("150 millis")
+        return gone.acquiredAt
       }).pipe(Effect.provide(memoryRemote({ url: server.url, apiKey })))
       const source = ["--url", server.url, "--api-key", apiKey]
       const [table, onlyStalled, show] = yield* all([
@@ -260,7 +262,7 @@ layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("mult
       assert.match(table.stdout, /^remote-stalled\s+remote-stalled\s+stalled\s+\S+ \S+\s+1 min 0 s\s/m)
       assert.include(table.stdout, "remote-stalled stalled: its owner (pid 7 on elsewhere) was last seen")
       const [record] = JSON.parse(onlyStalled.stdout)
-      assert.deepStrictEqual([record.id, record.stalled], ["remote-stalled", { owner: "pid 7 on elsewhere", lastSeenAt: now - 60_000 }])
+      assert.deepStrictEqual([record.id, record.stalled], ["remote-stalled", { owner: "pid 7 on elsewhere", lastSeenAt }])
       assert.match(show.stdout.split("\n")[0]!, /^remote-stalled {2}stalled {2}wall 1 min 0 s /)
     }), { timeout: 240_000 })
 

@@ -114,21 +114,24 @@ const suite = (label: string, server: Layer.Layer<TestServer, unknown>) =>
         const { keyFor, url } = yield* TestServer
         const key = yield* keyFor("views-stalled")
         const now = yield* Clock.currentTimeMillis
-        yield* Effect.gen(function*() {
+        const lastSeenAt = yield* Effect.gen(function*() {
           const client = yield* MultiRunClient
           for (const [i, name] of ["batch-dead", "batch-live", "batch-old"].entries()) {
             yield* client.writeRun(runRecord(name, { name, startedAt: now - (3 - i) * 60_000 }))
           }
           yield* client.flush
-          yield* client.acquireLease({ runId: "batch-dead", owner: "gone", now: now - 90_000, ttlMs: 1_000 })
-          yield* client.acquireLease({ runId: "batch-live", owner: "alive", now, ttlMs: 600_000 })
+          // leases are stamped on the server's clock: a short one, left to expire
+          const gone = yield* client.acquireLease({ runId: "batch-dead", owner: "gone", ttlMs: 100 })
+          yield* client.acquireLease({ runId: "batch-live", owner: "alive", ttlMs: 600_000 })
+          yield* Effect.sleep("150 millis")
+          return gone.acquiredAt
         }).pipe(Effect.provide(memoryRemote({ url, apiKey: key })))
         const get = (path: string) => Effect.map(Effect.promise(() => request(url, { path, key })), (a) => a.body)
         const searched = yield* get("/api/runs?search=batch")
         assert.deepStrictEqual(searched.map((r: any) => [r.name, r.status, r.stalled ?? null]), [
           ["batch-old", "running", null],
           ["batch-live", "running", null],
-          ["batch-dead", "running", { owner: "gone", lastSeenAt: now - 90_000 }]
+          ["batch-dead", "running", { owner: "gone", lastSeenAt }]
         ])
         const after = Api.runsCursor(searched[0])
         assert.deepStrictEqual((yield* get(`/api/runs?status=stalled&cursor=${after}`)).map((r: any) => r.name), ["batch-dead"])

@@ -13,7 +13,7 @@ import { Clock, Effect, Either, Layer, Option, TestClock, TestServices } from "e
 import type { Scope } from "effect"
 import * as fs from "node:fs"
 import { Migrations, Retention, SqliteLayer, SqlStore, StoreUsage } from "../src/index.js"
-import { type Database, pgDatabase, sqliteDatabase } from "./helpers.js"
+import { ageLease, type Database, pgDatabase, sqliteDatabase } from "./helpers.js"
 
 const day = 86_400_000
 
@@ -155,7 +155,8 @@ const suite = (name: string, newDatabase: Effect.Effect<Database, never, Scope.S
           yield* client.writeRun(runRecord("unleased", { name: "unleased", startedAt: now - 20 * day }))
           yield* client.flush
           for (const [name, at] of Object.entries(seen)) {
-            yield* client.acquireLease({ runId: name, owner: `owner of ${name}`, now: at, ttlMs: 30_000 })
+            const lease = yield* client.acquireLease({ runId: name, owner: `owner of ${name}`, ttlMs: 30_000 })
+            yield* ageLease(name, lease.acquiredAt - at)
           }
         }))
         const stalledOnly: Retention.Policy = { olderThan: { stalled: "7 days" } }
@@ -178,7 +179,7 @@ const suite = (name: string, newDatabase: Effect.Effect<Database, never, Scope.S
         assert.strictEqual(yield* provided(leaseCount), 2)
         // resumed meanwhile: its new owner is alive, and it stays
         yield* provided(Effect.flatMap(MultiRunClient, (c) =>
-          c.acquireLease({ runId: "gone-recent", owner: "rescuer", now, ttlMs: 30_000 })))
+          c.acquireLease({ runId: "gone-recent", owner: "rescuer", ttlMs: 30_000 })))
         const [none] = yield* provided(Retention.apply({ olderThan: { stalled: "1 minute" } }))
         assert.strictEqual(none!.runs.stalled, 0)
       }))

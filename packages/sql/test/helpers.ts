@@ -3,6 +3,7 @@
  * a SQLite file in a scoped temporary directory, or a PostgreSQL schema dropped with its scope.
  */
 import { pgSchema, pgUrl, tempFile } from "@multirun/core/test-utils"
+import { SqlClient } from "@effect/sql/SqlClient"
 import { Effect, Layer } from "effect"
 import type { Scope } from "effect"
 import { PgLayer, type PgLayerOptions, SqliteLayer } from "../src/index.js"
@@ -31,3 +32,12 @@ export const pgDatabase = (extra?: Partial<PgLayerOptions>): Effect.Effect<Datab
 /** The layer of a new database, which goes away with the layer. */
 export const freshLayer = (database: Effect.Effect<Database, never, Scope.Scope>) =>
   Layer.unwrapScoped(Effect.map(database, (db) => db.open()))
+
+/**
+ * Makes a run's lease as old as if it had been taken `millis` earlier on the database's clock
+ * (leases take no time from a request): its acquisition and expiry move back by `millis`.
+ */
+export const ageLease = (runId: string, millis: number) =>
+  Effect.flatMap(SqlClient, (sql) =>
+    sql`UPDATE multirun_leases SET acquired_at = acquired_at - ${millis}, expires_at = expires_at - ${millis}
+      WHERE run_id = ${runId}`)

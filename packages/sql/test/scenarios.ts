@@ -13,7 +13,7 @@ import type { Scope } from "effect"
 import { createHash } from "node:crypto"
 import { ProjectView, SqlStore } from "../src/index.js"
 import { idBytes } from "../src/internal/stepRows.js"
-import { type Database, freshLayer } from "./helpers.js"
+import { ageLease, type Database, freshLayer } from "./helpers.js"
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
@@ -279,17 +279,19 @@ export const scenarios = (name: string, newDatabase: Effect.Effect<Database, nev
 
     it.scoped("a stalled run is judged on the database's clock, not on the reader's Clock", () =>
       Effect.gen(function*() {
-        const client = yield* Effect.provide(MultiRunClient, yield* Layer.build((yield* newDatabase).open()))
+        const store = yield* Layer.build((yield* newDatabase).open())
+        const client = yield* Effect.provide(MultiRunClient, store)
         const now = yield* TestServices.provideLive(Clock.currentTimeMillis)
         yield* client.writeRun(runRecord("by-db-clock", { name: "gone" }))
         yield* client.writeRun(runRecord("alive-by-db-clock", { name: "alive" }))
         yield* client.flush
         // the reader's clock (TestClock, at 0) says both leases hold; the database's says one expired
-        yield* client.acquireLease({ runId: "by-db-clock", owner: "gone", now: now - 60_000, ttlMs: 30_000 })
-        yield* client.acquireLease({ runId: "alive-by-db-clock", owner: "alive", now, ttlMs: 60_000 })
+        const gone = yield* client.acquireLease({ runId: "by-db-clock", owner: "gone", ttlMs: 30_000 })
+        yield* client.acquireLease({ runId: "alive-by-db-clock", owner: "alive", ttlMs: 60_000 })
+        yield* Effect.provide(ageLease("by-db-clock", 60_000), store)
         assert.deepStrictEqual(Option.getOrThrow(yield* client.getRun("by-db-clock")).stalled, {
           owner: "gone",
-          lastSeenAt: now - 60_000
+          lastSeenAt: gone.acquiredAt - 60_000
         })
         // and the reader's clock a day ahead does not make the other one stalled
         yield* TestClock.setTime(now + 86_400_000)

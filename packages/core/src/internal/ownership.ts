@@ -7,27 +7,16 @@ import { Effect, Fiber } from "effect"
 import { hostname } from "node:os"
 import { randomUUID } from "node:crypto"
 import { BackendError, RunError } from "../Errors.js"
-import type * as Lease from "../Lease.js"
+import * as Lease from "../Lease.js"
 import type { MultiRunClientService } from "../MultiRunClient.js"
 
 /** The owner token of a run started in this process: readable in a `Locked` error, and unique. */
 export const ownerToken = (): string => `pid ${process.pid} on ${hostname()} (${randomUUID().slice(0, 8)})`
 
-/** Whether an owner token names a process of this machine that no longer exists. */
-const isDeadLocalProcess = (owner: string): boolean => {
-  const match = /^pid (\d+) on (.+) \([0-9a-f]{8}\)$/.exec(owner)
-  if (match === null || match[2] !== hostname() || Number(match[1]) === process.pid) return false
-  try {
-    process.kill(Number(match[1]), 0)
-    return false
-  } catch (error) {
-    return (error as { readonly code?: unknown }).code === "ESRCH"
-  }
-}
-
 /**
  * Takes a run's lease for this process. A lease still held by a process of this machine that
- * has died (a crash, `kill -9`) is taken over at once instead of waiting for it to expire.
+ * has died (a crash, `kill -9`) is asked over at once (`replaces`) instead of waiting for it to
+ * expire: a store on this machine sees the holder is dead and grants it.
  */
 export const acquireLease = (
   client: MultiRunClientService,
@@ -36,7 +25,7 @@ export const acquireLease = (
   Effect.catchIf(
     client.acquireLease(request),
     (error): error is RunError =>
-      error instanceof RunError && error.holder !== undefined && isDeadLocalProcess(error.holder.owner),
+      error instanceof RunError && error.holder !== undefined && Lease.isDeadLocalOwner(error.holder.owner),
     (error) => client.acquireLease({ ...request, replaces: error.holder!.owner })
   )
 
@@ -48,7 +37,6 @@ export interface Owned {
   renewal: Fiber.RuntimeFiber<void> | undefined
   readonly runId: string
   readonly client: MultiRunClientService
-  now(): number
 }
 
 /**
@@ -81,7 +69,7 @@ const renewLoop = (run: Owned): Effect.Effect<void> =>
     let failures = 0
     while (true) {
       yield* Effect.sleep(Math.max(1, Math.floor(run.lease.ttlMs / 3)))
-      const renewed = yield* Effect.either(run.client.renewLease(run.lease, run.now()))
+      const renewed = yield* Effect.either(run.client.renewLease(run.lease))
       if (renewed._tag === "Right") {
         run.lease = renewed.right
         failures = 0

@@ -41,18 +41,13 @@ const environment = (
       ids: yield* Ids,
       onDrift: options.onDrift ?? "execute",
       maxValueSize: options.maxValueSize ?? defaultMaxValueSize,
-      ttlMs: options.leaseTtl === undefined ? Lease.defaultTtlMs : Duration.toMillis(options.leaseTtl)
+      ttlMs: options.leaseTtl === undefined ? Lease.defaultTtlMs : Math.round(Duration.toMillis(options.leaseTtl))
     } as const
   })
 
 /** Takes the run's lease for this process, or fails with `RunError("Locked")`. */
-const acquire = (env: Environment, runId: string) =>
-  acquireLease(env.client, {
-    runId,
-    owner: ownerToken(),
-    now: env.clock.unsafeCurrentTimeMillis(),
-    ttlMs: Math.max(1, Math.round(env.ttlMs))
-  })
+const acquire = (env: Environment, runId: string, owner = ownerToken()) =>
+  acquireLease(env.client, { runId, owner, ttlMs: env.ttlMs })
 
 /**
  * Creates, resumes or forks a run, as `withRun` options say; with a telemetry service, the run's
@@ -68,6 +63,14 @@ export const startRun = (
     const metadataText = canonicalJson(options.metadata ?? {}, "run metadata")
     if (typeof metadataText !== "string") return yield* metadataText
     const env = yield* environment(options, telemetry, redaction)
+    // before anything is written: a lease out of bounds would leave a new run without an owner
+    const target = options.resume === undefined
+      ? `(new run ${options.name})`
+      : "runId" in options.resume
+      ? options.resume.runId
+      : options.resume.checkpointId
+    const invalid = Lease.invalidTtl(target, env.ttlMs)
+    if (invalid !== undefined) return yield* invalid
     const run = yield* options.resume === undefined ? create(options, env, outer) : resume(options.resume, env)
     yield* keepAlive(run)
     if (run.telemetry !== undefined) yield* run.telemetry.openRun(run, options.resume !== undefined)
@@ -83,9 +86,12 @@ const create = (options: RunOptions, env: Environment, outer: RunId | undefined)
     const parent = options.forkFrom === undefined ? undefined : yield* loadCheckpoint(client, options.forkFrom)
     const now = clock.unsafeCurrentTimeMillis()
     const runId = ids.next(now) as RunId
+    const owner = ownerToken()
     const run = new RunState({
       ...env,
-      lease: yield* acquire(env, runId),
+      // a lease is granted only for a stored run: this one is taken once the run's row is stored,
+      // and nothing is written under this placeholder (epoch 0) meanwhile
+      lease: { runId, owner, epoch: 0, acquiredAt: now, expiresAt: 0, ttlMs: env.ttlMs },
       runId,
       name: options.name,
       metadata: options.metadata ?? {},
@@ -100,8 +106,9 @@ const create = (options: RunOptions, env: Environment, outer: RunId | undefined)
         run.continueFrom({ checkpoint: parent, timeline, nextSeq: 0, latestVersion: 0, reachedAgain: [] })
       }
       // the run's row is durable before the program starts, so a crash at any later point can resume
-      yield* run.client.writeRun(run.record())
-      yield* run.client.flush
+      yield* client.writeRun(run.record())
+      yield* client.flush
+      run.lease = yield* acquire(env, runId, owner)
     }))
   })
 
@@ -131,6 +138,13 @@ const resume = (
       })
     }
     const previous = stored.value
+    const behind = previous.startedAt - env.clock.unsafeCurrentTimeMillis()
+    if (behind > 0) {
+      yield* Effect.logWarning(
+        `multirun: this machine's clock is ${Math.round(behind / 1000)} s behind the start of run ${runId}; ` +
+          "its end is stored no earlier than its start"
+      )
+    }
     if (previous.status === "completed") {
       return yield* new RunError({
         reason: "Completed",

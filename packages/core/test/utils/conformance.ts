@@ -14,7 +14,7 @@ import { StepContext } from "../../src/StepContext.js"
 import { stalledConformance } from "./conformanceStalled.js"
 import { assertNone, assertSome } from "./Options.js"
 import { agentRecord, runRecord, stepRecord } from "./records.js"
-import { leaseConformance } from "./leases.js"
+import { capturingWarnings, leaseConformance } from "./leases.js"
 import { replayConformance } from "./replay.js"
 import { replayProperty } from "./replayProperty.js"
 import { valueConformance } from "./values.js"
@@ -78,6 +78,29 @@ export const conformance = <R = never>(
 
   describe(`conformance: ${name}`, () => {
     describe("runs", () => {
+      it.effect("a run resumed on a machine whose clock is 2 h behind is stored with a duration that is never negative", () =>
+        run(Effect.gen(function*() {
+          const client = yield* MultiRunClient
+          yield* TestClock.setTime(Date.UTC(2026, 0, 1, 12))
+          let runId = ""
+          const first = yield* Effect.exit(withRun("behind")(Effect.gen(function*() {
+            runId = (yield* RunContext).runId
+            yield* TestClock.adjust("2 seconds")
+            return yield* Effect.fail("crash")
+          })))
+          assert.isTrue(Exit.isFailure(first))
+          yield* TestClock.setTime(Date.UTC(2026, 0, 1, 10))
+          const warnings: Array<string> = []
+          yield* capturingWarnings(warnings, withRun({ name: "behind", resume: { runId, latest: true } })(Effect.void))
+          assert.deepStrictEqual(warnings.filter((w) => w.includes("behind the start")), [
+            `multirun: this machine's clock is 7200 s behind the start of run ${runId}; its end is stored no earlier than its start`
+          ])
+          const stored = Option.getOrThrow(yield* client.getRun(runId))
+          assert.strictEqual(stored.startedAt, Date.UTC(2026, 0, 1, 12))
+          assert.strictEqual(stored.status, "completed")
+          assert.isAtLeast(stored.endedAt!, stored.startedAt, "its end is not before its start")
+        })))
+
       it.effect("records a completed run with its result", () =>
         run(Effect.gen(function*() {
           const runId = yield* withRun("ok")(Effect.map(RunContext, (ctx) => ctx.runId))

@@ -7,19 +7,22 @@ import { assert, describe } from "@effect/vitest"
 import { Clock, Effect, type Layer, Option, Schema, TestClock, TestServices } from "effect"
 import type { Checkpoints } from "../../src/Checkpoints.js"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
+import * as Lease from "../../src/Lease.js"
 import * as Run from "../../src/Run.js"
 import { RunContext, withRun } from "../../src/RunContext.js"
 import type { BackendLayer, ConformanceIt } from "./conformance.js"
+import { lapse } from "./leases.js"
 import { runRecord } from "./records.js"
 
 const minute = 60_000
 const deadOwner = "pid 4242 on gone-host (deadbeef)"
 
 /**
- * Four running runs and an ended one, with leases on the backend's real clock (a database's, a
- * server's; `TestClock` is set to it for the memory backend): `dead` (its owner took the lease two
- * minutes ago for 30 s and was not seen again), `released` (its owner gave the lease up without
- * ending the run), `live` (renewed now), `old` (no lease: written before 0.2), `done` (ended).
+ * Four running runs and an ended one, with leases on the backend's clock (a database's, a
+ * server's; `TestClock`, set to real time, for the memory backend): `dead` (its owner took a
+ * short lease and was not seen again), `released` (its owner gave the lease up without ending
+ * the run), `live` (taken now), `old` (no lease: written before 0.2), `done` (ended). Returns
+ * when the dead and the released owners were last seen.
  */
 const seed = Effect.gen(function*() {
   const client = yield* MultiRunClient
@@ -34,13 +37,14 @@ const seed = Effect.gen(function*() {
     }))
   }
   yield* client.flush
-  yield* client.acquireLease({ runId: "stalled-dead", owner: deadOwner, now: now - 2 * minute, ttlMs: 30_000 })
-  const released = yield* client.acquireLease({ runId: "stalled-released", owner: "quitter", now: now - 3 * minute, ttlMs: 10 * minute })
+  const released = yield* client.acquireLease({ runId: "stalled-released", owner: "quitter", ttlMs: 10 * minute })
   yield* client.releaseLease(released)
-  yield* client.acquireLease({ runId: "stalled-live", owner: "worker", now, ttlMs: 10 * minute })
-  const done = yield* client.acquireLease({ runId: "stalled-done", owner: "finisher", now: now - 2 * minute, ttlMs: 30_000 })
+  const dead = yield* client.acquireLease({ runId: "stalled-dead", owner: deadOwner, ttlMs: Lease.minTtlMs })
+  const done = yield* client.acquireLease({ runId: "stalled-done", owner: "finisher", ttlMs: Lease.minTtlMs })
   yield* client.releaseLease(done)
-  return now
+  yield* lapse(Lease.minTtlMs + 50)
+  yield* client.acquireLease({ runId: "stalled-live", owner: "worker", ttlMs: 10 * minute })
+  return { dead: dead.acquiredAt, released: released.acquiredAt }
 })
 
 const names = (runs: ReadonlyArray<Run.Encoded>) => runs.map((run) => run.name)
@@ -54,19 +58,19 @@ export const stalledConformance = <R>(makeLayer: BackendLayer<R>, it: Conformanc
     it.effect("a running run whose lease expired reads as stalled, with its owner and last sighting; filters see it", () =>
       run(Effect.gen(function*() {
         const client = yield* MultiRunClient
-        const now = yield* seed
+        const seen = yield* seed
         const dead = Option.getOrThrow(yield* client.getRun("stalled-dead"))
         assert.strictEqual(dead.status, "running", "the stored status is left as it is")
-        assert.deepStrictEqual(dead.stalled, { owner: deadOwner, lastSeenAt: now - 2 * minute })
+        assert.deepStrictEqual(dead.stalled, { owner: deadOwner, lastSeenAt: seen.dead })
         const released = Option.getOrThrow(yield* client.getRun("stalled-released"))
-        assert.deepStrictEqual(released.stalled, { owner: "quitter", lastSeenAt: now - 3 * minute })
+        assert.deepStrictEqual(released.stalled, { owner: "quitter", lastSeenAt: seen.released })
         for (const id of ["live", "old", "done"]) {
           const other = Option.getOrThrow(yield* client.getRun(`stalled-${id}`))
           assert.isFalse("stalled" in other, `${id} is not stalled`)
           assert.isNull(Schema.decodeSync(Run.Run)(other).stalled)
         }
         const decoded = Schema.decodeSync(Run.Run)(dead).stalled
-        assert.strictEqual(decoded?.lastSeenAt.epochMillis, now - 2 * minute)
+        assert.strictEqual(decoded?.lastSeenAt.epochMillis, seen.dead)
 
         const all = yield* client.listRuns()
         assert.deepStrictEqual(names(all), ["done", "old", "live", "released", "dead"])
@@ -81,12 +85,12 @@ export const stalledConformance = <R>(makeLayer: BackendLayer<R>, it: Conformanc
     it.effect("stalled is derived at every read, never stored: a record written back with it, then a new owner, reads live", () =>
       run(Effect.gen(function*() {
         const client = yield* MultiRunClient
-        const now = yield* seed
+        yield* seed
         const dead = Option.getOrThrow(yield* client.getRun("stalled-dead"))
         yield* client.writeRun({ ...dead, name: "dead-again" })
         yield* client.flush
         assert.deepStrictEqual(Option.getOrThrow(yield* client.getRun("stalled-dead")).stalled?.owner, deadOwner)
-        yield* client.acquireLease({ runId: "stalled-dead", owner: "rescuer", now, ttlMs: 10 * minute })
+        yield* client.acquireLease({ runId: "stalled-dead", owner: "rescuer", ttlMs: 10 * minute })
         const live = Option.getOrThrow(yield* client.getRun("stalled-dead"))
         assert.strictEqual(live.name, "dead-again")
         assert.isFalse("stalled" in live, "the stalled view written back was not stored")

@@ -1,12 +1,14 @@
 /**
  * Conformance for run ownership: one owner at a time, expiry, fencing, and simultaneous
- * resumers. Called by `conformance`, so it holds on every backend; time is `TestClock`'s.
+ * resumers. Called by `conformance`, so it holds on every backend. Leases are on the backend's
+ * clock: `TestClock` for the memory backend, real time for a database or a server, so a lease
+ * that must expire is a short one and `lapse` moves both clocks.
  */
 import { assert, describe } from "@effect/vitest"
-import { Cause, Clock, Deferred, type Duration, Effect, Exit, Fiber, type Layer, Option, TestClock, TestServices } from "effect"
+import { Cause, Deferred, type Duration, Effect, Exit, Fiber, type Layer, Logger, Option, TestClock, TestServices } from "effect"
 import type { Checkpoints } from "../../src/Checkpoints.js"
 import { BackendError, RunError } from "../../src/Errors.js"
-import type * as Lease from "../../src/Lease.js"
+import * as Lease from "../../src/Lease.js"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
 import { RunContext, withRun } from "../../src/RunContext.js"
 import * as Step from "../../src/Step.js"
@@ -40,6 +42,20 @@ const crashedRun = (name: string, steps: number, executed: Map<string, number>) 
 const tick = (duration: Duration.DurationInput) =>
   Effect.zipRight(TestClock.adjust(duration), TestServices.provideLive(Effect.sleep("300 millis")))
 
+/**
+ * Lets `duration` pass on the backend's clock, whichever it is: `TestClock` (the memory
+ * backend's) and real time (a database's, a server's).
+ */
+export const lapse = (millis: number) =>
+  Effect.zipRight(TestClock.adjust(millis), TestServices.provideLive(Effect.sleep(millis)))
+
+/** Runs `effect` with its warnings kept in `warnings` instead of printed. */
+export const capturingWarnings = <A, E, R>(warnings: Array<string>, effect: Effect.Effect<A, E, R>) =>
+  Effect.provide(
+    effect,
+    Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void warnings.push(String(message))))
+  )
+
 /** A step that counts its executions. */
 const work = (name: string, executed: Map<string, number>) =>
   Effect.sync(() => {
@@ -59,12 +75,7 @@ export const leaseConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceI
         const executed = new Map<string, number>()
         const runId = yield* crashedRun("locked", 3, executed)
         // another process (on another machine) owns the run now
-        const holder = yield* client.acquireLease({
-          runId,
-          owner: "worker-7 on another host",
-          now: yield* Clock.currentTimeMillis,
-          ttlMs: 30_000
-        })
+        const holder = yield* client.acquireLease({ runId, owner: "worker-7 on another host", ttlMs: 30_000 })
         const resume = withRun({ name: "locked", resume: { runId, latest: true } })(
           Effect.gen(function*() {
             for (let i = 0; i < 5; i++) yield* work(`s${i}`, executed)
@@ -83,14 +94,30 @@ export const leaseConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceI
         assert.include(locked.message, new Date(holder.acquiredAt).toISOString())
         assert.deepStrictEqual([...executed.values()], [1, 1, 1], "the locked resume ran no step")
 
-        // the holder dies without releasing; 29 s later its lease still holds, at 30 s it is gone
-        yield* TestClock.adjust("29 seconds")
-        assert.strictEqual(failureOf(yield* Effect.exit(resume))._tag, "RunError")
-        yield* TestClock.adjust("1 second")
+        // the holder renews for the shortest time and dies without releasing: once its lease
+        // expired on the backend's clock, a resume proceeds
+        const last = yield* client.acquireLease({ runId, owner: "worker-7 on another host", ttlMs: Lease.minTtlMs })
+        assert.strictEqual(last.epoch, holder.epoch + 1)
+        yield* lapse(Lease.minTtlMs + 50)
         yield* resume
         assert.deepStrictEqual(Object.fromEntries(executed), { s0: 1, s1: 1, s2: 1, s3: 1, s4: 1 })
         const stored = Option.getOrThrow(yield* client.getRun(runId))
         assert.strictEqual(stored.status, "completed")
+      })))
+
+    it.effect("a lease out of bounds is refused before the run starts; a lease is only granted for a stored run", () =>
+      run(Effect.gen(function*() {
+        const client = yield* MultiRunClient
+        for (const leaseTtl of ["10 millis", "2 hours"] as const) {
+          const refused = failureOf(yield* Effect.exit(withRun({ name: "bounds", leaseTtl })(Effect.void)))
+          assert.instanceOf(refused, RunError)
+          assert.strictEqual((refused as RunError).reason, "InvalidLease")
+          assert.include(refused.message, `from ${Lease.minTtlMs} to ${Lease.maxTtlMs}`)
+        }
+        assert.deepStrictEqual(yield* client.listRuns(), [], "nothing was written")
+        const missing = failureOf(yield* Effect.exit(client.acquireLease({ runId: "no-such-run", owner: "o", ttlMs: 1_000 })))
+        assert.instanceOf(missing, RunError)
+        assert.deepStrictEqual([(missing as RunError).reason, (missing as RunError).runId], ["NotFound", "no-such-run"])
       })))
 
     it.effect("an owner fenced out stops: its late writes are refused and never replayed, its next step never runs", () =>
@@ -110,18 +137,26 @@ export const leaseConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceI
         })).pipe(Effect.exit, Effect.fork)
         const runId = yield* Deferred.await(started)
         // the owner stalls past its expiry (a long GC pause, a stopped VM) and another process takes over
-        const now = yield* Clock.currentTimeMillis
-        const ownerToken = failureOf(
-          yield* Effect.exit(client.acquireLease({ runId, owner: "probe", now, ttlMs: 1_000 }))
-        )
+        const ownerToken = failureOf(yield* Effect.exit(client.acquireLease({ runId, owner: "probe", ttlMs: 1_000 })))
+        const warnings: Array<string> = []
         assert.instanceOf(ownerToken, RunError)
+        // naming the live holder is not enough: the backend cannot tell it is dead
+        const refused = failureOf(yield* Effect.exit(client.acquireLease({
+          runId,
+          owner: "taker",
+          ttlMs: 60_000,
+          replaces: (ownerToken as RunError).holder!.owner
+        })))
+        assert.strictEqual((refused as RunError).reason, "Locked")
         const taker = yield* client.acquireLease({
           runId,
           owner: "taker",
-          now,
           ttlMs: 60_000,
-          replaces: (ownerToken as RunError).holder!.owner
-        })
+          replaces: (ownerToken as RunError).holder!.owner,
+          force: true
+        }).pipe((effect) => capturingWarnings(warnings, effect))
+        // a store in this process logs it here; a server logs it on its side
+        for (const warning of warnings) assert.include(warning, `taker forced the lease over from ${(ownerToken as RunError).holder!.owner}`)
         assert.strictEqual(taker.epoch, 2)
         yield* Deferred.succeed(goOn, undefined)
         const error = failureOf(yield* Fiber.join(owner))
@@ -157,21 +192,22 @@ export const leaseConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceI
           yield* work("after", executed)
         })).pipe(Effect.exit, Effect.fork)
         const runId = yield* Deferred.await(started)
-        // renewals at 1 s and 2 s keep the lease; the owner holds it past its original expiry
+        const probe = () => Effect.map(Effect.exit(client.acquireLease({ runId, owner: "probe", ttlMs: 1_000 })), failureOf)
+        const first = yield* probe()
+        // renewals every second keep the lease, each from the backend's time
         yield* tick("2 seconds")
         yield* tick("2 seconds")
-        const now = yield* Clock.currentTimeMillis
-        const probe = failureOf(yield* Effect.exit(client.acquireLease({ runId, owner: "probe", now, ttlMs: 1_000 })))
-        assert.instanceOf(probe, RunError, "renewed while the run lives")
-        const holder = (probe as RunError).holder!
-        assert.isAbove(holder.expiresAt, now)
+        const renewed = yield* probe()
+        assert.instanceOf(renewed, RunError, "renewed while the run lives")
+        const holder = (renewed as RunError).holder!
+        assert.isAbove(holder.expiresAt, (first as RunError).holder!.expiresAt)
         const taken: Lease.Encoded = yield* client.acquireLease({
           runId,
           owner: "taker",
-          now,
           ttlMs: 60_000,
-          replaces: holder.owner
-        })
+          replaces: holder.owner,
+          force: true
+        }).pipe((effect) => capturingWarnings([], effect))
         yield* tick("1 second") // the owner's next renewal finds out
         yield* Deferred.succeed(goOn, undefined)
         const error = failureOf(yield* Fiber.join(owner))

@@ -212,7 +212,7 @@ export const make = (sql: SqlClient, project: string, location?: string): Querie
   const { acquireLease, releaseLease, renewLease } = Leases.make(sql, project, location)
   const leases = {
     acquireLease: (request: Parameters<typeof acquireLease>[0]) => reconnecting(acquireLease(request)),
-    renewLease: (lease: Parameters<typeof renewLease>[0], now: number) => reconnecting(renewLease(lease, now)),
+    renewLease: (lease: Parameters<typeof renewLease>[0]) => reconnecting(renewLease(lease)),
     releaseLease: (lease: Parameters<typeof releaseLease>[0]) => reconnecting(releaseLease(lease))
   }
   return {

@@ -53,7 +53,8 @@ const runs: Table<Run.Encoded> = {
   onConflict: `ON CONFLICT (project, id) DO UPDATE SET name = excluded.name, status = excluded.status,
     parent_run_id = excluded.parent_run_id, started_at = excluded.started_at,
     ended_at = excluded.ended_at, tags = excluded.tags, record = excluded.record`,
-  bind: (params, project, run) => {
+  bind: (params, project, written) => {
+    const run = Run.stored(written)
     params.push(
       project,
       run.id,
@@ -63,7 +64,7 @@ const runs: Table<Run.Encoded> = {
       millis(run.startedAt),
       millis(run.endedAt),
       JSON.stringify(run.tags),
-      JSON.stringify(Run.stored(run))
+      JSON.stringify(run)
     )
   }
 }

@@ -4,7 +4,7 @@ import type { Fragment } from "@effect/sql/Statement"
 import type { BackendErrorReason } from "@multirun/core/Errors"
 
 /** The database's clock, in milliseconds since the epoch. */
-const databaseNow = (sql: SqlClient): Fragment =>
+export const databaseNow = (sql: SqlClient): Fragment =>
   sql.literal(sql.onDialectOrElse({
     pg: () => "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::bigint",
     orElse: () => "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
