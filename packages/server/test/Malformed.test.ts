@@ -1,10 +1,10 @@
 import { assert, layer } from "@effect/vitest"
-import { batchOf, runRecord, stepRecord } from "@multirun/core/test-utils"
+import { agentRecord, batchOf, runRecord, stepRecord } from "@multirun/core/test-utils"
 import { Effect } from "effect"
 import * as net from "node:net"
 import { drainBytes } from "../src/internal/body.js"
 import { defaultMaxBodyBytes } from "../src/Limits.js"
-import { type Answer, layerSqlite, request, TestServer } from "./TestServer.js"
+import { type Answer, layerPg, layerSqlite, request, TestServer } from "./TestServer.js"
 
 interface Case {
   readonly name: string
@@ -54,7 +54,32 @@ const nested = (n: number) => "[".repeat(n) + "]".repeat(n)
 const batchWithRaw = (event: unknown, raw: string) => batch([event]).replace("\"RAW\"", raw)
 const overLimit = JSON.stringify({ batchId: "b", events: [], pad: "x".repeat(6 * 1024 * 1024) })
 
+const runEvent = (run: unknown) => ({ _tag: "RunWritten", eventId: "e", run })
+const agentEvent = (agent: unknown) => ({ _tag: "AgentWritten", eventId: "e", agent })
+const goodRun = runRecord("r")
+const goodAgent = agentRecord("a", "r")
+
+/** Records of the right shape holding what no database stores: each refused alone, on SQLite and PostgreSQL. */
+const unstorable: ReadonlyArray<Case & { readonly event: unknown }> = [
+  { name: "U+0000 in a run name", event: runEvent({ ...goodRun, name: "nightly\u0000" }), mentions: "run.name cannot be stored (found U+0000 at character 7)" },
+  { name: "U+0000 in a step name", event: stepEvent({ ...goodStep, name: "\u0000" }), mentions: "step.name" },
+  { name: "U+0000 in an agent name", event: agentEvent({ ...goodAgent, name: "a\u0000" }), mentions: "agent.name" },
+  { name: "U+0000 in a run tag", event: runEvent({ ...goodRun, tags: ["ok", "t\u0000"] }), mentions: "run.tags[1]" },
+  { name: "U+0000 in a metadata key", event: runEvent({ ...goodRun, metadata: { "k\u0000": 1 } }), mentions: "run.metadata" },
+  { name: "U+0000 in a metadata text", event: agentEvent({ ...goodAgent, metadata: { note: ["x\u0000"] } }), mentions: "agent.metadata.note[0]" },
+  { name: "U+0000 in a step's input text", event: stepEvent({ ...goodStep, input: "\"a\u0000\"" }), mentions: "step.input" },
+  { name: "a lone surrogate in a step name", event: stepEvent({ ...goodStep, name: "x\ud800" }), mentions: "lone surrogate U+D800 at character 1" },
+  { name: "a lone surrogate in a run name", event: runEvent({ ...goodRun, name: "\udc00" }), mentions: "lone surrogate U+DC00" },
+  { name: "run id `..`", event: runEvent(runRecord("..")), mentions: "run.id" },
+  { name: "empty run id", event: runEvent(runRecord("")), mentions: "an empty id" },
+  { name: "step id of 100 KB", event: stepEvent({ ...goodStep, id: "x".repeat(100_000) }), mentions: "ids have at most 256" },
+  { name: "agent id not printable", event: agentEvent(agentRecord("a\u0007", "r")), mentions: "not printable (U+0007)" },
+  { name: "run id a lone surrogate", event: runEvent(runRecord("\ud83d")), mentions: "lone surrogate" },
+  { name: "step's agent id `..`", event: stepEvent({ ...goodStep, agentId: ".." }), mentions: "step.agentId" }
+]
+
 const cases: ReadonlyArray<Case> = [
+  ...unstorable.map(({ event, ...c }): Case => ({ ...c, method: "POST", path: "/api/ingest", body: batch([event]), status: 200, rejected: true })),
   { name: "broken JSON", method: "POST", path: "/api/ingest", body: "{nope", status: 400, mentions: "JSON" },
   { name: "truncated JSON", method: "POST", path: "/api/ingest", body: "[1, 2", status: 400, mentions: "JSON" },
   { name: "empty body", method: "POST", path: "/api/ingest", body: "", status: 400 },
@@ -265,5 +290,26 @@ layer(layerSqlite(), { excludeTestServices: true })("malformed and oversized req
         const next = yield* Effect.promise(() => request(server.url, { path: "/api/health" }))
         assert.strictEqual(next.status, 200)
       }
+    }))
+})
+
+layer(layerPg(), { excludeTestServices: true })("unstorable records on PostgreSQL", (it) => {
+  it.effect(`${unstorable.length} records no database stores are each rejected with the reason, the good ones of their batch stored, never 500`, () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer
+      const key = yield* server.keyFor("unstorable")
+      for (const { event, mentions, name } of unstorable) {
+        const good = runEvent(runRecord(`good-${batches}`))
+        const answer = yield* Effect.promise(() =>
+          request(server.url, { method: "POST", path: "/api/ingest", key, body: batch([good, event]) })
+        )
+        assert.strictEqual(answer.status, 200, `${name}: ${JSON.stringify(answer.body).slice(0, 300)}`)
+        assert.deepStrictEqual([answer.body.stored, answer.body.rejected.length, answer.body.rejected[0].index], [1, 1, 1], name)
+        assert.include(answer.body.rejected[0].reason, mentions!, name)
+      }
+      const runs = yield* Effect.promise(() => request(server.url, { path: "/api/runs", key }))
+      assert.strictEqual(runs.status, 200)
+      assert.strictEqual(runs.body.length, unstorable.length)
+      assert.isTrue(runs.body.every((run: { id: string }) => run.id.startsWith("good-")))
     }))
 })
