@@ -148,6 +148,9 @@ const cases: ReadonlyArray<Case> = [
   { name: "checkpoint: version as string", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, version: "two" }), status: 400, mentions: "version" },
   { name: "checkpoint: fractional version", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, version: 1.5 }), status: 400, mentions: "version" },
   { name: "checkpoint: covered of wrong shape", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, covered: [[1]] }), status: 400, mentions: "covered" },
+  { name: "checkpoint: U+0000 in its name", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, name: "c\u0000" }), status: 400, mentions: "checkpoint.name cannot be stored" },
+  { name: "checkpoint: id `..`", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, id: ".." }), status: 400, mentions: "checkpoint.id" },
+  { name: "checkpoint: id of 100 KB", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, id: "c".repeat(100_000) }), status: 400, mentions: "ids have at most 256" },
   { name: "checkpoint: unknown run", method: "POST", path: "/api/checkpoints", body: JSON.stringify(checkpoint), status: 404, mentions: "not found" },
   { name: "limit not a number", path: "/api/runs?limit=abc", status: 400, mentions: "limit" },
   { name: "limit zero", path: "/api/runs?limit=0", status: 400, mentions: "limit" },
@@ -298,8 +301,10 @@ layer(layerPg(), { excludeTestServices: true })("unstorable records on PostgreSQ
     Effect.gen(function*() {
       const server = yield* TestServer
       const key = yield* server.keyFor("unstorable")
+      const goodRuns: Array<string> = []
       for (const { event, mentions, name } of unstorable) {
-        const good = runEvent(runRecord(`good-${batches}`))
+        goodRuns.push(`good-${goodRuns.length}`)
+        const good = runEvent(runRecord(goodRuns.at(-1)!))
         const answer = yield* Effect.promise(() =>
           request(server.url, { method: "POST", path: "/api/ingest", key, body: batch([good, event]) })
         )
@@ -307,9 +312,20 @@ layer(layerPg(), { excludeTestServices: true })("unstorable records on PostgreSQ
         assert.deepStrictEqual([answer.body.stored, answer.body.rejected.length, answer.body.rejected[0].index], [1, 1, 1], name)
         assert.include(answer.body.rejected[0].reason, mentions, name)
       }
+      // a checkpoint of a stored run, named with U+0000: 400, not the database's failure
+      const saved = yield* Effect.promise(() =>
+        request(server.url, {
+          method: "POST",
+          path: "/api/checkpoints",
+          key,
+          body: JSON.stringify({ ...checkpoint, runId: goodRuns[0], name: "c\u0000" })
+        })
+      )
+      assert.strictEqual(saved.status, 400, JSON.stringify(saved.body).slice(0, 300))
+      assert.include(saved.body.message, "checkpoint.name cannot be stored (found U+0000 at character 1)")
       const runs = yield* Effect.promise(() => request(server.url, { path: "/api/runs", key }))
       assert.strictEqual(runs.status, 200)
       assert.strictEqual(runs.body.length, unstorable.length)
-      assert.isTrue(runs.body.every((run: { id: string }) => run.id.startsWith("good-")))
+      assert.sameMembers(runs.body.map((run: { id: string }) => run.id), goodRuns)
     }))
 })
