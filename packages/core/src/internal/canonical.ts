@@ -121,11 +121,21 @@ export const unstorableText = (text: string): string | undefined => {
   return undefined
 }
 
+/** Whether `text` is printable ASCII only, as most ids are: the checks below need not look further. */
+const printableAscii = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 0x20 || code > 0x7e) return false
+  }
+  return true
+}
+
 /** What makes `id` unusable as an id (see {@link maxIdLength}), or `undefined` when it is usable. */
 const unusableId = (id: string): string | undefined => {
   if (id.length === 0) return "an empty id"
   if (id.length > maxIdLength) return `an id of ${id.length} characters (ids have at most ${maxIdLength})`
   if (id === "." || id === "..") return `the id "${id}", which a URL path cannot name`
+  if (printableAscii(id)) return undefined
   const text = unstorableText(id)
   if (text !== undefined) return text
   const control = nonPrintable.exec(id)
