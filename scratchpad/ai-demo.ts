@@ -8,7 +8,8 @@
  * Pass 1 runs in a child process that dies (SIGKILL) while the writer's answer streams in; pass 2
  * resumes the run: the recorded model and tool calls are replayed (no request reaches the
  * provider for them), the writer's call runs again, and the run is printed as a tree with its
- * tokens and cost (`RunTree` of @multirun/server, the same as `multirun runs show`).
+ * tokens and cost (`RunTree` of @multirun/server, the same as `multirun runs show`). Pass 3
+ * resumes another run with a different model: the switch is reported as drift.
  *
  * Run: npm run demo:ai
  */
@@ -19,7 +20,7 @@ import * as Toolkit from "@effect/ai/Toolkit"
 import { OpenAiClient, OpenAiLanguageModel } from "@effect/ai-openai"
 import { FetchHttpClient } from "@effect/platform"
 import { Pricing, TrackedLanguageModel, TrackedToolkit } from "@multirun/ai"
-import { MultiRunClient, withAgent, withRun } from "@multirun/core"
+import { Checkpoint, MultiRunClient, RunContext, withAgent, withRun } from "@multirun/core"
 import { RunTree } from "@multirun/server"
 import { SqliteLayer } from "@multirun/sql"
 import { Clock, Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
@@ -89,12 +90,16 @@ const reply = (request: OpenAiStub.StubRequest): OpenAiStub.StubReply => {
   return { text: `Answer: ${words}` }
 }
 
+/** A tracked OpenAI model on the stub, checkpointing the run after each call. */
+const modelLayer = (apiUrl: string, model: string) =>
+  TrackedLanguageModel.model(OpenAiLanguageModel.model(model), { checkpoint: "afterEachCall" }).pipe(
+    Layer.provide(OpenAiClient.layer({ apiKey: Redacted.make("sk-demo"), apiUrl })),
+    Layer.provide(FetchHttpClient.layer)
+  )
+
 const layers = (apiUrl: string) =>
   Layer.mergeAll(
-    TrackedLanguageModel.model(OpenAiLanguageModel.model("gpt-4o-mini"), { checkpoint: "afterEachCall" }).pipe(
-      Layer.provide(OpenAiClient.layer({ apiKey: Redacted.make("sk-demo"), apiUrl })),
-      Layer.provide(FetchHttpClient.layer)
-    ),
+    modelLayer(apiUrl, "gpt-4o-mini"),
     TrackedToolkit.layer(Tools).pipe(Layer.provide(ToolHandlers)),
     Pricing.layerDefault,
     SqliteLayer({ filename: database }),
@@ -120,13 +125,48 @@ const secondPass = (stub: OpenAiStub.OpenAiStub) =>
     ])
     const now = yield* Clock.currentTimeMillis
     console.log(`\n${RunTree.render({ run, agents, steps, checkpoints }, { now }).join("\n")}`)
-    const replayed = steps.filter((s) => s.replayed)
+    // the recorded steps the resume returned instead of calling the provider or the tool
+    const replayed = steps.filter((s) => (run.replays ?? []).some((r) => Checkpoint.covers(r.steps, s.seq)))
     console.log(
       `\nprovider requests: ${before} in pass 1, ${stub.requests.length - before} in pass 2; ` +
         `${replayed.filter((s) => s.kind === "llm_call").length} model calls and ` +
         `${replayed.filter((s) => s.kind === "tool_call").length} tool call replayed from the record`
     )
     console.log(`cost of the run: ${money(run.costUsd)} (prices of ${Pricing.defaultTable.date}, gpt-4o-mini)`)
+  })
+
+/** Ends the first attempt of pass 3's run, unfinished so that it can be resumed. */
+class Stop {
+  readonly _tag = "Stop"
+  constructor(readonly runId: string) {}
+}
+
+/**
+ * Pass 3: a run asks gpt-4o-mini and stops; it is resumed with gpt-4o. The recorded answer is not
+ * replayed for another model: the switch is drift, with its path, and the call goes to the provider.
+ */
+const switchPass = (stub: OpenAiStub.OpenAiStub) =>
+  Effect.gen(function*() {
+    const client = yield* MultiRunClient.MultiRunClient
+    const ask = Effect.flatMap(
+      LanguageModel.generateText({ prompt: `Summarize ${topic} in one line` }),
+      () => Effect.map(RunContext, (run) => run.runId)
+    )
+    // the first attempt fails after its call (a failed run can be resumed), carrying its run id
+    const runId = yield* withRun("ai-model-switch")(Effect.flatMap(ask, (id) => Effect.fail(new Stop(id)))).pipe(
+      Effect.catchTag("Stop", (stop) => Effect.succeed(stop.runId))
+    )
+    const before = stub.requests.length
+    yield* withRun({ name: "ai-model-switch", resume: { runId, latest: true } })(ask).pipe(
+      Effect.provide(modelLayer(stub.url, "gpt-4o"))
+    )
+    yield* client.flush
+    const steps = yield* client.listSteps(runId)
+    const drift = steps.find((s) => typeof s.drift === "string")?.drift ?? "none"
+    console.log(
+      `\npass 3: run ${runId} asked gpt-4o-mini, resumed with gpt-4o: drift at ${drift}; ` +
+        `${stub.requests.length - before} request to the provider on resume (the old model's answer is not replayed)`
+    )
   })
 
 /** Runs pass 1 in a child process (asynchronously: the stub answers from this process). */
@@ -157,7 +197,7 @@ if (process.env.MULTIRUN_AI_DEMO_PASS === "1") {
     const stub = yield* OpenAiStub.make({ reply, responseModel: (model) => `${model}-2024-07-18` })
     console.log(`pass 1: an @effect/ai crew on ${path.relative(process.cwd(), database)}, OpenAI stub at ${stub.url}`)
     console.log(`  pass 1 ended with ${yield* firstPass(stub.url)}`)
-    yield* secondPass(stub).pipe(Effect.provide(layers(stub.url)))
+    yield* Effect.zipRight(secondPass(stub), switchPass(stub)).pipe(Effect.provide(layers(stub.url)))
   })
   Effect.runPromise(Effect.scoped(main)).catch(fail)
 }

@@ -16,6 +16,7 @@ import {
   AgentContext,
   Checkpoints,
   MultiRunClient,
+  Run,
   RunContext,
   step,
   withAgent,
@@ -124,7 +125,7 @@ const secondPass = Effect.gen(function*() {
   const [agents, steps, all] = yield* Effect.all([client.listAgents(run.id), client.listSteps(run.id), client.listCheckpoints(run.id)])
   const now = yield* Clock.currentTimeMillis
   console.log(`\n${RunTree.render({ run, agents, steps, checkpoints: all }, { now }).join("\n")}`)
-  const replayed = steps.filter((s) => s.replayed).length
+  const replayed = Run.replayedCount(run.replays ?? [])
   console.log(
     `\n${replayed} steps replayed from the checkpoint instead of calling the model again. ` +
       `Look at it: npx multirun ui --db ${path.relative(process.cwd(), database)}`

@@ -7,15 +7,16 @@
  *
  * @since 0.2.0
  */
-import { Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import { defaultPrices } from "./internal/defaultPrices.js"
 
 const UsdPerMillion = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
 
 /**
- * The price of one model in USD per million tokens. `cachedInput` defaults to `input`.
- * `inputIncludesCached` (default `true`) says whether the provider counts cached input tokens
- * inside its input tokens (OpenAI, Google) or apart from them (Anthropic).
+ * The price of one model in USD per million tokens. `cachedInput` defaults to `input`. Token
+ * counts are priced in core's meaning: cached input tokens are a part of the input tokens (the
+ * tracked model maps each provider's usage to it). `source` (the provider's pricing page) and
+ * `checked` (the date it was checked, `YYYY-MM-DD`) say where the row comes from.
  *
  * @since 0.2.0
  */
@@ -23,19 +24,23 @@ export const ModelPrice = Schema.Struct({
   input: UsdPerMillion,
   output: UsdPerMillion,
   cachedInput: Schema.optional(UsdPerMillion),
-  inputIncludesCached: Schema.optional(Schema.Boolean)
+  /** @since 0.3.0 */
+  source: Schema.optional(Schema.String),
+  /** @since 0.3.0 */
+  checked: Schema.optional(Schema.String)
 })
 
 /** @since 0.2.0 */
 export type ModelPrice = typeof ModelPrice.Type
 
 /**
- * A dated price table: model id → price, with the date the prices were taken and where from.
+ * A dated price table: model id → price, with the date the prices were taken (`YYYY-MM-DD`) and
+ * where from.
  *
  * @since 0.2.0
  */
 export const PriceTable = Schema.Struct({
-  date: Schema.String,
+  date: Schema.String.pipe(Schema.pattern(/^\d{4}-\d{2}-\d{2}$/)),
   source: Schema.String,
   models: Schema.Record({ key: Schema.String, value: ModelPrice })
 })
@@ -51,7 +56,7 @@ export type PriceTable = typeof PriceTable.Type
 export const defaultTable: PriceTable = defaultPrices
 
 /**
- * Token counts of one call, as an @effect/ai `Response.Usage` reports them.
+ * Token counts of one call: cached input tokens are a part of the input tokens.
  *
  * @since 0.2.0
  */
@@ -88,7 +93,7 @@ export const costNanos = (price: ModelPrice, usage: TokenCounts): bigint => {
   const input = count(usage.inputTokens)
   const cached = count(usage.cachedInputTokens)
   const output = count(usage.outputTokens)
-  const uncached = price.inputIncludesCached === false ? input : input > cached ? input - cached : 0n
+  const uncached = input > cached ? input - cached : 0n
   const pico = uncached * picoPerToken(price.input) +
     cached * picoPerToken(price.cachedInput ?? price.input) +
     output * picoPerToken(price.output)
@@ -102,11 +107,15 @@ export const costNanos = (price: ModelPrice, usage: TokenCounts): bigint => {
  */
 export const costUsd = (price: ModelPrice, usage: TokenCounts): number => Number(costNanos(price, usage)) / 1e9
 
+/** A date snapshot suffix: `-2024-08-06`, `-20241022` or `@20240620`. */
+const snapshotSuffix = /(?:-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8})$/
+
 /**
- * The price of a model id in a table: the exact id, or else the longest id of the table that the
- * model id extends with a dated or versioned suffix (`gpt-4o-2024-08-06` → `gpt-4o`,
- * `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`, `claude-3-5-sonnet@20240620`). A
- * `models/` prefix (Google) is ignored.
+ * The price of a model id in a table: the exact id, or else, for a dated snapshot of a model
+ * (`gpt-4o-2024-08-06`, `claude-3-5-sonnet-20241022`, `claude-3-5-sonnet@20240620`), the entry of
+ * the model without its date. Any other name is its own product and is never priced as another
+ * (`gpt-5-pro` is not `gpt-5`, `gpt-4o-realtime-preview` not `gpt-4o`). A `models/` prefix
+ * (Google) is ignored.
  *
  * @since 0.2.0
  */
@@ -114,14 +123,31 @@ export const lookup = (table: PriceTable, model: string): Option.Option<ModelPri
   const id = model.startsWith("models/") ? model.slice("models/".length) : model
   const exact = table.models[id]
   if (exact !== undefined) return Option.some(exact)
-  let best: string | undefined
-  for (const key of Object.keys(table.models)) {
-    if ((id.startsWith(`${key}-`) || id.startsWith(`${key}@`)) && (best === undefined || key.length > best.length)) {
-      best = key
-    }
-  }
-  return best === undefined ? Option.none() : Option.some(table.models[best]!)
+  const base = id.replace(snapshotSuffix, "")
+  return base === id ? Option.none() : Option.fromNullable(table.models[base])
 }
+
+const dayMillis = 24 * 60 * 60 * 1000
+
+/** After how many days a price table is old enough for a warning. @since 0.3.0 */
+export const staleAfterDays = 180
+
+/**
+ * Logs one warning when the table's date is more than {@link staleAfterDays} days before the
+ * clock's time: its prices may have changed since.
+ *
+ * @since 0.3.0
+ */
+export const warnIfStale = (table: PriceTable): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const days = Math.floor((now - Date.parse(`${table.date}T00:00:00Z`)) / dayMillis)
+    return days > staleAfterDays
+      ? Effect.logWarning(
+        `multirun: the price table of ${table.date} is ${days} days old; providers change their prices, so the ` +
+          "costs recorded may be wrong. Give a newer table with `Pricing.layer(table)`, or update @multirun/ai."
+      )
+      : Effect.void
+  })
 
 /**
  * Prices model calls.
@@ -145,7 +171,10 @@ export interface PricingService {
  */
 export class Pricing extends Context.Tag("@multirun/ai/Pricing")<Pricing, PricingService>() {
   /** The shipped table, see {@link layerDefault}. */
-  static readonly layerDefault: Layer.Layer<Pricing> = Layer.effect(Pricing, Effect.suspend(() => make(defaultTable)))
+  static readonly layerDefault: Layer.Layer<Pricing> = Layer.effect(
+    Pricing,
+    Effect.suspend(() => Effect.zipRight(warnIfStale(defaultTable), make(defaultTable)))
+  )
   /** A table of your own, see {@link layer}. */
   static readonly layer = (table: PriceTable): Layer.Layer<Pricing, PricingError> => layer(table)
 }
@@ -188,7 +217,8 @@ export const make = (table: PriceTable): Effect.Effect<PricingService> =>
 
 /**
  * Pricing from a table of your own, validated (negative or non-finite prices fail with
- * `PricingError`). Spread `Pricing.defaultTable.models` into it to extend the shipped table.
+ * `PricingError`); a table older than {@link staleAfterDays} days logs one warning when the
+ * layer is built. Spread `Pricing.defaultTable.models` into it to extend the shipped table.
  *
  * @since 0.2.0
  */
@@ -197,12 +227,14 @@ export const layer = (table: PriceTable): Layer.Layer<Pricing, PricingError> =>
     Pricing,
     Schema.decodeUnknown(PriceTable)(table).pipe(
       Effect.mapError((error) => new PricingError({ detail: ParseResult.TreeFormatter.formatErrorSync(error) })),
+      Effect.tap(warnIfStale),
       Effect.flatMap(make)
     )
   )
 
 /**
- * The shipped table (`defaultTable`, dated).
+ * The shipped table (`defaultTable`, dated; one warning when built if it is older than
+ * {@link staleAfterDays} days).
  *
  * @since 0.2.0
  */

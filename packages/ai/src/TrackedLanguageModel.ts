@@ -12,7 +12,7 @@ import { RunContext, type RunContextService, step, StepContext } from "@multirun
 import { Chunk, Effect, FiberRef, Layer, Mailbox, Option, Stream } from "effect"
 import { isRecordingError, type RecordingError } from "./internal/errors.js"
 import * as internal from "./internal/model.js"
-import { defaultTable, make as makePricing, Pricing } from "./Pricing.js"
+import { defaultTable, make as makePricing, Pricing, warnIfStale } from "./Pricing.js"
 
 /**
  * Options of a tracked model.
@@ -81,8 +81,9 @@ const hasRun = Effect.map(Effect.serviceOption(RunContext), Option.isSome)
 /**
  * Wraps a `LanguageModel` service. Inside a run (a `RunContext` in the context) each call is a
  * step: `generateText`, `generateObject` and `streamText` record the call's input (prompt,
- * tools, options), its encoded response parts, usage and cost (`Pricing` from the context, the
- * shipped table otherwise). On resume a recorded call returns (or streams) the recorded parts
+ * tools, options), its encoded response parts, usage and cost (the `Pricing` where the model is
+ * built, else the one in the context of the call, else the shipped table; a call cut short after it
+ * reached the provider costs `null`). On resume a recorded call returns (or streams) the recorded parts
  * without calling the provider; tool calls are resolved again through the toolkit, so tool
  * handlers tracked with `TrackedToolkit` replay as their own steps. Outside a run, calls go to
  * the wrapped model untouched.
@@ -92,9 +93,16 @@ const hasRun = Effect.map(Effect.serviceOption(RunContext), Option.isSome)
 // one closure over the wrapped model, the pricing, the probe switch and the warned model ids that every method shares
 export const make = (inner: LanguageModel.Service, options: Options = {}): Effect.Effect<LanguageModel.Service> =>
   Effect.gen(function*() {
-    const fallbackPricing = yield* makePricing(defaultTable)
+    // the model's own `Pricing` (where it is built, e.g. `Layer.provide(Pricing.layer(table))` on its
+    // layer) wins over one in the context of a call, which wins over the shipped table
+    const own = yield* Effect.serviceOption(Pricing)
+    const fallbackPricing = Option.isSome(own)
+      ? own.value
+      : yield* Effect.zipRight(warnIfStale(defaultTable), makePricing(defaultTable))
+    const pricing = Option.isSome(own)
+      ? Effect.succeed(own.value)
+      : Effect.map(Effect.serviceOption(Pricing), Option.getOrElse(() => fallbackPricing))
     const tracking = { provider: options.provider, probe: { on: options.providerRequest === true } }
-    const pricing = Effect.map(Effect.serviceOption(Pricing), Option.getOrElse(() => fallbackPricing))
 
     const stepName = (format: LanguageModel.ProviderOptions["responseFormat"], streaming: boolean) =>
       Effect.map(
@@ -114,6 +122,13 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
         yield* (yield* StepContext).addUsage(usage)
       })
 
+    /**
+     * A call cut short (`Stream.take`, a timeout) may have reached the provider, which bills it: its
+     * cost is unknown (`null`), not 0.
+     */
+    const costUnknownIfCut = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      Effect.onInterrupt(self, () => Effect.flatMap(StepContext, (context) => context.addUsage({ costUsd: null })))
+
     /** After an executed call, the checkpoint the options ask for. */
     const checkpointAfter = (run: RunContextService, name: string, executed: boolean) =>
       executed && options.checkpoint === "afterEachCall" ? Effect.asVoid(run.checkpoint(`after ${name}`)) : Effect.void
@@ -130,6 +145,7 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
           return internal.withoutProviderUsage(internal.generate(inner, providerOptions))
         }).pipe(
           Effect.tap(recordUsage),
+          costUnknownIfCut,
           step(name, { kind: "llm_call", input }),
           Effect.tap(() => checkpointAfter(run.value, name, executed)),
           asAiError(name),
@@ -154,7 +170,8 @@ export const make = (inner: LanguageModel.Service, options: Options = {}): Effec
             Stream.runCollect,
             internal.withoutProviderUsage,
             Effect.map(Chunk.toArray),
-            Effect.tap(recordUsage)
+            Effect.tap(recordUsage),
+            costUnknownIfCut
           )
         })
         yield* live.pipe(

@@ -13,8 +13,10 @@ import { plain } from "./internal/json.js"
 /**
  * Wraps one tool handler: inside a run each call is a `tool_call` step named after the tool,
  * with the encoded parameters as input and the encoded success as output (decoded with the
- * tool's success schema, on first execution and on replay alike). A handler failure fails the
- * step, which is never replayed. Outside a run the handler runs untouched.
+ * tool's success schema, on first execution and on replay alike). An executed call's record is
+ * durable before its result is returned (a flush of the run's writes), so a crash right after a
+ * tool's side effect keeps the record of it. A handler failure fails the step, which is never
+ * replayed. Outside a run the handler runs untouched.
  *
  * @since 0.2.0
  */
@@ -27,11 +29,17 @@ export const wrapHandler = <A, E, R>(
   return (params) =>
     Effect.flatMap(Effect.serviceOption(RunContext), (run) => {
       if (Option.isNone(run)) return handler(params)
+      let executed = false
       return encodeParams(params).pipe(
         Effect.orElseSucceed(() => params),
         Effect.flatMap((encoded) =>
-          handler(params).pipe(
+          Effect.suspend(() => {
+            executed = true
+            return handler(params)
+          }).pipe(
             step(tool.name, { kind: "tool_call", input: { params: plain(encoded) }, output }),
+            // the tool's side effect is done: its record is durable before its result is used
+            Effect.tap(() => executed ? run.value.client.flush : Effect.void),
             Effect.provideService(RunContext, run.value)
           )
         ),

@@ -5,7 +5,7 @@
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import { assert, describe, it } from "@effect/vitest"
 import { LocalLayer, RunContext, withRun } from "@multirun/core"
-import { Cause, Chunk, Effect, Exit, Layer, Logger, Stream } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, Layer, Logger, Stream, TestClock } from "effect"
 import { TrackedLanguageModel } from "../src/index.js"
 import * as OpenAiStub from "./fixtures/OpenAiStub.js"
 import { stopAfter, stoppedValue } from "@multirun/core/test-utils"
@@ -52,6 +52,25 @@ describe("TrackedLanguageModel edges", () => {
       const { run, steps } = yield* stored(runId)
       assert.strictEqual(run.status, "completed")
       assert.deepStrictEqual(steps.map((s) => [s.name, s.status]), [["streamText", "interrupted"]])
+      // it reached the provider, which bills it: unknown, not 0
+      assert.isNull(steps[0]!.costUsd)
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("a call cut by a timeout after it reached the provider records its cost as unknown", () =>
+    Effect.gen(function*() {
+      const held = yield* Effect.makeLatch()
+      const stub = yield* OpenAiStub.make({ hold: () => true, onHeld: () => held.unsafeOpen() })
+      const fiber = yield* Effect.gen(function*() {
+        const answer = yield* LanguageModel.generateText({ prompt: "slow" }).pipe(Effect.timeout("5 seconds"), Effect.option)
+        return { runId: (yield* RunContext).runId, answered: answer._tag === "Some" }
+      }).pipe(withRun("timeout"), Effect.provide(TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub)))), Effect.fork)
+      yield* held.await
+      yield* TestClock.adjust("5 seconds")
+      const { answered, runId } = yield* Fiber.join(fiber)
+      assert.isFalse(answered)
+      assert.strictEqual(stub.requests.length, 1)
+      const { steps } = yield* stored(runId)
+      assert.deepStrictEqual(steps.map((s) => [s.name, s.status, s.costUsd]), [["generateText", "interrupted", null]])
     }).pipe(Effect.provide(LocalLayer)))
 
   it.scoped("drift under onDrift: \"fail\" fails the call with the ReplayError as cause", () =>
@@ -104,14 +123,13 @@ describe("TrackedLanguageModel edges", () => {
       )
       assert.strictEqual(stub.requests.length, 3)
       assert.deepStrictEqual(result.texts, ["echo: one", 6, "echo: three"])
-      const { steps } = yield* stored(runIds[0]!)
-      assert.deepStrictEqual(steps.map((s) => [s.name, s.replayed]), [
-        ["generateText", false],
-        ["streamText", false],
-        ["generateText", true],
-        ["streamText", true],
-        ["generateText", false]
+      const { replayed, steps } = yield* stored(runIds[0]!)
+      assert.deepStrictEqual(steps.map((s) => [s.seq, s.name, s.replayed]), [
+        [0, "generateText", false],
+        [1, "streamText", false],
+        [2, "generateText", false]
       ])
+      assert.deepStrictEqual(replayed.map((s) => s.seq), [0, 1])
     }).pipe(Effect.provide(LocalLayer)))
 
   it.scoped("a model from no @effect/ai provider is called once per call: no request probe", () =>

@@ -5,6 +5,7 @@
  */
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import { AnthropicClient, AnthropicLanguageModel } from "@effect/ai-anthropic"
+import { OpenAiClient, OpenAiLanguageModel } from "@effect/ai-openai"
 import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { LocalLayer, RunContext, StepContext, type Usage, withAgent, withRun } from "@multirun/core"
@@ -70,7 +71,7 @@ describe("TrackedLanguageModel", () => {
       assert.deepStrictEqual(input.prompt, {
         content: [{ content: "first question", options: {}, role: "user" }]
       })
-      assert.deepStrictEqual(input.tools, [])
+      assert.deepStrictEqual(input.tools, {})
       assert.deepStrictEqual(input.responseFormat, { type: "text" })
       assert.strictEqual(input.provider, "openai")
       const output = JSON.parse(steps[0]!.output!) as Array<{ type: string; text?: string; modelId?: string }>
@@ -82,7 +83,7 @@ describe("TrackedLanguageModel", () => {
       assert.strictEqual(run.costUsd, 0.0115)
     }).pipe(Effect.provide(LocalLayer)))
 
-  it.scoped("Anthropic: cache reads are priced apart from input tokens", () =>
+  it.scoped("Anthropic: cache reads are counted in the input tokens (core's meaning) and priced apart", () =>
     Effect.gen(function*() {
       const stub = yield* AnthropicStub.make({
         text: "Bonjour",
@@ -101,17 +102,22 @@ describe("TrackedLanguageModel", () => {
         Effect.provide(model)
       )
       assert.strictEqual(stub.requests.length, 1)
-      // 1,000 input × $3 + 200 cache reads × $0.30 + 300 output × $15, per million
+      // Anthropic's 1,000 input tokens exclude its 200 cache reads; core's input tokens include them.
+      // 1,000 uncached input × $3 + 200 cache reads × $0.30 + 300 output × $15, per million
       assert.deepStrictEqual(seen, [{
-        inputTokens: 1000,
+        inputTokens: 1200,
         outputTokens: 300,
         cachedInputTokens: 200,
-        tokensUsed: 1300,
+        tokensUsed: 1500,
         costUsd: 0.00756,
         model: "claude-sonnet-4-5-20250929"
       }])
       const { steps } = yield* stored(runId)
-      assert.deepStrictEqual(steps.map((s) => [s.name, s.tokensUsed, s.costUsd]), [["generateText", 1300, 0.00756]])
+      assert.deepStrictEqual(
+        steps.map((s) => [s.name, s.inputTokens, s.cachedInputTokens, s.tokensUsed, s.costUsd]),
+        [["generateText", 1200, 200, 1500, 0.00756]]
+      )
+      assert.isAtMost(steps[0]!.cachedInputTokens!, steps[0]!.inputTokens!)
       const input = JSON.parse(steps[0]!.input)
       assert.strictEqual(input.provider, "anthropic")
       assert.strictEqual(input.request.model, "claude-sonnet-4-5")
@@ -175,6 +181,32 @@ describe("TrackedLanguageModel", () => {
       assert.strictEqual(steps[0]!.costUsd, 0.00192)
     }).pipe(Effect.provide(LocalLayer)))
 
+  it.scoped("a price table provided on the model layer prices that model's calls", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make({ reply: () => ({ text: "ok", usage: fixedUsage }) })
+      const table: Pricing.PriceTable = {
+        date: "2026-12-01",
+        source: "test",
+        models: { "gpt-4o": { input: 1, output: 3, cachedInput: 0.1 } }
+      }
+      const model = TrackedLanguageModel.model(OpenAiLanguageModel.model("gpt-4o")).pipe(
+        Layer.provide(Pricing.layer(table)),
+        Layer.provide(OpenAiClient.layer({ apiKey: Redacted.make("sk-test"), apiUrl: stub.url })),
+        Layer.provide(FetchHttpClient.layer)
+      )
+      const call = LanguageModel.generateText({ prompt: "priced" }).pipe(
+        Effect.zipRight(Effect.map(RunContext, (run) => run.runId)),
+        withRun("own-table"),
+        Effect.provide(model)
+      )
+      // 1,000 × $1 + 200 × $0.10 + 300 × $3 per million = $0.00192 (the shipped table: $0.00575)
+      const { steps } = yield* stored(yield* call)
+      assert.strictEqual(steps[0]!.costUsd, 0.00192)
+      // the model's own table wins over one in the context of the call
+      const { steps: again } = yield* stored(yield* call.pipe(Effect.provide(Pricing.layerDefault)))
+      assert.strictEqual(again[0]!.costUsd, 0.00192)
+    }).pipe(Effect.provide(LocalLayer)))
+
   it.scoped("generateObject is recorded and replayed with the same value", () =>
     Effect.gen(function*() {
       const stub = yield* OpenAiStub.make({ reply: () => ({ text: JSON.stringify({ city: "Paris", population: 2102650 }) }) })
@@ -193,8 +225,9 @@ describe("TrackedLanguageModel", () => {
       )
       assert.deepStrictEqual(again, first)
       assert.strictEqual(stub.requests.length, 1)
-      const { steps } = yield* stored(first.runId)
-      assert.deepStrictEqual(steps.map((s) => [s.name, s.replayed]), [["generateObject", false], ["generateObject", true]])
+      const { replayed, steps } = yield* stored(first.runId)
+      assert.deepStrictEqual(steps.map((s) => [s.name, s.replayed]), [["generateObject", false]])
+      assert.deepStrictEqual(replayed.map((s) => s.seq), [0])
       assert.strictEqual(JSON.parse(steps[0]!.input).responseFormat.objectName, "generateObject")
     }).pipe(Effect.provide(LocalLayer)))
 
@@ -227,12 +260,12 @@ describe("TrackedLanguageModel", () => {
       )
       assert.strictEqual(stub.requests.length, 1)
       assert.deepStrictEqual(again.parts, first.parts)
-      const { run, steps } = yield* stored(first.runId)
+      const { replayed, run, steps } = yield* stored(first.runId)
       assert.deepStrictEqual(steps.map((s) => [s.name, s.kind, s.replayed, s.tokensUsed, s.costUsd]), [
-        ["streamText", "llm_call", false, 1500, gpt4oCost],
-        ["streamText", "llm_call", true, 0, 0]
+        ["streamText", "llm_call", false, 1500, gpt4oCost]
       ])
-      assert.strictEqual(JSON.parse(steps[1]!.output!).length, 8)
+      assert.deepStrictEqual(replayed.map((s) => s.seq), [0])
+      assert.strictEqual(JSON.parse(steps[0]!.output!).length, 8)
       assert.strictEqual(JSON.parse(steps[0]!.input).request.stream, true)
       assert.strictEqual(run.tokensUsed, 1500)
     }).pipe(Effect.provide(LocalLayer)))
@@ -334,9 +367,9 @@ describe("TrackedLanguageModel", () => {
       assert.deepStrictEqual(again.texts, { "gpt-4o": "gpt-4o says hi", "gpt-4o-mini": "gpt-4o-mini says hi" })
       assert.deepStrictEqual(first.texts, again.texts)
       assert.strictEqual(stub.requests.length, 2)
-      const { run, steps } = yield* stored(first.runId)
+      const { replayed, run, steps } = yield* stored(first.runId)
       assert.strictEqual(run.drifts, 0)
-      assert.deepStrictEqual(steps.map((s) => s.replayed), [false, false, true, true])
+      assert.deepStrictEqual([steps.length, replayed.map((s) => s.seq)], [2, [0, 1]])
     }).pipe(Effect.provide(LocalLayer)))
 
   it.scoped("withStepName names the steps of the calls it wraps", () =>

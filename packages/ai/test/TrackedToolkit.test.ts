@@ -75,21 +75,58 @@ describe("TrackedToolkit", () => {
       assert.deepStrictEqual(again, first)
       assert.instanceOf(again.result.observedAt, Date)
 
-      const { steps } = yield* stored(first.runId)
+      const { replayed, steps } = yield* stored(first.runId)
       assert.deepStrictEqual(steps.map((s) => [s.name, s.kind, s.replayed]), [
         ["generateText", "llm_call", false],
         ["GetWeather", "tool_call", false],
-        ["generateText", "llm_call", false],
-        ["generateText", "llm_call", true],
-        ["GetWeather", "tool_call", true],
-        ["generateText", "llm_call", true]
+        ["generateText", "llm_call", false]
       ])
+      assert.deepStrictEqual(replayed.map((s) => s.seq), [0, 1, 2])
       const tool = steps[1]!
       assert.deepStrictEqual(JSON.parse(tool.input), { params: { city: "Paris" } })
       assert.deepStrictEqual(JSON.parse(tool.output!), { observedAt: "2025-06-01T12:00:00.000Z", temperatureC: 21 })
       const call = JSON.parse(steps[0]!.input)
-      assert.deepStrictEqual(call.tools.map((t: { name: string }) => t.name), ["GetWeather"])
+      assert.deepStrictEqual(Object.keys(call.tools), ["GetWeather"])
       assert.strictEqual(call.toolChoice, "auto")
+    }).pipe(Effect.provide(LocalLayer)))
+
+  it.scoped("tools are keyed by name: a reordered toolkit replays, a changed description is drift naming the tool", () =>
+    Effect.gen(function*() {
+      const stub = yield* OpenAiStub.make()
+      const GetTime = Tool.make("GetTime", { description: "The time in a city", parameters: { city: Schema.String } })
+      const Described = (description: string) =>
+        Tool.make("GetWeather", { description, parameters: { city: Schema.String }, success: Schema.Number })
+      const program = (toolkit: Toolkit.Any) =>
+        Effect.gen(function*() {
+          const run = yield* RunContext
+          const response = yield* LanguageModel.generateText({ prompt: "Weather and time in Paris?", toolkit: toolkit as never, disableToolCallResolution: true })
+          yield* run.checkpoint("answered")
+          return { runId: run.runId, text: response.text }
+        })
+      const layer = TrackedLanguageModel.layer.pipe(Layer.provide(openAi(stub)))
+      const first = yield* program(Toolkit.make(GetWeather, GetTime)).pipe(stopAfter, withRun("order"), stoppedValue, Effect.provide(layer))
+      // the same tools in the other order: replayed, no request, no drift
+      yield* program(Toolkit.make(GetTime, GetWeather)).pipe(
+        stopAfter,
+        withRun({ name: "order", resume: { runId: first.runId, latest: true } }),
+        stoppedValue,
+        Effect.provide(layer)
+      )
+      assert.strictEqual(stub.requests.length, 1)
+      // a changed description: drift, with the tool's name in the path
+      yield* program(Toolkit.make(GetTime, Described("Weather, in Celsius"))).pipe(
+        withRun({ name: "order", resume: { runId: first.runId, latest: true } }),
+        Effect.provide(layer)
+      )
+      assert.strictEqual(stub.requests.length, 2)
+      const { replayed, run, steps } = yield* stored(first.runId)
+      assert.strictEqual(run.drifts, 1)
+      assert.deepStrictEqual(steps.map((s) => [s.replayed, s.drift]), [
+        [false, null],
+        [false, "input.request.tools.GetWeather.description"]
+      ])
+      // the reordered toolkit's call replayed the first record
+      assert.deepStrictEqual(replayed.map((s) => s.seq), [0])
     }).pipe(Effect.provide(LocalLayer)))
 
   it.scoped("a handler's own error tagged BackendError is returned to the model under failureMode return", () =>

@@ -22,14 +22,25 @@ export const openAi = (
     Layer.provide(FetchHttpClient.layer)
   )
 
-/** The stored run and its steps, in order. */
+/**
+ * The stored run, its steps in order (executed calls: replayed ones write none), and the recorded
+ * steps its resumes replayed, resume by resume, in order of their seq.
+ */
 export const stored = (runId: string) =>
   Effect.gen(function*() {
     const client = yield* MultiRunClient.MultiRunClient
     yield* client.flush
     const run = Option.getOrThrow(yield* client.getRun(runId))
     const steps = [...(yield* client.listSteps(runId))].sort((a, b) => a.seq - b.seq)
-    return { run, steps } as { readonly run: Run.Encoded; readonly steps: ReadonlyArray<Step.Encoded> }
+    const bySeq = new Map(steps.map((step) => [step.seq, step]))
+    const replayed = (run.replays ?? []).flatMap((replay) =>
+      replay.steps.flatMap(([from, to]) => Array.from({ length: to - from }, (_, i) => bySeq.get(from + i)!))
+    )
+    return { run, steps, replayed } as {
+      readonly run: Run.Encoded
+      readonly steps: ReadonlyArray<Step.Encoded>
+      readonly replayed: ReadonlyArray<Step.Encoded>
+    }
   })
 
 /** A new temp directory (under the test run's own directory), removed when the scope closes. */

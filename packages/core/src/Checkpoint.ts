@@ -8,7 +8,7 @@ import { Schema } from "effect"
 import type { SerializationError } from "./Errors.js"
 import { AgentId, CheckpointId, RunId } from "./Ids.js"
 import { checkId, checkText } from "./internal/canonical.js"
-import { JsonValue, maxDepth, Timestamp, Totals, withinDepth } from "./Model.js"
+import { JsonValue, maxDepth, SeqRanges, Timestamp, Totals, withinDepth } from "./Model.js"
 import { Step } from "./StepRecord.js"
 
 /**
@@ -52,7 +52,7 @@ export type AgentSnapshot = typeof AgentSnapshot.Type
  *
  * @since 0.1.0
  */
-export const Ranges = Schema.Array(Schema.Tuple(Schema.Int, Schema.Int))
+export const Ranges = SeqRanges
 
 /** @since 0.1.0 */
 export type Ranges = typeof Ranges.Type
@@ -68,7 +68,9 @@ export const PendingStep = Schema.Struct({
   seq: Schema.Int,
   agentId: AgentId,
   name: Schema.String,
-  inputHash: Schema.String
+  inputHash: Schema.String,
+  /** Its place among the calls of its key in its attempt (0 for the first); absent before 0.3. */
+  occurrence: Schema.optional(Schema.Int)
 })
 
 /** @since 0.3.0 */

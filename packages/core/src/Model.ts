@@ -16,6 +16,17 @@ export const Status = Schema.Literal("running", "completed", "failed", "interrup
 export type Status = typeof Status.Type
 
 /**
+ * Half-open ranges `[from, to)` of step sequence numbers, in order and apart: a checkpoint's
+ * watermark, the recorded steps a resume replayed.
+ *
+ * @since 0.3.0
+ */
+export const SeqRanges = Schema.Array(Schema.Tuple(Schema.Int, Schema.Int))
+
+/** @since 0.3.0 */
+export type SeqRanges = typeof SeqRanges.Type
+
+/**
  * A JSON value stored as canonical JSON text (encoded side) and exposed parsed (type side).
  *
  * @since 0.1.0

@@ -6,7 +6,7 @@
 import { Option, Schema } from "effect"
 import { CheckpointId, RunId } from "./Ids.js"
 import * as Lease from "./Lease.js"
-import { ErrorInfo, JsonText, Metadata, Status, Timestamp, Totals } from "./Model.js"
+import { ErrorInfo, JsonText, Metadata, SeqRanges, Status, Timestamp, Totals } from "./Model.js"
 
 /**
  * What a reader is told of a run that is `running` but whose owner is gone: the process that
@@ -31,6 +31,39 @@ export const Stalled = Schema.Struct({
 export type Stalled = typeof Stalled.Type
 
 /**
+ * One time a run continued from a checkpoint (a resume in a new process, a restore, or the start
+ * of a fork), and what it replayed: the recorded steps of this run it returned instead of
+ * executing (`steps`, by `seq`), and how many records of the run it was forked from
+ * (`inherited`). Replayed calls write no step records, so a resume that replays k steps adds
+ * one entry here, not k rows.
+ *
+ * @since 0.3.0
+ */
+export const Replay = Schema.Struct({
+  checkpointId: CheckpointId,
+  startedAt: Timestamp,
+  steps: SeqRanges,
+  inherited: Schema.Int
+})
+
+/** @since 0.3.0 */
+export type Replay = typeof Replay.Type
+
+/**
+ * How many recorded steps a run's continuations replayed, over all of them.
+ *
+ * @since 0.3.0
+ */
+export const replayedCount = (replays: ReadonlyArray<{ readonly steps: SeqRanges; readonly inherited: number }>): number => {
+  let count = 0
+  for (const replay of replays) {
+    count += replay.inherited
+    for (const [from, to] of replay.steps) count += to - from
+  }
+  return count
+}
+
+/**
  * A run with its outcome and the totals of all its steps. A run made with `forkFrom` points
  * at its parent run and the checkpoint it started from.
  *
@@ -50,6 +83,8 @@ export class Run extends Schema.Class<Run>("@multirun/core/Run")({
   error: Schema.NullOr(ErrorInfo),
   /** How many calls replay found with a changed input (drift); their steps carry the path. */
   drifts: Schema.optionalWith(Schema.Int, { default: () => 0 }),
+  /** Each continuation from a checkpoint and what it replayed, oldest first (see {@link Replay}). */
+  replays: Schema.optionalWith(Schema.Array(Replay), { default: () => [] }),
   ...Totals.fields,
   /**
    * Set when the run is stalled (see {@link Stalled}), `null` otherwise. On the wire the field

@@ -6,7 +6,7 @@
  */
 import { Schema } from "effect"
 import { AgentId, RunId, StepId } from "./Ids.js"
-import { Amount, ErrorInfo, JsonText, Status, Timestamp, TokenCounts } from "./Model.js"
+import { Amount, ErrorInfo, JsonText, SeqRanges, Status, Timestamp, TokenCounts } from "./Model.js"
 
 /**
  * What a step does.
@@ -56,7 +56,19 @@ export class Step extends Schema.Class<Step>("@multirun/core/Step")({
    * Set when replay found this call's input changed against a recorded call of the same step: the
    * JSON path of the first difference (`input.temperature`). Null otherwise.
    */
-  drift: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
+  drift: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /**
+   * The call's place among the calls of its key (agent, step name, input) in its attempt, 0 for
+   * the first, replayed calls included: replay gives the n-th call of a key the n-th record.
+   * Null in records written before 0.3.
+   */
+  occurrence: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => null }),
+  /**
+   * Recorded steps of the run (by `seq`) that calls inside this step's body replayed: when this
+   * step's record is replayed, it stands for them too. Replayed calls write no step of their own
+   * (the run's `replays` say which records each resume replayed).
+   */
+  replayedInside: Schema.optionalWith(SeqRanges, { default: () => [] })
 }) {}
 
 /**

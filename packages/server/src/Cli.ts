@@ -5,12 +5,14 @@
  *
  * @since 0.1.0
  */
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Clock, Console, Data, DateTime, Effect, Option } from "effect"
 import * as ApiKeys from "./ApiKeys.js"
 import * as Database from "./Database.js"
 import * as ExportCli from "./ExportCli.js"
+import { runCommand, withHelp } from "./internal/commandLine.js"
+import * as format from "./internal/format.js"
 import * as Limits from "./Limits.js"
 import * as RetentionCli from "./RetentionCli.js"
 import * as RunsCli from "./RunsCli.js"
@@ -63,14 +65,17 @@ export const serve = Command.make(
     db,
     databaseUrl,
     schema,
-    port: Options.integer("port").pipe(Options.withDefault(Server.defaultPort), Options.withDescription("port to listen on")),
+    port: Options.integer("port").pipe(
+      Options.withDefault(Server.defaultPort),
+      Options.withDescription(`port to listen on (default ${Server.defaultPort})`)
+    ),
     host: Options.text("host").pipe(
       Options.withDefault("127.0.0.1"),
-      Options.withDescription("interface to listen on (0.0.0.0 for all)")
+      Options.withDescription("interface to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     ),
     maxBodyBytes: Options.integer("max-body-bytes").pipe(
       Options.withDefault(Limits.defaultMaxBodyBytes),
-      Options.withDescription("largest request body accepted; larger ones answer 413")
+      Options.withDescription(`largest request body accepted; larger ones answer 413 (default ${Limits.defaultMaxBodyBytes})`)
     ),
     allowedHost: Options.text("allowed-host").pipe(
       Options.repeated,
@@ -94,8 +99,11 @@ export const serve = Command.make(
       })
       yield* Console.log(`multirun server listening on ${address.url} (viewer ${address.url}/, docs ${address.url}/docs)`)
       return yield* Effect.never
-    }).pipe(Effect.scoped, RunsCli.reportErrors(false, options.port))
-).pipe(Command.withDescription("Serve the multirun HTTP API, the run viewer and the API docs"))
+    }).pipe(Effect.scoped, RunsCli.reportErrors(false, { port: options.port }))
+).pipe(withHelp("Serve the multirun HTTP API, the run viewer and the API docs", [
+  "multirun serve --db .multirun/server.db --port 7420",
+  "multirun serve --database-url postgres://user:pass@db:5432/multirun --host 0.0.0.0 --retain completed=30d"
+]))
 
 /**
  * `multirun keys create --project NAME [--db FILE | --database-url URL]`: prints a new key once.
@@ -126,14 +134,17 @@ export const keysCreate = Command.make(
       yield* Console.log(key)
       yield* Console.error(`API key for project "${options.project}" created; it is shown only this once.`)
     })
-).pipe(Command.withDescription("Create an API key for a project and print it (only its hash is stored)"))
+).pipe(withHelp("Create an API key for a project and print it (only its hash is stored)", [
+  "multirun keys create --project research",
+  "multirun keys create --project ci --expires-in-days 90 --database-url postgres://user:pass@db:5432/multirun"
+]))
 
 const noKey = (id: string) => new Error(`no live API key has the id ${id}; see \`multirun keys list\``)
 
 const when = (millis: number | null): string => millis === null ? "-" : DateTime.formatIso(DateTime.unsafeMake(millis))
 
 /**
- * `multirun keys list [--project NAME]`: every key's id, project, times and state; never a key.
+ * `multirun keys list [--project NAME] [--json]`: every key's id, project, times and state; never a key.
  *
  * @since 0.2.0
  */
@@ -141,6 +152,7 @@ export const keysList = Command.make(
   "list",
   {
     project: Options.text("project").pipe(Options.optional, Options.withDescription("only this project's keys")),
+    json: Options.boolean("json").pipe(Options.withDescription("print JSON instead of text")),
     db,
     databaseUrl,
     schema
@@ -151,19 +163,25 @@ export const keysList = Command.make(
       const keys = yield* ApiKeys.list(Option.getOrUndefined(options.project)).pipe(
         Effect.provide(Database.layer(yield* database(options)))
       )
-      yield* Console.log(["id", "project", "created", "expires", "last used", "state"].join("\t"))
-      for (const key of keys) {
-        const state = key.revokedAt !== null
-          ? "revoked"
+      const rows = keys.map((key) => ({
+        ...key,
+        state: key.revokedAt !== null
+          ? "revoked" as const
           : key.expiresAt !== null && key.expiresAt <= now
-          ? "expired"
-          : "active"
-        yield* Console.log(
-          [key.id, key.project, when(key.createdAt), when(key.expiresAt), when(key.lastUsedAt), state].join("\t")
-        )
-      }
+          ? "expired" as const
+          : "active" as const
+      }))
+      if (options.json) return yield* Console.log(JSON.stringify(rows, null, 2))
+      if (rows.length === 0) return yield* Console.log("No keys.")
+      yield* Console.log(format.table(
+        ["ID", "PROJECT", "CREATED", "EXPIRES", "LAST USED", "STATE"],
+        rows.map((key) => [key.id, key.project, when(key.createdAt), when(key.expiresAt), when(key.lastUsedAt), key.state])
+      ))
     })
-).pipe(Command.withDescription("List API keys: id, project, created, expires, last used, state"))
+).pipe(withHelp("List API keys: id, project, created, expires, last used, state", [
+  "multirun keys list --project research",
+  "multirun keys list --json"
+]))
 
 /**
  * `multirun keys revoke ID`: the next request with that key answers 401.
@@ -179,7 +197,7 @@ export const keysRevoke = Command.make(
       if (Option.isNone(revoked)) return yield* Effect.fail(noKey(options.id))
       yield* Console.log(`revoked key ${options.id} of project "${revoked.value.project}"`)
     }).pipe(RunsCli.reportErrors(false))
-).pipe(Command.withDescription("Revoke an API key by id"))
+).pipe(withHelp("Revoke an API key by id", ["multirun keys revoke KEY_ID"]))
 
 /**
  * `multirun keys rotate ID`: prints a new key for the same project and revokes the old one.
@@ -196,7 +214,9 @@ export const keysRotate = Command.make(
       yield* Console.log(key.value)
       yield* Console.error(`key ${options.id} revoked; the new key is shown only this once.`)
     }).pipe(RunsCli.reportErrors(false))
-).pipe(Command.withDescription("Replace an API key: print a new one for its project and revoke the old one"))
+).pipe(withHelp("Replace an API key: print a new one for its project and revoke the old one", [
+  "multirun keys rotate KEY_ID"
+]))
 
 /**
  * `multirun keys`.
@@ -205,7 +225,7 @@ export const keysRotate = Command.make(
  */
 export const keys = Command.make("keys").pipe(
   Command.withSubcommands([keysCreate, keysList, keysRevoke, keysRotate]),
-  Command.withDescription("Manage API keys")
+  withHelp("Manage API keys", ["multirun keys create --project research", "multirun keys list"])
 )
 
 /**
@@ -225,15 +245,21 @@ export const command = Command.make("multirun").pipe(
     ExportCli.push,
     RetentionCli.gc,
     RetentionCli.usage
+  ]),
+  withHelp("Track multi-agent AI runs: serve them, look at them, move them, keep them small", [
+    "multirun ui --db .multirun/runs.db",
+    "multirun runs list --status failed"
   ])
 )
 
 /**
- * Parses the arguments (`process.argv`) and runs the command.
+ * Parses the arguments (`process.argv`) and runs the command. `--help` (or `-h`) prints the
+ * help of the command before it, with examples; an argument error prints one line and where to
+ * find the usage, and sets exit code 2. Colour only on a terminal, never under `NO_COLOR`.
  *
  * @since 0.1.0
  */
-export const run = Command.run(command, { name: "multirun", version: Server.version })
+export const run = runCommand(command, { name: "multirun", version: Server.version })
 
 /**
  * Runs the command line as the main program.
@@ -244,6 +270,8 @@ export const main = (argv: ReadonlyArray<string>): void =>
   run(argv).pipe(
     Effect.catchTag("UsageError", (error) =>
       Effect.zipRight(Console.error(`multirun: ${error.message}`), Effect.sync(() => void (process.exitCode = 2)))),
+    // @effect/cli printed the error already
+    Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => void (process.exitCode = 2))),
     Effect.provide(NodeContext.layer),
     NodeRuntime.runMain
   )

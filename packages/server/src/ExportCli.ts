@@ -12,6 +12,7 @@ import { MultiRunClient, type MultiRunClientService } from "@multirun/core/Multi
 import * as RunExport from "@multirun/core/RunExport"
 import { Console, Context, Data, DateTime, Effect, Layer, Option } from "effect"
 import * as fs from "node:fs"
+import { withHelp } from "./internal/commandLine.js"
 import * as RunSource from "./RunSource.js"
 import * as RunsCli from "./RunsCli.js"
 
@@ -74,7 +75,10 @@ export const exportRun = Command.make("export", { ...RunsCli.source, runId: Args
     if (Option.isNone(data)) return yield* new TransferError({ message: `run ${options.runId} not found` })
     yield* writeStdout(RunExport.encode(data.value))
   }).pipe(Effect.scoped, RunsCli.reportErrors(options.verbose))).pipe(
-    Command.withDescription("Print a run with its agents, steps and checkpoints as JSON lines (> run.jsonl)")
+    withHelp("Print a run with its agents, steps and checkpoints as JSON lines (> run.jsonl)", [
+    "multirun export RUN_ID > run.jsonl",
+    "multirun export RUN_ID --url https://runs.example.com --api-key $KEY > run.jsonl"
+  ])
   )
 
 /**
@@ -96,7 +100,10 @@ export const importRun = Command.make("import", { ...RunsCli.source, file: Args.
     const summary = yield* write(client, data)
     yield* Console.log(`imported run ${summary.runId}: ${describe([summary])}`)
   }).pipe(Effect.scoped, RunsCli.reportErrors(options.verbose))).pipe(
-    Command.withDescription("Load a run exported by `multirun export` into a store (importing twice stores once)")
+    withHelp("Load a run exported by `multirun export` into a store (importing twice stores once)", [
+    "multirun import run.jsonl --db .multirun/runs.db",
+    "multirun import run.jsonl --url https://runs.example.com --api-key $KEY"
+  ])
   )
 
 /** Milliseconds of a date (`2026-01-31`) or date and time (`2026-01-31T12:00:00Z`). */
@@ -120,7 +127,7 @@ const maxRuns = 10_000
 export const push = Command.make("push", {
   db: Options.text("db").pipe(
     Options.withDefault(RunSource.defaultFilename),
-    Options.withDescription("local SQLite file to push from, opened read-only")
+    Options.withDescription(`local SQLite file to push from, opened read-only (default ${RunSource.defaultFilename})`)
   ),
   project: RunsCli.source.project,
   url: RunsCli.source.url,
@@ -171,6 +178,9 @@ export const push = Command.make("push", {
       yield* Console.log(`pushed run ${runId} (${data.value.run.name}): ${describe([summary])}`)
     }
     yield* Console.log(`pushed ${summaries.length} run(s) to ${server.url}: ${describe(summaries)}`)
-  }).pipe(Effect.scoped, RunsCli.reportErrors(options.verbose))).pipe(
-    Command.withDescription("Upload local runs (agents, steps, checkpoints) to a server; pushing twice stores once")
+  }).pipe(Effect.scoped, RunsCli.reportErrors(options.verbose, { missingFile: "give --db FILE" }))).pipe(
+    withHelp("Upload local runs (agents, steps, checkpoints) to a server; pushing twice stores once", [
+    "multirun push --url https://runs.example.com --api-key $KEY",
+    "multirun push --run RUN_ID --url https://runs.example.com --api-key $KEY"
+  ])
   )

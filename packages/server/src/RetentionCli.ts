@@ -12,6 +12,7 @@ import { HttpApiClientFor } from "@multirun/core/RemoteLayer"
 import { PgClientLayer, Retention, SqliteClientLayer, StoreUsage } from "@multirun/sql"
 import { Config, Console, Duration, Effect, Either, Option, Redacted } from "effect"
 import * as fs from "node:fs"
+import { withHelp } from "./internal/commandLine.js"
 import * as format from "./internal/format.js"
 import * as RunSource from "./RunSource.js"
 import { reportErrors } from "./RunsCli.js"
@@ -157,7 +158,10 @@ export const gc = Command.make("gc", {
         }
         if (options.dryRun) yield* Console.log("dry run: nothing was removed")
       }))).pipe(reportErrors(options.verbose))).pipe(
-  Command.withDescription("Remove old finished (or stalled) runs and surplus checkpoints; print what was removed")
+  withHelp("Remove old finished (or stalled) runs and surplus checkpoints; print what was removed", [
+    "multirun gc --older-than 30d --dry-run",
+    "multirun gc --status failed --older-than 7d --keep-last 5 --db .multirun/runs.db"
+  ])
 )
 
 const url = Options.text("url").pipe(Options.withDescription("server URL (or MULTIRUN_URL)"), Options.optional)
@@ -223,7 +227,10 @@ export const usage = Command.make(
         () => Effect.flatMap(StoreUsage.usage(Option.getOrUndefined(options.project)), (all) => printUsage(all, options.json))
       )
     }).pipe(reportErrors(options.verbose))
-).pipe(Command.withDescription("Print what each project stores: runs by status, steps, checkpoints, bytes"))
+).pipe(withHelp("Print what each project stores: runs by status, steps, checkpoints, bytes", [
+    "multirun usage --db .multirun/runs.db",
+    "multirun usage --url https://runs.example.com --api-key $KEY --json"
+  ]))
 
 /**
  * The retention policy of `multirun serve --retain completed=30d,failed=90d,keepLast=5`, with

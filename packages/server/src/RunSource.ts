@@ -40,11 +40,15 @@ export type Source =
   | { readonly _tag: "Server"; readonly url: string; readonly apiKey: string }
 
 /**
- * A source could not be opened; the message says what to do.
+ * A source could not be opened; the message says what to do. `missingFile` names a SQLite file
+ * that does not exist (a command line adds the options that choose another source).
  *
  * @since 0.2.0
  */
-export class SourceError extends Data.TaggedError("SourceError")<{ readonly message: string }> {}
+export class SourceError extends Data.TaggedError("SourceError")<{
+  readonly message: string
+  readonly missingFile?: string | undefined
+}> {}
 
 const storeFailure = (error: StoreError) => new SourceError({ message: `cannot open ${error.location}: ${error.detail}` })
 
@@ -52,11 +56,9 @@ const storeFailure = (error: StoreError) => new SourceError({ message: `cannot o
 const sqliteFailure = (filename: string) => (error: StoreError): SourceError => {
   switch (error.reason) {
     case "Unavailable":
-      return new SourceError({
-        message: fs.existsSync(filename)
-          ? `cannot open ${filename}: ${error.detail}`
-          : `no database at ${filename} (give --db FILE, --database-url URL or --url URL)`
-      })
+      return fs.existsSync(filename)
+        ? new SourceError({ message: `cannot open ${filename}: ${error.detail}` })
+        : new SourceError({ message: `no database at ${filename}`, missingFile: filename })
     case "NotADatabase":
       return new SourceError({ message: `${filename} is not a SQLite database` })
     case "NotMultirunDatabase":

@@ -14,6 +14,8 @@ import {
   type ErrorLike,
   firstSeqByAgent,
   lanesOf,
+  replayedCount,
+  type Resume,
   resumeCode,
   type RunLike,
   statusOf,
@@ -82,6 +84,13 @@ const kindOf = (error: ErrorLike | null, status: string): string =>
 
 const firstLine = (text: string): string => text.split("\n")[0]!
 
+/** `↺ replayed 30 (#0–#29)`: the records a resume returned, as ranges of their seq. */
+const replayedLine = (replayed: NonNullable<Resume["replayed"]>): string => {
+  const ranges = replayed.steps.map(([from, to]) => to - from === 1 ? `#${from}` : `#${from}–#${to - 1}`)
+  if (replayed.inherited > 0) ranges.push(`${format.count(replayed.inherited)} of the parent run`)
+  return `↺ replayed ${format.count(replayedCount(replayed))}${ranges.length === 0 ? "" : ` (${ranges.join(", ")})`}`
+}
+
 /**
  * One step: `#6 ask (llm_call · fake-1)  30 tok (20 in · 10 out)  $0.0001  12 ms` and its marks.
  * `parent` is given when the step ran inside a step that is not drawn above it.
@@ -137,7 +146,7 @@ export const render = (input: Input, options: Options): Array<string> => {
   const { agents, run } = input
   const steps = [...input.steps].sort((a, b) => a.seq - b.seq)
   const checkpoints = [...(input.checkpoints ?? [])].sort((a, b) => a.version - b.version)
-  const replay = analyseReplay(steps, agents, checkpoints)
+  const replay = analyseReplay(steps, agents, checkpoints, run.replays)
   const lanes = lanesOf(agents, firstSeqByAgent(steps))
   const byAgent = new Map<string, Array<StepLike>>()
   for (const step of steps) {
@@ -146,7 +155,8 @@ export const render = (input: Input, options: Options): Array<string> => {
     else list.push(step)
   }
   const byId = new Map(steps.map((step) => [step.id, step]))
-  const replayed = steps.filter((s) => s.replayed).length
+  const replayed = steps.filter((s) => s.replayed).length +
+    replay.resumes.reduce((sum, resume) => sum + (resume.replayed === undefined ? 0 : replayedCount(resume.replayed)), 0)
   const drifts = run.drifts ?? 0
   /** Agents with an executed step of unknown cost. */
   const unknownCost = new Set(steps.filter((s) => !s.replayed && s.costUsd === null).map((s) => s.agentId))
@@ -217,7 +227,7 @@ export const render = (input: Input, options: Options): Array<string> => {
     lines.push(
       `resumed at +${format.duration(resume.at - run.startedAt)} (#${resume.seq})${
         resume.checkpoint === undefined ? "" : ` from checkpoint "${resume.checkpoint.name}" v${resume.checkpoint.version}`
-      }`
+      }${resume.replayed === undefined ? "" : `  ${replayedLine(resume.replayed)}`}`
     )
   }
   return lines

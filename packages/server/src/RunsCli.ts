@@ -10,6 +10,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Checkpoints } from "@multirun/core/Checkpoints"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { Cause, Clock, Config, Console, Effect, Option } from "effect"
+import { withHelp } from "./internal/commandLine.js"
 import * as format from "./internal/format.js"
 import { stateValue, statusOf, wallMs } from "./internal/runModel.js"
 import * as Local from "./Local.js"
@@ -79,13 +80,28 @@ export const sourceOf = (options: SourceOptions): Effect.Effect<RunSource.Source
     return { _tag: "Sqlite", filename: Option.getOrElse(options.db, () => RunSource.defaultFilename), project: projectName }
   })
 
-const describe = (error: unknown): string => {
+/**
+ * What {@link reportErrors} adds to a message: the port `port N is in use` names, and the options
+ * that choose another source when a SQLite file is missing (default: `--db`, `--database-url`
+ * and `--url`).
+ *
+ * @since 0.2.0
+ */
+export interface Hints {
+  readonly port?: number | undefined
+  readonly missingFile?: string | undefined
+}
+
+const describe = (error: unknown, hints: Hints): string => {
   if (error instanceof Error || (typeof error === "object" && error !== null && "message" in error)) {
     const e = error as { readonly _tag?: string; readonly message: string; readonly cause?: { readonly code?: string } }
-    if (e._tag === "ServeError" && e.cause?.code === "EADDRINUSE") return "port in use"
+    if (e._tag === "ServeError" && e.cause?.code === "EADDRINUSE") return `port ${hints.port ?? "?"} is in use`
     if (e._tag === "BackendError") {
       const { detail, location } = error as { readonly detail?: string; readonly location?: string }
       return `cannot read runs: ${(detail ?? e.message).split("\n")[0]}${location === undefined ? "" : ` (${location})`}`
+    }
+    if (e._tag === "SourceError" && (error as RunSource.SourceError).missingFile !== undefined) {
+      return `${e.message} (${hints.missingFile ?? "give --db FILE, --database-url URL or --url URL"})`
     }
     return e.message.split("\n")[0]!
   }
@@ -94,18 +110,16 @@ const describe = (error: unknown): string => {
 
 /**
  * Runs a command's effect: a failure or defect prints `multirun: MESSAGE` (with the full cause
- * when `verbose`) and sets exit code 1. `portHint` names the port for `port N is in use`.
+ * when `verbose`) and sets exit code 1, with the {@link Hints} a message needs.
  *
  * @since 0.2.0
  */
-export const reportErrors = (verbose: boolean, portHint?: number) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+export const reportErrors = (verbose: boolean, hints: Hints = {}) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.catchAllCause(self, (cause) => {
     if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause) as Effect.Effect<never>
     const failure = Cause.squash(cause)
     if ((failure as { readonly _tag?: string })._tag === "UsageError") return Effect.failCause(cause) as Effect.Effect<never>
-    let message = describe(failure)
-    if (message === "port in use") message = `port ${portHint ?? "?"} is in use`
-    return Console.error(`multirun: ${message}`).pipe(
+    return Console.error(`multirun: ${describe(failure, hints)}`).pipe(
       Effect.zipRight(verbose ? Console.error(Cause.pretty(cause)) : Effect.void),
       Effect.zipRight(Effect.sync(() => void (process.exitCode = 1)))
     )
@@ -148,7 +162,7 @@ export const runsList = Command.make("list", {
   ),
   name: Options.text("name").pipe(Options.withDescription("runs of this name"), Options.optional),
   tag: Options.text("tag").pipe(Options.withDescription("runs with this tag"), Options.optional),
-  limit: Options.integer("limit").pipe(Options.withDefault(20), Options.withDescription("at most this many runs (newest first)"))
+  limit: Options.integer("limit").pipe(Options.withDefault(20), Options.withDescription("at most this many runs, newest first (default 20)"))
 }, (options) =>
   withSource(
     options,
@@ -183,7 +197,10 @@ export const runsList = Command.make("list", {
         yield* Console.log(["", ...stalled.map((run) => `${run.id} ${RunTree.stalledLine(run, now)}`)].join("\n"))
       }
     })
-  )).pipe(Command.withDescription("List runs, newest first"))
+  )).pipe(withHelp("List runs, newest first", [
+    "multirun runs list --status failed --limit 10",
+    "multirun runs list --url https://runs.example.com --api-key $KEY --json"
+  ]))
 
 /**
  * `multirun runs show RUN_ID [--all] [--json]`: the run tree (see `RunTree.render`); `--json`
@@ -216,7 +233,10 @@ export const runsShow = Command.make("show", {
       })
       yield* Console.log(lines.join("\n"))
     })
-  )).pipe(Command.withDescription("Print a run as a tree: agents, attempts, steps, totals"))
+  )).pipe(withHelp("Print a run as a tree: agents, attempts, steps, totals", [
+    "multirun runs show RUN_ID",
+    "multirun runs show RUN_ID --all --db .multirun/runs.db"
+  ]))
 
 /**
  * `multirun runs`.
@@ -225,7 +245,10 @@ export const runsShow = Command.make("show", {
  */
 export const runs = Command.make("runs").pipe(
   Command.withSubcommands([runsList, runsShow]),
-  Command.withDescription("List and show runs")
+  withHelp("List and show runs", [
+    "multirun runs list",
+    "multirun runs show RUN_ID"
+  ])
 )
 
 /**
@@ -256,7 +279,10 @@ export const checkpointsList = Command.make("list", { ...source, json, runId: Ar
         ])
       ))
     })
-  )).pipe(Command.withDescription("List the checkpoints of a run"))
+  )).pipe(withHelp("List the checkpoints of a run", [
+    "multirun checkpoints list RUN_ID",
+    "multirun checkpoints list RUN_ID --json"
+  ]))
 
 const show = (value: unknown) => value === undefined ? "(absent)" : JSON.stringify(value)
 
@@ -298,7 +324,9 @@ export const checkpointsDiff = Command.make("diff", {
       ]
       yield* Console.log(lines.filter((line) => line !== "").join("\n"))
     })
-  )).pipe(Command.withDescription("Compare two checkpoints: state added, removed, changed; steps between"))
+  )).pipe(withHelp("Compare two checkpoints: state added, removed, changed; steps between", [
+    "multirun checkpoints diff CHECKPOINT_A CHECKPOINT_B"
+  ]))
 
 /**
  * `multirun checkpoints`.
@@ -307,7 +335,10 @@ export const checkpointsDiff = Command.make("diff", {
  */
 export const checkpoints = Command.make("checkpoints").pipe(
   Command.withSubcommands([checkpointsList, checkpointsDiff]),
-  Command.withDescription("List and compare checkpoints")
+  withHelp("List and compare checkpoints", [
+    "multirun checkpoints list RUN_ID",
+    "multirun checkpoints diff CHECKPOINT_A CHECKPOINT_B"
+  ])
 )
 
 /**
@@ -317,8 +348,14 @@ export const checkpoints = Command.make("checkpoints").pipe(
  * @since 0.2.0
  */
 export const ui = Command.make("ui", {
-  db: Options.text("db").pipe(Options.withDefault(RunSource.defaultFilename), Options.withDescription("SQLite file to show")),
-  port: Options.integer("port").pipe(Options.withDefault(Local.defaultPort), Options.withDescription("port on 127.0.0.1")),
+  db: Options.text("db").pipe(
+    Options.withDefault(RunSource.defaultFilename),
+    Options.withDescription(`SQLite file to show (default ${RunSource.defaultFilename})`)
+  ),
+  port: Options.integer("port").pipe(
+    Options.withDefault(Local.defaultPort),
+    Options.withDescription(`port on 127.0.0.1 (default ${Local.defaultPort})`)
+  ),
   project,
   verbose
 }, (options) =>
@@ -331,6 +368,12 @@ export const ui = Command.make("ui", {
     })
     yield* Console.log(`multirun ui: ${address}/ (read-only view of ${options.db}; Ctrl-C stops)`)
     return yield* Effect.never
-  }).pipe(Effect.scoped, reportErrors(options.verbose, options.port))).pipe(
-    Command.withDescription("Serve the run viewer over a local SQLite file (read-only, no key, 127.0.0.1)")
+  }).pipe(
+    Effect.scoped,
+    reportErrors(options.verbose, { port: options.port, missingFile: "give --db FILE, the SQLite file your program writes" })
+  )).pipe(
+    withHelp("Serve the run viewer over a local SQLite file (read-only, no key, 127.0.0.1)", [
+    "multirun ui",
+    "multirun ui --db .multirun/demo.db --port 8080"
+  ])
   )

@@ -17,21 +17,10 @@ import * as path from "node:path"
 import { tempDir } from "@multirun/core/test-utils"
 import { publint } from "publint"
 import * as Chromium from "./browser.js"
-import { type Ran, readmes, repoRoot, run, toReadmeLines, writeSnippets } from "./readme.js"
+import { commandEnv, type Ran, readmes, repoRoot, run, toReadmeLines, writeSnippets } from "./readme.js"
 
 const serverVersion: string =
   JSON.parse(fs.readFileSync(path.join(repoRoot, "packages", "server", "package.json"), "utf8")).version
-
-/**
- * The environment of the commands: none of the parent npm's settings, no source condition, and
- * their temporary files in the project's scoped directory (removed with it).
- */
-const commandEnv = (tmp: string): NodeJS.ProcessEnv => ({
-  ...Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && key !== "NODE_OPTIONS" && key !== "INIT_CWD")
-  ),
-  TMPDIR: tmp
-})
 
 const expectOk = (ran: Ran, what: string): void =>
   assert.strictEqual(ran.code, 0, `${what} exited with ${ran.code}\n${ran.stdout}\n${ran.stderr}`)

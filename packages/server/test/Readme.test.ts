@@ -40,6 +40,25 @@ describe("README.md", () => {
     assert.include(readme, "npm i @multirun/ai @effect/ai")
   })
 
+  it("says how to install before the packages are published, with an Effect 3 range for every other package a block imports", () => {
+    const install = readme.slice(readme.indexOf("## Install"), readme.indexOf("\n## ", readme.indexOf("## Install") + 1))
+    // from the tarballs `npm pack` writes, until the packages are on the registry
+    assert.include(install, "npm pack")
+    for (const name of ["core", "sql", "server", "ai"]) assert.match(install, new RegExp(`npm i [^\\n]*multirun-${name}-[\\d.]+\\.tgz`))
+    const imported = new Set(
+      [...readme.matchAll(/^import .* from "((?:@[^/"]+\/)?[^/"]+)[^"]*"$/gm)].map((match) => match[1]!)
+    )
+    // the peers npm installs with multirun, and node's own modules, need no line
+    const needed = [...imported].filter((name) =>
+      !name.startsWith("@multirun/") && !name.startsWith("node:") && !["effect", "@effect/platform", "@effect/sql"].includes(name)
+    )
+    assert.includeMembers(needed, ["@effect/ai-openai", "@effect/opentelemetry", "@opentelemetry/sdk-trace-base"])
+    for (const name of needed) assert.match(install, new RegExp(`npm i [^\\n]*${name}@[\\^~]\\d`), name)
+    // the @effect/ai block runs against another endpoint (a stub, a proxy) with apiUrl
+    const aiBlock = readme.slice(readme.indexOf("### With @effect/ai"), readme.indexOf("### OpenTelemetry"))
+    assert.include(aiBlock, "apiUrl:")
+  })
+
   it.scopedLive("every ```ts block of the READMEs type-checks against the real API", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("readme")

@@ -73,6 +73,17 @@ export const toReadmeLines = (output: string, found: ReadonlyArray<Snippet>): st
     return snippet === undefined ? all : `${readmes[prefix] ?? file}:${snippet.line + Number(line) - 1}:${column}`
   })
 
+/**
+ * The environment of commands run as a user would: none of the parent npm's settings, no source
+ * condition, and their temporary files in `tmp` (a scoped directory, removed with it).
+ */
+export const commandEnv = (tmp: string): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && key !== "NODE_OPTIONS" && key !== "INIT_CWD")
+  ),
+  TMPDIR: tmp
+})
+
 /** The outcome of a child process. */
 export interface Ran {
   readonly code: number

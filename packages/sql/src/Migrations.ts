@@ -28,10 +28,12 @@ import { StoreError } from "./StoreError.js"
  * - 4: compact steps: a column per field (no JSON record), ids and the input hash as bytes, kind
  *   and status as small integers, and in SQLite a table without rowid.
  * - 5: a step's parent step (`parent_id`) and drift mark (`drift`).
+ * - 6: a step's occurrence among the calls of its key (`occurrence`) and the records replayed
+ *   inside it (`replayed_inside`): replayed calls no longer write rows of their own.
  *
  * @since 0.1.0
  */
-export const schemaVersion = 5
+export const schemaVersion = 6
 
 /**
  * Where `Migrator` records the migrations it applied.
@@ -169,12 +171,8 @@ const compactSteps = Effect.gen(function*() {
   yield* sql`ALTER TABLE multirun_steps_v4 RENAME TO multirun_steps`
 })
 
-/**
- * Steps know the step they ran inside and whether replay found them drifted: two nullable columns
- * (NULL for every step written before). Migration 4 creates the table as the code writes it, so
- * a database made from scratch has them already.
- */
-const stepParentAndDrift = Effect.gen(function*() {
+/** The names of the step table's columns. */
+const stepTableColumns = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const existing = yield* sql.onDialectOrElse({
     pg: () =>
@@ -182,10 +180,32 @@ const stepParentAndDrift = Effect.gen(function*() {
         WHERE table_name = 'multirun_steps' AND table_schema = current_schema()`,
     orElse: () => sql<{ name: string }>`SELECT name FROM pragma_table_info('multirun_steps')`
   })
-  const has = new Set(existing.map((column) => column.name))
+  return new Set(existing.map((column) => column.name))
+})
+
+/**
+ * Steps know the step they ran inside and whether replay found them drifted: two nullable columns
+ * (NULL for every step written before). Migration 4 creates the table as the code writes it, so
+ * a database made from scratch has them already.
+ */
+const stepParentAndDrift = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const has = yield* stepTableColumns
   const bytes = dialectOf(sql) === "pg" ? "BYTEA" : "BLOB"
   if (!has.has("parent_id")) yield* sql.unsafe(`ALTER TABLE multirun_steps ADD COLUMN parent_id ${bytes}`)
   if (!has.has("drift")) yield* sql`ALTER TABLE multirun_steps ADD COLUMN drift TEXT`
+})
+
+/**
+ * Replay without a row per replayed call: a step records its place among the calls of its key
+ * and the records replayed inside its body. Two nullable columns, NULL for every step written
+ * before (read as "count the attempt's rows", which those attempts wrote for every call).
+ */
+const stepOccurrence = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const has = yield* stepTableColumns
+  if (!has.has("occurrence")) yield* sql`ALTER TABLE multirun_steps ADD COLUMN occurrence INTEGER`
+  if (!has.has("replayed_inside")) yield* sql`ALTER TABLE multirun_steps ADD COLUMN replayed_inside TEXT`
 })
 
 /**
@@ -199,7 +219,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "2_step_values": stepValues,
   "3_leases": leases,
   "4_compact_steps": compactSteps,
-  "5_step_parent_and_drift": stepParentAndDrift
+  "5_step_parent_and_drift": stepParentAndDrift,
+  "6_step_occurrence": stepOccurrence
 }
 
 /**

@@ -60,7 +60,7 @@ const opensDatabaseOf = (
         )
         const migrations = yield* sql<{ migration_id: number }>`
           SELECT migration_id FROM multirun_migrations ORDER BY migration_id`
-        assert.deepStrictEqual(migrations.map((row) => Number(row.migration_id)), [1, 2, 3, 4, 5])
+        assert.deepStrictEqual(migrations.map((row) => Number(row.migration_id)), [1, 2, 3, 4, 5, 6])
         assert.strictEqual(yield* Migrations.storedVersion, Migrations.schemaVersion)
         // The server's tables of 0.1 and their rows are left as they were.
         const [keys] = yield* sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM multirun_api_keys`

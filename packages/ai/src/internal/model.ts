@@ -80,8 +80,24 @@ const schemaJson = (schema: Schema.Schema.All): unknown => {
 
 const toolJson = (tool: Tool.Any): unknown =>
   Tool.isProviderDefined(tool)
-    ? { name: tool.name, id: tool.id, args: (tool as unknown as Tool.AnyProviderDefined).args }
-    : { name: tool.name, description: Tool.getDescription(tool as any), parameters: schemaJson(tool.parametersSchema) }
+    ? { id: tool.id, args: (tool as unknown as Tool.AnyProviderDefined).args }
+    : { description: Tool.getDescription(tool as any), parameters: schemaJson(tool.parametersSchema) }
+
+/** The name a provider request gives a tool: `name`, or `function.name` (Chat Completions). */
+const requestToolName = (tool: unknown): unknown =>
+  (tool as { readonly name?: unknown } | null)?.name ?? (tool as { readonly function?: { readonly name?: unknown } } | null)?.function?.name
+
+/**
+ * A provider request with its `tools` keyed by name, as the call's own tools are, so the order of
+ * a toolkit is no drift and a drift path names the tool; left as sent when names are missing or repeated.
+ */
+const requestByToolName = (request: unknown): unknown => {
+  const tools = (request as { readonly tools?: unknown } | undefined)?.tools
+  if (!Array.isArray(tools)) return request
+  const names = tools.map(requestToolName)
+  if (names.some((name) => typeof name !== "string") || new Set(names).size !== names.length) return request
+  return { ...(request as object), tools: Object.fromEntries(tools.map((tool, i) => [names[i], tool])) }
+}
 
 /** Provider configuration in the context (`OpenAiLanguageModel.withConfigOverride` and the like). */
 const providerConfig = (context: Context.Context<never>): Record<string, unknown> => {
@@ -240,13 +256,13 @@ export const callInput = (
       provider: tracking.provider,
       model: typeof model === "string" ? model : undefined,
       prompt,
-      tools: options.tools.map(toolJson),
+      tools: Object.fromEntries(options.tools.map((tool) => [tool.name, toolJson(tool)])),
       toolChoice: options.tools.length === 0 ? undefined : options.toolChoice,
       responseFormat: format.type === "json"
         ? { type: "json", objectName: format.objectName, schema: schemaJson(format.schema) }
         : format,
       config: Object.keys(config).length === 0 ? undefined : config,
-      request
+      request: requestByToolName(request)
     })
   })
 
@@ -261,6 +277,19 @@ export const configuredModel = (context: Context.Context<never>): string | undef
 
 type AnyEncodedPart = Response.PartEncoded | Response.StreamPartEncoded
 
+/**
+ * A finish part's usage in core's meaning, where cached input tokens are a part of the input tokens:
+ * Anthropic (its finish part carries `metadata.anthropic`) counts cache reads apart from its
+ * `input_tokens`, so they are added to the input tokens and the total.
+ */
+const coreUsage = (finish: Response.FinishPartEncoded): Response.FinishPartEncoded["usage"] => {
+  const usage = finish.usage
+  const cached = usage.cachedInputTokens ?? 0
+  if (cached <= 0 || finish.metadata?.["anthropic"] === undefined) return usage
+  const inputTokens = (usage.inputTokens ?? 0) + cached
+  return { ...usage, inputTokens, totalTokens: inputTokens + (usage.outputTokens ?? 0) }
+}
+
 /** Usage of a call read off its encoded parts, with `tokensUsed` as the total and cost priced. */
 export const usageOf = (
   parts: ReadonlyArray<AnyEncodedPart>,
@@ -268,14 +297,14 @@ export const usageOf = (
   pricing: PricingService
 ): Effect.Effect<Usage> => {
   let model: string | undefined
-  let usage: Response.FinishPartEncoded["usage"] | undefined
+  let finish: Response.FinishPartEncoded | undefined
   for (const part of parts) {
     if (part.type === "response-metadata" && part.modelId !== undefined && model === undefined) model = part.modelId
-    if (part.type === "finish") usage = part.usage
+    if (part.type === "finish") finish = part
   }
   model ??= fallbackModel
-  if (usage === undefined) return Effect.succeed(plain({ model, costUsd: null }))
-  const counts = usage
+  if (finish === undefined) return Effect.succeed(plain({ model, costUsd: null }))
+  const counts = coreUsage(finish)
   const tokensUsed = counts.totalTokens ?? (counts.inputTokens ?? 0) + (counts.outputTokens ?? 0)
   return Effect.map(pricing.cost(model, counts), (costUsd) =>
     plain({

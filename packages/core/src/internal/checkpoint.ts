@@ -61,6 +61,8 @@ export interface Lineage {
 
 /** A stored step as a place of its key. */
 const slotOf = (step: Step.Encoded, replayable: boolean): Slot => ({
+  id: step.id,
+  runId: step.runId,
   hash: step.inputHash,
   input: step.input,
   output: step.output,
@@ -129,7 +131,12 @@ const legacyTimeline = (
   }
 }
 
-/** Folds the calls of each attempt into the timeline, then takes out the steps inside replayable records. */
+/**
+ * Folds the calls of each attempt into the timeline, then takes out the calls inside replayable
+ * records. A call's occurrence is the one it recorded; a record without one (its step name had
+ * nothing to replay in its attempt, or it was written before 0.3 with a record for each replayed
+ * call) is counted among the attempt's records of its key.
+ */
 const foldSegments = (
   timeline: Timeline,
   steps: ReadonlyArray<Step.Encoded>,
@@ -163,10 +170,12 @@ const foldSegments = (
       const key = step !== undefined ? keyOf(step) : keyByHash.get(`${agentId}\0${name}\0${hash}`) ?? `#${hash}`
       const agentName = names.get(agentId) ?? ""
       const counted = `${agentName}\0${name}\0${key}`
-      const occurrence = occurrences.get(counted) ?? 0
-      occurrences.set(counted, occurrence + 1)
+      const occurrence = step?.occurrence ?? inFlight?.occurrence ?? occurrences.get(counted) ?? 0
+      occurrences.set(counted, Math.max(occurrences.get(counted) ?? 0, occurrence + 1))
       if (step === undefined) {
         place(timeline, agentName, name, key, occurrence, {
+          id: "",
+          runId: checkpoint.runId,
           hash,
           input: "null",
           output: null,
@@ -189,7 +198,8 @@ const foldSegments = (
       lastCall.set(slot, step)
     }
   }
-  // the steps whose records replay returns: a call inside one of them is not a call of its own
+  // the steps whose records replay returns: a call inside one of them is not a call of its own,
+  // nor is a record replayed inside one of them
   const records = new Set<string>()
   for (const [slot, step] of recordOf) if (slot.replayable) records.add(step.id)
   const insideRecord = (step: Step.Encoded): boolean => {
@@ -198,10 +208,17 @@ const foldSegments = (
     }
     return false
   }
+  const absorbed = new Set<number>()
+  for (const step of byId.values()) {
+    const inside = step.replayedInside
+    if (inside === undefined || inside.length === 0 || !(records.has(step.id) || insideRecord(step))) continue
+    for (const [from, to] of inside) for (let seq = from; seq < to; seq++) absorbed.add(seq)
+  }
   for (const steps of timeline.values()) {
     for (const keys of steps.values()) {
       for (const [key, slots] of keys) {
         const kept = slots.filter((slot) => {
+          if (slot.runId === checkpoint.runId && absorbed.has(slot.seq)) return false
           const step = lastCall.get(slot)
           return step === undefined || !insideRecord(step)
         })
@@ -297,7 +314,12 @@ export const capture = (
     const pending: Array<Checkpoint.PendingStep> = [...run.basePending]
     for (const step of inFlight) {
       if (step.info.seq < run.segmentStart) continue
-      pending.push({ seq: step.info.seq, agentId: step.agent.id, name: step.info.name, inputHash: step.info.inputHash })
+      const { agent, info, occurrence } = step
+      pending.push(
+        occurrence === null
+          ? { seq: info.seq, agentId: agent.id, name: info.name, inputHash: info.inputHash }
+          : { seq: info.seq, agentId: agent.id, name: info.name, inputHash: info.inputHash, occurrence }
+      )
     }
     const encoded: Checkpoint.Encoded = {
       id: run.newId(),

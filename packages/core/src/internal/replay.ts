@@ -9,6 +9,9 @@ import { sha256 } from "./canonical.js"
  * at that place executes again.
  */
 export interface Slot {
+  /** The recorded step's id and run (a fork replays the records of the run it came from). */
+  readonly id: string
+  readonly runId: string
   readonly hash: string
   /** The recorded canonical input text (its redaction, when the input was redacted). */
   readonly input: string
@@ -30,7 +33,7 @@ export type Timeline = Map<string, Map<string, Map<string, Array<Slot>>>>
 
 /** The places of one key, and how many calls of it this replay has made. */
 interface KeyCalls {
-  readonly slots: Array<Slot>
+  slots: Array<Slot>
   calls: number
 }
 
@@ -97,7 +100,8 @@ export const place = (
  * call is matched with its own record). A call is never given another input's record: a call
  * with no place while its step name still has records to replay executes, and is reported as
  * drift only when those records are left unmatched ({@link unmatched}). Keys hold the canonical
- * input text, so a replayed call needs no hashing.
+ * input text, so a replayed call needs no hashing. The cache lives for the whole attempt: once
+ * every record was replayed it only counts calls, so each executed call records its occurrence.
  */
 export class ReplayCache {
   private readonly agents = new Map<string, Map<string, NameCalls>>()
@@ -147,6 +151,20 @@ export class ReplayCache {
       }
     }
     return { names, key, calls, slot: calls?.slots[calls.calls] }
+  }
+
+  /**
+   * Lets go of the records once every one was replayed: the cache goes on counting the calls of
+   * each key, so a call executed later in the attempt records its occurrence among them.
+   */
+  release(): void {
+    for (const byName of this.agents.values()) {
+      for (const names of byName.values()) {
+        names.candidates.length = 0
+        names.head = 0
+        for (const calls of names.keys.values()) calls.slots = []
+      }
+    }
   }
 
   /** Counts a call at its place (it takes the next occurrence of its key). */

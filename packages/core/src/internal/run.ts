@@ -155,7 +155,8 @@ const resume = (
       tags: previous.tags,
       parentRunId: previous.parentRunId as RunId | null,
       forkedFrom: previous.forkedFrom as CheckpointId | null,
-      startedAt: previous.startedAt
+      startedAt: previous.startedAt,
+      previous: { drifts: previous.drifts ?? 0, replays: previous.replays ?? [] }
     })
     return yield* releaseOnFailure(run, Effect.gen(function*() {
       const all = yield* Effect.forEach(yield* client.listCheckpoints(runId), (c) => toCheckpoint(c, c.id))

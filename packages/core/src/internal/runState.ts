@@ -22,10 +22,11 @@ import { InFlight } from "./inFlight.js"
 import { type Ending, endingOf, errorInfo, resultText } from "./errorInfo.js"
 import { fencedClient, type Owned, release } from "./ownership.js"
 import type { Redactor } from "./redaction.js"
-import { ReplayCache } from "./replay.js"
+import { ReplayCache, type Slot } from "./replay.js"
+import { SeqRangesBuilder } from "./seqRanges.js"
 import { StateStore } from "./state.js"
 import { driftError } from "./step.js"
-import { interruptedInfo } from "./stepState.js"
+import { interruptedInfo, type StepState } from "./stepState.js"
 import type { RunTelemetry } from "./telemetry.js"
 import * as Totals from "./totals.js"
 
@@ -55,6 +56,16 @@ export interface RunSetup {
   readonly telemetry: RunTelemetry | undefined
   /** The run's redaction rules (its `client` redacts with them); `undefined` without a `Redaction` service. */
   readonly redaction: Redactor | undefined
+  /** What the stored run already says of earlier attempts (a resume in a new process). */
+  readonly previous?: { readonly drifts: number; readonly replays: ReadonlyArray<typeof Run.Replay.Encoded> } | undefined
+}
+
+/** A continuation of the run from a checkpoint in this process, and the records it replayed. */
+interface ReplayNow {
+  readonly checkpointId: CheckpointId
+  readonly startedAt: number
+  readonly steps: SeqRangesBuilder
+  inherited: number
 }
 
 /** A run in this process. */
@@ -92,6 +103,8 @@ export class RunState implements Owned {
   /** Whether a step executed since the run started or was restored. */
   executed = false
   readonly driftList: Array<ReplayError> = []
+  /** The continuations from a checkpoint in this process, the current one last. */
+  private readonly replaysNow: Array<ReplayNow> = []
   live: Array<AgentState> = []
   /** What each agent of the run spent before this attempt, by agent id: a taken-over agent goes on from it. */
   private spentByAgent: ReadonlyMap<string, Totals.MutableTotals> = new Map()
@@ -135,9 +148,43 @@ export class RunState implements Owned {
       endedAt: this.endedAt,
       result: this.ending?.result ?? null,
       error: this.ending?.error ?? null,
-      drifts: this.driftList.length,
+      drifts: (setup.previous?.drifts ?? 0) + this.driftList.length,
+      replays: this.replays(),
       ...Totals.toRecord(this.totals)
     }
+  }
+
+  private replays(): ReadonlyArray<typeof Run.Replay.Encoded> {
+    const earlier = this.setup.previous?.replays ?? []
+    if (this.replaysNow.length === 0) return earlier
+    return [
+      ...earlier,
+      ...this.replaysNow.map((replay) => ({
+        checkpointId: replay.checkpointId,
+        startedAt: replay.startedAt,
+        steps: replay.steps.toRanges(),
+        inherited: replay.inherited
+      }))
+    ]
+  }
+
+  /**
+   * Notes a record a call returned instead of executing: in the current continuation, and in the
+   * executing step the call was made inside (whose record then stands for it).
+   */
+  noteReplayed(record: Slot, parent: StepState | undefined): void {
+    const now = this.replaysNow[this.replaysNow.length - 1]!
+    if (record.runId !== this.runId) {
+      now.inherited++
+      return
+    }
+    now.steps.add(record.seq)
+    parent?.replayedWithin(record.seq)
+  }
+
+  /** Whether replay still holds records not returned yet. */
+  get isReplaying(): boolean {
+    return this.replay !== undefined && this.replay.remaining > 0
   }
 
   /**
@@ -180,6 +227,7 @@ export class RunState implements Owned {
     this.live = this.live.filter((agent) => !claimable.has(agent.id))
     const cache = new ReplayCache(plan.timeline)
     this.replay = cache.remaining > 0 ? cache : undefined
+    this.replaysNow.push({ checkpointId: checkpoint.id, startedAt: this.now(), steps: new SeqRangesBuilder(), inherited: 0 })
   }
 
   /** Continues from what the run's executed steps cost before this process, read from the store. */
@@ -208,7 +256,7 @@ export class RunState implements Owned {
       const replay = this.replay
       if (replay === undefined) return Effect.void
       const drifted = replay.unmatched()
-      if (replay.remaining === 0) this.replay = undefined
+      if (replay.remaining === 0) replay.release()
       if (drifted.length === 0) return Effect.void
       return Effect.forEach(drifted, (drift) => {
         const error = driftError({ ...drift, input: drift.suspect.input })
@@ -303,7 +351,7 @@ const makeService = (run: RunState): RunContextService => ({
   runId: run.runId,
   client: run.client,
   run: Effect.sync(() => decodeRun(run.record())),
-  isReplaying: Effect.sync(() => run.replay !== undefined),
+  isReplaying: Effect.sync(() => run.isReplaying),
   agents: Effect.sync(() => run.live.map((agent) => decodeAgent(agent.record()))),
   drifts: Effect.sync((): ReadonlyArray<ReplayError> => [...run.driftList]),
   setState: run.state.setState as RunContextService["setState"],

@@ -22,9 +22,9 @@ const inputText = (name: string, input: unknown): string | SerializationError =>
   checkText(name, "step name") ?? canonicalJson(input === undefined ? null : input, "input")
 
 /** The step the fiber is executing, when it belongs to this run: the parent of a step it calls. */
-const parentOf = (run: RunState, slot: StepSlot): StepId | null => {
+const parentOf = (run: RunState, slot: StepSlot): StepState | undefined => {
   const current = slot.current
-  return current !== undefined && current.agent.run === run ? current.info.id : null
+  return current !== undefined && current.agent.run === run ? current : undefined
 }
 
 /** Takes a sequence number and starts the clock of an executed step. */
@@ -34,7 +34,8 @@ const begin = (
   kind: StepRecord.StepKind,
   input: string,
   manual: boolean,
-  parentId: StepId | null
+  parent: StepState | undefined,
+  occurrence: number | null
 ): StepState => {
   const run = agent.run
   const seq = run.nextSeq++
@@ -46,7 +47,7 @@ const begin = (
     seq,
     inputHash: sha256(input),
     startedAtMillis: startedAt
-  }, input, manual, parentId)
+  }, input, manual, parent?.info.id ?? null, occurrence)
   run.inFlight.add(step)
   run.executed = true
   return step
@@ -94,34 +95,37 @@ export const runStep = <A, E, R>(
   if (size !== undefined) return Effect.fail(tooLarge("input", size, run.maxValueSize))
   const kind = options.kind ?? "function"
   const replay = run.replay
-  if (replay === undefined) return execute(agent, name, kind, text, options, body, undefined)
+  if (replay === undefined) return execute(agent, name, kind, text, options, body, undefined, null)
   const at = replay.place(agent.name, name, text)
+  // a call of a step name with records counts among the calls of its key; another one's place is
+  // counted where the attempt is read back, from its records
+  const occurrence = at.names === undefined ? null : at.calls?.calls ?? 0
   const slot = at.slot
   if (slot !== undefined && slot.replayable && !slot.consumed) {
     if (!slot.outputRedacted) {
       replay.take(at)
-      consume(run, replay, at, slot)
+      consume(replay, at, slot)
       return replayed(agent, slot, name, kind, options)
     }
     const error = redactedOutput(agent.name, name)
     if ((options.onRedactedReplay ?? run.setup.redaction?.onRedactedReplay) === "fail") return Effect.fail(error)
     replay.take(at)
-    consume(run, replay, at, slot)
+    consume(replay, at, slot)
     const warning = `multirun: ${error.message} Executing it again (onRedactedReplay: "execute").`
-    return Effect.zipRight(Effect.logWarning(warning), execute(agent, name, kind, text, options, body, undefined))
+    return Effect.zipRight(Effect.logWarning(warning), execute(agent, name, kind, text, options, body, undefined, occurrence))
   }
   const names = slot === undefined && at.names !== undefined && at.names.unconsumed > 0 ? at.names : undefined
   if (names !== undefined && (options.onDrift ?? run.onDrift) === "fail") {
     return Effect.fail(driftError({ agentName: agent.name, name, recorded: replay.firstUnconsumed(names)!, input: text }))
   }
   replay.take(at)
-  return execute(agent, name, kind, text, options, body, names)
+  return execute(agent, name, kind, text, options, body, names, occurrence)
 }
 
 /** Marks a recorded step as used; replay ends with the last one. */
-const consume = (run: RunState, replay: ReplayCache, at: Place, slot: Slot): void => {
+const consume = (replay: ReplayCache, at: Place, slot: Slot): void => {
   replay.consume(at, slot)
-  if (replay.remaining === 0) run.replay = undefined
+  if (replay.remaining === 0) replay.release()
 }
 
 /**
@@ -160,14 +164,17 @@ export const driftError = (drift: {
 const undecodable = (agent: AgentState, name: string, detail: string) =>
   new ReplayError({ reason: "Decode", stepName: name, agentName: agent.name, detail })
 
-/** Returns a recorded result and records the step as replayed (no latency, tokens or cost). */
+/**
+ * Returns a recorded result. The call writes no step record: the run's current replay notes the
+ * record's `seq` (and the executing parent step, if any, that the record was replayed inside).
+ */
 const replayed = <A>(
   agent: AgentState,
   hit: Slot,
   name: string,
   kind: StepRecord.StepKind,
   options: StepOptions<A>
-): Effect.Effect<A, ReplayError | BackendError> => {
+): Effect.Effect<A, ReplayError> => {
   let parsed: unknown
   try {
     parsed = hit.output === null ? undefined : JSON.parse(hit.output)
@@ -183,50 +190,12 @@ const replayed = <A>(
     }
     value = decoded.right
   }
-  return Effect.withFiberRuntime((fiber) => replayedRecord(agent, hit, name, kind, options, value, slotOf(fiber)))
-}
-
-const replayedRecord = <A>(
-  agent: AgentState,
-  hit: Slot,
-  name: string,
-  kind: StepRecord.StepKind,
-  options: StepOptions<A>,
-  value: A,
-  slot: StepSlot
-): Effect.Effect<A, BackendError> => {
-  const run = agent.run
-  const now = run.now()
-  const record: StepRecord.Encoded = {
-    id: run.ids.next(now),
-    runId: run.runId,
-    agentId: agent.id,
-    name,
-    kind,
-    seq: run.nextSeq++,
-    inputHash: hit.hash,
-    // the recorded text: the call's own, or its redaction when the input was redacted
-    input: hit.input,
-    output: hit.output,
-    error: null,
-    status: "completed",
-    startedAt: now,
-    endedAt: now,
-    latencyMs: 0,
-    // no usage: a replayed step costs nothing (written out, no spread, as this runs per step)
-    inputTokens: 0,
-    outputTokens: 0,
-    cachedInputTokens: 0,
-    reasoningTokens: 0,
-    tokensUsed: 0,
-    costUsd: 0,
-    model: null,
-    replayed: true,
-    parentId: parentOf(run, slot),
-    drift: null
-  }
-  const written = Effect.as(run.client.writeStep(record), value)
-  return run.telemetry === undefined ? written : run.telemetry.replayed(agent, record, options.input, written)
+  return Effect.withFiberRuntime((fiber) => {
+    const run = agent.run
+    run.noteReplayed(hit, parentOf(run, slotOf(fiber)))
+    const result = Effect.succeed(value)
+    return run.telemetry === undefined ? result : run.telemetry.replayed(agent, hit, name, kind, options.input, result)
+  })
 }
 
 /** Runs the body as a step; its fiber's slot points at the step while the body runs. */
@@ -237,12 +206,13 @@ const execute = <A, E, R>(
   input: string,
   options: StepOptions<A>,
   body: Effect.Effect<A, E, R>,
-  suspectOf: NameCalls | undefined
+  suspectOf: NameCalls | undefined,
+  occurrence: number | null
 ): Effect.Effect<A, E | SerializationError | BackendError, R> =>
   Effect.withFiberRuntime((fiber) => {
     const slot = slotOf(fiber)
     const previous = slot.current
-    const step = begin(agent, name, kind, input, false, parentOf(agent.run, slot))
+    const step = begin(agent, name, kind, input, false, parentOf(agent.run, slot), occurrence)
     if (suspectOf !== undefined) {
       step.suspect = true
       suspectOf.suspects.push({ input, mark: (path) => step.markDrift(path) })
@@ -281,7 +251,17 @@ export const startStep = (
     if (over !== undefined) return Effect.fail(over)
     const text = inputText(options.name, options.input)
     if (typeof text !== "string") return Effect.fail(text)
-    const step = begin(agent, options.name, options.kind ?? "function", text, true, parentOf(agent.run, slotOf(fiber)))
+    // a step driven by hand executes: it takes its place among the calls of its key, and a record
+    // at that place is used up (the program chose not to replay it, see `getStepResult`)
+    const run = agent.run
+    const replay = run.replay
+    const at = replay?.place(agent.name, options.name, text)
+    const occurrence = at === undefined || at.names === undefined ? null : at.calls?.calls ?? 0
+    if (at !== undefined) {
+      replay!.take(at)
+      if (at.slot !== undefined && at.slot.replayable && !at.slot.consumed) consume(replay!, at, at.slot)
+    }
+    const step = begin(agent, options.name, options.kind ?? "function", text, true, parentOf(run, slotOf(fiber)), occurrence)
     const telemetry = agent.run.telemetry
     const service = serviceOf(step)
     return Effect.succeed(

@@ -13,6 +13,7 @@ import type * as StepRecord from "../StepRecord.js"
 import type { AgentState } from "./agent.js"
 import { bytesOver, canonicalJson } from "./canonical.js"
 import { causeInfo, errorInfo } from "./errorInfo.js"
+import { SeqRangesBuilder } from "./seqRanges.js"
 import * as Totals from "./totals.js"
 
 /** A value its schema cannot encode, as the `SerializationError` of `path`. */
@@ -57,13 +58,25 @@ export class StepState implements Totals.MutableUsage {
   /** The record as written, kept only for a drift suspect (its mark is written later). */
   written: StepRecord.Encoded | undefined = undefined
 
+  /** The recorded steps that calls inside this step's body replayed (see `Step.replayedInside`). */
+  replayedInside: SeqRangesBuilder | undefined = undefined
+
   constructor(
     readonly agent: AgentState,
     readonly info: StepInfo,
     readonly input: string,
     readonly manual: boolean,
-    readonly parentId: StepId | null
+    readonly parentId: StepId | null,
+    /** Its place among the calls of its key in the attempt, when replay counts them. */
+    readonly occurrence: number | null
   ) {}
+
+  /** Notes a record that a call inside this step's body replayed. */
+  replayedWithin(seq: number): void {
+    if (this.done) return
+    if (this.replayedInside === undefined) this.replayedInside = new SeqRangesBuilder()
+    this.replayedInside.add(seq)
+  }
 
   /** Adds reported usage; usage reported after the step was recorded is refused with a warning. */
   addUsage(usage: Usage): Effect.Effect<void> {
@@ -149,10 +162,13 @@ export class StepState implements Totals.MutableUsage {
       model: this.model,
       replayed: false,
       parentId: this.parentId,
-      drift: this.drift
+      drift: this.drift,
+      occurrence: this.occurrence
     }
-    if (this.suspect) this.written = record
-    return run.client.writeStep(record)
+    const inside = this.replayedInside
+    const full = inside === undefined ? record : { ...record, replayedInside: inside.toRanges() }
+    if (this.suspect) this.written = full
+    return run.client.writeStep(full)
   }
 
   /** Whether this call may be found drifted after it is written (its record is then kept). */

@@ -147,10 +147,12 @@ export class RunTelemetry {
     )
   }
 
-  /** Records a replayed step (`effect`: its write) inside a span that says it was replayed. */
+  /** A replayed call (`effect`: its recorded value) inside a span that says it was replayed. */
   replayed<A, E, R>(
     agent: AgentState,
-    record: Step.Encoded,
+    record: { readonly id: string; readonly seq: number; readonly hash: string },
+    name: string,
+    kind: Step.StepKind,
     input: unknown,
     effect: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E, R> {
@@ -160,10 +162,10 @@ export class RunTelemetry {
         agentId: agent.id,
         agentName: agent.name,
         stepId: record.id as StepFacts["stepId"],
-        name: record.name,
-        kind: record.kind,
+        name,
+        kind,
         seq: record.seq,
-        inputHash: record.inputHash,
+        inputHash: record.hash,
         replayed: true,
         input
       }

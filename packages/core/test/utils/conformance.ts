@@ -7,6 +7,7 @@ import { Checkpoints } from "../../src/Checkpoints.js"
 import { CheckpointError, ReplayError, RunError, SerializationError } from "../../src/Errors.js"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
 import { RunContext, withRun } from "../../src/RunContext.js"
+import * as Run from "../../src/Run.js"
 import * as StateKey from "../../src/StateKey.js"
 import * as Step from "../../src/Step.js"
 import { StepContext } from "../../src/StepContext.js"
@@ -555,22 +556,22 @@ export const conformance = <R = never>(
             assert.deepStrictEqual([totals.stepCount, totals.tokensUsed, totals.costUsd], [6, 60, 6])
             return ctx.runId
           })))
+          // replayed calls write no rows: the run's replay says which records it returned
           const steps = yield* client.listSteps(runId)
           assert.deepStrictEqual(
-            steps.map((s) => [s.seq, JSON.parse(s.input).prompt, s.replayed, s.tokensUsed]),
+            steps.map((s) => [s.seq, JSON.parse(s.input).prompt, s.replayed, s.tokensUsed, s.occurrence ?? null]),
             [
-              [0, "x", false, 10],
-              [1, "x", false, 10],
-              [2, "x", false, 10],
-              [3, "y", false, 10],
-              [4, "lost", false, 10],
-              [5, "x", true, 0],
-              [6, "x", true, 0],
-              [7, "x", true, 0],
-              [8, "y", true, 0],
-              [9, "new", false, 10]
+              [0, "x", false, 10, null],
+              [1, "x", false, 10, null],
+              [2, "x", false, 10, null],
+              [3, "y", false, 10, null],
+              [4, "lost", false, 10, null],
+              [5, "new", false, 10, 0]
             ]
           )
+          const stored = Option.getOrThrow(yield* client.getRun(runId))
+          assert.deepStrictEqual((stored.replays ?? []).map((r) => [r.steps, r.inherited]), [[[[0, 4]], 0]])
+          assert.strictEqual(Run.replayedCount(stored.replays ?? []), 4)
         })))
 
       it.effect("after a restore, an agent of the checkpoint is taken over by name with its id and state", () =>
@@ -682,8 +683,10 @@ export const conformance = <R = never>(
           const steps = yield* client.listSteps(runId)
           assert.deepStrictEqual(
             steps.map((s) => [JSON.parse(s.input).temperature, s.replayed, s.drift ?? null]),
-            [[0, false, null], [0, false, null], [0.7, false, "input.temperature"], [0, true, null]]
+            [[0, false, null], [0, false, null], [0.7, false, "input.temperature"]]
           )
+          // "b" was replayed: no row, its record's seq in the run's replay
+          assert.deepStrictEqual((stored.replays ?? []).map((r) => r.steps), [[[1, 2]]])
         })))
 
       it.effect("a recorded output that no longer decodes is a ReplayError(Decode)", () =>
@@ -791,7 +794,9 @@ export const conformance = <R = never>(
           // the fork's own executed steps; the two it replayed cost it nothing
           assert.strictEqual(child.stepCount, 4)
           const childSteps = yield* client.listSteps(fork.runId)
-          assert.deepStrictEqual(childSteps.map((s) => s.replayed), [true, true, false, false, false, false])
+          assert.deepStrictEqual(childSteps.map((s) => [s.seq, s.replayed]), [[0, false], [1, false], [2, false], [3, false]])
+          // the two records it replayed are its parent's: counted as inherited
+          assert.deepStrictEqual((child.replays ?? []).map((r) => [r.checkpointId, r.steps, r.inherited]), [[middle.id, [], 2]])
         })))
     })
 

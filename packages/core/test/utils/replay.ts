@@ -187,6 +187,69 @@ export const replayConformance = <R>(makeLayer: BackendLayer<R>, it: Conformance
         assert.strictEqual(Option.getOrThrow(yield* client.getRun(runId)).drifts, 0)
       })))
 
+    it.effect("a parent executed again around a replayed child stands for that child once the parent is replayed", () =>
+      run(Effect.gen(function*() {
+        const client = yield* MultiRunClient
+        const paid = executions()
+        let parentFails = true
+        const child = (q: string) => Effect.zipRight(paid.hit(q), Effect.succeed(q)).pipe(Step.step("child", { input: q }))
+        const parent = Effect.gen(function*() {
+          yield* paid.hit("parent")
+          const got = yield* child("c")
+          if (parentFails) return yield* Effect.fail("first try fails")
+          return got
+        }).pipe(Step.step("parent"))
+        const runId = yield* withRun({ name: "absorbed", onDrift: "fail" })(Effect.gen(function*() {
+          const ctx = yield* RunContext
+          yield* Effect.ignore(parent)
+          const first = yield* ctx.checkpoint("failed once")
+          yield* ctx.restoreFromCheckpoint(first.id)
+          parentFails = false
+          // the parent executes again; its child replays inside it
+          assert.strictEqual(yield* parent, "c")
+          const second = yield* ctx.checkpoint("succeeded")
+          yield* ctx.restoreFromCheckpoint(second.id)
+          assert.strictEqual(yield* parent, "c")
+          // the parent's record stood for its child: nothing is left to replay
+          assert.isFalse(yield* ctx.isReplaying)
+          // so a later call of the child with another input is a new call, not drift
+          assert.strictEqual(yield* child("other"), "other")
+          return ctx.runId
+        }))
+        assert.deepStrictEqual(["parent", "c", "other"].map(paid.of), [2, 1, 1])
+        const steps = yield* client.listSteps(runId)
+        const childSeq = steps.find((s) => s.name === "child" && s.input === `"c"`)!.seq
+        assert.deepStrictEqual(
+          steps.filter((s) => s.name === "parent").map((s) => [s.status, s.replayedInside ?? []]),
+          [["failed", []], ["completed", [[childSeq, childSeq + 1]]]]
+        )
+        assert.strictEqual(Option.getOrThrow(yield* client.getRun(runId)).drifts, 0)
+      })))
+
+    it.effect("a resume that replays k steps adds no step rows and no checkpoint: 5 resumes of 30 steps", () =>
+      run(Effect.gen(function*() {
+        const client = yield* MultiRunClient
+        const paid = executions()
+        let runId = ""
+        const program = Effect.gen(function*() {
+          const ctx = yield* RunContext
+          runId = ctx.runId
+          for (const i of range(30)) {
+            yield* Effect.zipRight(paid.hit(`s${i}`), Effect.succeed(i)).pipe(Step.step("s", { input: i }))
+          }
+          yield* ctx.checkpoint("all")
+          return yield* Effect.fail("stops after its checkpoint")
+        })
+        yield* Effect.flip(withRun("heavy")(program))
+        for (const _ of range(5)) yield* Effect.flip(withRun({ name: "heavy", resume: { runId, latest: true } })(program))
+        assert.strictEqual(paid.total(), 30)
+        assert.strictEqual((yield* client.listSteps(runId)).length, 30)
+        assert.strictEqual((yield* client.listCheckpoints(runId)).length, 1)
+        const stored = Option.getOrThrow(yield* client.getRun(runId))
+        assert.deepStrictEqual<unknown>((stored.replays ?? []).map((r) => [r.steps, r.inherited]), range(5).map(() => [[[0, 30]], 0]))
+        assert.deepStrictEqual([stored.stepCount, stored.status], [30, "failed"])
+      })))
+
     it.effect("withRun inside withAgent: the inner run's steps are its own, and it records the run that started it", () =>
       run(Effect.gen(function*() {
         const client = yield* MultiRunClient

@@ -51,6 +51,16 @@ export interface RunLike extends TotalsLike {
   readonly drifts?: number | undefined
   /** Present when the run is stalled: `running`, with its owner gone. */
   readonly stalled?: StalledLike | null | undefined
+  /** Each continuation from a checkpoint and the records it replayed (absent before 0.3). */
+  readonly replays?: ReadonlyArray<ReplayLike> | undefined
+}
+
+/** A continuation of a run from a checkpoint, as its run record tells it. */
+export interface ReplayLike {
+  readonly checkpointId: string
+  readonly startedAt: number
+  readonly steps: ReadonlyArray<readonly [number, number]>
+  readonly inherited: number
 }
 
 /** The fields of an agent record read here. */
@@ -188,7 +198,16 @@ export interface Resume {
   readonly seq: number
   readonly at: number
   readonly checkpoint: CheckpointLike | undefined
+  /**
+   * What it replayed, when the run record says (0.3 on): the run's own records by seq, and how
+   * many records of the run it was forked from. Before 0.3 each replayed call had its own step.
+   */
+  readonly replayed?: { readonly steps: ReadonlyArray<readonly [number, number]>; readonly inherited: number }
 }
+
+/** How many records a continuation replayed. */
+export const replayedCount = (replayed: NonNullable<Resume["replayed"]>): number =>
+  replayed.steps.reduce((sum, [from, to]) => sum + to - from, replayed.inherited)
 
 /** What replay did in a run, as far as the records tell. */
 export interface ReplayAnalysis {
@@ -200,6 +219,23 @@ export interface ReplayAnalysis {
 const covers = (ranges: ReadonlyArray<readonly [number, number]>, seq: number) =>
   ranges.some(([from, to]) => seq >= from && seq < to)
 
+/** The resumes a run record lists, each at the first step it gave a sequence number. */
+const resumesOf = (
+  steps: ReadonlyArray<StepLike>,
+  checkpoints: ReadonlyArray<CheckpointLike>,
+  replays: ReadonlyArray<ReplayLike>
+): Array<Resume> => {
+  const byId = new Map(checkpoints.map((checkpoint) => [checkpoint.id, checkpoint]))
+  const sorted = [...steps].sort((a, b) => a.seq - b.seq)
+  const after = sorted.length === 0 ? 0 : sorted.at(-1)!.seq + 1
+  return replays.map((replay) => ({
+    seq: sorted.find((step) => step.startedAt >= replay.startedAt)?.seq ?? after,
+    at: replay.startedAt,
+    checkpoint: byId.get(replay.checkpointId),
+    replayed: { steps: replay.steps, inherited: replay.inherited }
+  }))
+}
+
 /**
  * Follows the replay cache of the runtime over the recorded steps (in seq order): at each
  * resume the cache holds the completed, executed steps covered by the latest checkpoint taken
@@ -207,13 +243,18 @@ const covers = (ranges: ReadonlyArray<readonly [number, number]>, seq: number) =
  * marked drifted consumes the first entry left of its agent and step name, the call it stood for.
  * Resumes are found where agents were marked interrupted and where a replayed step has no
  * entry. Steps replayed from a parent run (a fork) have no original here.
+ *
+ * A run written by 0.3 or later says itself where it continued and what it replayed (`replays`):
+ * its resumes are those, and its replayed calls have no steps of their own.
  */
 // one walk over the steps in order: the replay cache it simulates is state shared by every branch
 export const analyseReplay = (
   steps: ReadonlyArray<StepLike>,
   agents: ReadonlyArray<AgentLike>,
-  checkpoints: ReadonlyArray<CheckpointLike>
+  checkpoints: ReadonlyArray<CheckpointLike>,
+  replays: ReadonlyArray<ReplayLike> = []
 ): ReplayAnalysis => {
+  if (replays.length > 0) return { resumes: resumesOf(steps, checkpoints, replays), originals: new Map() }
   const nameOf = new Map(agents.map((agent) => [agent.id, agent.name]))
   const sorted = [...steps].sort((a, b) => a.seq - b.seq)
   const cutOffs = agents

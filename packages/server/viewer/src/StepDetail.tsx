@@ -41,6 +41,9 @@ export const StepDetail = (props: StepDetailProps) => {
     }
   }, [run.id, step.id])
   const split = tokenSplit(step)
+  // the resumes (0.3 on) that returned this record instead of executing the call again
+  const replayedBy = (run.replays ?? []).filter((r) => r.steps.some(([from, to]) => step.seq >= from && step.seq < to))
+    .map((r) => r.startedAt)
   return (
     <aside class="step-detail" aria-label="step detail">
       <header>
@@ -65,6 +68,13 @@ export const StepDetail = (props: StepDetailProps) => {
             : run.parentRunId !== null
             ? <Link href={runPath(run.parentRunId)}>Recorded in the parent run</Link>
             : null}
+        </p>
+      )}
+      {replayedBy.length > 0 && (
+        <p class="note" id="step-replays">
+          ↺ Replayed by {replayedBy.length === 1 ? "the resume" : `${count(replayedBy.length)} resumes`} at{" "}
+          {replayedBy.map((at) => offset(at - run.startedAt)).join(", ")}: the recorded result was returned instead of
+          running again.
         </p>
       )}
       {step.drift != null && (

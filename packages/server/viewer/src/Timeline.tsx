@@ -9,6 +9,7 @@ import { useEffect, useRef } from "preact/hooks"
 import type { Checkpoint, Run, Summary } from "./api.js"
 import { count, duration, offset, totalCost } from "./format.js"
 import { attemptSpan, type Lane, type View } from "./model.js"
+import { replayedCount as countReplayed } from "../../src/internal/runModel.js"
 
 /** Bar colours by kind (the canvas needs them as values; the CSS uses the same). */
 export const kindColors: Record<string, string> = {
@@ -187,7 +188,9 @@ export const Timeline = (props: {
             </span>
           ))}
           {view.replay.resumes.map((r) => (
-            <span class="resume-mark" style={{ left: pct(view.scale.x(r.at)) }} title={`resumed${r.checkpoint ? ` from "${r.checkpoint.name}"` : ""}`}>
+            <span class="resume-mark" style={{ left: pct(view.scale.x(r.at)) }} title={`resumed${r.checkpoint ? ` from "${r.checkpoint.name}"` : ""}${
+              r.replayed === undefined ? "" : `, replayed ${countReplayed(r.replayed)} recorded steps`
+            }`}>
               ↻
             </span>
           ))}

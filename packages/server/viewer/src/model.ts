@@ -6,7 +6,8 @@ import {
   type Lane,
   lanesOf,
   placeOf,
-  type ReplayAnalysis
+  type ReplayAnalysis,
+  replayedCount as countReplayed
 } from "../../src/internal/runModel.js"
 import type { Summary } from "./api.js"
 import { now } from "./format.js"
@@ -92,6 +93,8 @@ export const viewOf = (data: RunData, scaleOf?: Scale): View => {
     if (list === undefined) stepsByLane.set(lane, [step])
     else list.push(step)
   }
+  const replay = analyseReplay(steps, agents, checkpoints, run.replays)
+  for (const resume of replay.resumes) if (resume.replayed !== undefined) replayedCount += countReplayed(resume.replayed)
   // a stalled run ends, for the drawing, where its owner was last seen
   const end = Math.max(run.endedAt ?? run.stalled?.lastSeenAt ?? now(), ...agents.map((a) => a.endedAt ?? 0), steps.at(-1)?.endedAt ?? 0)
   const canvas = steps.length > maxBarElements || !data.complete
@@ -112,7 +115,7 @@ export const viewOf = (data: RunData, scaleOf?: Scale): View => {
     places,
     stepsByLane,
     byId,
-    replay: analyseReplay(steps, agents, checkpoints),
+    replay,
     scale,
     canvas,
     replayedCount,

@@ -1,5 +1,6 @@
 /**
- * The compact step row (schema version 4, with the parent step and the drift mark since 5): one
+ * The compact step row (schema version 4, with the parent step and the drift mark since 5, the
+ * call's occurrence and the records replayed inside it since 6): one
  * column per field, no JSON record. UUIDs are
  * 16-byte blobs, the SHA-256 input hash 32 bytes, kind and status small integers, `replayed`
  * and whether `model` is absent bits of `flags`. In SQLite the table has no rowid: rows are
@@ -124,7 +125,9 @@ export const stepWriteColumns = [
   "cost_usd",
   "model",
   "parent_id",
-  "drift"
+  "drift",
+  "occurrence",
+  "replayed_inside"
 ] as const
 
 const byteColumns = new Set(["id", "run_id", "agent_id", "input_hash", "parent_id"])
@@ -156,6 +159,7 @@ export const stepTableDefinition = (dialect: "pg" | "sqlite"): string => {
     input TEXT, output TEXT, error TEXT, started_at ${real}, ended_at ${real}, latency_ms ${real},
     tokens_used ${real}, input_tokens ${real}, output_tokens ${real}, cached_input_tokens ${real},
     reasoning_tokens ${real}, cost_usd ${real}, model TEXT, parent_id ${bytes}, drift TEXT,
+    occurrence INTEGER, replayed_inside TEXT,
     PRIMARY KEY (project, run_id, seq, id), UNIQUE (project, id)
   )${dialect === "pg" ? "" : " WITHOUT ROWID"}`
 }
@@ -190,14 +194,16 @@ export const bindStep = (params: Array<unknown>, project: string, step: Partial<
     step.costUsd ?? null,
     step.model ?? null,
     step.parentId == null ? null : idBytes(step.parentId),
-    step.drift ?? null
+    step.drift ?? null,
+    step.occurrence ?? null,
+    step.replayedInside === undefined || step.replayedInside.length === 0 ? null : JSON.stringify(step.replayedInside)
   )
 }
 
 /**
  * The step of a row read as values of {@link stepColumns}, not yet validated: a stored value out
  * of range (an unknown kind code, a NULL) is passed on as it is for the schema to refuse. Throws
- * when `error` is not JSON.
+ * when `error` or `replayed_inside` is not JSON.
  */
 export const stepOfRow = (row: ReadonlyArray<unknown>): Step.Encoded => {
   const flags = row[7]
@@ -227,5 +233,7 @@ export const stepOfRow = (row: ReadonlyArray<unknown>): Step.Encoded => {
   if (typeof flags !== "number" || (flags & noModelFlag) === 0) step.model = row[21]
   if (row[22] !== null) step.parentId = idOfHex(row[22])
   if (row[23] !== null) step.drift = row[23]
+  if (row[24] !== null) step.occurrence = row[24]
+  if (row[25] !== null) step.replayedInside = JSON.parse(row[25] as string)
   return step as Step.Encoded
 }
