@@ -47,10 +47,13 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>("@multi
   HttpApiSchema.annotations({ status: 413 })
 ) {}
 
-/** 503: the server cannot reach its store right now; the request may be retried. @since 0.1.0 */
+/**
+ * 503: the server cannot reach its store right now, or is busy; the request may be retried, after
+ * `retryAfter` seconds when given (the answer's `Retry-After`). @since 0.1.0
+ */
 export class Unavailable extends Schema.TaggedError<Unavailable>("@multirun/core/Api/Unavailable")(
   "Unavailable",
-  { message: Schema.String },
+  { message: Schema.String, retryAfter: Schema.optional(Schema.Number) },
   HttpApiSchema.annotations({ status: 503 })
 ) {}
 

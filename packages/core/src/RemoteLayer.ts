@@ -26,7 +26,7 @@ import * as Event from "./Event.js"
 import * as Lease from "./Lease.js"
 import { MultiRunClient, type MultiRunClientService } from "./MultiRunClient.js"
 import { Outbox } from "./Outbox.js"
-import { backendError, checkServer, describe, describeRefused, isTooLarge, weigh } from "./internal/remote.js"
+import { backendError, checkServer, describe, describeRefused, honoringRetryAfter, isTooLarge, weigh } from "./internal/remote.js"
 
 /**
  * Where the server is and how to talk to it.
@@ -112,7 +112,8 @@ export const make = (
     yield* checkServer(api, location, Duration.min(Duration.decode(timeout), Duration.seconds(10)))
     const backoff = Schedule.exponential(options.retryBase ?? "50 millis").pipe(
       Schedule.union(Schedule.spaced(options.retryMax ?? "5 seconds")),
-      Schedule.jittered
+      Schedule.jittered,
+      honoringRetryAfter
     )
     const whileTransient = Schedule.whileInput(backoff, isTransient)
     const readSchedule = Schedule.intersect(whileTransient, Schedule.recurs(options.readRetries ?? 10))

@@ -9,7 +9,7 @@
  * - `--json FILE` also writes the figures, with every sample, as JSON;
  * - `--repeat K` (default 3) measures each figure K times, the figures interleaved;
  * - `--quick` scales the sizes down (20,000 steps; a 100,000-step memory run; a 2,000-step run
- *   resumed 3 times) for a trial: its figures are not the issue's;
+ *   resumed 3 times; a flood of 2,000 requests) for a trial: its figures are not the issue's;
  * - `--only` measures only the figures with those keys.
  *
  * A child may measure several figures at once (the restore benchmark measures its six in one life
@@ -87,6 +87,21 @@ const restore = (
   against,
   target
 })
+/**
+ * A flood (issue 21, point 7): `floodRequests` requests at once against `multirun serve` on
+ * PostgreSQL (packages/server/benchmark/flood.ts), two figures of one child.
+ */
+const floodRequests = quick ? 2_000 : 10_000
+const flood = (part: string, name: string, unit: string, against: string, target: Figure["target"]): Figure => ({
+  key: part,
+  part,
+  name,
+  command: [script("server", "flood"), "--figure", "--requests", String(floodRequests), "--pg", pgUrl],
+  unit,
+  against,
+  target
+})
+
 const langGraphTuple = `ms, LangGraph SqliteSaver: open + getTuple (latest) of a ${restoreSteps.toLocaleString("en-US")}-checkpoint thread`
 const firstExecution = `ms, the first execution of the same ${restoreSteps.toLocaleString("en-US")} steps through SqliteLayer`
 const afterFirstRun = "rows after the first run, before any resume"
@@ -121,6 +136,20 @@ const figures: ReadonlyArray<Figure> = ([
   remote("sqlite", "file", 100_000),
   remote("postgres", "memory", 50_000),
   remote("postgres", "file", 50_000),
+  flood(
+    "pg-flood-rss",
+    `peak RSS of multirun serve on PostgreSQL under ${floodRequests.toLocaleString("en-US")} concurrent requests`,
+    "MB",
+    "MB, peak RSS before the flood",
+    { of: "measured", op: "<=", value: 300 }
+  ),
+  flood(
+    "pg-flood-unanswered",
+    `requests of those ${floodRequests.toLocaleString("en-US")} left unanswered (no connection in 10 s or no answer in 60 s)`,
+    "requests",
+    "requests sent",
+    { of: "measured", op: "<=", value: 0 }
+  ),
   {
     key: "rss",
     name: `peak RSS, ${quick ? "100,000" : "1,000,000"}-step run on SqliteLayer, checkpoint every ${quick ? "10,000" : "100,000"}`,
@@ -225,7 +254,7 @@ const stats = (values: ReadonlyArray<number>) => {
 type Stats = ReturnType<typeof stats>
 
 const format = (value: number, unit: string) =>
-  unit === "steps/s" || unit === "rows"
+  unit === "steps/s" || unit === "rows" || unit === "requests"
     ? Math.round(value).toLocaleString("en-US")
     : value.toFixed(unit === "µs/step" ? 3 : unit === "MB" ? 0 : unit === "ms" && value < 10 ? 2 : 1)
 const spread = (s: Stats, unit: string) =>

@@ -19,10 +19,11 @@ import { Outbox, step, withRun } from "@multirun/core"
 import * as Remote from "@multirun/core/RemoteLayer"
 import { PgLayer, SqliteLayer, SqliteOutbox } from "@multirun/sql"
 import { Effect, Layer } from "effect"
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { startServer, stopServer } from "./serveProcess.js"
 
 const arg = (name: string, fallback: string) => {
   const at = process.argv.indexOf(`--${name}`)
@@ -37,29 +38,6 @@ const bin = path.join(packageRoot, "bin", "multirun.js")
 /** The benchmark's temporary directory (databases, and the children's temporary files), removed at the end. */
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "multirun-test-bench-"))
 const childEnv = { ...process.env, TMPDIR: dir }
-
-/** Starts `multirun serve` in a child process and resolves with its URL. */
-const startServer = (dbArgs: ReadonlyArray<string>): Promise<{ url: string; child: ChildProcess }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, "serve", "--port", "0", ...dbArgs], {
-      stdio: ["ignore", "pipe", "inherit"],
-      env: childEnv
-    })
-    let out = ""
-    child.stdout!.on("data", (chunk) => {
-      out += chunk
-      const found = /listening on (http:\/\/\S+)/.exec(out)
-      if (found) resolve({ url: found[1]!, child })
-    })
-    child.once("exit", (code) => reject(new Error(`the server exited with ${code}`)))
-  })
-
-const stopServer = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    child.removeAllListeners("exit")
-    child.once("exit", () => resolve())
-    child.kill("SIGINT")
-  })
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
@@ -121,7 +99,7 @@ const measure = async (label: string, url: string, apiKey: string, runs: number,
 }
 
 const bench = async (label: string, dbArgs: ReadonlyArray<string>) => {
-  const { url, child } = await startServer(dbArgs)
+  const { url, child } = await startServer(bin, dbArgs, childEnv)
   try {
     const apiKey = execFileSync(process.execPath, [bin, "keys", "create", "--project", "bench", ...dbArgs], {
       stdio: ["ignore", "pipe", "ignore"],
@@ -164,7 +142,7 @@ const figure = async (name: string) => {
   const schema = `multirun_bench_${Math.random().toString(36).slice(2, 10)}`
   const { local, serve } = stores[store](schema)
   try {
-    const { url, child } = await startServer(serve)
+    const { url, child } = await startServer(bin, serve, childEnv)
     let measured: number
     try {
       const apiKey = execFileSync(process.execPath, [bin, "keys", "create", "--project", "bench", ...serve], {

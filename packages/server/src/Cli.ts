@@ -55,7 +55,7 @@ const database = (options: {
 
 /**
  * `multirun serve [--db FILE | --database-url URL] [--port N] [--host H] [--max-body-bytes N]
- * [--allowed-host NAME[:PORT],…]… [--retain completed=30d,failed=90d,keepLast=5 [--retain-every MINUTES]]`.
+ * [--max-pending-requests N] [--allowed-host NAME[:PORT],…]… [--retain completed=30d,failed=90d,keepLast=5 [--retain-every MINUTES]]`.
  *
  * @since 0.1.0
  */
@@ -77,6 +77,12 @@ export const serve = Command.make(
       Options.withDefault(Limits.defaultMaxBodyBytes),
       Options.withDescription(`largest request body accepted; larger ones answer 413 (default ${Limits.defaultMaxBodyBytes})`)
     ),
+    maxPendingRequests: Options.integer("max-pending-requests").pipe(
+      Options.withDefault(Server.defaultMaxPendingRequests),
+      Options.withDescription(
+        "API requests in progress at once (served or waiting for the database); beyond, 503 with Retry-After"
+      )
+    ),
     allowedHost: Options.text("allowed-host").pipe(
       Options.repeated,
       Options.withDescription(
@@ -92,6 +98,7 @@ export const serve = Command.make(
         port: options.port,
         host: options.host,
         maxBodyBytes: options.maxBodyBytes,
+        maxPendingRequests: options.maxPendingRequests,
         logRequests: true,
         retention: yield* RetentionCli.retentionOf(options),
         allowedHosts: options.allowedHost.flatMap((hosts) => hosts.split(",")).map((host) => host.trim())

@@ -22,6 +22,7 @@ import * as RetentionJob from "./RetentionJob.js"
 import * as Store from "./Store.js"
 import * as Viewer from "./Viewer.js"
 import * as Views from "./Views.js"
+import * as Admission from "./internal/admission.js"
 import * as ClientErrors from "./internal/clientErrors.js"
 import * as HostCheck from "./internal/hostCheck.js"
 import { serveMiddleware } from "./internal/pageHeaders.js"
@@ -53,6 +54,10 @@ export const defaultPort = 7420
  * - `allowedHosts`: the `Host` values answered (`name` at any port, or `name:port`); any other
  *   is answered 421, pages and API alike. Default (undefined or empty): every `Host`, since
  *   every API request needs a key.
+ * - `maxPendingRequests`: API requests in progress at once, served or waiting for a database
+ *   connection (default {@link defaultMaxPendingRequests}); any beyond is answered at once `503`
+ *   with `Retry-After`, so a flood neither grows the server's memory nor leaves a connection
+ *   without an answer. `GET /api/health` and the pages are not counted.
  *
  * @since 0.1.0
  */
@@ -64,7 +69,16 @@ export interface Options {
   readonly logRequests?: boolean | undefined
   readonly retention?: RetentionJob.Options | undefined
   readonly allowedHosts?: ReadonlyArray<string> | undefined
+  readonly maxPendingRequests?: number | undefined
 }
+
+/**
+ * API requests in progress at once when not configured: 100, ten for each connection of the
+ * PostgreSQL pool.
+ *
+ * @since 0.2.0
+ */
+export const defaultMaxPendingRequests = 100
 
 /**
  * The HTTP application over a {@link Store.Store}, to be served by an `HttpServer`.
@@ -94,6 +108,13 @@ export const layerApp = (options: Pick<Options, "maxBodyBytes" | "logRequests" |
 }
 
 /**
+ * Connections the kernel may hold until the server accepts them (Node's default is 511; the
+ * system's `somaxconn` caps it): under a burst, a connection waits to be accepted and answered
+ * instead of timing out unanswered.
+ */
+const listenBacklog = 4096
+
+/**
  * On close: stops accepting connections, lets the requests in flight finish (closing each
  * keep-alive connection as soon as it is idle), and after `timeout` cuts what is left.
  */
@@ -113,7 +134,8 @@ const drainOnClose = (server: Http.Server, timeout: Duration.DurationInput) =>
   )
 
 /**
- * The whole server: database, store and HTTP server. Closing the layer stops accepting
+ * The whole server: database, store and HTTP server, which answers `503` with `Retry-After` to
+ * the API requests beyond `maxPendingRequests`. Closing the layer stops accepting
  * connections, lets the requests in flight finish (up to 30 s), then closes the database.
  *
  * @since 0.1.0
@@ -122,10 +144,15 @@ export const layer = (options: Options = {}): Layer.Layer<HttpServer.HttpServer,
   Layer.unwrapEffect(Effect.sync(() => {
     const server = Http.createServer()
     ClientErrors.answerWithJson(server)
+    Admission.install(server, options.maxPendingRequests ?? defaultMaxPendingRequests)
     return Layer.scopedDiscard(drainOnClose(server, "30 seconds")).pipe(
       Layer.provideMerge(layerApp(options)),
       Layer.provideMerge(
-        NodeHttpServer.layer(() => server, { port: options.port ?? defaultPort, host: options.host ?? "127.0.0.1" })
+        NodeHttpServer.layer(() => server, {
+          port: options.port ?? defaultPort,
+          host: options.host ?? "127.0.0.1",
+          backlog: listenBacklog
+        })
       ),
       Layer.provide(Layer.mergeAll(
         Store.layer,

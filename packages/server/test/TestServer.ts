@@ -160,10 +160,13 @@ export const request = (
 
 /**
  * GET `path` on 127.0.0.1:`port` with the given `Host` header (which `fetch` does not let a caller
- * set), and the API key when given: status and body text.
+ * set), and the API key when given: status, headers and body text.
  */
 export const getWithHost = (port: number, path: string, host: string, key?: string) =>
-  Effect.async<{ readonly status: number; readonly body: string }, Error>((resume) => {
+  Effect.async<
+    { readonly status: number; readonly headers: Http.IncomingHttpHeaders; readonly body: string },
+    Error
+  >((resume) => {
     const request = Http.request({
       host: "127.0.0.1",
       port,
@@ -172,7 +175,13 @@ export const getWithHost = (port: number, path: string, host: string, key?: stri
     }, (response) => {
       const chunks: Array<Buffer> = []
       response.on("data", (chunk: Buffer) => chunks.push(chunk))
-      response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString() })))
+      response.on("end", () =>
+        resume(Effect.succeed({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          body: Buffer.concat(chunks).toString()
+        }))
+      )
     })
     request.on("error", (error) => resume(Effect.fail(error)))
     request.end()

@@ -3,7 +3,7 @@
  * of the server at start.
  */
 import { HttpClientError } from "@effect/platform"
-import { Cause, type Duration, Effect } from "effect"
+import { Cause, Duration, Effect, Schedule } from "effect"
 import { Buffer } from "node:buffer"
 import * as Api from "../Api.js"
 import { BackendError } from "../Errors.js"
@@ -33,6 +33,37 @@ export const weigh = (event: Event.Event): number => {
 /** A 413 answer: the body was larger than the server accepts. */
 export const isTooLarge = (error: unknown): boolean =>
   HttpClientError.isHttpClientError(error) && error._tag === "ResponseError" && error.response.status === 413
+
+/** The longest wait a server's `Retry-After` imposes. */
+const maxRetryAfter = Duration.minutes(1)
+
+/**
+ * How long a failed request's server asked to wait before sending it again: the `Retry-After`
+ * of a 503 or 429 answer (seconds or an HTTP date), or the `retryAfter` of an `Unavailable`
+ * error; zero when it did not ask, at most a minute.
+ */
+export const retryAfter = (error: unknown): Duration.Duration => {
+  let seconds = NaN
+  if (error instanceof Api.Unavailable && error.retryAfter !== undefined) seconds = error.retryAfter
+  else if (
+    HttpClientError.isHttpClientError(error) && error._tag === "ResponseError" &&
+    (error.response.status === 503 || error.response.status === 429)
+  ) {
+    const header = error.response.headers["retry-after"] ?? ""
+    seconds = /^\d+$/.test(header.trim()) ? Number(header) : (Date.parse(header) - Date.now()) / 1000
+  }
+  return Number.isFinite(seconds) && seconds > 0
+    ? Duration.min(Duration.millis(seconds * 1000), maxRetryAfter)
+    : Duration.zero
+}
+
+/** `schedule`, whose every delay is at least what the failure it retries asked for ({@link retryAfter}). */
+export const honoringRetryAfter = <Out>(
+  schedule: Schedule.Schedule<Out, unknown>
+): Schedule.Schedule<[Out, unknown], unknown> =>
+  Schedule.intersect(schedule, Schedule.identity<unknown>()).pipe(
+    Schedule.modifyDelay(([, error], delay) => Duration.max(delay, retryAfter(error)))
+  )
 
 /** Which record an event refused by the server held, and why. */
 export const describeRefused = (event: Event.Event | undefined, reason: string): string => {
