@@ -12,6 +12,7 @@ import { BackendError, CheckpointError, RunError } from "./Errors.js"
 import { AgentRecord, Batch, RunRecord, StepRecord } from "./Event.js"
 import * as Lease from "./Lease.js"
 import * as Run from "./Run.js"
+import { maxIdLength as storedIdLength } from "./internal/canonical.js"
 
 /** 401: the request has no API key, or a key the server does not know. @since 0.1.0 */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>("@multirun/core/Api/Unauthorized")(
@@ -66,10 +67,13 @@ export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("@mult
   security: { bearer: HttpApiSecurity.bearer }
 }) {}
 
-/** The longest id accepted in a path. @since 0.1.0 */
-export const maxIdLength = 100
+/**
+ * The longest id accepted in a path: the longest id a backend stores (since 0.3; 100 before),
+ * so every stored id can be served back. @since 0.1.0
+ */
+export const maxIdLength: number = storedIdLength
 
-/** An id in a path: 1 to 100 characters (the router's limit on a path parameter). @since 0.1.0 */
+/** An id in a path: 1 to 256 characters (the router's limit on a path parameter). @since 0.1.0 */
 export const Id = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxIdLength))
 
 /** A checkpoint as sent over the wire. @since 0.1.0 */

@@ -5,7 +5,9 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import type { SerializationError } from "./Errors.js"
 import { AgentId, CheckpointId, RunId } from "./Ids.js"
+import { checkId, checkText } from "./internal/canonical.js"
 import { JsonValue, maxDepth, SeqRanges, Timestamp, Totals, withinDepth } from "./Model.js"
 import { Step } from "./StepRecord.js"
 
@@ -111,6 +113,19 @@ export class Checkpoint extends Schema.Class<Checkpoint>("@multirun/core/Checkpo
  * @since 0.1.0
  */
 export type Encoded = typeof Checkpoint.Encoded
+
+/**
+ * Why no backend can store a checkpoint, or `undefined` when every backend can: an id that is
+ * empty, longer than 256 characters, `.`/`..` or not printable, or a name holding U+0000 or a
+ * lone surrogate (its state is stored as JSON text, which escapes them). The server answers such
+ * a checkpoint 400 with this error's message.
+ *
+ * @since 0.3.0
+ */
+export const unstorable = (checkpoint: Encoded): SerializationError | undefined =>
+  checkId(checkpoint.id, "checkpoint.id") ?? checkId(checkpoint.runId, "checkpoint.runId") ??
+    (checkpoint.agentId === null ? undefined : checkId(checkpoint.agentId, "checkpoint.agentId")) ??
+    checkText(checkpoint.name, "checkpoint.name")
 
 /**
  * Whether a sequence number lies in the ranges.

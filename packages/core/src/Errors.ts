@@ -11,6 +11,10 @@ import { Schema } from "effect"
  * canonical JSON. `path` names the offending value, e.g. `input.args[0].when`, and `found`
  * says what it was (`Date`, `function`, `bigint`, `NaN`, `cycle`, `class Foo`, ...).
  *
+ * Since 0.3, `reason: "Unstorable"`: the value (any text in it, a name, a key, an id) is one no
+ * backend can store: text holding U+0000 or a lone surrogate, or an id that is empty, longer
+ * than 256 characters, `.`/`..` or not printable. It is refused where it enters.
+ *
  * @since 0.1.0
  */
 export class SerializationError extends Schema.TaggedError<SerializationError>("@multirun/core/SerializationError")(
@@ -18,10 +22,15 @@ export class SerializationError extends Schema.TaggedError<SerializationError>("
   {
     path: Schema.String,
     found: Schema.String,
-    detail: Schema.optional(Schema.String)
+    detail: Schema.optional(Schema.String),
+    /** @since 0.3.0 */
+    reason: Schema.optional(Schema.Literal("NotJson", "Unstorable"))
   }
 ) {
   override get message(): string {
+    if (this.reason === "Unstorable") {
+      return `${this.path} cannot be stored (found ${this.found})${this.detail ? `: ${this.detail}` : ""}.`
+    }
     return `${this.path} is not JSON (found ${this.found})${this.detail ? `: ${this.detail}` : ""}. ` +
       `Pass plain JSON values (objects, arrays, strings, finite numbers, booleans, null), ` +
       `or give the step an \`inputSchema\`/\`output\` schema that encodes this value.`
@@ -33,7 +42,14 @@ export class SerializationError extends Schema.TaggedError<SerializationError>("
  *
  * @since 0.1.0
  */
-export const CheckpointErrorReason = Schema.Literal("NotFound", "WrongRun", "Corrupt", "Unavailable", "Conflict")
+export const CheckpointErrorReason = Schema.Literal(
+  "NotFound",
+  "WrongRun",
+  "Corrupt",
+  "Unavailable",
+  "Conflict",
+  "TooLarge"
+)
 
 /**
  * @since 0.1.0
@@ -44,7 +60,9 @@ export type CheckpointErrorReason = typeof CheckpointErrorReason.Type
  * A checkpoint could not be saved or restored: it does not exist (`NotFound`), belongs to
  * another run (`WrongRun`), its stored payload does not decode (`Corrupt`), the backend could
  * not provide it (`Unavailable`), or another writer saved a checkpoint of the same run first
- * (`Conflict`, the optimistic version check).
+ * (`Conflict`, the optimistic version check), or (since 0.3) it is larger than the run's
+ * `maxValueSize` in UTF-8 bytes (`TooLarge`: refused before anything is sent, its version is
+ * not used).
  *
  * @since 0.1.0
  */

@@ -8,6 +8,8 @@
 import { Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Agent from "./Agent.js"
+import type { SerializationError } from "./Errors.js"
+import { canonicalJson, checkId, checkText } from "./internal/canonical.js"
 import * as Run from "./Run.js"
 import * as Step from "./StepRecord.js"
 
@@ -104,6 +106,54 @@ export type Write =
  */
 export const runIdOf = (event: Write): string =>
   event._tag === "RunWritten" ? event.run.id : event._tag === "AgentWritten" ? event.agent.runId : event.step.runId
+
+/** `checkId` of an id that may be absent. */
+const optionalId = (id: string | null | undefined, path: string): SerializationError | undefined =>
+  id == null ? undefined : checkId(id, path)
+
+/** `checkText` of a text that may be absent. */
+const optionalText = (text: string | null | undefined, path: string): SerializationError | undefined =>
+  text == null ? undefined : checkText(text, path)
+
+/** A JSON value (metadata, tags) whose texts and keys a backend can store, or why it is not one. */
+const storableJson = (value: unknown, path: string): SerializationError | undefined => {
+  const text = canonicalJson(value, path)
+  return typeof text === "string" ? undefined : text
+}
+
+/**
+ * Why no backend can store a write, or `undefined` when every backend can: an id that is empty,
+ * longer than 256 characters, `.`/`..` or not printable, or a name, tag, metadata text or key,
+ * or recorded value holding U+0000 or a lone surrogate (PostgreSQL refuses the first, UTF-8
+ * cannot encode the second). The same checks a run, agent or step call makes where values enter;
+ * the server answers such an event `rejected` with this error's message.
+ *
+ * @since 0.3.0
+ */
+export const unstorable = (event: Write): SerializationError | undefined => {
+  switch (event._tag) {
+    case "RunWritten": {
+      const run = event.run
+      return checkId(run.id, "run.id") ?? optionalId(run.parentRunId, "run.parentRunId") ??
+        optionalId(run.forkedFrom, "run.forkedFrom") ?? checkText(run.name, "run.name") ??
+        storableJson(run.tags, "run.tags") ?? storableJson(run.metadata, "run.metadata") ??
+        optionalText(run.result, "run.result")
+    }
+    case "AgentWritten": {
+      const agent = event.agent
+      return checkId(agent.id, "agent.id") ?? checkId(agent.runId, "agent.runId") ??
+        checkText(agent.name, "agent.name") ?? optionalText(agent.agentConfigId, "agent.agentConfigId") ??
+        storableJson(agent.metadata, "agent.metadata") ?? optionalText(agent.result, "agent.result")
+    }
+    case "StepWritten": {
+      const step = event.step
+      return checkId(step.id, "step.id") ?? checkId(step.runId, "step.runId") ?? checkId(step.agentId, "step.agentId") ??
+        optionalId(step.parentId, "step.parentId") ?? checkText(step.name, "step.name") ??
+        checkText(step.input, "step.input") ?? optionalText(step.output, "step.output") ??
+        optionalText(step.model, "step.model")
+    }
+  }
+}
 
 /**
  * One write event.

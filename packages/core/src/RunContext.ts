@@ -57,8 +57,10 @@ export interface RunOptions {
   readonly onDrift?: DriftPolicy | undefined
   readonly leaseTtl?: Duration.DurationInput | undefined
   /**
-   * Largest canonical JSON of a step's input or output, in characters (default 4 MiB). A larger
-   * value fails the step with `SerializationError` instead of being dropped by a backend later.
+   * Largest canonical JSON of a step's input or output, and of a checkpoint, in UTF-8 bytes
+   * (default 4 MiB). A larger value fails the step with `SerializationError`, a larger
+   * checkpoint fails with `CheckpointError("TooLarge")`, instead of being refused by a backend
+   * later.
    */
   readonly maxValueSize?: number | undefined
 }

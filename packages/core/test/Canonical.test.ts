@@ -86,7 +86,7 @@ describe("canonical JSON", () => {
             .join(",")
         }}`
         : JSON.stringify(value)
-    const keys = ["a", "b", "Z", "10", "9", "0", "__proto__", "é", "\ud800", "k\"q", "", "constructor", "toJSON"]
+    const keys = ["a", "b", "Z", "10", "9", "0", "__proto__", "é", "\u001f", "k\"q", "", "constructor", "toJSON"]
     let seed = 7
     let undefinedMade = 0
     const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { HttpApiBuilder } from "@effect/platform"
-import { Api, BackendError, CheckpointError, MultiRunClient, type Run, RunError } from "@multirun/core"
+import { Api, BackendError, Checkpoint, CheckpointError, MultiRunClient, type Run, RunError } from "@multirun/core"
 import * as Checkpoints from "@multirun/core/Checkpoints"
 import { Effect, Layer, Option } from "effect"
 import { Store } from "./Store.js"
@@ -65,6 +65,12 @@ export const runsLayer = HttpApiBuilder.group(Api.Api, "runs", (handlers) =>
     .handle("agents", ({ path }) => Effect.flatMap(viewOfRun(path.runId), (view) => view.listAgents(path.runId)))
     .handle("steps", ({ path }) => Effect.flatMap(viewOfRun(path.runId), (view) => view.listSteps(path.runId))))
 
+/** Refuses with 400 a checkpoint no database stores (a bad id, U+0000 in its name), before the database fails on it. */
+const storable = (checkpoint: Checkpoint.Encoded): Effect.Effect<void, Api.BadRequest> => {
+  const unstorable = Checkpoint.unstorable(checkpoint)
+  return unstorable === undefined ? Effect.void : Effect.fail(new Api.BadRequest({ message: unstorable.message }))
+}
+
 /**
  * Checkpoints: save, get, list, latest, diff.
  *
@@ -73,7 +79,10 @@ export const runsLayer = HttpApiBuilder.group(Api.Api, "runs", (handlers) =>
 export const checkpointsLayer = HttpApiBuilder.group(Api.Api, "checkpoints", (handlers) =>
   handlers
     .handle("save", ({ payload, urlParams }) =>
-      Effect.flatMap(viewOfRun(payload.runId), (view) => view.saveCheckpoint(payload, urlParams.epoch)).pipe(
+      Effect.zipRight(
+        storable(payload),
+        Effect.flatMap(viewOfRun(payload.runId), (view) => view.saveCheckpoint(payload, urlParams.epoch))
+      ).pipe(
         notFoundCheckpoint,
         // a writer fenced out of the run is told so with a 409, which it does not retry
         Effect.catchIf(

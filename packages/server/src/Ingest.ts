@@ -39,19 +39,23 @@ const decodeSafely = (event: unknown): Either.Either<Event.Event, string> => {
 /**
  * The events of a batch that are valid records, and the others with their reason. Each event is
  * validated once: by the compiled check, or, when that cannot accept it (an invalid event, or
- * one with extra properties to strip), by the schema's decoder.
+ * one with extra properties to strip), by the schema's decoder; a valid one is then checked for
+ * what no database can store (`Event.unstorable`).
  */
 const validate = (events: ReadonlyArray<unknown>) => {
   const valid: Array<{ readonly event: Event.Event; readonly index: number }> = []
   const rejected: Array<Api.RejectedEvent> = []
+  const reject = (event: unknown, index: number, reason: string) => {
+    const eventId = (event as { readonly eventId?: unknown } | null)?.eventId
+    rejected.push(new Api.RejectedEvent({ index, eventId: typeof eventId === "string" ? eventId : null, reason }))
+  }
   events.forEach((event, index) => {
-    if (accepts(event)) return void valid.push({ event: event as Event.Event, index })
-    const decoded = decodeSafely(event)
-    if (Either.isRight(decoded)) valid.push({ event: decoded.right, index })
-    else {
-      const eventId = (event as { readonly eventId?: unknown } | null)?.eventId
-      rejected.push(new Api.RejectedEvent({ index, eventId: typeof eventId === "string" ? eventId : null, reason: decoded.left }))
-    }
+    const decoded = accepts(event) ? Either.right(event as Event.Event) : decodeSafely(event)
+    if (Either.isLeft(decoded)) return reject(event, index, decoded.left)
+    // a record of the right shape may still hold what no database stores (U+0000, a bad id)
+    const unstorable = Event.unstorable(decoded.right)
+    if (unstorable !== undefined) return reject(event, index, unstorable.message)
+    valid.push({ event: decoded.right, index })
   })
   return { valid, rejected }
 }
@@ -60,8 +64,9 @@ const validate = (events: ReadonlyArray<unknown>) => {
  * Writes a batch of write events into a project in one transaction, recording the batch id
  * (table `multirun_ingest_batches`) in the same transaction: a batch whose id is already
  * recorded is not written again (`duplicate: true`), so a client may retry a batch safely. Each
- * event is validated on its own: the valid ones are stored, the others are answered in
- * `rejected` with their reason.
+ * event is validated on its own: the valid ones are stored, the others (a record of the wrong
+ * shape, or one holding what no database stores: U+0000, a lone surrogate, a bad id) are
+ * answered in `rejected` with their reason, never a failure of the whole batch.
  *
  * @since 0.1.0
  */

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { HttpApiBuilder, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpRouter, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { Api } from "@multirun/core"
@@ -101,7 +101,9 @@ export const layerApp = (options: Pick<Options, "maxBodyBytes" | "logRequests" |
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(Viewer.layer),
     Layer.provide(Limits.layer(options.maxBodyBytes)),
-    Layer.provide(api)
+    Layer.provide(api),
+    // a path parameter as long as the longest stored id, so every stored id can be served back
+    Layer.provide(HttpRouter.setRouterConfig({ maxParamLength: Api.maxIdLength }))
   )
 }
 

@@ -1,10 +1,10 @@
 import { assert, layer } from "@effect/vitest"
-import { batchOf, runRecord, stepRecord } from "@multirun/core/test-utils"
+import { agentRecord, batchOf, runRecord, stepRecord } from "@multirun/core/test-utils"
 import { Effect } from "effect"
 import * as net from "node:net"
 import { drainBytes } from "../src/internal/body.js"
 import { defaultMaxBodyBytes } from "../src/Limits.js"
-import { type Answer, layerSqlite, request, TestServer } from "./TestServer.js"
+import { type Answer, layerPg, layerSqlite, request, TestServer } from "./TestServer.js"
 
 interface Case {
   readonly name: string
@@ -44,7 +44,7 @@ const checkpoint = {
   costUsd: 0,
   latencyMs: 0
 }
-const longId = "x".repeat(101)
+const longId = "x".repeat(257)
 /** JSON text with `bytes` in the middle of a string value: a batch id holding bytes that are not UTF-8. */
 const withBytes = (bytes: ReadonlyArray<number>) =>
   Buffer.concat([Buffer.from("{\"batchId\":\"u-"), Buffer.from(bytes), Buffer.from("\",\"events\":[]}")])
@@ -54,7 +54,32 @@ const nested = (n: number) => "[".repeat(n) + "]".repeat(n)
 const batchWithRaw = (event: unknown, raw: string) => batch([event]).replace("\"RAW\"", raw)
 const overLimit = JSON.stringify({ batchId: "b", events: [], pad: "x".repeat(6 * 1024 * 1024) })
 
+const runEvent = (run: unknown) => ({ _tag: "RunWritten", eventId: "e", run })
+const agentEvent = (agent: unknown) => ({ _tag: "AgentWritten", eventId: "e", agent })
+const goodRun = runRecord("r")
+const goodAgent = agentRecord("a", "r")
+
+/** Records of the right shape holding what no database stores: each refused alone, on SQLite and PostgreSQL. */
+const unstorable: ReadonlyArray<{ readonly name: string; readonly event: unknown; readonly mentions: string }> = [
+  { name: "U+0000 in a run name", event: runEvent({ ...goodRun, name: "nightly\u0000" }), mentions: "run.name cannot be stored (found U+0000 at character 7)" },
+  { name: "U+0000 in a step name", event: stepEvent({ ...goodStep, name: "\u0000" }), mentions: "step.name" },
+  { name: "U+0000 in an agent name", event: agentEvent({ ...goodAgent, name: "a\u0000" }), mentions: "agent.name" },
+  { name: "U+0000 in a run tag", event: runEvent({ ...goodRun, tags: ["ok", "t\u0000"] }), mentions: "run.tags[1]" },
+  { name: "U+0000 in a metadata key", event: runEvent({ ...goodRun, metadata: { "k\u0000": 1 } }), mentions: "run.metadata" },
+  { name: "U+0000 in a metadata text", event: agentEvent({ ...goodAgent, metadata: { note: ["x\u0000"] } }), mentions: "agent.metadata.note[0]" },
+  { name: "U+0000 in a step's input text", event: stepEvent({ ...goodStep, input: "\"a\u0000\"" }), mentions: "step.input" },
+  { name: "a lone surrogate in a step name", event: stepEvent({ ...goodStep, name: "x\ud800" }), mentions: "lone surrogate U+D800 at character 1" },
+  { name: "a lone surrogate in a run name", event: runEvent({ ...goodRun, name: "\udc00" }), mentions: "lone surrogate U+DC00" },
+  { name: "run id `..`", event: runEvent(runRecord("..")), mentions: "run.id" },
+  { name: "empty run id", event: runEvent(runRecord("")), mentions: "an empty id" },
+  { name: "step id of 100 KB", event: stepEvent({ ...goodStep, id: "x".repeat(100_000) }), mentions: "ids have at most 256" },
+  { name: "agent id not printable", event: agentEvent(agentRecord("a\u0007", "r")), mentions: "not printable (U+0007)" },
+  { name: "run id a lone surrogate", event: runEvent(runRecord("\ud83d")), mentions: "lone surrogate" },
+  { name: "step's agent id `..`", event: stepEvent({ ...goodStep, agentId: ".." }), mentions: "step.agentId" }
+]
+
 const cases: ReadonlyArray<Case> = [
+  ...unstorable.map(({ event, ...c }): Case => ({ ...c, method: "POST", path: "/api/ingest", body: batch([event]), status: 200, rejected: true })),
   { name: "broken JSON", method: "POST", path: "/api/ingest", body: "{nope", status: 400, mentions: "JSON" },
   { name: "truncated JSON", method: "POST", path: "/api/ingest", body: "[1, 2", status: 400, mentions: "JSON" },
   { name: "empty body", method: "POST", path: "/api/ingest", body: "", status: 400 },
@@ -123,6 +148,9 @@ const cases: ReadonlyArray<Case> = [
   { name: "checkpoint: version as string", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, version: "two" }), status: 400, mentions: "version" },
   { name: "checkpoint: fractional version", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, version: 1.5 }), status: 400, mentions: "version" },
   { name: "checkpoint: covered of wrong shape", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, covered: [[1]] }), status: 400, mentions: "covered" },
+  { name: "checkpoint: U+0000 in its name", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, name: "c\u0000" }), status: 400, mentions: "checkpoint.name cannot be stored" },
+  { name: "checkpoint: id `..`", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, id: ".." }), status: 400, mentions: "checkpoint.id" },
+  { name: "checkpoint: id of 100 KB", method: "POST", path: "/api/checkpoints", body: JSON.stringify({ ...checkpoint, id: "c".repeat(100_000) }), status: 400, mentions: "ids have at most 256" },
   { name: "checkpoint: unknown run", method: "POST", path: "/api/checkpoints", body: JSON.stringify(checkpoint), status: 404, mentions: "not found" },
   { name: "limit not a number", path: "/api/runs?limit=abc", status: 400, mentions: "limit" },
   { name: "limit zero", path: "/api/runs?limit=0", status: 400, mentions: "limit" },
@@ -130,8 +158,8 @@ const cases: ReadonlyArray<Case> = [
   { name: "limit too large", path: "/api/runs?limit=100000", status: 400, mentions: "limit" },
   { name: "unknown status filter", path: "/api/runs?status=exploded", status: 400, mentions: "status" },
   { name: "unknown run", path: "/api/runs/unknown-run", status: 404, mentions: "not found" },
-  { name: "run id too long", path: `/api/runs/${longId}`, status: 400, mentions: "100" },
-  { name: "run id of the longest length, unknown", path: `/api/runs/${"y".repeat(100)}`, status: 404, mentions: "not found" },
+  { name: "run id too long", path: `/api/runs/${longId}`, status: 400, mentions: "256" },
+  { name: "run id of the longest length, unknown", path: `/api/runs/${"y".repeat(256)}`, status: 404, mentions: "not found" },
   { name: "agents of unknown run", path: "/api/runs/unknown-run/agents", status: 404, mentions: "not found" },
   { name: "steps of unknown run", path: "/api/runs/unknown-run/steps", status: 404, mentions: "not found" },
   { name: "steps with too long id", path: `/api/runs/${longId}/steps`, status: 400, mentions: "ids have at most" },
@@ -265,5 +293,46 @@ layer(layerSqlite(), { excludeTestServices: true })("malformed and oversized req
         const next = yield* Effect.promise(() => request(server.url, { path: "/api/health" }))
         assert.strictEqual(next.status, 200)
       }
+    }))
+})
+
+layer(layerPg(), { excludeTestServices: true })("unstorable records on PostgreSQL", (it) => {
+  it.effect(`${unstorable.length} records no database stores are each rejected with the reason, the good ones of their batch stored, never 500`, () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer
+      const key = yield* server.keyFor("unstorable")
+      const goodRuns: Array<string> = []
+      for (const { event, mentions, name } of unstorable) {
+        goodRuns.push(`good-${goodRuns.length}`)
+        const good = runEvent(runRecord(goodRuns.at(-1)!))
+        const answer = yield* Effect.promise(() =>
+          request(server.url, { method: "POST", path: "/api/ingest", key, body: batch([good, event]) })
+        )
+        assert.strictEqual(answer.status, 200, `${name}: ${JSON.stringify(answer.body).slice(0, 300)}`)
+        assert.deepStrictEqual([answer.body.stored, answer.body.rejected.length, answer.body.rejected[0].index], [1, 1, 1], name)
+        assert.include(answer.body.rejected[0].reason, mentions, name)
+      }
+      // the longest id a client may make is stored and served back
+      const longest = "z".repeat(256)
+      goodRuns.push(longest)
+      yield* Effect.promise(() =>
+        request(server.url, { method: "POST", path: "/api/ingest", key, body: batch([runEvent(runRecord(longest))]) })
+      )
+      const served = yield* Effect.promise(() => request(server.url, { path: `/api/runs/${longest}`, key }))
+      assert.deepStrictEqual([served.status, served.body.id], [200, longest])
+      // a checkpoint of a stored run, named with U+0000: 400, not the database's failure
+      const saved = yield* Effect.promise(() =>
+        request(server.url, {
+          method: "POST",
+          path: "/api/checkpoints",
+          key,
+          body: JSON.stringify({ ...checkpoint, runId: goodRuns[0], name: "c\u0000" })
+        })
+      )
+      assert.strictEqual(saved.status, 400, JSON.stringify(saved.body).slice(0, 300))
+      assert.include(saved.body.message, "checkpoint.name cannot be stored (found U+0000 at character 1)")
+      const runs = yield* Effect.promise(() => request(server.url, { path: "/api/runs", key }))
+      assert.strictEqual(runs.status, 200)
+      assert.sameMembers(runs.body.map((run: { id: string }) => run.id), goodRuns)
     }))
 })

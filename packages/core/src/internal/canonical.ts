@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer"
 import * as Crypto from "node:crypto"
 import {
   BigDecimal,
@@ -16,10 +17,14 @@ import {
 import { SerializationError } from "../Errors.js"
 import { maxDepth } from "../Model.js"
 
-/** What a value that is not JSON was, and the schema that encodes it when one does. */
+/**
+ * What a value that is not JSON was, and the schema that encodes it when one does; `unstorable`
+ * when it is JSON that no backend can store (text holding U+0000 or a lone surrogate).
+ */
 interface NotJsonKind {
   readonly found: string
   readonly schema?: string | undefined
+  readonly unstorable?: boolean
 }
 
 /** Thrown (and caught at the boundary) when a value is not canonical JSON. */
@@ -86,6 +91,103 @@ const schemaPlace = (root: string): string =>
     ? "the schema of a typed key (`StateKey.make(key, schema)`)"
     : "a schema, encoding the value with `Schema.encodeSync(schema)` before passing it"
 
+/**
+ * The longest id a backend stores: an id is refused where it enters when it is longer, empty,
+ * `.` or `..` (a URL path cannot name those) or holds a character that is not printable.
+ */
+export const maxIdLength = 256
+
+/** Characters of an id that are not printable: controls, format characters, line and paragraph separators. */
+const nonPrintable = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u
+
+/** A character as `U+XXXX`. */
+const codePoint = (code: number): string => `U+${code.toString(16).toUpperCase().padStart(4, "0")}`
+
+/**
+ * What in `text` no backend can store, or `undefined` when it can be stored: U+0000 (PostgreSQL
+ * refuses it in text) and lone surrogates (UTF-8 cannot encode them; drivers replace them).
+ */
+export const unstorableText = (text: string): string | undefined => {
+  const nul = text.indexOf("\0")
+  if (nul !== -1) return `U+0000 at character ${nul}`
+  if ((text as unknown as { isWellFormed(): boolean }).isWellFormed()) return undefined
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 0xd800 || code > 0xdfff) continue
+    const next = text.charCodeAt(i + 1)
+    if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) i++
+    else return `a lone surrogate ${codePoint(code)} at character ${i}`
+  }
+  return undefined
+}
+
+/** Whether `text` is printable ASCII only, as most ids are: the checks below need not look further. */
+const printableAscii = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 0x20 || code > 0x7e) return false
+  }
+  return true
+}
+
+/** What makes `id` unusable as an id (see {@link maxIdLength}), or `undefined` when it is usable. */
+const unusableId = (id: string): string | undefined => {
+  if (id.length === 0) return "an empty id"
+  if (id.length > maxIdLength) return `an id of ${id.length} characters (ids have at most ${maxIdLength})`
+  if (id === "." || id === "..") return `the id "${id}", which a URL path cannot name`
+  if (printableAscii(id)) return undefined
+  const text = unstorableText(id)
+  if (text !== undefined) return text
+  const control = nonPrintable.exec(id)
+  return control === null
+    ? undefined
+    : `a character that is not printable (${codePoint(control[0].codePointAt(0)!)}) at character ${control.index}`
+}
+
+/** What to do about a value no backend can store. */
+const unstorableDetail = "no backend can store it (PostgreSQL refuses U+0000 in text, UTF-8 cannot encode a lone " +
+  "surrogate); remove the character, or encode binary data (base64) before passing it"
+
+/** The error of a value no backend can store at `path`. */
+const unstorable = (path: string, found: string): SerializationError =>
+  new SerializationError({ path, found, reason: "Unstorable", detail: unstorableDetail })
+
+/**
+ * A `SerializationError("Unstorable")` naming `path` when `text` (a name, a key) holds what no
+ * backend can store (see {@link unstorableText}); `undefined` when it can be stored.
+ */
+export const checkText = (text: string, path: string): SerializationError | undefined => {
+  const found = unstorableText(text)
+  return found === undefined ? undefined : unstorable(path, found)
+}
+
+/**
+ * A `SerializationError("Unstorable")` naming `path` when `id` is not an id a backend can store
+ * and serve back (see {@link maxIdLength}); `undefined` when it is one.
+ */
+export const checkId = (id: string, path: string): SerializationError | undefined => {
+  const found = unusableId(id)
+  return found === undefined
+    ? undefined
+    : new SerializationError({
+      path,
+      found,
+      reason: "Unstorable",
+      detail: `ids have 1 to ${maxIdLength} printable characters; check the id generator (the \`Ids\` service)`
+    })
+}
+
+/**
+ * The size of `text` in UTF-8 bytes when it is over `limit` bytes, or `undefined` when it is
+ * within: every limit counts the bytes a backend stores (a "€" is 3 of them), not characters.
+ * Counted only when it may be over (a UTF-16 code unit is 1 to 3 bytes).
+ */
+export const bytesOver = (text: string, limit: number): number | undefined => {
+  if (text.length * 3 <= limit) return undefined
+  const bytes = Buffer.byteLength(text, "utf8")
+  return bytes > limit ? bytes : undefined
+}
+
 /** Renders a path as `root.key[0].other`. */
 export const formatPath = (root: string, path: ReadonlyArray<string | number>): string => {
   let out = root
@@ -103,8 +205,11 @@ export const formatPath = (root: string, path: ReadonlyArray<string | number>): 
 const write = (value: unknown, path: Array<string | number>, ancestors: Array<object>): string => {
   if (path.length > maxDepth) throw new NotJson(path.slice(0, 8), { found: `a value nested deeper than ${maxDepth} levels` })
   switch (typeof value) {
-    case "string":
+    case "string": {
+      const found = unstorableText(value)
+      if (found !== undefined) throw new NotJson([...path], { found, unstorable: true })
       return JSON.stringify(value)
+    }
     case "number":
       if (Number.isFinite(value)) return JSON.stringify(value)
       throw new NotJson([...path], describe(value))
@@ -135,6 +240,8 @@ const write = (value: unknown, path: Array<string | number>, ancestors: Array<ob
           // as `JSON.stringify` and Schema's optional fields: an undefined property is left out
           if (item === undefined) continue
           path.push(key)
+          const found = unstorableText(key)
+          if (found !== undefined) throw new NotJson([...path], { found: `${found} of the key`, unstorable: true })
           out += (out.length === 1 ? "" : ",") + JSON.stringify(key) + ":" + write(item, path, ancestors)
           path.pop()
         }
@@ -158,8 +265,12 @@ const maxFastDepth = 64
 const quote = (text: string): string => {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i)
-    // what JSON must escape (`"`, `\\`, control characters) and lone surrogates, which it rewrites
-    if (code < 0x20 || code === 0x22 || code === 0x5c || (code >= 0xd800 && code <= 0xdfff)) return JSON.stringify(text)
+    // what JSON must escape (`"`, `\\`, control characters) and lone surrogates, which it rewrites;
+    // U+0000 and lone surrogates no backend stores: the careful writer names their path
+    if (code < 0x20 || code === 0x22 || code === 0x5c || (code >= 0xd800 && code <= 0xdfff)) {
+      if (unstorableText(text) !== undefined) throw notJson
+      return JSON.stringify(text)
+    }
   }
   return `"${text}"`
 }
@@ -240,6 +351,8 @@ const writeFast = (value: unknown, depth: number): string => {
  * left out, an `undefined` array element is `null`. Returns a `SerializationError` (naming the
  * path under `root`, what was found there and, for Effect data types and Schema classes, the
  * schema that encodes it) instead of text when the value is not JSON; `undefined` itself is not.
+ * Text (a string or a key) holding U+0000 or a lone surrogate is refused the same way
+ * (`reason: "Unstorable"`): no backend can store it.
  */
 export const canonicalJson = (value: unknown, root: string): string | SerializationError => {
   try {
@@ -257,6 +370,7 @@ export const canonicalJson = (value: unknown, root: string): string | Serializat
   } catch (e) {
     if (e instanceof NotJson) {
       const { found, schema } = e.kind
+      if (e.kind.unstorable === true) return unstorable(formatPath(root, e.path), found)
       return new SerializationError({
         path: formatPath(root, e.path),
         found,

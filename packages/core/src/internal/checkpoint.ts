@@ -8,7 +8,7 @@ import { type BackendError, CheckpointError, type SerializationError } from "../
 import type { AgentId } from "../Ids.js"
 import type { MultiRunClientService } from "../MultiRunClient.js"
 import type * as Step from "../StepRecord.js"
-import { canonicalJson } from "./canonical.js"
+import { bytesOver, canonicalJson, checkText } from "./canonical.js"
 import { holdsMarker } from "./redaction.js"
 import { place, type Slot, type Timeline } from "./replay.js"
 import type { RunState } from "./runState.js"
@@ -273,6 +273,17 @@ export const reachedAgain = (
   target: Checkpoint.Checkpoint
 ): Array<Checkpoint.Checkpoint> => all.filter((recorded) => onTimelineOf(recorded, target))
 
+/** The error of a checkpoint over the run's `maxValueSize`. */
+const tooLarge = (run: RunState, name: string, size: number) =>
+  new CheckpointError({
+    reason: "TooLarge",
+    runId: run.runId,
+    detail: `checkpoint "${name}" is ${size.toLocaleString("en")} bytes of UTF-8, over the limit of ` +
+      `${run.maxValueSize.toLocaleString("en")} (the run's \`maxValueSize\`); keep large data out of \`extraState\` ` +
+      "and state (store it elsewhere and keep a reference), or raise `maxValueSize` in the run options " +
+      "(a server accepts requests up to its `--max-body-bytes`, 5 MiB by default)"
+  })
+
 /**
  * Takes a checkpoint of the run: state of the run and of every agent, `extraState`, totals, the
  * watermark, the attempts and the steps in flight. The records of the run and its live agents
@@ -287,6 +298,8 @@ export const capture = (
   agentId: AgentId | null
 ): Effect.Effect<Checkpoint.Checkpoint, CheckpointError | BackendError | SerializationError> =>
   Effect.suspend((): Effect.Effect<Checkpoint.Checkpoint, CheckpointError | BackendError | SerializationError> => {
+    const badName = checkText(name, "checkpoint name")
+    if (badName !== undefined) return Effect.fail(badName)
     let extraState: unknown = null
     if (options?.extraState !== undefined) {
       const text = canonicalJson(options.extraState, "extraState")
@@ -312,7 +325,7 @@ export const capture = (
       id: run.newId(),
       runId: run.runId,
       name,
-      version: ++run.checkpointVersion,
+      version: run.checkpointVersion + 1,
       agentId,
       createdAt: run.now(),
       runState: run.state.snapshot(),
@@ -325,6 +338,10 @@ export const capture = (
       pending,
       ...Totals.toRecord(run.totals)
     }
+    // refused before anything is written, and before its version is taken
+    const size = bytesOver(JSON.stringify(encoded), run.maxValueSize)
+    if (size !== undefined) return Effect.fail(tooLarge(run, name, size))
+    run.checkpointVersion = encoded.version
     const agentWrites = run.live.filter((agent) => !agent.ended).map((agent) => run.client.writeAgent(agent.record()))
     return Effect.all([...agentWrites, run.client.writeRun(run.record())], { discard: true }).pipe(
       Effect.zipRight(run.client.saveCheckpoint(encoded)),

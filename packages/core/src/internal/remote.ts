@@ -4,6 +4,7 @@
  */
 import { HttpClientError } from "@effect/platform"
 import { Cause, Duration, Effect, Schedule } from "effect"
+import { Buffer } from "node:buffer"
 import * as Api from "../Api.js"
 import { BackendError } from "../Errors.js"
 import type * as Event from "../Event.js"
@@ -13,16 +14,20 @@ import type { HttpApiClientFor } from "../RemoteLayer.js"
 export const describe = (error: unknown): string =>
   error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error)
 
+/** The UTF-8 size of the JSON of `value`: what it adds to a request body. */
+const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value), "utf8")
+
 /**
- * About the encoded size of an event in a request body: exact for the large parts (a step's
- * input, output and error, a record's metadata), with room for the small fields.
+ * About the encoded size of an event in a request body, in UTF-8 bytes (what the server's limit
+ * counts): exact for the large parts (a step's input, output and error, a record's metadata),
+ * with room for the small fields.
  */
 export const weigh = (event: Event.Event): number => {
-  if (event._tag !== "StepWritten") return JSON.stringify(event._tag === "RunWritten" ? event.run : event.agent).length
+  if (event._tag !== "StepWritten") return jsonBytes(event._tag === "RunWritten" ? event.run : event.agent)
   const step = event.step
-  return 1_024 + step.name.length + JSON.stringify(step.input).length +
-    (step.output === null ? 0 : JSON.stringify(step.output).length) +
-    (step.error === null ? 0 : JSON.stringify(step.error).length)
+  return 1_024 + jsonBytes(step.name) + jsonBytes(step.input) +
+    (step.output === null ? 0 : jsonBytes(step.output)) +
+    (step.error === null ? 0 : jsonBytes(step.error))
 }
 
 /** A 413 answer: the body was larger than the server accepts. */

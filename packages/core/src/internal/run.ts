@@ -8,7 +8,7 @@ import { MultiRunClient, type MultiRunClientService } from "../MultiRunClient.js
 import type { RedactionService } from "../Redaction.js"
 import type { RunOptions } from "../RunContext.js"
 import type { TelemetryService } from "../Telemetry.js"
-import { canonicalJson } from "./canonical.js"
+import { canonicalJson, checkId, checkText } from "./canonical.js"
 import { lineage, loadCheckpoint, reachedAgain, toCheckpoint } from "./checkpoint.js"
 import { acquireLease, keepAlive, ownerToken, release } from "./ownership.js"
 import { Redactor } from "./redaction.js"
@@ -62,6 +62,10 @@ export const startRun = (
   Effect.gen(function*() {
     const metadataText = canonicalJson(options.metadata ?? {}, "run metadata")
     if (typeof metadataText !== "string") return yield* metadataText
+    const tagsText = canonicalJson(options.tags ?? [], "run tags")
+    if (typeof tagsText !== "string") return yield* tagsText
+    const badName = checkText(options.name, "run name")
+    if (badName !== undefined) return yield* badName
     const env = yield* environment(options, telemetry, redaction)
     // before anything is written: a lease out of bounds would leave a new run without an owner
     const target = options.resume === undefined
@@ -86,6 +90,8 @@ const create = (options: RunOptions, env: Environment, outer: RunId | undefined)
     const parent = options.forkFrom === undefined ? undefined : yield* loadCheckpoint(client, options.forkFrom)
     const now = clock.unsafeCurrentTimeMillis()
     const runId = ids.next(now) as RunId
+    const badId = checkId(runId, "run id")
+    if (badId !== undefined) return yield* badId
     const owner = ownerToken()
     const run = new RunState({
       ...env,

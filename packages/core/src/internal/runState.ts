@@ -16,7 +16,7 @@ import type { MultiRunClientService } from "../MultiRunClient.js"
 import * as Run from "../Run.js"
 import type { DriftPolicy, RunContextService } from "../RunContext.js"
 import { AgentState } from "./agent.js"
-import { canonicalJson } from "./canonical.js"
+import { canonicalJson, checkText } from "./canonical.js"
 import { capture, type Plan, restoreById } from "./checkpoint.js"
 import { InFlight } from "./inFlight.js"
 import { type Ending, endingOf, errorInfo, resultText } from "./errorInfo.js"
@@ -293,6 +293,9 @@ export class RunState implements Owned {
 
   /** Starts an agent of the run and writes its record. */
   startAgent(options: AgentOptions): Effect.Effect<AgentContextService, SerializationError | BackendError> {
+    const unstorable = checkText(options.name, "agent name") ??
+      (options.agentConfigId == null ? undefined : checkText(options.agentConfigId, "agent agentConfigId"))
+    if (unstorable !== undefined) return Effect.fail(unstorable)
     const metadata = canonicalJson(options.metadata ?? {}, `agent ${options.name} metadata`)
     if (typeof metadata !== "string") return Effect.fail(metadata)
     const agent = this.makeAgent(options, false)

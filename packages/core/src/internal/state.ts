@@ -1,7 +1,7 @@
 import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import { ReplayError, SerializationError } from "../Errors.js"
 import type { StateKey } from "../StateKey.js"
-import { canonicalJson } from "./canonical.js"
+import { canonicalJson, checkText } from "./canonical.js"
 
 /**
  * Key/value state held as canonical JSON text, so readers never share mutable values. Setting a
@@ -17,6 +17,8 @@ export class StateStore {
   readonly setState = (key: string | StateKey<any, any>, value: unknown): Effect.Effect<void, SerializationError> =>
     Effect.suspend(() => {
       const name = typeof key === "string" ? key : key.key
+      const badKey = checkText(name, `${this.owner}.state key`)
+      if (badKey !== undefined) return Effect.fail(badKey)
       let encoded = value
       if (typeof key !== "string") {
         const result = Schema.encodeEither(key.schema)(value)

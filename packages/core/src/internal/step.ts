@@ -10,15 +10,16 @@ import type { StepOptions } from "../Step.js"
 import type { StepContextService } from "../StepContext.js"
 import type * as StepRecord from "../StepRecord.js"
 import type { AgentState } from "./agent.js"
-import { canonicalJson, firstDifference, sha256 } from "./canonical.js"
+import { bytesOver, canonicalJson, checkText, firstDifference, sha256 } from "./canonical.js"
 import { isMarker, redactedOutput } from "./redaction.js"
 import type { NameCalls, Place, ReplayCache, Slot } from "./replay.js"
 import type { RunState } from "./runState.js"
 import { serviceOf, type StepSlot, slotOf } from "./stepContext.js"
 import { interruptedInfo, serializationFromParse, StepState, tooLarge } from "./stepState.js"
 
-/** The canonical text of a step input (`null` when there is none), or why it has none. */
-const inputText = (input: unknown): string | SerializationError => canonicalJson(input === undefined ? null : input, "input")
+/** The canonical text of a step input (`null` when there is none), or why it has none (its name included). */
+const inputText = (name: string, input: unknown): string | SerializationError =>
+  checkText(name, "step name") ?? canonicalJson(input === undefined ? null : input, "input")
 
 /** The step the fiber is executing, when it belongs to this run: the parent of a step it calls. */
 const parentOf = (run: RunState, slot: StepSlot): StepState | undefined => {
@@ -88,9 +89,10 @@ export const runStep = <A, E, R>(
     if (Either.isLeft(encoded)) return Effect.fail(serializationFromParse("input", encoded.left))
     input = encoded.right
   }
-  const text = inputText(input)
+  const text = inputText(name, input)
   if (typeof text !== "string") return Effect.fail(text)
-  if (text.length > run.maxValueSize) return Effect.fail(tooLarge("input", text.length, run.maxValueSize))
+  const size = bytesOver(text, run.maxValueSize)
+  if (size !== undefined) return Effect.fail(tooLarge("input", size, run.maxValueSize))
   const kind = options.kind ?? "function"
   const replay = run.replay
   if (replay === undefined) return execute(agent, name, kind, text, options, body, undefined, null)
@@ -247,7 +249,7 @@ export const startStep = (
   Effect.withFiberRuntime((fiber) => {
     const over = ended(agent)
     if (over !== undefined) return Effect.fail(over)
-    const text = inputText(options.input)
+    const text = inputText(options.name, options.input)
     if (typeof text !== "string") return Effect.fail(text)
     // a step driven by hand executes: it takes its place among the calls of its key, and a record
     // at that place is used up (the program chose not to replay it, see `getStepResult`)
@@ -274,7 +276,7 @@ export const getStepResult = (
   input: unknown
 ): Effect.Effect<Option.Option<unknown>, SerializationError> =>
   Effect.suspend(() => {
-    const text = inputText(input)
+    const text = inputText(name, input)
     if (typeof text !== "string") return Effect.fail(text)
     const hit = agent.run.replay?.peek(agent.name, name, text)
     return Effect.succeed(

@@ -11,7 +11,7 @@ import type { StepInfo, Usage } from "../StepContext.js"
 import type { StepUsage } from "../Telemetry.js"
 import type * as StepRecord from "../StepRecord.js"
 import type { AgentState } from "./agent.js"
-import { canonicalJson } from "./canonical.js"
+import { bytesOver, canonicalJson } from "./canonical.js"
 import { causeInfo, errorInfo } from "./errorInfo.js"
 import { SeqRangesBuilder } from "./seqRanges.js"
 import * as Totals from "./totals.js"
@@ -28,7 +28,7 @@ export const serializationFromParse = (path: string, error: ParseResult.ParseErr
 export const tooLarge = (path: string, size: number, limit: number) =>
   new SerializationError({
     path,
-    found: `a value of ${size.toLocaleString("en")} characters, over the limit of ${limit.toLocaleString("en")}`,
+    found: `a value of ${size.toLocaleString("en")} bytes of UTF-8, over the limit of ${limit.toLocaleString("en")}`,
     detail: "store large payloads elsewhere and pass a reference, or raise `maxValueSize` in the run options"
   })
 
@@ -215,7 +215,8 @@ export class StepState implements Totals.MutableUsage {
     const text = encoded === undefined ? null : canonicalJson(encoded, "output")
     if (text !== null && typeof text !== "string") return this.failWith(text)
     const limit = this.agent.run.maxValueSize
-    if (text !== null && text.length > limit) return this.failWith(tooLarge("output", text.length, limit))
+    const size = text === null ? undefined : bytesOver(text, limit)
+    if (size !== undefined) return this.failWith(tooLarge("output", size, limit))
     if (options.output !== undefined) {
       const decoded = Schema.decodeUnknownEither(options.output)(encoded)
       if (Either.isLeft(decoded)) return this.failWith(serializationFromParse("output", decoded.left))

@@ -422,13 +422,19 @@ export const conformance = <R = never>(
             const big = "x".repeat(200)
             const input = yield* Effect.flip(Effect.void.pipe(Step.step("in", { input: big })))
             assert.strictEqual((input as SerializationError).path, "input")
-            assert.include(input.message, "202 characters, over the limit of 100")
+            assert.include(input.message, "202 bytes of UTF-8, over the limit of 100")
             const output = yield* Effect.flip(Effect.succeed(big).pipe(Step.step("out")))
             assert.strictEqual((output as SerializationError).path, "output")
+            // limits count UTF-8 bytes: 40 "€" are 42 characters of JSON but 122 bytes
+            const euros = "€".repeat(40)
+            const euroInput = yield* Effect.flip(Effect.void.pipe(Step.step("euro-in", { input: euros })))
+            assert.include(euroInput.message, "122 bytes of UTF-8, over the limit of 100")
+            const euroOutput = yield* Effect.flip(Effect.succeed(euros).pipe(Step.step("euro-out")))
+            assert.include(euroOutput.message, "122 bytes of UTF-8, over the limit of 100")
             return (yield* RunContext).runId
           }))
           const steps = yield* client.listSteps(runId)
-          assert.deepStrictEqual(steps.map((s) => [s.name, s.status]), [["out", "failed"]])
+          assert.deepStrictEqual(steps.map((s) => [s.name, s.status]), [["out", "failed"], ["euro-out", "failed"]])
         })))
 
       it.effect("a step interrupted from outside is recorded as interrupted when the run ends", () =>

@@ -90,12 +90,21 @@ export const compile = (ast: AST.AST): Accepts | undefined => {
       return (value) => from(value) && Option.isNone(ast.filter(value, noOptions, ast))
     }
     case "TupleType": {
-      if (ast.elements.length > 0 || ast.rest.length !== 1) return undefined
-      const item = compile(ast.rest[0]!.type)
-      if (item === undefined) return undefined
+      // fixed elements (none optional), then at most one rest type
+      if (ast.rest.length > 1 || ast.elements.some((element) => element.isOptional)) return undefined
+      const elements: Array<Accepts> = []
+      for (const element of ast.elements) {
+        const accepts = compile(element.type)
+        if (accepts === undefined) return undefined
+        elements.push(accepts)
+      }
+      const rest = ast.rest.length === 1 ? compile(ast.rest[0]!.type) : () => false
+      if (rest === undefined) return undefined
+      const fixed = elements.length
       return (value) => {
-        if (!Array.isArray(value)) return false
-        for (const element of value) if (!item(element)) return false
+        if (!Array.isArray(value) || value.length < fixed) return false
+        for (let i = 0; i < fixed; i++) if (!elements[i]!(value[i])) return false
+        for (let i = fixed; i < value.length; i++) if (!rest(value[i])) return false
         return true
       }
     }
