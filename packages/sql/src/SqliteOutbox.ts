@@ -16,7 +16,7 @@
 /// <reference path="./internal/better-sqlite3.d.ts" />
 import { BackendError } from "@multirun/core/Errors"
 import * as Event from "@multirun/core/Event"
-import { Outbox, type OutboxService } from "@multirun/core/Outbox"
+import { Outbox, type OutboxService, type SetAside } from "@multirun/core/Outbox"
 import Database from "better-sqlite3"
 import { Effect, Layer, Schema } from "effect"
 import type { Scope } from "effect"
@@ -82,8 +82,12 @@ const open = (filename: string, busyTimeoutMs: number): Database => {
       event_id TEXT PRIMARY KEY,
       target TEXT NOT NULL,
       owner TEXT NOT NULL,
-      event TEXT NOT NULL
+      event TEXT NOT NULL,
+      set_aside TEXT
     )`)
+    // a file of 0.2 has no set_aside column: its rows are all pending
+    const columns = db.prepare("SELECT name FROM pragma_table_info('multirun_outbox')").all() as Array<{ name: string }>
+    if (!columns.some((column) => column.name === "set_aside")) db.exec("ALTER TABLE multirun_outbox ADD COLUMN set_aside TEXT")
     return db
   } catch (error) {
     db.close()
@@ -127,8 +131,18 @@ export const make = (options: Options = {}): Effect.Effect<OutboxService, Backen
     const insertAll = db.transaction((target: string, events: ReadonlyArray<Event.Event>) => {
       for (const event of events) insert.run(event.eventId, target, owner, JSON.stringify(event))
     })
-    const owners = db.prepare("SELECT DISTINCT owner FROM multirun_outbox WHERE target = ? AND owner <> ?")
-    const owned = db.prepare("SELECT event_id, event FROM multirun_outbox WHERE target = ? AND owner = ? ORDER BY rowid")
+    const owners = db.prepare("SELECT DISTINCT owner FROM multirun_outbox WHERE target = ? AND owner <> ? AND set_aside IS NULL")
+    const owned = db.prepare(
+      "SELECT event_id, event FROM multirun_outbox WHERE target = ? AND owner = ? AND set_aside IS NULL ORDER BY rowid"
+    )
+    const markAside = db.prepare("UPDATE multirun_outbox SET set_aside = ? WHERE event_id = ?")
+    const markAll = db.transaction((records: ReadonlyArray<SetAside>) => {
+      for (const { eventId, reason } of records) markAside.run(reason, eventId)
+    })
+    const others = db.prepare(
+      `SELECT target, owner, set_aside IS NOT NULL AS aside, COUNT(*) AS n FROM multirun_outbox
+        WHERE target <> ? OR set_aside IS NOT NULL GROUP BY target, owner, aside`
+    )
     const deleteIn = (count: number) => db.prepare(`DELETE FROM multirun_outbox WHERE event_id IN (${Array(count).fill("?").join(", ")})`)
     const deleteChunkOf = deleteIn(deleteChunk)
 
@@ -171,7 +185,26 @@ export const make = (options: Options = {}): Effect.Effect<OutboxService, Backen
         }
       })
 
-    return Outbox.of({ append, pending, acknowledge })
+    const setAside: OutboxService["setAside"] = (records) => attempt("setAside", () => markAll(records))
+
+    const stranded: OutboxService["stranded"] = (target) =>
+      attempt("pending", () => {
+        const rows = others.all(target) as Array<{ target: string; owner: string; aside: number; n: number }>
+        let aside = 0
+        const elsewhere = new Map<string, number>()
+        for (const row of rows) {
+          if (row.aside === 1) aside += row.n
+          // another live writer sends its own records
+          else if (!isLive(row.owner)) elsewhere.set(row.target, (elsewhere.get(row.target) ?? 0) + row.n)
+        }
+        return {
+          location: filename,
+          setAside: aside,
+          elsewhere: [...elsewhere].map(([target, count]) => ({ target, count }))
+        }
+      })
+
+    return Outbox.of({ append, pending, acknowledge, setAside, stranded })
   })
 
 /**
