@@ -345,10 +345,25 @@ export const make = (
       yield* Effect.logInfo(`multirun: sending ${leftovers.length} records an earlier process left in the outbox`)
       yield* Effect.forEach(leftovers, writer.offer, { discard: true })
     }
+    /** The outbox could not take a write (a full disk…) since the last flush, which reports it at once. */
+    let unrecorded: BackendError | undefined
     /** Appends the event to the outbox (durable before the write returns), then buffers it. */
-    const record = (event: Event.Event) => Effect.zipRight(outbox.append(target, [event]), writer.offer(event))
-    /** Waits for every earlier write; fails with `BackendError("Rejected")` if the server refused some. */
-    const flush = Effect.zipRight(
+    const record = (event: Event.Event) =>
+      Effect.zipRight(
+        Effect.tapError(outbox.append(target, [event]), (error) => Effect.sync(() => void (unrecorded = error))),
+        writer.offer(event)
+      )
+    /**
+     * Waits for every earlier write; fails with `BackendError("Rejected")` if the server refused some,
+     * and at once, without waiting for the server, with the outbox's error if a write never got in.
+     */
+    const flush = Effect.suspend(() => {
+      if (unrecorded === undefined) return flushWritten
+      const error = unrecorded
+      unrecorded = undefined
+      return Effect.fail(error)
+    })
+    const flushWritten = Effect.zipRight(
       writer.flush,
       Effect.suspend(() => {
         if (fenced.length > 0) {
