@@ -12,6 +12,7 @@ import * as ApiKeys from "./ApiKeys.js"
 import * as Database from "./Database.js"
 import * as ExportCli from "./ExportCli.js"
 import * as Limits from "./Limits.js"
+import * as OutboxCli from "./OutboxCli.js"
 import * as RetentionCli from "./RetentionCli.js"
 import * as RunsCli from "./RunsCli.js"
 import * as Server from "./Server.js"
@@ -224,7 +225,8 @@ export const command = Command.make("multirun").pipe(
     ExportCli.importRun,
     ExportCli.push,
     RetentionCli.gc,
-    RetentionCli.usage
+    RetentionCli.usage,
+    OutboxCli.outbox
   ])
 )
 
