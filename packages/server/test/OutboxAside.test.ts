@@ -12,22 +12,10 @@ import { describePg, runRecord, stepRecord, tempFile } from "@multirun/core/test
 import * as SqliteOutbox from "@multirun/sql/SqliteOutbox"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import { Effect, Layer, Logger } from "effect"
+import { Effect, Layer } from "effect"
 import type { Scope } from "effect"
 import type * as Database from "../src/Database.js"
-import { memoryRemote, pgDatabase, sqliteDatabase, start } from "./TestServer.js"
-
-/** Warnings logged by `effect`, captured instead of printed. */
-const captureWarnings = () => {
-  const warnings: Array<string> = []
-  const logger = Logger.replace(
-    Logger.defaultLogger,
-    Logger.make(({ logLevel, message }) => {
-      if (logLevel._tag === "Warning") warnings.push(String(message))
-    })
-  )
-  return { warnings, logger }
-}
+import { captureWarnings, memoryRemote, pgDatabase, sqliteDatabase, start } from "./TestServer.js"
 
 /** Fails the test instead of waiting for ever. */
 const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>

@@ -7,36 +7,18 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Event, MultiRunClient, Outbox, RemoteLayer, step, withRun } from "@multirun/core"
-import { runRecord, spawnChild, stepRecord, tempDir, tempFile } from "@multirun/core/test-utils"
+import { runRecord, stepRecord, tempDir, tempFile } from "@multirun/core/test-utils"
 import * as SqliteOutbox from "@multirun/sql/SqliteOutbox"
-import { Effect, Exit, Layer, Logger, Option, Scope } from "effect"
+import { Effect, Exit, Layer, Option, Scope } from "effect"
 import * as ApiKeys from "../src/ApiKeys.js"
-import { bundleCli } from "./cliBundle.js"
-import { sqliteDatabase, start } from "./TestServer.js"
+import { bundleCli, runCli as cli } from "./cliBundle.js"
+import { captureWarnings, sqliteDatabase, start } from "./TestServer.js"
 
 const count = (filename: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ n: number }>`SELECT COUNT(*) AS n FROM multirun_outbox`).pipe(
     Effect.map((rows) => Number(rows[0]!.n)),
     Effect.provide(SqliteClient.layer({ filename })),
     Effect.orDie
-  )
-
-/** Warnings, captured instead of printed. */
-const captured = (warnings: Array<string>) =>
-  Logger.replace(
-    Logger.defaultLogger,
-    Logger.make(({ logLevel, message }) => {
-      if (logLevel._tag === "Warning") warnings.push(String(message))
-    })
-  )
-
-/** Runs the bundled command to its end. */
-const cli = (bin: string, cwd: string, args: ReadonlyArray<string>) =>
-  Effect.flatMap(spawnChild(process.execPath, [bin, ...args], { cwd }), (child) => child.exit).pipe(
-    Effect.scoped,
-    Effect.timeout("60 seconds"),
-    Effect.orDie,
-    Effect.map((exit) => ({ code: exit.code, stdout: exit.stdout.join("\n"), stderr: exit.stderr }))
   )
 
 describe("outbox leftovers", () => {
@@ -58,7 +40,7 @@ describe("outbox leftovers", () => {
       }).pipe(
         Effect.provide(RemoteLayer({ url: first.url, apiKey, writeDeadline: "1 second", retryMax: "100 millis" })),
         Effect.provide(outbox),
-        Effect.provide(captured([]))
+        Effect.provide(captureWarnings().logger)
       )
       assert.strictEqual(yield* count(filename), steps.length + 1)
 
@@ -90,14 +72,14 @@ describe("outbox leftovers", () => {
       yield* Effect.flatMap(Outbox.Outbox, (o) => o.append("http://127.0.0.1:1 key:0123456789abcdef", [stranded])).pipe(
         Effect.provide(outbox)
       )
-      const warnings: Array<string> = []
+      const { logger, warnings } = captureWarnings()
       yield* Effect.gen(function*() {
         const client = yield* MultiRunClient.MultiRunClient
         yield* client.writeRun(runRecord("r"))
         yield* client.writeStep(stepRecord("small", "r", "a", 0))
         yield* client.writeStep(huge)
         yield* Effect.flip(client.flush)
-      }).pipe(Effect.provide(RemoteLayer({ url: small.url, apiKey })), Effect.provide(outbox), Effect.provide(captured(warnings)))
+      }).pipe(Effect.provide(RemoteLayer({ url: small.url, apiKey })), Effect.provide(outbox), Effect.provide(logger))
       // reported at start, with the commands
       const atStart = warnings.find((w) => w.includes("does not send"))
       assert.include(atStart, "1 for other targets (http://127.0.0.1:1 key:0123456789abcdef: 1)")
