@@ -20,6 +20,7 @@ import type { Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Api from "./Api.js"
 import * as BatchWriter from "./BatchWriter.js"
+import * as Checkpoint from "./Checkpoint.js"
 import * as Checkpoints from "./Checkpoints.js"
 import { BackendError, CheckpointError, RunError } from "./Errors.js"
 import * as Event from "./Event.js"
@@ -219,6 +220,26 @@ export const make = (
     let refused: Array<string> = []
     /** Events refused because their writer no longer owns the run; the next flush reports them once. */
     let fenced: Array<{ readonly runId: string; readonly epoch: number | undefined }> = []
+    /** Steps of this program the server refused, by run: a checkpoint must never cover one. */
+    const refusedSteps = new Map<string, Array<{ readonly seq: number; readonly refusal: string }>>()
+    /**
+     * Fails with `BackendError("Rejected")` if the checkpoint would cover a step the server refused:
+     * resuming from it would miss that step. The refusal stays visible for every later checkpoint.
+     */
+    const uncovered = (checkpoint: Checkpoint.Encoded) =>
+      Effect.suspend(() => {
+        const missing = (refusedSteps.get(checkpoint.runId) ?? []).filter(({ seq }) => Checkpoint.covers(checkpoint.covered, seq))
+        return missing.length === 0 ? Effect.void : Effect.fail(
+          new BackendError({
+            operation: "saveCheckpoint",
+            reason: "Rejected",
+            location,
+            detail: `the checkpoint would cover ${missing.length} step(s) the server refused, so a resume from it ` +
+              `would miss them: ${missing.slice(0, 3).map(({ refusal }) => refusal).join("; ")}; ` +
+              "they are set aside in the outbox (`multirun outbox list`)"
+          })
+        )
+      })
     /** Ids of the records an earlier process left: a refusal of one is logged, not this program's failure. */
     const inherited = new Set<string>()
     /** Events the server has answered for: a batch written again after a failure skips them. */
@@ -250,7 +271,13 @@ export const make = (
           aside.push({ eventId: event.eventId, reason: refusal })
           described.push(refusal)
           if (inherited.has(event.eventId)) earlier++
-          else refused.push(refusal)
+          else {
+            refused.push(refusal)
+            if (event._tag === "StepWritten") {
+              const runId = event.step.runId
+              refusedSteps.set(runId, [...(refusedSteps.get(runId) ?? []), { seq: event.step.seq, refusal }])
+            }
+          }
         }
         for (const event of events) answered.add(event)
         const kept = new Set(aside.map((record) => record.eventId))
@@ -398,7 +425,7 @@ export const make = (
       writeStep: (step, epoch) => record(Event.stepWritten(step, epoch)),
       saveCheckpoint: (checkpoint, epoch) =>
         Effect.zipRight(
-          flush,
+          Effect.zipRight(flush, uncovered(checkpoint)),
           withinDeadline(
             "saveCheckpoint",
             "the checkpoint",

@@ -6,7 +6,7 @@
  * runs, and is told at start what is set aside. Every program is bounded: a hang fails the test.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { MultiRunClient, RemoteLayer, step, withRun } from "@multirun/core"
+import { MultiRunClient, RemoteLayer, RunContext, step, withRun } from "@multirun/core"
 import type { BackendError } from "@multirun/core/Errors"
 import { describePg, runRecord, stepRecord, tempFile } from "@multirun/core/test-utils"
 import * as SqliteOutbox from "@multirun/sql/SqliteOutbox"
@@ -112,4 +112,35 @@ describePg("PostgreSQL", () => {
     poisoned(pgDatabase, (seq) => stepRecord("nul", "r", "a", seq, { name: "has\u0000nul" })), {
     timeout: 60_000
   })
+})
+
+describe("a checkpoint after a refused step", () => {
+  it.scopedLive("never covers it: the first and every later checkpoint fail Rejected naming it, none is stored", () =>
+    Effect.gen(function*() {
+      const server = yield* start(yield* sqliteDatabase, { maxBodyBytes: 64 * 1024 })
+      const apiKey = yield* server.keyFor("covered")
+      const { logger } = captureWarnings()
+      const [first, second, runId] = yield* withRun("refused-step")(Effect.gen(function*() {
+        const run = yield* RunContext
+        yield* Effect.succeed(1).pipe(step("ok"))
+        yield* Effect.succeed("y".repeat(100_000)).pipe(step("huge"))
+        const first = yield* Effect.flip(run.checkpoint("after-huge"))
+        const second = yield* Effect.flip(run.checkpoint("again"))
+        return [first, second, run.runId] as const
+      })).pipe(
+        Effect.provide(memoryRemote({ url: server.url, apiKey, maxBatchBytes: 48 * 1024 })),
+        Effect.provide(logger),
+        bounded
+      )
+      for (const error of [first, second]) {
+        assert.strictEqual(error._tag, "BackendError")
+        if (error._tag !== "BackendError") continue
+        assert.strictEqual(error.reason, "Rejected")
+        assert.include(error.message, "huge")
+      }
+      const checkpoints = yield* Effect.flatMap(MultiRunClient.MultiRunClient, (client) => client.listCheckpoints(runId)).pipe(
+        Effect.provide(memoryRemote({ url: server.url, apiKey }))
+      )
+      assert.deepStrictEqual(checkpoints, [])
+    }))
 })
