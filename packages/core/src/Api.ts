@@ -325,9 +325,15 @@ const count = Schema.Int.pipe(Schema.nonNegative())
 
 /**
  * `GET /api/usage`: what the caller's project stores (runs by status, agents, steps, checkpoints,
- * bytes of the stored records), for `multirun usage --url`. @since 0.2.0
+ * bytes of the stored records), for `multirun usage --url`; `GET /api/project`: the name of the
+ * key's project, which `RemoteLayer` keys its outbox by. @since 0.2.0
  */
 export class UsageGroup extends HttpApiGroup.make("usage")
+  .add(
+    HttpApiEndpoint.get("project", "/project")
+      .addSuccess(Schema.Struct({ project: Schema.String }))
+      .annotate(OpenApi.Description, "The project of the API key; cheap, for a client to learn where its records go.")
+  )
   .add(HttpApiEndpoint.get("usage", "/usage").addSuccess(Schema.Struct({
     project: Schema.String,
     runs: Schema.Struct({ running: count, completed: count, failed: count, interrupted: count }),

@@ -12,8 +12,34 @@ import type { BackendError } from "./Errors.js"
 import type * as Event from "./Event.js"
 
 /**
- * An outbox. `target` says where the events go (for `RemoteLayer`: the server's URL and a
- * fingerprint of its key), so that events are shipped only where they were meant to go.
+ * A record the server will not take as it is (refused, too large alone, or failing past the
+ * write deadline), with why: set aside by {@link OutboxService.setAside}, kept until a person
+ * retries or drops it.
+ *
+ * @since 0.3.0
+ */
+export interface SetAside {
+  readonly eventId: string
+  readonly reason: string
+}
+
+/**
+ * What an outbox holds that a writer to `target` does not send: records set aside, and records
+ * of other targets that no live writer holds, counted per target. `location` names the outbox
+ * (its file) for the commands that inspect it.
+ *
+ * @since 0.3.0
+ */
+export interface Stranded {
+  readonly location: string
+  readonly setAside: number
+  readonly elsewhere: ReadonlyArray<{ readonly target: string; readonly count: number }>
+}
+
+/**
+ * An outbox. `target` says where the events go (for `RemoteLayer`: `project:NAME`, the project of
+ * its key as the server names it), so that events are shipped only where they were meant to go,
+ * whatever URL or key reaches that project.
  *
  * - `append`: stores events of `target`; once it succeeds they survive the process (durable
  *   outboxes). Fails with `BackendError` (reason `DiskFull`, `ReadOnly`, …) naming the file.
@@ -22,6 +48,9 @@ import type * as Event from "./Event.js"
  *   a closed outbox), in the order they were appended. The caller takes them over.
  * - `acknowledge`: forgets events by id, once the server has answered for them (stored,
  *   duplicate or rejected).
+ * - `setAside`: keeps events out of `pending` with the reason they could not be delivered, so
+ *   that the records after them flow; they stay in the outbox until retried or dropped.
+ * - `stranded`: what this outbox holds that a writer to `target` will not send.
  *
  * @since 0.2.0
  */
@@ -29,6 +58,8 @@ export interface OutboxService {
   readonly append: (target: string, events: ReadonlyArray<Event.Event>) => Effect.Effect<void, BackendError>
   readonly pending: (target: string) => Effect.Effect<ReadonlyArray<Event.Event>, BackendError>
   readonly acknowledge: (eventIds: ReadonlyArray<string>) => Effect.Effect<void, BackendError>
+  readonly setAside: (records: ReadonlyArray<SetAside>) => Effect.Effect<void, BackendError>
+  readonly stranded: (target: string) => Effect.Effect<Stranded | undefined, BackendError>
 }
 
 /**
@@ -51,6 +82,8 @@ export const layerMemory: Layer.Layer<Outbox> = Layer.succeed(
   Outbox.of({
     append: () => Effect.void,
     pending: () => Effect.succeed([]),
-    acknowledge: () => Effect.void
+    acknowledge: () => Effect.void,
+    setAside: () => Effect.void,
+    stranded: () => Effect.succeed(undefined)
   })
 )

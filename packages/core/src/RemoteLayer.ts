@@ -17,16 +17,26 @@ import {
 } from "@effect/platform"
 import { Cause, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import type { Scope } from "effect"
-import { createHash, randomUUID } from "node:crypto"
+import { randomUUID } from "node:crypto"
 import * as Api from "./Api.js"
 import * as BatchWriter from "./BatchWriter.js"
+import * as Checkpoint from "./Checkpoint.js"
 import * as Checkpoints from "./Checkpoints.js"
 import { BackendError, CheckpointError, RunError } from "./Errors.js"
 import * as Event from "./Event.js"
 import * as Lease from "./Lease.js"
 import { MultiRunClient, type MultiRunClientService } from "./MultiRunClient.js"
-import { Outbox } from "./Outbox.js"
-import { backendError, checkServer, describe, describeRefused, honoringRetryAfter, isTooLarge, weigh } from "./internal/remote.js"
+import { Outbox, type SetAside } from "./Outbox.js"
+import {
+  backendError,
+  checkServer,
+  describe,
+  describeRefused,
+  honoringRetryAfter,
+  isRecordFault,
+  isServerFailure,
+  weigh
+} from "./internal/remote.js"
 
 /**
  * Where the server is and how to talk to it.
@@ -45,12 +55,14 @@ import { backendError, checkServer, describe, describeRefused, honoringRetryAfte
  *   (default 20,000). Nothing is ever dropped.
  * - `retryBase` / `retryMax`: the exponential, jittered backoff between retries of a transient
  *   failure (connection refused, timeout, 5xx, 429): from 50 ms, capped at 5 s by default.
- *   Writes retry transient failures until the server answers; reads give up after
- *   `readRetries` retries (default 10).
+ *   Writes retry transient failures within `writeDeadline`; reads give up after `readRetries`
+ *   retries (default 10).
  * - `requestTimeout`: one attempt's time limit (default 30 s).
- * - `writeDeadline`: how long a batch may keep failing before the writes waiting on it (a
- *   `flush`, a checkpoint, the run's end) fail with `BackendError("Timeout")`; the records stay
- *   buffered and are still retried. Without it they wait until the server answers.
+ * - `writeDeadline`: how long a batch may keep failing (default {@link defaultWriteDeadline};
+ *   `Duration.infinity` waits for ever). Past it, the writes waiting on the batch (a `flush`, a
+ *   checkpoint, the run's end) fail with `BackendError("Timeout")` while the server is away (the
+ *   records stay buffered and in the outbox, and are still retried); a batch the server kept
+ *   failing on (500) is split to find the records it fails on, which are set aside.
  *
  * The layer checks the server when it starts: an unreachable URL fails with
  * `BackendError("Unreachable")` and a key the server refuses with `BackendError("Unauthorized")`,
@@ -58,8 +70,13 @@ import { backendError, checkServer, describe, describeRefused, honoringRetryAfte
  * attempt is logged as a warning with its attempt count.
  *
  * Every write is appended to the {@link Outbox} before it returns; the server's answer for a
- * record (stored, duplicate or rejected) removes it. Once the server check passes, the records an
- * earlier process left in the outbox for the same URL and key are sent first.
+ * record (stored or duplicate) removes it. A batch refused whole (413, 400) is split down to single
+ * records; a record the server refuses is set aside in the outbox (kept, logged once with the
+ * command that lists it, reported by the next flush as `BackendError("Rejected")`), so that the
+ * records after it flow. Once the server check passes, the records an earlier process left in
+ * the outbox for the key's project, through whatever URL or key, are sent first; records the
+ * layer does not send (set aside, or of another project) are reported once at start with the
+ * `multirun outbox` commands that send or drop them.
  *
  * @since 0.1.0
  */
@@ -76,6 +93,16 @@ export interface Options {
   readonly requestTimeout?: Duration.DurationInput | undefined
   readonly writeDeadline?: Duration.DurationInput | undefined
 }
+
+/**
+ * How long a batch of writes may keep failing when `writeDeadline` is not given.
+ *
+ * @since 0.3.0
+ */
+export const defaultWriteDeadline: Duration.DurationInput = "60 seconds"
+
+/** Retries of a transient failure for each part of a batch being split to find a refused record. */
+const splitRetries = 2
 
 /**
  * Whether a failed request may succeed if sent again: the server was unreachable, too slow,
@@ -106,10 +133,10 @@ export const make = (
     const api = yield* HttpApiClientFor(options.url, apiKey)
     const location = options.url.replace(/\/+$/, "")
     const outbox = yield* Outbox
-    // records go back only to the server and project they were written for
-    const target = `${location} key:${createHash("sha256").update(Redacted.value(apiKey)).digest("hex").slice(0, 16)}`
     const timeout = options.requestTimeout ?? "30 seconds"
-    yield* checkServer(api, location, Duration.min(Duration.decode(timeout), Duration.seconds(10)))
+    const project = yield* checkServer(api, location, Duration.min(Duration.decode(timeout), Duration.seconds(10)))
+    // records go to the project they were written for, whatever URL or key reaches it
+    const target = `project:${project}`
     const backoff = Schedule.exponential(options.retryBase ?? "50 millis").pipe(
       Schedule.union(Schedule.spaced(options.retryMax ?? "5 seconds")),
       Schedule.jittered,
@@ -117,6 +144,17 @@ export const make = (
     )
     const whileTransient = Schedule.whileInput(backoff, isTransient)
     const readSchedule = Schedule.intersect(whileTransient, Schedule.recurs(options.readRetries ?? 10))
+
+    /** Logs a failed attempt that will be retried, with its count. */
+    const retrying = (operation: string) => {
+      let attempt = 0
+      return (error: unknown) =>
+        isTransient(error)
+          ? Effect.logWarning(
+            `multirun: ${operation} at ${location} failed (attempt ${++attempt}): ${describe(error)}; retrying`
+          )
+          : Effect.void
+    }
 
     /**
      * One request with its timeout, retried by `schedule` while the failure is transient; each
@@ -127,41 +165,31 @@ export const make = (
       request: Effect.Effect<A, E>,
       schedule: Schedule.Schedule<unknown, unknown> = readSchedule
     ): Effect.Effect<A, BackendError | Extract<E, Api.NotFound | CheckpointError | RunError>> =>
-      Effect.suspend(() => {
-        let attempt = 0
-        const warn = (error: unknown) =>
-          isTransient(error)
-            ? Effect.logWarning(
-              `multirun: ${operation} at ${location} failed (attempt ${++attempt}): ${describe(error)}; retrying`
-            )
-            : Effect.void
-        return Effect.retry(Effect.tapError(Effect.timeout(request, timeout), warn), schedule).pipe(
+      Effect.suspend(() =>
+        Effect.retry(Effect.tapError(Effect.timeout(request, timeout), retrying(operation)), schedule).pipe(
           Effect.mapError((error) =>
             error instanceof Api.NotFound || error instanceof CheckpointError || error instanceof RunError
               ? error as Extract<E, Api.NotFound | CheckpointError | RunError>
               : backendError(operation, location)(error)
           )
         )
-      })
+      )
 
-    const deadline = options.writeDeadline === undefined ? undefined : Duration.decode(options.writeDeadline)
-    /** A write retried until the server takes it, or until the write deadline passes. */
-    const write = <A, E>(operation: string, request: Effect.Effect<A, E>, records: number) => {
-      const retried = call(operation, request, whileTransient)
-      return deadline === undefined ? retried : retried.pipe(
-        Effect.timeoutFail({
+    const deadline = Duration.decode(options.writeDeadline ?? defaultWriteDeadline)
+    /** Fails `request` with `BackendError("Timeout")` once the write deadline has passed. */
+    const withinDeadline = <A, E>(operation: string, what: string, request: Effect.Effect<A, E>) =>
+      Duration.isFinite(deadline)
+        ? Effect.timeoutFail(request, {
           duration: deadline,
           onTimeout: () =>
             new BackendError({
               operation,
               reason: "Timeout",
               location,
-              detail: `the server did not take ${records} records within ${Duration.format(deadline)} ` +
-                "(writeDeadline); they stay buffered and are still retried"
+              detail: `the server did not take ${what} within ${Duration.format(deadline)} (writeDeadline)`
             })
         })
-      )
-    }
+        : request
 
     const http = yield* HttpClient.HttpClient
     const ingestUrl = `${options.url.replace(/\/+$/, "")}${Api.Api.groups.ingest!.endpoints.ingest!.path}`
@@ -194,8 +222,121 @@ export const make = (
     let refused: Array<string> = []
     /** Events refused because their writer no longer owns the run; the next flush reports them once. */
     let fenced: Array<{ readonly runId: string; readonly epoch: number | undefined }> = []
+    /** Steps of this program the server refused, by run: a checkpoint must never cover one. */
+    const refusedSteps = new Map<string, Array<{ readonly seq: number; readonly refusal: string }>>()
+    /**
+     * Fails with `BackendError("Rejected")` if the checkpoint would cover a step the server refused:
+     * resuming from it would miss that step. The refusal stays visible for every later checkpoint.
+     */
+    const uncovered = (checkpoint: Checkpoint.Encoded) =>
+      Effect.suspend(() => {
+        const missing = (refusedSteps.get(checkpoint.runId) ?? []).filter(({ seq }) => Checkpoint.covers(checkpoint.covered, seq))
+        return missing.length === 0 ? Effect.void : Effect.fail(
+          new BackendError({
+            operation: "saveCheckpoint",
+            reason: "Rejected",
+            location,
+            detail: `the checkpoint would cover ${missing.length} step(s) the server refused, so a resume from it ` +
+              `would miss them: ${missing.slice(0, 3).map(({ refusal }) => refusal).join("; ")}; ` +
+              "they are set aside in the outbox (`multirun outbox list`)"
+          })
+        )
+      })
     /** Ids of the records an earlier process left: a refusal of one is logged, not this program's failure. */
     const inherited = new Set<string>()
+    /** Events the server has answered for: a batch written again after a failure skips them. */
+    const answered = new WeakSet<Event.Event>()
+    const stranded = yield* outbox.stranded(target)
+    const inspect = stranded === undefined ? "" : `; see them with \`multirun outbox list --file ${stranded.location}\``
+
+    /**
+     * Takes the server's answer for `events`: a record it refused is set aside in the outbox (kept,
+     * logged once, reported by the next flush unless an earlier process wrote it); the others are
+     * forgotten.
+     */
+    const settle = (
+      events: ReadonlyArray<Event.Event>,
+      rejected: ReadonlyArray<Pick<Api.RejectedEvent, "index" | "code" | "reason">>
+    ) =>
+      Effect.suspend(() => {
+        const aside: Array<SetAside> = []
+        const described: Array<string> = []
+        let earlier = 0
+        for (const { code, index, reason } of rejected) {
+          const event = events[index]
+          if (event === undefined) continue
+          if (code === "Fenced" && !inherited.has(event.eventId)) {
+            fenced.push({ runId: Event.runIdOf(event), epoch: event.epoch })
+            continue
+          }
+          const refusal = describeRefused(event, reason)
+          aside.push({ eventId: event.eventId, reason: refusal })
+          described.push(refusal)
+          if (inherited.has(event.eventId)) earlier++
+          else {
+            refused.push(refusal)
+            if (event._tag === "StepWritten") {
+              const runId = event.step.runId
+              refusedSteps.set(runId, [...(refusedSteps.get(runId) ?? []), { seq: event.step.seq, refusal }])
+            }
+          }
+        }
+        for (const event of events) answered.add(event)
+        const kept = new Set(aside.map((record) => record.eventId))
+        const done = events.filter((event) => !kept.has(event.eventId)).map((event) => event.eventId)
+        // the server has answered for every record: a failure to forget them only sends them again
+        return Effect.all([
+          aside.length === 0 ? Effect.void : Effect.logWarning(
+            `multirun: the server refused ${aside.length} record(s)` +
+              `${earlier === 0 ? "" : ` (${earlier} of them left by an earlier process)`}` +
+              `${stranded === undefined ? "" : `, set aside in the outbox${inspect}, then \`retry\` or \`drop\` them`}: ` +
+              described.slice(0, 3).join("; ")
+          ),
+          aside.length === 0 ? Effect.void : outbox.setAside(aside),
+          outbox.acknowledge(done)
+        ], { discard: true }).pipe(
+          Effect.catchAll((error) => Effect.logWarning(`multirun: ${error.message}; they will be sent again`))
+        )
+      })
+
+    /**
+     * Sends `events` in one request, retried while the failure is transient: the first time within
+     * the write deadline, when splitting a refused batch at most `splitRetries` times. A batch the
+     * records may be at fault for (413, 400, or 500 past the deadline) is split in halves, sent in
+     * order; a record refused alone is set aside with why. A server that is away fails the write
+     * typed; its records stay buffered and are sent again.
+     */
+    const deliver = (events: ReadonlyArray<Event.Event>, splitting: boolean): Effect.Effect<void, BackendError> =>
+      Effect.suspend(() => {
+        let last: unknown = undefined
+        const warn = retrying("ingest")
+        const attempt = Effect.timeout(postBatch(new Event.Batch({ batchId: randomUUID(), events }, true)), timeout).pipe(
+          Effect.tapError((error) => Effect.zipRight(Effect.sync(() => void (last = error)), warn(error)))
+        )
+        const retried = splitting
+          ? Effect.retry(attempt, Schedule.intersect(whileTransient, Schedule.recurs(splitRetries)))
+          : withinDeadline("ingest", `${events.length} records`, Effect.retry(attempt, whileTransient))
+        return Effect.matchEffect(retried, {
+          onSuccess: (result) => settle(events, result.rejected),
+          onFailure: (error) => {
+            const cause = error instanceof BackendError && error.reason === "Timeout" ? last : error
+            if (!isRecordFault(cause)) {
+              return Effect.fail(
+                error instanceof BackendError ? error : backendError("ingest", location)(error)
+              )
+            }
+            if (events.length === 1) {
+              const reason = isServerFailure(cause)
+                ? `the server kept failing on it for ${Duration.format(deadline)}: ${describe(cause)}`
+                : `refused alone: ${describe(cause)}`
+              return settle(events, [{ index: 0, code: "Invalid", reason }])
+            }
+            const half = Math.ceil(events.length / 2)
+            return Effect.zipRight(deliver(events.slice(0, half), true), deliver(events.slice(half), true))
+          }
+        })
+      })
+
     const writer = yield* BatchWriter.make<Event.Event>({
       maxBatch: options.maxBatch,
       capacity: options.capacity,
@@ -206,54 +347,52 @@ export const make = (
       // steps are written once each; runs and agents are written again as they progress
       isBarrier: (event) => event._tag !== "StepWritten",
       write: (events) => {
-        const post = postBatch(new Event.Batch({ batchId: randomUUID(), events }, true)).pipe(
-          // one record alone that is still too large will never be taken: it is refused, not retried
-          Effect.catchIf((error) => events.length === 1 && isTooLarge(error), (error) =>
-            Effect.succeed({
-              rejected: [{
-                index: 0,
-                code: "Invalid" as const,
-                reason: `larger than the server accepts (413): ${describe(error)}`
-              }]
-            }))
-        )
-        return write("ingest", post, events.length).pipe(
-          Effect.tap((result) => {
-            const earlier: Array<string> = []
-            for (const { code, index, reason } of result.rejected) {
-              const event = events[index]
-              if (code === "Fenced" && event !== undefined && !inherited.has(event.eventId)) {
-                fenced.push({ runId: Event.runIdOf(event), epoch: event.epoch })
-                continue
-              }
-              const refusal = describeRefused(event, reason)
-              if (inherited.has(event?.eventId ?? "")) earlier.push(refusal)
-              else refused.push(refusal)
-            }
-            // the server has answered for every record: a failure to forget them only sends them again
-            return Effect.zipRight(
-              earlier.length === 0 ? Effect.void : Effect.logWarning(
-                `multirun: the server refused ${earlier.length} record(s) an earlier process left: ${earlier.join("; ")}`
-              ),
-              outbox.acknowledge(events.map((event) => event.eventId)).pipe(
-                Effect.catchAll((error) => Effect.logWarning(`multirun: ${error.message}; they will be sent again`))
-              )
-            )
-          }),
-          Effect.asVoid
-        )
+        // a batch written again after a failure: the records the server answered for meanwhile are done
+        const unanswered = events.filter((event) => !answered.has(event))
+        return unanswered.length === 0 ? Effect.void : deliver(unanswered, false)
       }
     })
+    if (stranded !== undefined && (stranded.setAside > 0 || stranded.elsewhere.length > 0)) {
+      const file = `--file ${stranded.location}`
+      const elsewhere = stranded.elsewhere.reduce((sum, { count }) => sum + count, 0)
+      yield* Effect.logWarning(
+        `multirun: the outbox ${stranded.location} holds records this program does not send: ` +
+          [
+            stranded.setAside > 0 ? `${stranded.setAside} set aside (refused, or failing past the write deadline)` : "",
+            elsewhere > 0
+              ? `${elsewhere} for other targets (${stranded.elsewhere.map((t) => `${t.target}: ${t.count}`).join(", ")})`
+              : ""
+          ].filter((part) => part !== "").join(" and ") +
+          `; list them with \`multirun outbox list ${file}\`, send them with ` +
+          `\`multirun outbox retry ${file} [--target T] --url URL --api-key KEY\`, ` +
+          `or drop them with \`multirun outbox drop ${file} [--target T]\``
+      )
+    }
     const leftovers = yield* outbox.pending(target)
     if (leftovers.length > 0) {
       for (const event of leftovers) inherited.add(event.eventId)
       yield* Effect.logInfo(`multirun: sending ${leftovers.length} records an earlier process left in the outbox`)
       yield* Effect.forEach(leftovers, writer.offer, { discard: true })
     }
+    /** The outbox could not take a write (a full disk…) since the last flush, which reports it at once. */
+    let unrecorded: BackendError | undefined
     /** Appends the event to the outbox (durable before the write returns), then buffers it. */
-    const record = (event: Event.Event) => Effect.zipRight(outbox.append(target, [event]), writer.offer(event))
-    /** Waits for every earlier write; fails with `BackendError("Rejected")` if the server refused some. */
-    const flush = Effect.zipRight(
+    const record = (event: Event.Event) =>
+      Effect.zipRight(
+        Effect.tapError(outbox.append(target, [event]), (error) => Effect.sync(() => void (unrecorded = error))),
+        writer.offer(event)
+      )
+    /**
+     * Waits for every earlier write; fails with `BackendError("Rejected")` if the server refused some,
+     * and at once, without waiting for the server, with the outbox's error if a write never got in.
+     */
+    const flush = Effect.suspend(() => {
+      if (unrecorded === undefined) return flushWritten
+      const error = unrecorded
+      unrecorded = undefined
+      return Effect.fail(error)
+    })
+    const flushWritten = Effect.zipRight(
       writer.flush,
       Effect.suspend(() => {
         if (fenced.length > 0) {
@@ -288,8 +427,12 @@ export const make = (
       writeStep: (step, epoch) => record(Event.stepWritten(step, epoch)),
       saveCheckpoint: (checkpoint, epoch) =>
         Effect.zipRight(
-          flush,
-          write("saveCheckpoint", api.checkpoints.save({ payload: checkpoint, urlParams: { epoch } }), 1).pipe(
+          Effect.zipRight(flush, uncovered(checkpoint)),
+          withinDeadline(
+            "saveCheckpoint",
+            "the checkpoint",
+            call("saveCheckpoint", api.checkpoints.save({ payload: checkpoint, urlParams: { epoch } }), whileTransient)
+          ).pipe(
             Effect.catchTags({
               NotFound: (error) =>
                 Effect.fail(

@@ -14,6 +14,7 @@ import * as ExportCli from "./ExportCli.js"
 import { runCommand, withHelp } from "./internal/commandLine.js"
 import * as format from "./internal/format.js"
 import * as Limits from "./Limits.js"
+import * as OutboxCli from "./OutboxCli.js"
 import * as RetentionCli from "./RetentionCli.js"
 import * as RunsCli from "./RunsCli.js"
 import * as Server from "./Server.js"
@@ -251,7 +252,8 @@ export const command = Command.make("multirun").pipe(
     ExportCli.importRun,
     ExportCli.push,
     RetentionCli.gc,
-    RetentionCli.usage
+    RetentionCli.usage,
+    OutboxCli.outbox
   ]),
   withHelp("Track multi-agent AI runs: serve them, look at them, move them, keep them small", [
     "multirun ui --db .multirun/runs.db",

@@ -153,13 +153,15 @@ export const ingestLayer = HttpApiBuilder.group(Api.Api, "ingest", (handlers) =>
       Effect.flatMap(Store, (store) => store.ingest(project, payload)))))
 
 /**
- * `GET /api/usage`: what the key's project stores.
+ * `GET /api/usage`: what the key's project stores; `GET /api/project`: the key's project.
  *
  * @since 0.2.0
  */
 export const usageLayer = HttpApiBuilder.group(Api.Api, "usage", (handlers) =>
-  handlers.handle("usage", () =>
-    Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Store, (store) => store.usage(project)))))
+  handlers
+    .handle("project", () => Effect.map(Api.CurrentProject, (project) => ({ project })))
+    .handle("usage", () =>
+      Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Store, (store) => store.usage(project)))))
 
 /**
  * Every group of the API.

@@ -27,6 +27,8 @@ export * as Limits from "./Limits.js"
 export * as Migrations from "./Migrations.js"
 /** @since 0.2.0 */
 export * as Local from "./Local.js"
+/** @since 0.3.0 */
+export * as OutboxCli from "./OutboxCli.js"
 /** @since 0.2.0 */
 export * as RequestLog from "./RequestLog.js"
 /** @since 0.2.0 */

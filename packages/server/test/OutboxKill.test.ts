@@ -15,7 +15,6 @@ import { Event, MultiRunClient, Outbox, RemoteLayer, step, withRun } from "@mult
 import { agentRecord, bundleFixture, runRecord, spawnChild, stepRecord, tempDir, tempFile } from "@multirun/core/test-utils"
 import * as SqliteOutbox from "@multirun/sql/SqliteOutbox"
 import { Clock, Effect, ExecutionStrategy, Exit, Layer, Logger, Random, Scope } from "effect"
-import { createHash } from "node:crypto"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import * as ApiKeys from "../src/ApiKeys.js"
@@ -104,13 +103,13 @@ describe("durable outbox", () => {
       yield* Scope.close(server.scope, Exit.void)
     }), { timeout: 180_000 })
 
-  it.scopedLive("the records an ended process left are sent; one the server refuses is a warning, not the new program's failure", () =>
+  it.scopedLive("the records an ended process left are sent; one the server refuses is set aside with a warning, not the new program's failure", () =>
     Effect.gen(function*() {
       const server = yield* start(yield* sqliteDatabase, { maxBodyBytes: 64 * 1024 })
       const apiKey = yield* server.keyFor("leftovers")
       const filename = yield* tempFile("outbox.db")
-      // RemoteLayer's target: the URL and a fingerprint of the key
-      const target = `${server.url} key:${createHash("sha256").update(apiKey).digest("hex").slice(0, 16)}`
+      // RemoteLayer's target: the key's project
+      const target = "project:leftovers"
       const steps = [0, 1, 2].map((seq) => stepRecord(`left-${seq}`, "left-run", "left-agent", seq))
       const huge = { ...stepRecord("left-huge", "left-run", "left-agent", 3), output: JSON.stringify("y".repeat(100_000)) }
       const left = [
@@ -139,9 +138,15 @@ describe("durable outbox", () => {
       )
       assert.deepStrictEqual(stored.map((s) => s.id), steps.map((s) => s.id))
       assert.strictEqual(warnings.length, 1, warnings.join("\n"))
-      assert.include(warnings[0], "an earlier process left")
+      assert.include(warnings[0], "left by an earlier process")
       assert.include(warnings[0], "left-huge")
-      const remaining = yield* query<{ n: number }>(filename, "SELECT COUNT(*) AS n FROM multirun_outbox")
-      assert.strictEqual(Number(remaining[0]!.n), 0)
+      assert.include(warnings[0], `multirun outbox list --file ${filename}`)
+      // the refused record is kept aside, the others are gone
+      const remaining = yield* query<{ event_id: string; set_aside: string | null }>(
+        filename,
+        "SELECT event_id, set_aside FROM multirun_outbox"
+      )
+      assert.deepStrictEqual(remaining.map((row) => row.event_id), [left.at(-1)!.eventId])
+      assert.include(remaining[0]!.set_aside, "left-huge")
     }))
 })

@@ -7,11 +7,11 @@ import { assert, describe, it } from "@effect/vitest"
 import type * as Checkpoint from "@multirun/core/Checkpoint"
 import { step, withRun } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
-import { agentRecord, describePg, pgSchema, pgUrl, runRecord, spawnChild, stepRecord, tempDir, tempFile } from "@multirun/core/test-utils"
+import { agentRecord, describePg, pgSchema, pgUrl, runRecord, stepRecord, tempDir, tempFile } from "@multirun/core/test-utils"
 import { PgLayer, SqliteLayer } from "@multirun/sql"
 import { SqlClient } from "@effect/sql/SqlClient"
 import { Clock, Effect } from "effect"
-import { bundleCli } from "./cliBundle.js"
+import { bundleCli, runCli as cli } from "./cliBundle.js"
 import { memoryRemote, sqliteDatabase, start } from "./TestServer.js"
 
 const day = 86_400_000
@@ -65,15 +65,6 @@ const seed = Effect.gen(function*() {
   const age = lease.acquiredAt - old
   yield* sql`UPDATE multirun_leases SET acquired_at = acquired_at - ${age}, expires_at = expires_at - ${age}`
 })
-
-/** Runs the bundled command to its end in `cwd`. */
-const cli = (bin: string, cwd: string, args: ReadonlyArray<string>) =>
-  Effect.flatMap(spawnChild(process.execPath, [bin, ...args], { cwd }), (child) => child.exit).pipe(
-    Effect.scoped,
-    Effect.timeout("90 seconds"),
-    Effect.orDie,
-    Effect.map((exit) => ({ code: exit.code, stdout: exit.stdout.join("\n"), stderr: exit.stderr }))
-  )
 
 /** gc and usage over one seeded database named by `source`. */
 const scenario = (bin: string, cwd: string, source: ReadonlyArray<string>) =>

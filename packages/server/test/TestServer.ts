@@ -22,7 +22,7 @@ import type { MultiRunClient } from "@multirun/core/MultiRunClient"
 import type * as Remote from "@multirun/core/RemoteLayer"
 import { pgSchema, pgUrl, tempFile } from "@multirun/core/test-utils"
 import * as ApiKeys from "../src/ApiKeys.js"
-import { Context, DefaultServices, Effect, Layer } from "effect"
+import { Context, DefaultServices, Effect, Layer, Logger } from "effect"
 import type { Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
@@ -189,3 +189,15 @@ export const getWithHost = (port: number, path: string, host: string, key?: stri
 
 /** The fetch client layer, for `RemoteLayer.HttpApiClientFor` in tests. */
 export const httpClient = FetchHttpClient.layer
+
+/** Warnings logged through `effect`, captured instead of printed: the list and the logger layer. */
+export const captureWarnings = () => {
+  const warnings: Array<string> = []
+  const logger = Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ logLevel, message }) => {
+      if (logLevel._tag === "Warning") warnings.push(String(message))
+    })
+  )
+  return { warnings, logger }
+}

@@ -59,3 +59,12 @@ export const restartableServe = (bin: string, db: string) =>
       return { child, scope, url }
     })
   })
+
+/** Runs the bundled command `bin` with `args` in `cwd` to its end: exit code, stdout as one text, stderr. */
+export const runCli = (bin: string, cwd: string, args: ReadonlyArray<string>) =>
+  Effect.flatMap(spawnChild(process.execPath, [bin, ...args], { cwd }), (child) => child.exit).pipe(
+    Effect.scoped,
+    Effect.timeout("90 seconds"),
+    Effect.orDie,
+    Effect.map((exit) => ({ code: exit.code, stdout: exit.stdout.join("\n"), stderr: exit.stderr }))
+  )

@@ -16,7 +16,7 @@
 /// <reference path="./internal/better-sqlite3.d.ts" />
 import { BackendError } from "@multirun/core/Errors"
 import * as Event from "@multirun/core/Event"
-import { Outbox, type OutboxService } from "@multirun/core/Outbox"
+import { Outbox, type OutboxService, type SetAside } from "@multirun/core/Outbox"
 import Database from "better-sqlite3"
 import { Effect, Layer, Schema } from "effect"
 import type { Scope } from "effect"
@@ -82,8 +82,12 @@ const open = (filename: string, busyTimeoutMs: number): Database => {
       event_id TEXT PRIMARY KEY,
       target TEXT NOT NULL,
       owner TEXT NOT NULL,
-      event TEXT NOT NULL
+      event TEXT NOT NULL,
+      set_aside TEXT
     )`)
+    // a file of 0.2 has no set_aside column: its rows are all pending
+    const columns = db.prepare("SELECT name FROM pragma_table_info('multirun_outbox')").all() as Array<{ name: string }>
+    if (!columns.some((column) => column.name === "set_aside")) db.exec("ALTER TABLE multirun_outbox ADD COLUMN set_aside TEXT")
     return db
   } catch (error) {
     db.close()
@@ -127,8 +131,18 @@ export const make = (options: Options = {}): Effect.Effect<OutboxService, Backen
     const insertAll = db.transaction((target: string, events: ReadonlyArray<Event.Event>) => {
       for (const event of events) insert.run(event.eventId, target, owner, JSON.stringify(event))
     })
-    const owners = db.prepare("SELECT DISTINCT owner FROM multirun_outbox WHERE target = ? AND owner <> ?")
-    const owned = db.prepare("SELECT event_id, event FROM multirun_outbox WHERE target = ? AND owner = ? ORDER BY rowid")
+    const owners = db.prepare("SELECT DISTINCT owner FROM multirun_outbox WHERE target = ? AND owner <> ? AND set_aside IS NULL")
+    const owned = db.prepare(
+      "SELECT event_id, event FROM multirun_outbox WHERE target = ? AND owner = ? AND set_aside IS NULL ORDER BY rowid"
+    )
+    const markAside = db.prepare("UPDATE multirun_outbox SET set_aside = ? WHERE event_id = ?")
+    const markAll = db.transaction((records: ReadonlyArray<SetAside>) => {
+      for (const { eventId, reason } of records) markAside.run(reason, eventId)
+    })
+    const others = db.prepare(
+      `SELECT target, owner, set_aside IS NOT NULL AS aside, COUNT(*) AS n FROM multirun_outbox
+        WHERE target <> ? OR set_aside IS NOT NULL GROUP BY target, owner, aside`
+    )
     const deleteIn = (count: number) => db.prepare(`DELETE FROM multirun_outbox WHERE event_id IN (${Array(count).fill("?").join(", ")})`)
     const deleteChunkOf = deleteIn(deleteChunk)
 
@@ -171,7 +185,26 @@ export const make = (options: Options = {}): Effect.Effect<OutboxService, Backen
         }
       })
 
-    return Outbox.of({ append, pending, acknowledge })
+    const setAside: OutboxService["setAside"] = (records) => attempt("setAside", () => markAll(records))
+
+    const stranded: OutboxService["stranded"] = (target) =>
+      attempt("pending", () => {
+        const rows = others.all(target) as Array<{ target: string; owner: string; aside: number; n: number }>
+        let aside = 0
+        const elsewhere = new Map<string, number>()
+        for (const row of rows) {
+          if (row.aside === 1) aside += row.n
+          // another live writer sends its own records
+          else if (!isLive(row.owner)) elsewhere.set(row.target, (elsewhere.get(row.target) ?? 0) + row.n)
+        }
+        return {
+          location: filename,
+          setAside: aside,
+          elsewhere: [...elsewhere].map(([target, count]) => ({ target, count }))
+        }
+      })
+
+    return Outbox.of({ append, pending, acknowledge, setAside, stranded })
   })
 
 /**
@@ -183,3 +216,135 @@ export const make = (options: Options = {}): Effect.Effect<OutboxService, Backen
  * @since 0.2.0
  */
 export const layer = (options: Options = {}): Layer.Layer<Outbox, BackendError> => Layer.scoped(Outbox, make(options))
+
+/**
+ * One record of an outbox file, as `multirun outbox list` shows it: its event id, its target
+ * (`project:NAME`, or `URL key:…` for files of 0.2), whether it waits to be sent (`pending`), is
+ * being sent by a live process (`held`) or was set aside (with the `reason`), and which record it
+ * holds.
+ *
+ * @since 0.3.0
+ */
+export interface Entry {
+  readonly eventId: string
+  readonly target: string
+  readonly state: "pending" | "held" | "set aside"
+  readonly record: string
+  readonly reason: string | null
+}
+
+/**
+ * Which records `retry` and `drop` act on: those of the given event ids, else those of `target`
+ * (pending or set aside), else every record set aside. Records a live process holds are left alone.
+ *
+ * @since 0.3.0
+ */
+export interface Selection {
+  readonly eventIds?: ReadonlyArray<string> | undefined
+  readonly target?: string | undefined
+}
+
+/** The kind and id of the record an event row holds. */
+const recordOf = (json: string): string => {
+  const event = decodeEvent(json)
+  if (event._tag === "Left") return "unreadable"
+  const value = event.right
+  return value._tag === "RunWritten"
+    ? `run ${value.run.id}`
+    : value._tag === "AgentWritten"
+    ? `agent ${value.agent.id} of run ${value.agent.runId}`
+    : `step "${value.step.name}" ${value.step.id} (seq ${value.step.seq}) of run ${value.step.runId}`
+}
+
+/** Runs `body` on an existing outbox file, closed afterwards. */
+const onFile = <A>(filename: string, operation: string, body: (db: Database) => A): Effect.Effect<A, BackendError> =>
+  Effect.try({
+    try: () => {
+      if (!fs.existsSync(filename)) throw new Error(`no outbox file at ${filename}`)
+      const db = open(filename, 5_000)
+      try {
+        return body(db)
+      } finally {
+        db.close()
+      }
+    },
+    catch: (error) => {
+      const reason = reasonOf(error)
+      return new BackendError({
+        operation: `outbox.${operation}`,
+        location: path.resolve(filename),
+        detail: describeCause(error),
+        ...(reason === undefined ? {} : { reason })
+      })
+    }
+  })
+
+interface Row {
+  readonly event_id: string
+  readonly target: string
+  readonly owner: string
+  readonly event: string
+  readonly set_aside: string | null
+}
+
+const rowsOf = (db: Database): Array<Row> =>
+  db.prepare("SELECT event_id, target, owner, event, set_aside FROM multirun_outbox ORDER BY rowid").all() as Array<Row>
+
+/** The rows of a selection that no live process holds. */
+const selected = (db: Database, selection: Selection): Array<Row> => {
+  const ids = selection.eventIds === undefined || selection.eventIds.length === 0 ? undefined : new Set(selection.eventIds)
+  return rowsOf(db).filter((row) =>
+    (row.set_aside !== null || !isLive(row.owner)) &&
+    (ids !== undefined
+      ? ids.has(row.event_id)
+      : selection.target !== undefined
+      ? row.target === selection.target
+      : row.set_aside !== null)
+  )
+}
+
+/**
+ * Every record of an outbox file, in the order it was appended.
+ *
+ * @since 0.3.0
+ */
+export const entries = (filename: string): Effect.Effect<ReadonlyArray<Entry>, BackendError> =>
+  onFile(filename, "list", (db) =>
+    rowsOf(db).map((row) => ({
+      eventId: row.event_id,
+      target: row.target,
+      state: row.set_aside !== null ? "set aside" : isLive(row.owner) ? "held" : "pending",
+      record: recordOf(row.event),
+      reason: row.set_aside
+    })))
+
+/**
+ * Puts the selected records back in the queue, for the next `RemoteLayer` of their target (or of
+ * `to`, when given: a target such as `project:NAME`); how many.
+ *
+ * @since 0.3.0
+ */
+export const retry = (filename: string, selection: Selection, to?: string): Effect.Effect<number, BackendError> =>
+  onFile(filename, "retry", (db) => {
+    const rows = selected(db, selection)
+    const requeue = db.prepare("UPDATE multirun_outbox SET set_aside = NULL, owner = '', target = ? WHERE event_id = ?")
+    db.transaction(() => {
+      for (const row of rows) requeue.run(to ?? row.target, row.event_id)
+    })()
+    return rows.length
+  })
+
+/**
+ * Deletes the selected records from the outbox file; how many. They are never sent.
+ *
+ * @since 0.3.0
+ */
+export const drop = (filename: string, selection: Selection): Effect.Effect<number, BackendError> =>
+  onFile(filename, "drop", (db) => {
+    const rows = selected(db, selection)
+    const remove = db.prepare("DELETE FROM multirun_outbox WHERE event_id = ?")
+    db.transaction(() => {
+      for (const row of rows) remove.run(row.event_id)
+    })()
+    return rows.length
+  })

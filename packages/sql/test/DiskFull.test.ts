@@ -7,31 +7,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { RunContext, step, withRun } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
-import { tempDir } from "@multirun/core/test-utils"
+import { canMount, smallDisk } from "@multirun/core/test-utils"
 import { Effect, Exit, Option } from "effect"
 import { execFileSync } from "node:child_process"
 import * as path from "node:path"
 import { SqliteLayer } from "../src/index.js"
-
-/** Whether this process may mount a tmpfs (root with the capability). */
-const canMount = (() => {
-  try {
-    return process.getuid?.() === 0 && execFileSync("sh", ["-c", "command -v mount"]).length > 0
-  } catch {
-    return false
-  }
-})()
-
-/** A tmpfs of `size` mounted on a scoped temporary directory, unmounted when the scope closes. */
-const smallDisk = (size: string) =>
-  Effect.acquireRelease(
-    Effect.flatMap(tempDir("disk"), (dir) =>
-      Effect.sync(() => {
-        execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir])
-        return dir
-      })),
-    (dir) => Effect.sync(() => execFileSync("umount", [dir]))
-  )
 
 const payload = "x".repeat(8 * 1024)
 

@@ -114,6 +114,41 @@ describe("SqliteOutbox", () => {
       assert.deepStrictEqual(ids(yield* outbox.pending(target)), ids(dead))
     }))
 
+  it.scopedLive("a record set aside leaves pending with its reason, the later ones flow; stranded counts it and other targets", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempFile("outbox.db")
+      // an ended outbox left records for another target; this one's own are held, not stranded
+      const endedScope = yield* Scope.make()
+      yield* Effect.flatMap(open(filename, endedScope), (ended) => ended.append(other, eventsOf("run-2", 1)))
+      yield* Scope.close(endedScope, Exit.void)
+      const outbox = yield* open(filename, yield* Effect.scope)
+      const events = eventsOf("run-1", 3)
+      yield* outbox.append(target, events)
+      yield* outbox.append(other, eventsOf("run-3", 0))
+      yield* outbox.setAside([{ eventId: events[2]!.eventId, reason: "refused: too large" }])
+      assert.deepStrictEqual(ids(yield* outbox.pending(target)), ids(events).filter((_, i) => i !== 2))
+      const stranded = yield* outbox.stranded(target)
+      assert.deepStrictEqual(stranded, { location: filename, setAside: 1, elsewhere: [{ target: other, count: 3 }] })
+      const entries = yield* SqliteOutbox.entries(filename)
+      assert.deepStrictEqual(
+        entries.filter((entry) => entry.state === "set aside").map((entry) => [entry.eventId, entry.reason]),
+        [[events[2]!.eventId, "refused: too large"]]
+      )
+    }))
+
+  it.scopedLive("a file of 0.2 (no set_aside column) opens, and its rows are pending", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempFile("outbox.db")
+      const [event] = eventsOf("run-old", 0)
+      yield* onFile(filename, Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.zipRight(
+          sql`CREATE TABLE multirun_outbox (event_id TEXT PRIMARY KEY, target TEXT NOT NULL, owner TEXT NOT NULL, event TEXT NOT NULL)`,
+          sql`INSERT INTO multirun_outbox VALUES (${event!.eventId}, ${target}, '', ${JSON.stringify(event)})`
+        )))
+      const outbox = yield* open(filename, yield* Effect.scope)
+      assert.deepStrictEqual(ids(yield* outbox.pending(target)), [event!.eventId])
+    }))
+
   it.scopedLive("a row that is not a write event is BackendError(Corrupt) naming the file and the event", () =>
     Effect.gen(function*() {
       const filename = yield* tempFile("outbox.db")

@@ -30,9 +30,23 @@ export const weigh = (event: Event.Event): number => {
     (step.error === null ? 0 : jsonBytes(step.error))
 }
 
-/** A 413 answer: the body was larger than the server accepts. */
-export const isTooLarge = (error: unknown): boolean =>
-  HttpClientError.isHttpClientError(error) && error._tag === "ResponseError" && error.response.status === 413
+/** The status of an HTTP answer that failed a request, if it was one. */
+const statusOf = (error: unknown): number | undefined =>
+  HttpClientError.isHttpClientError(error) && error._tag === "ResponseError" ? error.response.status : undefined
+
+/**
+ * An ingest failure that the records of the batch may have caused, so that the batch is split to
+ * find them: the body was too large (413) or refused whole (400, 422), or the server failed on it
+ * (500; retried until the write deadline first). An unreachable, overloaded or unavailable server
+ * (transport errors, 429, 502–504) is no record's fault.
+ */
+export const isRecordFault = (error: unknown): boolean => {
+  const status = statusOf(error)
+  return status === 413 || status === 400 || status === 422 || status === 500
+}
+
+/** A 500 answer: the server failed on the request. */
+export const isServerFailure = (error: unknown): boolean => statusOf(error) === 500
 
 /** The longest wait a server's `Retry-After` imposes. */
 const maxRetryAfter = Duration.minutes(1)
@@ -94,13 +108,13 @@ export const backendError = (operation: string, location: string) => (error: unk
 
 /**
  * Checks that a multirun server answers at the URL and accepts the key, so that a wrong URL or
- * key fails the layer at once instead of the first write waiting for ever.
+ * key fails the layer at once instead of the first write waiting for ever; gives the key's project.
  */
 export const checkServer = (
   api: Effect.Effect.Success<ReturnType<typeof HttpApiClientFor>>,
   location: string,
   timeout: Duration.DurationInput
-): Effect.Effect<void, BackendError> =>
+): Effect.Effect<string, BackendError> =>
   Effect.gen(function*() {
     yield* api.health.health().pipe(
       Effect.timeout(timeout),
@@ -114,7 +128,8 @@ export const checkServer = (
         })
       )
     )
-    yield* api.runs.list({ urlParams: { limit: 1 } }).pipe(
+    return yield* api.usage.project().pipe(
+      Effect.map(({ project }) => project),
       Effect.timeout(timeout),
       Effect.mapError((error) =>
         error instanceof Api.Unauthorized

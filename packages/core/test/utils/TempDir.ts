@@ -6,6 +6,7 @@
  */
 import { Effect } from "effect"
 import type { Scope } from "effect"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -54,3 +55,32 @@ export const tempDir = (label = "tmp"): Effect.Effect<string, never, Scope.Scope
  */
 export const tempFile = (name = "multirun.db"): Effect.Effect<string, never, Scope.Scope> =>
   Effect.map(tempDir(path.parse(name).name), (dir) => path.join(dir, name))
+
+/**
+ * Whether this process may mount a tmpfs (root, with `mount`), for {@link smallDisk}.
+ *
+ * @since 0.3.0
+ */
+export const canMount: boolean = (() => {
+  try {
+    return process.getuid?.() === 0 && execFileSync("sh", ["-c", "command -v mount"]).length > 0
+  } catch {
+    return false
+  }
+})()
+
+/**
+ * A real full disk: a tmpfs of `size` mounted on a scoped temporary directory, unmounted when the
+ * scope closes (needs {@link canMount}). `mount -o remount,size=…` on it makes room again.
+ *
+ * @since 0.3.0
+ */
+export const smallDisk = (size: string): Effect.Effect<string, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.flatMap(tempDir("disk"), (dir) =>
+      Effect.sync(() => {
+        execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir])
+        return dir
+      })),
+    (dir) => Effect.sync(() => execFileSync("umount", [dir]))
+  )

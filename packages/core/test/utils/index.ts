@@ -16,4 +16,4 @@ export { assertNoSecrets, type Executions, recordSecrets, resumeSecrets, secretR
 export { type CutTrigger, type TcpProxy, tcpProxy } from "./TcpProxy.js"
 export { assertNone, assertSome } from "./Options.js"
 export { Stopped, stopAfter, stoppedValue } from "./Stopped.js"
-export { runDirVariable, tempDir, tempFile, tempPrefix, tempRoot } from "./TempDir.js"
+export { canMount, runDirVariable, smallDisk, tempDir, tempFile, tempPrefix, tempRoot } from "./TempDir.js"
