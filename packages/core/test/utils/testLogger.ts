@@ -1,9 +1,11 @@
 /**
  * Vitest setup file of every package (see `vitest.shared.ts`): what Effect's default logger
  * writes during a test (the warnings and errors the code under test logs on purpose, e.g. an
- * unreachable server, a failed write it retries) is kept, not printed, and printed under the
- * test's name only when the test fails. A test that is about a log line captures it itself with
- * `Logger.replace(Logger.defaultLogger, …)` and asserts on it; that replacement is unaffected.
+ * unreachable server, a failed write it retries) is kept, not printed, and written to stderr
+ * under the test's name only when the test fails. `it.effect` already leaves the default logger
+ * out; this quiets `it.live`, `it.scopedLive`, `layer(...)` blocks and the servers they start. A
+ * test that is about a log line captures it itself with `Logger.replace(Logger.defaultLogger, …)`
+ * and asserts on it; that replacement is unaffected.
  *
  * @since 0.1.0
  */
@@ -26,6 +28,6 @@ defaultLogger.log = (options) => {
 beforeEach((context) => {
   captured = []
   context.onTestFailed(() => {
-    if (captured.length > 0) console.error(`logged during the test:\n${captured.join("\n")}`)
+    if (captured.length > 0) process.stderr.write(`logged during "${context.task.name}":\n${captured.join("\n")}\n`)
   })
 })
