@@ -25,6 +25,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     sequence: { concurrent: false },
     // one temporary directory per test run, checked for leftovers and removed at the end
-    globalSetup: [fileURLToPath(new URL("./packages/core/test/utils/globalSetup.ts", import.meta.url))]
+    globalSetup: [fileURLToPath(new URL("./packages/core/test/utils/globalSetup.ts", import.meta.url))],
+    // what Effect's default logger writes in a test is kept, and printed only if the test fails
+    setupFiles: [fileURLToPath(new URL("./packages/core/test/utils/testLogger.ts", import.meta.url))]
   }
 })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Option, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Option, Schedule, TestClock } from "effect"
 import * as BatchWriter from "../src/BatchWriter.js"
 import { BackendError } from "../src/Errors.js"
 
@@ -128,7 +128,7 @@ describe("BatchWriter", () => {
       assert.deepStrictEqual(written, ["a", "b"])
     }))
 
-  it.scopedLive("with concurrency, batches finish out of order but flush waits for every earlier one; a barrier batch goes alone", () =>
+  it.scoped("with concurrency, batches finish out of order but flush waits for every earlier one; a barrier batch goes alone", () =>
     Effect.gen(function*() {
       const gates = new Map<number, Deferred.Deferred<void>>()
       const started: Array<ReadonlyArray<number>> = []
@@ -160,12 +160,12 @@ describe("BatchWriter", () => {
           })
       })
       for (let i = 1; i <= 20; i++) yield* writer.offer(i)
-      // the batches 1-10 and 11-20 are written at once; 21-24 wait for a slot
-      yield* Effect.sleep("20 millis")
+      // the batches 1-10 and 11-20 are written at once (the test clock moves once every fiber waits)
+      yield* TestClock.adjust("20 millis")
       assert.deepStrictEqual(started.map((batch) => batch[0]), [1, 11])
       const flushed = yield* Effect.fork(writer.flush)
       yield* Deferred.succeed(gates.get(11)!, undefined) // the later batch ends first
-      yield* Effect.sleep("20 millis")
+      yield* TestClock.adjust("20 millis")
       assert.isTrue(Option.isNone(yield* Fiber.poll(flushed)), "flush waits for the earlier batch")
       yield* Deferred.succeed(gates.get(1)!, undefined)
       yield* Fiber.join(flushed)
@@ -174,7 +174,7 @@ describe("BatchWriter", () => {
       for (let i = 21; i <= 120; i++) yield* writer.offer(i)
       const all = yield* Effect.fork(writer.flush)
       while (Option.isNone(yield* Fiber.poll(all))) {
-        yield* Effect.sleep("5 millis")
+        yield* TestClock.adjust("5 millis")
         for (const [first, gate] of gates) {
           if (first > 20) yield* Deferred.succeed(gate, undefined)
         }
