@@ -14,11 +14,8 @@ import { spawnChild, tempDir } from "@multirun/core/test-utils"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { commandEnv, type Ran, repoRoot, run } from "./readme.js"
+import { commandEnv, expectOk, localPrebuild, repoRoot, run } from "./readme.js"
 import { request } from "./TestServer.js"
-
-const expectOk = (ran: Ran, what: string): void =>
-  assert.strictEqual(ran.code, 0, `${what} exited with ${ran.code}\n${ran.stdout}\n${ran.stderr}`)
 
 /** The README's first ```sh block: the commands a new contributor types first. */
 const readmeCommands = (): Array<string> => {
@@ -26,19 +23,6 @@ const readmeCommands = (): Array<string> => {
   const block = /```sh\n([\s\S]*?)```/.exec(readme)![1]!
   return block.split("\n").map((line) => line.replace(/#.*$/, "").trim()).filter((line) => line !== "")
 }
-
-/**
- * better-sqlite3's compiled binary, packed as the prebuild its installer looks for
- * (`better-sqlite3-vVERSION-node-vABI-PLATFORM-ARCH.tar.gz` holding `build/Release/`) in `dir`.
- */
-const localPrebuild = (dir: string, env: NodeJS.ProcessEnv) =>
-  Effect.gen(function*() {
-    const module = path.join(repoRoot, "node_modules", "better-sqlite3")
-    const version: string = JSON.parse(fs.readFileSync(path.join(module, "package.json"), "utf8")).version
-    const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`
-    const packed = yield* run("tar", ["-czf", path.join(dir, name), "build/Release/better_sqlite3.node"], { cwd: module, env })
-    expectOk(packed, "tar")
-  })
 
 describe("a fresh clone", () => {
   it.scopedLive("npm ci && npm run demo, then every command the demo prints, works", (ctx) =>

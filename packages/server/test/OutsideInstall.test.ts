@@ -17,13 +17,10 @@ import * as path from "node:path"
 import { tempDir } from "@multirun/core/test-utils"
 import { publint } from "publint"
 import * as Chromium from "./browser.js"
-import { commandEnv, type Ran, readmes, repoRoot, run, toReadmeLines, writeSnippets } from "./readme.js"
+import { betterSqliteVersion, commandEnv, expectOk, localPrebuild, readmes, repoRoot, run, toReadmeLines, writeSnippets } from "./readme.js"
 
 const serverVersion: string =
   JSON.parse(fs.readFileSync(path.join(repoRoot, "packages", "server", "package.json"), "utf8")).version
-
-const expectOk = (ran: Ran, what: string): void =>
-  assert.strictEqual(ran.code, 0, `${what} exited with ${ran.code}\n${ran.stdout}\n${ran.stderr}`)
 
 /** One packed package. */
 interface Packed {
@@ -180,6 +177,8 @@ const OutsideProjectLive = Layer.scoped(
             "effect": "^3.22.0"
           },
           devDependencies: { "typescript": "~5.9.0", "@types/node": "^20.19.0" },
+          // the better-sqlite3 this checkout tested, so its built binary serves as the prebuild
+          overrides: { "better-sqlite3": betterSqliteVersion() },
           allowScripts: { "better-sqlite3": true }
         },
         null,
@@ -190,9 +189,13 @@ const OutsideProjectLive = Layer.scoped(
     for (const [file, config] of Object.entries(tsconfigs)) {
       fs.writeFileSync(path.join(dir, file), JSON.stringify(config, null, 2))
     }
-    const install = yield* run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], {
+    // better-sqlite3 from the binary this checkout built, not compiled again (minutes)
+    const prebuilds = path.join(root, "prebuilds")
+    fs.mkdirSync(prebuilds)
+    yield* localPrebuild(prebuilds, env)
+    const install = yield* run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefer-offline"], {
       cwd: dir,
-      env,
+      env: { ...env, npm_config_better_sqlite3_local_prebuilds: prebuilds },
       timeoutMs: 1_200_000
     })
     expectOk(install, "npm install")

@@ -2,6 +2,7 @@
  * The README's TypeScript blocks as files a compiler can check, for Readme.test.ts (against the
  * sources) and OutsideInstall.test.ts (against the installed packages).
  */
+import { assert } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
@@ -112,3 +113,24 @@ export const run = (
 
 /** The TypeScript compiler of the repository. */
 export const tscPath = path.join(repoRoot, "node_modules", "typescript", "bin", "tsc")
+
+/** Fails the test with the command's output when it did not exit with 0. */
+export const expectOk = (ran: Ran, what: string): void =>
+  assert.strictEqual(ran.code, 0, `${what} exited with ${ran.code}\n${ran.stdout}\n${ran.stderr}`)
+
+/** The version of better-sqlite3 this checkout installed (and built). */
+export const betterSqliteVersion = (): string =>
+  JSON.parse(fs.readFileSync(path.join(repoRoot, "node_modules", "better-sqlite3", "package.json"), "utf8")).version
+
+/**
+ * better-sqlite3's compiled binary, packed as the prebuild its installer looks for
+ * (`better-sqlite3-vVERSION-node-vABI-PLATFORM-ARCH.tar.gz` holding `build/Release/`) in `dir`:
+ * an install given `npm_config_better_sqlite3_local_prebuilds: dir` (prebuild-install's own
+ * option) takes it instead of compiling for minutes.
+ */
+export const localPrebuild = (dir: string, env: NodeJS.ProcessEnv) =>
+  Effect.gen(function*() {
+    const module = path.join(repoRoot, "node_modules", "better-sqlite3")
+    const name = `better-sqlite3-v${betterSqliteVersion()}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`
+    expectOk(yield* run("tar", ["-czf", path.join(dir, name), "build/Release/better_sqlite3.node"], { cwd: module, env }), "tar")
+  })
