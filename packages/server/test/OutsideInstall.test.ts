@@ -38,7 +38,7 @@ class OutsideProject extends Context.Tag("test/OutsideProject")<OutsideProject, 
 }>() {}
 
 /** A user's program: two agents on SQLite, a checkpoint; `start` dies after it, `resume` finishes. */
-const program = `import { RunContext, step, withAgent, withRun } from "@multirun/core"
+const program = `import { Checkpoint, RunContext, step, withAgent, withRun } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { SqliteLayer } from "@multirun/sql"
 import { Effect, Option } from "effect"
@@ -86,7 +86,8 @@ const main = Effect.gen(function*() {
     stepCount: run.stepCount,
     tokensUsed: run.tokensUsed,
     costUsd: run.costUsd,
-    replayed: steps.filter((s) => s.replayed).map((s) => s.name),
+    // the recorded steps the resume returned instead of executing them (no rows of their own)
+    replayed: steps.filter((s) => (run.replays ?? []).some((r) => Checkpoint.covers(r.steps, s.seq))).map((s) => s.name),
     executed,
     runs: runs.length,
     text
