@@ -12,7 +12,7 @@ import { BackendError, CheckpointError, RunError } from "./Errors.js"
 import { AgentRecord, Batch, RunRecord, StepRecord } from "./Event.js"
 import * as Lease from "./Lease.js"
 import * as Run from "./Run.js"
-import { maxIdLength as storedIdLength } from "./internal/canonical.js"
+import { maxIdLength as storedIdLength } from "./internal/storable.js"
 
 /** 401: the request has no API key, or a key the server does not know. @since 0.1.0 */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>("@multirun/core/Api/Unauthorized")(

@@ -7,7 +7,7 @@
 import { Schema } from "effect"
 import type { SerializationError } from "./Errors.js"
 import { AgentId, CheckpointId, RunId } from "./Ids.js"
-import { checkId, checkText } from "./internal/canonical.js"
+import { checkId, checkText } from "./internal/storable.js"
 import { JsonValue, maxDepth, SeqRanges, Timestamp, Totals, withinDepth } from "./Model.js"
 import { Step } from "./StepRecord.js"
 

@@ -7,7 +7,7 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { Checkpoint, CheckpointDiff, covers } from "./Checkpoint.js"
 import { BackendError, type CheckpointError, type SerializationError } from "./Errors.js"
-import { loadCheckpoint, toCheckpoint } from "./internal/checkpoint.js"
+import { loadCheckpoint, toCheckpoint } from "./internal/lineage.js"
 import { MultiRunClient } from "./MultiRunClient.js"
 import { RunContext } from "./RunContext.js"
 import { Step } from "./StepRecord.js"

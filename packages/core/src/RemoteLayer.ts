@@ -12,31 +12,30 @@ import {
   HttpApiClient,
   HttpClient,
   HttpClientError,
-  HttpClientRequest,
-  HttpClientResponse
+  HttpClientRequest
 } from "@effect/platform"
 import { Cause, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import type { Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Api from "./Api.js"
 import * as BatchWriter from "./BatchWriter.js"
-import * as Checkpoint from "./Checkpoint.js"
 import * as Checkpoints from "./Checkpoints.js"
 import { BackendError, CheckpointError, RunError } from "./Errors.js"
 import * as Event from "./Event.js"
 import * as Lease from "./Lease.js"
 import { MultiRunClient, type MultiRunClientService } from "./MultiRunClient.js"
-import { Outbox, type SetAside } from "./Outbox.js"
+import { Outbox } from "./Outbox.js"
 import {
   backendError,
   checkServer,
   describe,
-  describeRefused,
   honoringRetryAfter,
   isRecordFault,
+  ingestPoster,
   isServerFailure,
   weigh
 } from "./internal/remote.js"
+import { Refusals } from "./internal/refusals.js"
 
 /**
  * Where the server is and how to talk to it.
@@ -192,112 +191,9 @@ export const make = (
         : request
 
     const http = yield* HttpClient.HttpClient
-    const ingestUrl = `${options.url.replace(/\/+$/, "")}${Api.Api.groups.ingest!.endpoints.ingest!.path}`
-    const decodeIngested = HttpClientResponse.schemaBodyJson(Api.IngestResult)
-    /** Posts one batch; a non-2xx answer fails with its status and the server's message. */
-    const postBatch = (batch: Event.Batch) =>
-      http.execute(
-        HttpClientRequest.post(ingestUrl).pipe(
-          HttpClientRequest.bearerToken(Redacted.value(apiKey)),
-          HttpClientRequest.bodyUnsafeJson(batch)
-        )
-      ).pipe(
-        Effect.flatMap((response) =>
-          response.status === 200
-            ? decodeIngested(response)
-            : Effect.flatMap(Effect.orElseSucceed(response.json, () => ({})), (body) =>
-              Effect.fail(
-                new HttpClientError.ResponseError({
-                  request: response.request,
-                  response,
-                  reason: "StatusCode",
-                  description: String((body as { readonly message?: unknown }).message ?? "no message")
-                })
-              ))
-        ),
-        Effect.scoped
-      )
-
-    /** Events the server refused (a record it does not accept); the next flush reports them once. */
-    let refused: Array<string> = []
-    /** Events refused because their writer no longer owns the run; the next flush reports them once. */
-    let fenced: Array<{ readonly runId: string; readonly epoch: number | undefined }> = []
-    /** Steps of this program the server refused, by run: a checkpoint must never cover one. */
-    const refusedSteps = new Map<string, Array<{ readonly seq: number; readonly refusal: string }>>()
-    /**
-     * Fails with `BackendError("Rejected")` if the checkpoint would cover a step the server refused:
-     * resuming from it would miss that step. The refusal stays visible for every later checkpoint.
-     */
-    const uncovered = (checkpoint: Checkpoint.Encoded) =>
-      Effect.suspend(() => {
-        const missing = (refusedSteps.get(checkpoint.runId) ?? []).filter(({ seq }) => Checkpoint.covers(checkpoint.covered, seq))
-        return missing.length === 0 ? Effect.void : Effect.fail(
-          new BackendError({
-            operation: "saveCheckpoint",
-            reason: "Rejected",
-            location,
-            detail: `the checkpoint would cover ${missing.length} step(s) the server refused, so a resume from it ` +
-              `would miss them: ${missing.slice(0, 3).map(({ refusal }) => refusal).join("; ")}; ` +
-              "they are set aside in the outbox (`multirun outbox list`)"
-          })
-        )
-      })
-    /** Ids of the records an earlier process left: a refusal of one is logged, not this program's failure. */
-    const inherited = new Set<string>()
-    /** Events the server has answered for: a batch written again after a failure skips them. */
-    const answered = new WeakSet<Event.Event>()
+    const postBatch = ingestPoster(http, options.url, apiKey)
     const stranded = yield* outbox.stranded(target)
-    const inspect = stranded === undefined ? "" : `; see them with \`multirun outbox list --file ${stranded.location}\``
-
-    /**
-     * Takes the server's answer for `events`: a record it refused is set aside in the outbox (kept,
-     * logged once, reported by the next flush unless an earlier process wrote it); the others are
-     * forgotten.
-     */
-    const settle = (
-      events: ReadonlyArray<Event.Event>,
-      rejected: ReadonlyArray<Pick<Api.RejectedEvent, "index" | "code" | "reason">>
-    ) =>
-      Effect.suspend(() => {
-        const aside: Array<SetAside> = []
-        const described: Array<string> = []
-        let earlier = 0
-        for (const { code, index, reason } of rejected) {
-          const event = events[index]
-          if (event === undefined) continue
-          if (code === "Fenced" && !inherited.has(event.eventId)) {
-            fenced.push({ runId: Event.runIdOf(event), epoch: event.epoch })
-            continue
-          }
-          const refusal = describeRefused(event, reason)
-          aside.push({ eventId: event.eventId, reason: refusal })
-          described.push(refusal)
-          if (inherited.has(event.eventId)) earlier++
-          else {
-            refused.push(refusal)
-            if (event._tag === "StepWritten") {
-              const runId = event.step.runId
-              refusedSteps.set(runId, [...(refusedSteps.get(runId) ?? []), { seq: event.step.seq, refusal }])
-            }
-          }
-        }
-        for (const event of events) answered.add(event)
-        const kept = new Set(aside.map((record) => record.eventId))
-        const done = events.filter((event) => !kept.has(event.eventId)).map((event) => event.eventId)
-        // the server has answered for every record: a failure to forget them only sends them again
-        return Effect.all([
-          aside.length === 0 ? Effect.void : Effect.logWarning(
-            `multirun: the server refused ${aside.length} record(s)` +
-              `${earlier === 0 ? "" : ` (${earlier} of them left by an earlier process)`}` +
-              `${stranded === undefined ? "" : `, set aside in the outbox${inspect}, then \`retry\` or \`drop\` them`}: ` +
-              described.slice(0, 3).join("; ")
-          ),
-          aside.length === 0 ? Effect.void : outbox.setAside(aside),
-          outbox.acknowledge(done)
-        ], { discard: true }).pipe(
-          Effect.catchAll((error) => Effect.logWarning(`multirun: ${error.message}; they will be sent again`))
-        )
-      })
+    const refusals = new Refusals(outbox, location, stranded)
 
     /**
      * Sends `events` in one request, retried while the failure is transient: the first time within
@@ -317,7 +213,7 @@ export const make = (
           ? Effect.retry(attempt, Schedule.intersect(whileTransient, Schedule.recurs(splitRetries)))
           : withinDeadline("ingest", `${events.length} records`, Effect.retry(attempt, whileTransient))
         return Effect.matchEffect(retried, {
-          onSuccess: (result) => settle(events, result.rejected),
+          onSuccess: (result) => refusals.settle(events, result.rejected),
           onFailure: (error) => {
             const cause = error instanceof BackendError && error.reason === "Timeout" ? last : error
             if (!isRecordFault(cause)) {
@@ -329,7 +225,7 @@ export const make = (
               const reason = isServerFailure(cause)
                 ? `the server kept failing on it for ${Duration.format(deadline)}: ${describe(cause)}`
                 : `refused alone: ${describe(cause)}`
-              return settle(events, [{ index: 0, code: "Invalid", reason }])
+              return refusals.settle(events, [{ index: 0, code: "Invalid", reason }])
             }
             const half = Math.ceil(events.length / 2)
             return Effect.zipRight(deliver(events.slice(0, half), true), deliver(events.slice(half), true))
@@ -348,7 +244,7 @@ export const make = (
       isBarrier: (event) => event._tag !== "StepWritten",
       write: (events) => {
         // a batch written again after a failure: the records the server answered for meanwhile are done
-        const unanswered = events.filter((event) => !answered.has(event))
+        const unanswered = events.filter((event) => !refusals.answered.has(event))
         return unanswered.length === 0 ? Effect.void : deliver(unanswered, false)
       }
     })
@@ -370,7 +266,7 @@ export const make = (
     }
     const leftovers = yield* outbox.pending(target)
     if (leftovers.length > 0) {
-      for (const event of leftovers) inherited.add(event.eventId)
+      for (const event of leftovers) refusals.inherited.add(event.eventId)
       yield* Effect.logInfo(`multirun: sending ${leftovers.length} records an earlier process left in the outbox`)
       yield* Effect.forEach(leftovers, writer.offer, { discard: true })
     }
@@ -392,29 +288,7 @@ export const make = (
       unrecorded = undefined
       return Effect.fail(error)
     })
-    const flushWritten = Effect.zipRight(
-      writer.flush,
-      Effect.suspend(() => {
-        if (fenced.length > 0) {
-          const records = fenced
-          fenced = []
-          return Effect.fail(Lease.fencedWrites("ingest", records, location))
-        }
-        if (refused.length === 0) return Effect.void
-        const reported = refused
-        refused = []
-        return Effect.fail(
-          new BackendError({
-            operation: "ingest",
-            reason: "Rejected",
-            location,
-            detail: `the server refused ${reported.length} record(s), the others were stored: ${
-              reported.slice(0, 3).join("; ")
-            }`
-          })
-        )
-      })
-    )
+    const flushWritten = Effect.zipRight(writer.flush, refusals.report)
 
     const notFoundAs = <B>(value: B) => <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A | B, Exclude<E, Extract<E, Api.NotFound>>> =>
       Effect.catchIf(self, (error): error is Extract<E, Api.NotFound> => error instanceof Api.NotFound, () =>
@@ -427,7 +301,7 @@ export const make = (
       writeStep: (step, epoch) => record(Event.stepWritten(step, epoch)),
       saveCheckpoint: (checkpoint, epoch) =>
         Effect.zipRight(
-          Effect.zipRight(flush, uncovered(checkpoint)),
+          Effect.zipRight(flush, refusals.uncovered(checkpoint)),
           withinDeadline(
             "saveCheckpoint",
             "the checkpoint",

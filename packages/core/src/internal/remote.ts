@@ -2,8 +2,8 @@
  * Helpers of `RemoteLayer`: how big a request's events are, what its failures say, and the check
  * of the server at start.
  */
-import { HttpClientError } from "@effect/platform"
-import { Cause, Duration, Effect, Schedule } from "effect"
+import { type HttpClient, HttpClientError, HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import { Cause, Clock, Duration, Effect, Redacted, Schedule } from "effect"
 import { Buffer } from "node:buffer"
 import * as Api from "../Api.js"
 import { BackendError } from "../Errors.js"
@@ -54,9 +54,9 @@ const maxRetryAfter = Duration.minutes(1)
 /**
  * How long a failed request's server asked to wait before sending it again: the `Retry-After`
  * of a 503 or 429 answer (seconds or an HTTP date), or the `retryAfter` of an `Unavailable`
- * error; zero when it did not ask, at most a minute.
+ * error; zero when it did not ask, at most a minute. `now` (from `Clock`) dates an HTTP date.
  */
-export const retryAfter = (error: unknown): Duration.Duration => {
+export const retryAfter = (error: unknown, now: number): Duration.Duration => {
   let seconds = NaN
   if (error instanceof Api.Unavailable && error.retryAfter !== undefined) seconds = error.retryAfter
   else if (
@@ -64,7 +64,7 @@ export const retryAfter = (error: unknown): Duration.Duration => {
     (error.response.status === 503 || error.response.status === 429)
   ) {
     const header = error.response.headers["retry-after"] ?? ""
-    seconds = /^\d+$/.test(header.trim()) ? Number(header) : (Date.parse(header) - Date.now()) / 1000
+    seconds = /^\d+$/.test(header.trim()) ? Number(header) : (Date.parse(header) - now) / 1000
   }
   return Number.isFinite(seconds) && seconds > 0
     ? Duration.min(Duration.millis(seconds * 1000), maxRetryAfter)
@@ -76,7 +76,9 @@ export const honoringRetryAfter = <Out>(
   schedule: Schedule.Schedule<Out, unknown>
 ): Schedule.Schedule<[Out, unknown], unknown> =>
   Schedule.intersect(schedule, Schedule.identity<unknown>()).pipe(
-    Schedule.modifyDelay(([, error], delay) => Duration.max(delay, retryAfter(error)))
+    Schedule.modifyDelayEffect(([, error], delay) =>
+      Effect.map(Clock.currentTimeMillis, (now) => Duration.max(delay, retryAfter(error, now)))
+    )
   )
 
 /** Which record an event refused by the server held, and why. */
@@ -143,3 +145,31 @@ export const checkServer = (
       )
     )
   })
+
+/** Posts one ingest batch; a non-2xx answer fails with its status and the server's message. */
+export const ingestPoster = (http: HttpClient.HttpClient, url: string, apiKey: Redacted.Redacted<string>) => {
+  const ingestUrl = `${url.replace(/\/+$/, "")}${Api.Api.groups.ingest!.endpoints.ingest!.path}`
+  const decodeIngested = HttpClientResponse.schemaBodyJson(Api.IngestResult)
+  return (batch: Event.Batch) =>
+    http.execute(
+      HttpClientRequest.post(ingestUrl).pipe(
+        HttpClientRequest.bearerToken(Redacted.value(apiKey)),
+        HttpClientRequest.bodyUnsafeJson(batch)
+      )
+    ).pipe(
+      Effect.flatMap((response) =>
+        response.status === 200
+          ? decodeIngested(response)
+          : Effect.flatMap(Effect.orElseSucceed(response.json, () => ({})), (body) =>
+            Effect.fail(
+              new HttpClientError.ResponseError({
+                request: response.request,
+                response,
+                reason: "StatusCode",
+                description: String((body as { readonly message?: unknown }).message ?? "no message")
+              })
+            ))
+      ),
+      Effect.scoped
+    )
+}

@@ -1,7 +1,8 @@
 import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import { ReplayError, SerializationError } from "../Errors.js"
 import type { StateKey } from "../StateKey.js"
-import { canonicalJson, checkText } from "./canonical.js"
+import { canonicalJson } from "./canonical.js"
+import { checkText } from "./storable.js"
 
 /**
  * Key/value state held as canonical JSON text, so readers never share mutable values. Setting a
