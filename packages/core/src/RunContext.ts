@@ -114,7 +114,7 @@ const toOptions = (nameOrOptions: string | RunOptions): RunOptions =>
  * Starts a run with the `Telemetry` and `Redaction` services, when they are provided; a run
  * started inside another records that one as its parent.
  */
-const start = (options: RunOptions) =>
+const start = (options: RunOptions, readInBackground: boolean) =>
   Effect.flatMap(
     Effect.all([Effect.serviceOption(Telemetry), Effect.serviceOption(Redaction), Effect.serviceOption(RunContext)]),
     ([telemetry, redaction, outer]) =>
@@ -122,7 +122,8 @@ const start = (options: RunOptions) =>
         options,
         Option.getOrUndefined(telemetry),
         Option.getOrUndefined(redaction),
-        Option.getOrUndefined(Option.map(outer, (run) => run.runId))
+        Option.getOrUndefined(Option.map(outer, (run) => run.runId)),
+        readInBackground
       )
   )
 
@@ -152,8 +153,8 @@ export const withRun = (nameOrOptions: string | RunOptions) =>
   Exclude<R, RunContext> | MultiRunClient
 > =>
   bracketExit(
-    start(toOptions(nameOrOptions)),
-    (run) => Effect.provide(self, runServices(run)) as Effect.Effect<A, E, Exclude<R, RunContext>>,
+    start(toOptions(nameOrOptions), true),
+    (run) => run.whileReading(Effect.provide(self, runServices(run)) as Effect.Effect<A, E, Exclude<R, RunContext>>),
     (run, exit) => run.finish(exit)
   )
 
@@ -171,7 +172,7 @@ export const layer = (
 > =>
   Layer.scopedContext(
     Effect.map(
-      Effect.acquireRelease(start(toOptions(nameOrOptions)), (run, exit) =>
+      Effect.acquireRelease(start(toOptions(nameOrOptions), false), (run, exit) =>
         run.finish(exit).pipe(
           Effect.catchAll((error) => Effect.logError("multirun: could not record the run's end", error))
         )),

@@ -141,6 +141,8 @@ export interface Plan {
    * are) and for a fork (a new run has spent nothing yet).
    */
   readonly spent?: Totals.Spent | undefined
+  /** The run already took the checkpoint's state (a resume does, before its program starts). */
+  readonly stateTaken?: boolean | undefined
 }
 
 /**

@@ -54,12 +54,15 @@ const acquire = (env: Environment, runId: string, owner = ownerToken()) =>
 /**
  * Creates, resumes or forks a run, as `withRun` options say; with a telemetry service, the run's
  * span opens once the run is set up; with a redaction service, every record it writes is redacted.
+ * With `readInBackground`, a resume returns once the run is owned and has its checkpoint's state,
+ * and reads its steps while the program starts (the caller runs it under `RunState.whileReading`).
  */
 export const startRun = (
   options: RunOptions,
   telemetry: TelemetryService | undefined,
   redaction: RedactionService | undefined,
-  outer: RunId | undefined
+  outer: RunId | undefined,
+  readInBackground: boolean
 ): Effect.Effect<RunState, StartError, MultiRunClient> =>
   Effect.gen(function*() {
     const metadataText = canonicalJson(options.metadata ?? {}, "run metadata")
@@ -77,7 +80,9 @@ export const startRun = (
       : options.resume.checkpointId
     const invalid = Lease.invalidTtl(target, env.ttlMs)
     if (invalid !== undefined) return yield* invalid
-    const run = yield* options.resume === undefined ? create(options, env, outer) : resume(options.resume, env)
+    const run = yield* options.resume === undefined
+      ? create(options, env, outer)
+      : resume(options.resume, env, readInBackground)
     yield* keepAlive(run)
     if (run.telemetry !== undefined) yield* run.telemetry.openRun(run, options.resume !== undefined)
     return run
@@ -131,7 +136,8 @@ const releaseOnFailure = <E>(run: RunState, setup: Effect.Effect<void, E>): Effe
  */
 const resume = (
   target: NonNullable<RunOptions["resume"]>,
-  env: Environment
+  env: Environment,
+  inBackground: boolean
 ): Effect.Effect<RunState, StartError> =>
   Effect.gen(function*() {
     const { client } = env
@@ -176,28 +182,46 @@ const resume = (
     })
     return yield* releaseOnFailure(run, Effect.gen(function*() {
       const all = yield* Effect.forEach(yield* client.listCheckpoints(runId), (c) => toCheckpoint(c, c.id))
-      const latestVersion = all.reduce((max, c) => Math.max(max, c.version), 0)
       const checkpoint = given ?? all.at(-1)
-      if (checkpoint !== undefined) {
-        yield* run.client.flush
-        const { maxSeq, spent, timeline } = yield* lineage(run.client, checkpoint, run.forkedFrom)
-        run.continueFrom({
-          checkpoint,
-          timeline,
-          nextSeq: maxSeq + 1,
-          latestVersion,
-          reachedAgain: reachedAgain(all, checkpoint),
-          spent
-        })
-      } else {
-        const steps = yield* client.listSteps(runId)
-        run.nextSeq = run.segmentStart = steps.reduce((max, step) => Math.max(max, step.seq), -1) + 1
-        run.continueSpending(Totals.spent(steps))
-        yield* Effect.logInfo(`multirun: run ${runId} has no checkpoint yet; it starts again from the beginning`)
-      }
-      yield* interruptUncovered(run.client, run, checkpoint)
-      yield* run.client.writeRun(run.record())
+      // the program starts with the checkpoint's state, and what needs its steps waits for them
+      if (checkpoint !== undefined) run.state.replace(checkpoint.runState)
+      const read = readRecords(run, all, checkpoint)
+      if (inBackground) run.readInBackground(read)
+      else yield* read
     }))
+  })
+
+/**
+ * What a resume reads of its run's records: the timeline of the checkpoint it continues and what
+ * the run spent (from the start when it has none), then records the agents left cut off and the
+ * run as running again.
+ */
+const readRecords = (
+  run: RunState,
+  all: ReadonlyArray<Checkpoint.Checkpoint>,
+  checkpoint: Checkpoint.Checkpoint | undefined
+): Effect.Effect<void, BackendError | CheckpointError> =>
+  Effect.gen(function*() {
+    if (checkpoint !== undefined) {
+      yield* run.client.flush
+      const { maxSeq, spent, timeline } = yield* lineage(run.client, checkpoint, run.forkedFrom)
+      run.continueFrom({
+        checkpoint,
+        timeline,
+        nextSeq: maxSeq + 1,
+        latestVersion: all.reduce((max, c) => Math.max(max, c.version), 0),
+        reachedAgain: reachedAgain(all, checkpoint),
+        spent,
+        stateTaken: true
+      })
+    } else {
+      const steps = yield* run.client.listSteps(run.runId)
+      run.nextSeq = run.segmentStart = steps.reduce((max, step) => Math.max(max, step.seq), -1) + 1
+      run.continueSpending(Totals.spent(steps))
+      yield* Effect.logInfo(`multirun: run ${run.runId} has no checkpoint yet; it starts again from the beginning`)
+    }
+    yield* interruptUncovered(run.client, run, checkpoint)
+    yield* run.client.writeRun(run.record())
   })
 
 /** Records as interrupted the agents a previous process left running outside the checkpoint. */

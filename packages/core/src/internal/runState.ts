@@ -4,11 +4,11 @@
  * changes synchronously between effects, so counters and totals are exact under any number of
  * concurrent fibers.
  */
-import { type Clock, Effect, type Exit, type Fiber, Schema } from "effect"
+import { type Clock, Deferred, Effect, type Exit, type Fiber, FiberId, Schema } from "effect"
 import * as Agent from "../Agent.js"
 import type { AgentContextService, AgentOptions } from "../AgentContext.js"
 import type * as Checkpoint from "../Checkpoint.js"
-import type { BackendError, ReplayError, SerializationError } from "../Errors.js"
+import type { BackendError, CheckpointError, ReplayError, SerializationError } from "../Errors.js"
 import type { AgentId, CheckpointId, Ids, RunId } from "../Ids.js"
 import type * as Lease from "../Lease.js"
 import type { Metadata } from "../Model.js"
@@ -112,6 +112,14 @@ export class RunState implements Owned {
   /** Agents of a restored checkpoint, by name, waiting for a `withAgent` to take them over. */
   restored = new Map<string, Array<Checkpoint.AgentSnapshot>>()
   private defaultAgentEffect: Effect.Effect<AgentContextService, BackendError> | undefined
+  /**
+   * A resume whose records are still being read ({@link readInBackground}): what needs them
+   * (agents, steps, checkpoints, the run's snapshot and its end) waits for it.
+   */
+  private reading: Deferred.Deferred<void, CheckpointError | BackendError> | undefined = undefined
+  private read: Effect.Effect<void, CheckpointError | BackendError> | undefined = undefined
+  /** Whether that read failed: the run's program is then stopped and its end writes nothing. */
+  private readFailed = false
   /** The run as its program sees it. */
   readonly service: RunContextService
 
@@ -183,6 +191,49 @@ export class RunState implements Owned {
     parent?.replayedWithin(record.seq)
   }
 
+  /**
+   * Reads what the continuation needs (`read`: the timeline, totals, agents cut off) beside the
+   * run's program, which starts at once: {@link whileReading} runs the read.
+   */
+  readInBackground(read: Effect.Effect<void, CheckpointError | BackendError>): void {
+    this.reading = Deferred.unsafeMake(FiberId.none)
+    this.read = Effect.onExit(read, (exit) =>
+      Effect.sync(() => {
+        if (exit._tag === "Success") this.reading = undefined
+        else this.readFailed = true
+      }))
+  }
+
+  /**
+   * `f()` once the records of a resume are read (at once when none are being read). A failed read
+   * stops the program ({@link whileReading}): what waits for it waits to be interrupted, even where
+   * it waits inside an uninterruptible region (the start of a `withAgent`).
+   */
+  afterReading<A, E>(f: () => Effect.Effect<A, E>): Effect.Effect<A, E> {
+    return Effect.suspend(() => {
+      const reading = this.reading
+      if (reading === undefined) return f()
+      return Effect.flatMap(Effect.interruptible(Effect.catchAll(Deferred.await(reading), () => Effect.never)), f)
+    })
+  }
+
+  /**
+   * The run's program beside the read of {@link readInBackground}, if there is one: the program
+   * starts first, the read runs as soon as the program waits (for it or for anything else), and a
+   * failed read stops the program with its error. The read is never cut short: a program that
+   * ends first waits for it, so the run's end is recorded from what was read.
+   */
+  whileReading<A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E | CheckpointError | BackendError, R> {
+    const { read, reading } = this
+    if (read === undefined || reading === undefined) return program
+    this.read = undefined
+    const reader = Effect.uninterruptible(Effect.zipRight(Effect.yieldNow(), Deferred.complete(reading, read))).pipe(
+      Effect.zipRight(Deferred.await(reading)),
+      Effect.zipRight(Effect.never)
+    )
+    return Effect.raceFirst(program, reader)
+  }
+
   /** Whether replay still holds records not returned yet. */
   get isReplaying(): boolean {
     return this.replay !== undefined && this.replay.remaining > 0
@@ -195,7 +246,7 @@ export class RunState implements Owned {
   continueFrom(plan: Plan): void {
     const { checkpoint } = plan
     const sameRun = checkpoint.runId === this.runId
-    this.state.replace(checkpoint.runState)
+    if (!plan.stateTaken) this.state.replace(checkpoint.runState)
     // totals are what was executed, over every attempt: a restore does not take back what was paid
     if (plan.spent !== undefined) this.continueSpending(plan.spent)
     else if (sameRun) {
@@ -325,6 +376,7 @@ export class RunState implements Owned {
   /** Ends the run once: cut-off steps and open agents are recorded, then the run record. */
   end(ending: Ending): Effect.Effect<void, BackendError> {
     return Effect.suspend(() => {
+      if (this.reading !== undefined) return this.afterReading(() => this.end(ending))
       if (this.ending !== undefined) return Effect.void
       this.ending = ending
       this.endedAt = this.now()
@@ -342,26 +394,32 @@ export class RunState implements Owned {
 
   /** Records the run's end from the exit of its program, flushes the backend, releases the lease. */
   finish(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, BackendError> {
+    // a resume whose records could not be read leaves the stored run as it was
+    if (this.readFailed) return release(this)
     const finished = Effect.zipRight(this.end(endingOf(exit)), this.client.flush).pipe(Effect.ensuring(release(this)))
     const telemetry = this.telemetry
     return telemetry === undefined ? finished : Effect.ensuring(finished, Effect.sync(() => telemetry.closeRun(this, exit)))
   }
 }
 
+/**
+ * The run's service. Its state is there from the start; the rest waits for the records a resume
+ * reads in the background (at once for any other run).
+ */
 const makeService = (run: RunState): RunContextService => ({
   runId: run.runId,
   client: run.client,
-  run: Effect.sync(() => decodeRun(run.record())),
-  isReplaying: Effect.sync(() => run.isReplaying),
-  agents: Effect.sync(() => run.live.map((agent) => decodeAgent(agent.record()))),
-  drifts: Effect.sync((): ReadonlyArray<ReplayError> => [...run.driftList]),
+  run: run.afterReading(() => Effect.succeed(decodeRun(run.record()))),
+  isReplaying: run.afterReading(() => Effect.succeed(run.isReplaying)),
+  agents: run.afterReading(() => Effect.succeed(run.live.map((agent) => decodeAgent(agent.record())))),
+  drifts: run.afterReading(() => Effect.succeed<ReadonlyArray<ReplayError>>([...run.driftList])),
   setState: run.state.setState as RunContextService["setState"],
   getState: run.state.getState as RunContextService["getState"],
   deleteState: run.state.deleteState,
-  defaultAgent: Effect.suspend(() => run.defaultAgent()),
-  startAgent: (options) => Effect.suspend(() => run.startAgent(options)),
+  defaultAgent: run.afterReading(() => run.defaultAgent()),
+  startAgent: (options) => run.afterReading(() => run.startAgent(options)),
   complete: (result) => run.end({ status: "completed", result: resultText(result), error: null }),
   fail: (error) => run.end({ status: "failed", result: null, error: errorInfo(error) }),
-  checkpoint: (name, options) => capture(run, name, options, null),
-  restoreFromCheckpoint: (checkpointId) => restoreById(run, checkpointId)
+  checkpoint: (name, options) => run.afterReading(() => capture(run, name, options, null)),
+  restoreFromCheckpoint: (checkpointId) => run.afterReading(() => restoreById(run, checkpointId))
 })

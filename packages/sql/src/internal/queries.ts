@@ -10,7 +10,7 @@ import type { MultiRunClientService } from "@multirun/core/MultiRunClient"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
 import { Effect, Either, Option, ParseResult, Schedule, Schema } from "effect"
-import { idBytes, idOfHex, stepColumns, stepOfRow } from "./stepRows.js"
+import { idBytes, idOfHex, isPlainStep, stepColumns, stepOfRow } from "./stepRows.js"
 import { backendError } from "../StoreError.js"
 import * as Leases from "./leases.js"
 import { isUniqueViolation, stalledLease } from "./sql.js"
@@ -153,12 +153,14 @@ const agentRows: RowReader<Agent.Encoded> = {
   id: firstColumn,
   validate: Schema.validateEither(Event.AgentRecord)
 }
-/** Steps, from their columns (see `stepRows.ts`). */
+const validateStep = Schema.validateEither(Event.StepRecord)
+
+/** Steps, from their columns (see `stepRows.ts`); the schema checks only those not plainly valid. */
 export const stepRows: RowReader<Step.Encoded> = {
   table: "multirun_steps",
   parse: stepOfRow,
   id: (row) => idOfHex(row[0]),
-  validate: Schema.validateEither(Event.StepRecord)
+  validate: (step) => isPlainStep(step as Step.Encoded) ? Either.right(step) : validateStep(step)
 }
 
 const validateCheckpoint = Schema.decodeUnknownEither(Checkpoint.Checkpoint)
