@@ -154,7 +154,10 @@ export const withRun = (nameOrOptions: string | RunOptions) =>
 > =>
   bracketExit(
     start(toOptions(nameOrOptions), true),
-    (run) => run.whileReading(Effect.provide(self, runServices(run)) as Effect.Effect<A, E, Exclude<R, RunContext>>),
+    (run) => {
+      const program = Effect.provide(self, runServices(run)) as Effect.Effect<A, E, Exclude<R, RunContext>>
+      return run.reading === undefined ? program : run.reading.beside(program)
+    },
     (run, exit) => run.finish(exit)
   )
 

@@ -12,6 +12,7 @@ import { canonicalJson } from "./canonical.js"
 import { checkId, checkText } from "./storable.js"
 import { reachedAgain } from "./checkpoint.js"
 import { lineage, loadCheckpoint, toCheckpoint } from "./lineage.js"
+import { BackgroundRead } from "./backgroundRead.js"
 import { acquireLease, keepAlive, ownerToken, release } from "./ownership.js"
 import { Redactor } from "./redaction.js"
 import { defaultMaxValueSize, RunState } from "./runState.js"
@@ -55,7 +56,7 @@ const acquire = (env: Environment, runId: string, owner = ownerToken()) =>
  * Creates, resumes or forks a run, as `withRun` options say; with a telemetry service, the run's
  * span opens once the run is set up; with a redaction service, every record it writes is redacted.
  * With `readInBackground`, a resume returns once the run is owned and has its checkpoint's state,
- * and reads its steps while the program starts (the caller runs it under `RunState.whileReading`).
+ * and reads its steps while the program starts (the caller runs the program beside it: `RunState.reading`).
  */
 export const startRun = (
   options: RunOptions,
@@ -186,7 +187,7 @@ const resume = (
       // the program starts with the checkpoint's state, and what needs its steps waits for them
       if (checkpoint !== undefined) run.state.replace(checkpoint.runState)
       const read = readRecords(run, all, checkpoint)
-      if (inBackground) run.readInBackground(read)
+      if (inBackground) run.reading = new BackgroundRead(read)
       else yield* read
     }))
   })

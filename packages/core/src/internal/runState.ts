@@ -4,11 +4,11 @@
  * changes synchronously between effects, so counters and totals are exact under any number of
  * concurrent fibers.
  */
-import { type Clock, Deferred, Effect, type Exit, type Fiber, FiberId, Schema } from "effect"
+import { type Clock, Effect, type Exit, type Fiber, Schema } from "effect"
 import * as Agent from "../Agent.js"
 import type { AgentContextService, AgentOptions } from "../AgentContext.js"
 import type * as Checkpoint from "../Checkpoint.js"
-import type { BackendError, CheckpointError, ReplayError, SerializationError } from "../Errors.js"
+import type { BackendError, ReplayError, SerializationError } from "../Errors.js"
 import type { AgentId, CheckpointId, Ids, RunId } from "../Ids.js"
 import type * as Lease from "../Lease.js"
 import type { Metadata } from "../Model.js"
@@ -16,6 +16,7 @@ import type { MultiRunClientService } from "../MultiRunClient.js"
 import * as Run from "../Run.js"
 import type { DriftPolicy, RunContextService } from "../RunContext.js"
 import { AgentState } from "./agent.js"
+import type { BackgroundRead } from "./backgroundRead.js"
 import { canonicalJson } from "./canonical.js"
 import { checkText } from "./storable.js"
 import { capture, type Plan, restoreById } from "./checkpoint.js"
@@ -112,14 +113,8 @@ export class RunState implements Owned {
   /** Agents of a restored checkpoint, by name, waiting for a `withAgent` to take them over. */
   restored = new Map<string, Array<Checkpoint.AgentSnapshot>>()
   private defaultAgentEffect: Effect.Effect<AgentContextService, BackendError> | undefined
-  /**
-   * A resume whose records are still being read ({@link readInBackground}): what needs them
-   * (agents, steps, checkpoints, the run's snapshot and its end) waits for it.
-   */
-  private reading: Deferred.Deferred<void, CheckpointError | BackendError> | undefined = undefined
-  private read: Effect.Effect<void, CheckpointError | BackendError> | undefined = undefined
-  /** Whether that read failed: the run's program is then stopped and its end writes nothing. */
-  private readFailed = false
+  /** The read of a resume's records, while it runs beside the program (see `backgroundRead.ts`). */
+  reading: BackgroundRead | undefined = undefined
   /** The run as its program sees it. */
   readonly service: RunContextService
 
@@ -191,47 +186,9 @@ export class RunState implements Owned {
     parent?.replayedWithin(record.seq)
   }
 
-  /**
-   * Reads what the continuation needs (`read`: the timeline, totals, agents cut off) beside the
-   * run's program, which starts at once: {@link whileReading} runs the read.
-   */
-  readInBackground(read: Effect.Effect<void, CheckpointError | BackendError>): void {
-    this.reading = Deferred.unsafeMake(FiberId.none)
-    this.read = Effect.onExit(read, (exit) =>
-      Effect.sync(() => {
-        if (exit._tag === "Success") this.reading = undefined
-        else this.readFailed = true
-      }))
-  }
-
-  /**
-   * `f()` once the records of a resume are read (at once when none are being read). A failed read
-   * stops the program ({@link whileReading}): what waits for it waits to be interrupted, even where
-   * it waits inside an uninterruptible region (the start of a `withAgent`).
-   */
+  /** `f()` once a read of the run's records is over (at once when there is none). */
   afterReading<A, E>(f: () => Effect.Effect<A, E>): Effect.Effect<A, E> {
-    return Effect.suspend(() => {
-      const reading = this.reading
-      if (reading === undefined) return f()
-      return Effect.flatMap(Effect.interruptible(Effect.catchAll(Deferred.await(reading), () => Effect.never)), f)
-    })
-  }
-
-  /**
-   * The run's program beside the read of {@link readInBackground}, if there is one: the program
-   * starts first, the read runs as soon as the program waits (for it or for anything else), and a
-   * failed read stops the program with its error. The read is never cut short: a program that
-   * ends first waits for it, so the run's end is recorded from what was read.
-   */
-  whileReading<A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E | CheckpointError | BackendError, R> {
-    const { read, reading } = this
-    if (read === undefined || reading === undefined) return program
-    this.read = undefined
-    const reader = Effect.uninterruptible(Effect.zipRight(Effect.yieldNow(), Deferred.complete(reading, read))).pipe(
-      Effect.zipRight(Deferred.await(reading)),
-      Effect.zipRight(Effect.never)
-    )
-    return Effect.raceFirst(program, reader)
+    return Effect.suspend(() => this.reading === undefined ? f() : this.reading.after(f))
   }
 
   /** Whether replay still holds records not returned yet. */
@@ -376,7 +333,7 @@ export class RunState implements Owned {
   /** Ends the run once: cut-off steps and open agents are recorded, then the run record. */
   end(ending: Ending): Effect.Effect<void, BackendError> {
     return Effect.suspend(() => {
-      if (this.reading !== undefined) return this.afterReading(() => this.end(ending))
+      if (this.reading !== undefined && !this.reading.succeeded) return this.reading.after(() => this.end(ending))
       if (this.ending !== undefined) return Effect.void
       this.ending = ending
       this.endedAt = this.now()
@@ -395,7 +352,7 @@ export class RunState implements Owned {
   /** Records the run's end from the exit of its program, flushes the backend, releases the lease. */
   finish(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, BackendError> {
     // a resume whose records could not be read leaves the stored run as it was
-    if (this.readFailed) return release(this)
+    if (this.reading?.failed === true) return release(this)
     const finished = Effect.zipRight(this.end(endingOf(exit)), this.client.flush).pipe(Effect.ensuring(release(this)))
     const telemetry = this.telemetry
     return telemetry === undefined ? finished : Effect.ensuring(finished, Effect.sync(() => telemetry.closeRun(this, exit)))
