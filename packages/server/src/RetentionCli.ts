@@ -179,11 +179,11 @@ const keyOf = (key: Option.Option<string>) =>
       ? Effect.fail(new Failure("--url needs --api-key KEY (or MULTIRUN_API_KEY)"))
       : Effect.succeed(given.value))
 
-/** The usage of the key's project, asked of the server at `url`. */
+/** The usage of the key's project (which names it), asked of the server at `url`. */
 const serverUsage = (server: string, key: string) =>
   Effect.gen(function*() {
     const api = yield* HttpApiClientFor(server.replace(/\/+$/, ""), Redacted.make(key))
-    return [yield* api.usage.usage()]
+    return yield* api.usage.usage()
   }).pipe(
     Effect.catchTags({
       RequestError: (error) => Effect.fail(new Failure(`cannot reach ${server}: ${error.message}`)),
@@ -254,9 +254,9 @@ export const usage = Command.make(
           return yield* Effect.fail(new Failure("give one of --db, --database-url and --url"))
         }
         const key = yield* keyOf(options.apiKey)
-        const all = yield* serverUsage(server.value, key)
-        if (Option.isNone(prices)) return yield* printUsage(all, options.json)
-        const calls = yield* Repricing.projectCalls(all[0]!.project).pipe(
+        const usage = yield* serverUsage(server.value, key)
+        if (Option.isNone(prices)) return yield* printUsage([usage], options.json)
+        const calls = yield* Repricing.projectCalls(usage.project).pipe(
           Effect.provide(RunSource.layer({ _tag: "Server", url: server.value, apiKey: key })),
           Effect.scoped
         )

@@ -38,8 +38,9 @@ const call = (runId: string, seq: number, model: string, usage: Pricing.TokenCou
 
 /**
  * Two runs. `research`: a dated gpt-4o snapshot (priced as gpt-4o), a tool call, a Claude call
- * and a replayed gpt-4o call (not billed). `review`: a model no table prices, gpt-4o, and
- * o4-mini (recorded with an unknown cost: the shipped table leaves it out).
+ * and a replayed gpt-4o call (not billed). `review`: a model no table prices, gpt-4o, o4-mini
+ * (recorded with an unknown cost: the shipped table leaves it out), a gpt-4o call cut short
+ * before its usage arrived, and a call that names no model.
  */
 const seed = Effect.gen(function*() {
   const client = yield* MultiRunClient
@@ -54,7 +55,9 @@ const seed = Effect.gen(function*() {
     call("run-research", 3, "gpt-4o", { inputTokens: 50_000, outputTokens: 50_000 }, { replayed: true }),
     call("run-review", 0, "mystery-1", { inputTokens: 100, outputTokens: 100 }),
     call("run-review", 1, "gpt-4o", { inputTokens: 1_000, outputTokens: 1_000 }),
-    call("run-review", 2, "o4-mini", { inputTokens: 2_000, outputTokens: 1_000 })
+    call("run-review", 2, "o4-mini", { inputTokens: 2_000, outputTokens: 1_000 }),
+    call("run-review", 3, "gpt-4o", {}, { status: "interrupted", tokensUsed: 0, costUsd: null }),
+    call("run-review", 4, "gpt-4o", { inputTokens: 300, outputTokens: 100 }, { model: null, costUsd: null })
   ]
   for (const step of steps) yield* client.writeStep(step)
   yield* client.flush
@@ -81,32 +84,37 @@ const tokens = (calls: number, inputTokens: number, outputTokens: number, cached
 /** What `usage --prices --json` reports for the seed in `project`. */
 const expected = (file: string, project: string) => ({
   prices: { file, date: "2027-01-15", source: "the providers' pricing pages" },
-  ...tokens(5, 14_100, 4_600, 4_000),
+  ...tokens(7, 14_400, 4_700, 4_000),
   recordedUsd: 0.063,
-  recordedUnknownCalls: 2,
+  recordedUnknownCalls: 4,
   repricedUsd: 0.0591,
-  notPricedCalls: 1,
+  notPricedCalls: 3,
   projects: [{
     project,
     truncated: false,
-    ...tokens(5, 14_100, 4_600, 4_000),
+    ...tokens(7, 14_400, 4_700, 4_000),
     recordedUsd: 0.063,
-    recordedUnknownCalls: 2,
+    recordedUnknownCalls: 4,
     repricedUsd: 0.0591,
-    notPricedCalls: 1,
+    notPricedCalls: 3,
     models: [
+      { model: "(no model)", ...tokens(1, 300, 100, 0), recordedUsd: null, recordedUnknownCalls: 1, repricedUsd: null, notPricedCalls: 1 },
       { model: "claude-sonnet-4-5", ...tokens(1, 1_000, 500, 0), recordedUsd: 0.0105, recordedUnknownCalls: 0, repricedUsd: 0.0105, notPricedCalls: 0 },
-      { model: "gpt-4o", ...tokens(1, 1_000, 1_000, 0), recordedUsd: 0.0125, recordedUnknownCalls: 0, repricedUsd: 0.01, notPricedCalls: 0 },
+      { model: "gpt-4o", ...tokens(2, 1_000, 1_000, 0), recordedUsd: 0.0125, recordedUnknownCalls: 1, repricedUsd: 0.01, notPricedCalls: 1 },
       { model: "gpt-4o-2024-08-06", ...tokens(1, 10_000, 2_000, 4_000), recordedUsd: 0.04, recordedUnknownCalls: 0, repricedUsd: 0.032, notPricedCalls: 0 },
       { model: "mystery-1", ...tokens(1, 100, 100, 0), recordedUsd: null, recordedUnknownCalls: 1, repricedUsd: null, notPricedCalls: 1 },
       { model: "o4-mini", ...tokens(1, 2_000, 1_000, 0), recordedUsd: null, recordedUnknownCalls: 1, repricedUsd: 0.0066, notPricedCalls: 0 }
     ],
     runs: [
       { runId: "run-research", name: "research", ...tokens(2, 11_000, 2_500, 4_000), recordedUsd: 0.0505, recordedUnknownCalls: 0, repricedUsd: 0.0425, notPricedCalls: 0 },
-      { runId: "run-review", name: "review", ...tokens(3, 3_100, 2_100, 0), recordedUsd: 0.0125, recordedUnknownCalls: 2, repricedUsd: 0.0166, notPricedCalls: 1 }
+      { runId: "run-review", name: "review", ...tokens(5, 3_400, 2_200, 0), recordedUsd: 0.0125, recordedUnknownCalls: 4, repricedUsd: 0.0166, notPricedCalls: 3 }
     ].sort((a, b) => a.runId < b.runId ? 1 : -1)
   }],
-  notPriced: [{ model: "mystery-1", calls: 1, runs: ["run-review"] }]
+  notPriced: [
+    { model: "(no model)", reason: "NoPrice", calls: 1, runs: ["run-review"] },
+    { model: "gpt-4o", reason: "NoUsage", calls: 1, runs: ["run-review"] },
+    { model: "mystery-1", reason: "NoPrice", calls: 1, runs: ["run-review"] }
+  ]
 })
 
 /** Re-prices the seeded source, as JSON and as text, and checks that nothing stored changed. */
@@ -130,18 +138,21 @@ const scenario = (source: ReadonlyArray<string>, project: string) =>
       [
         `Re-priced with the price table of 2027-01-15 (${file}); recorded costs are left as they are.`,
         "",
-        `${column("PROJECT")}  MODEL              CALLS  INPUT   OUTPUT  CACHED  RECORDED  RE-PRICED`,
-        `${column(project)}  claude-sonnet-4-5  1      1,000   500     0       $0.0105   $0.0105`,
-        `${column(project)}  gpt-4o             1      1,000   1,000   0       $0.0125   $0.0100`,
-        `${column(project)}  gpt-4o-2024-08-06  1      10,000  2,000   4,000   $0.0400   $0.0320`,
-        `${column(project)}  mystery-1          1      100     100     0       unknown   not priced`,
-        `${column(project)}  o4-mini            1      2,000   1,000   0       unknown   $0.0066`,
+        `${column("PROJECT")}  MODEL              CALLS  INPUT   OUTPUT  CACHED  RECORDED           RE-PRICED`,
+        `${column(project)}  (no model)         1      300     100     0       unknown            not priced`,
+        `${column(project)}  claude-sonnet-4-5  1      1,000   500     0       $0.0105            $0.0105`,
+        `${column(project)}  gpt-4o             2      1,000   1,000   0       $0.0125 + unknown  $0.0100 + 1 not priced`,
+        `${column(project)}  gpt-4o-2024-08-06  1      10,000  2,000   4,000   $0.0400            $0.0320`,
+        `${column(project)}  mystery-1          1      100     100     0       unknown            not priced`,
+        `${column(project)}  o4-mini            1      2,000   1,000   0       unknown            $0.0066`,
         "",
         `${column("PROJECT")}  RUN           NAME      CALLS  RECORDED           RE-PRICED`,
-        `${column(project)}  run-review    review    3      $0.0125 + unknown  $0.0166 + 1 not priced`,
+        `${column(project)}  run-review    review    5      $0.0125 + unknown  $0.0166 + 3 not priced`,
         `${column(project)}  run-research  research  2      $0.0505            $0.0425`,
         "",
-        "Total: 5 calls; recorded $0.0630 + unknown, re-priced $0.0591 + 1 not priced",
+        "Total: 7 calls; recorded $0.0630 + unknown, re-priced $0.0591 + 3 not priced",
+        "Not priced by the table of 2027-01-15: (no model) (1 call in 1 run)",
+        "Not priced, no usage recorded: \"gpt-4o\" (1 call in 1 run): it ended before the provider reported its usage",
         "Not priced by the table of 2027-01-15: \"mystery-1\" (1 call in 1 run)"
       ].join("\n")
     )

@@ -1,14 +1,16 @@
 /**
  * `multirun usage --prices FILE`: the stored `llm_call` steps priced again, from their recorded
  * model and token counts, with a price table read from a JSON file, beside the cost recorded when
- * they ran. The price of a call is @multirun/ai's `Pricing.lookup` and `Pricing.costNanos` (that
- * module imports `effect` alone). It only reads: recorded costs stay as they were.
+ * they ran; a call the table does not price, or that recorded no usage, is named and counted,
+ * never priced as 0. The price of a call is @multirun/ai's `Pricing.lookup` and
+ * `Pricing.costNanos` (that module imports `effect` alone). It only reads: recorded costs stay as
+ * they were.
  */
 import * as Pricing from "@multirun/ai/Pricing"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/StepRecord"
-import { Data, Effect, Option, ParseResult, Schema } from "effect"
+import { Data, Effect, Either, Option, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as format from "./format.js"
 
@@ -166,12 +168,30 @@ const entry = <K>(map: Map<K, Sum>, key: K): Sum => {
 }
 
 /**
- * The report of `usage --prices`: per project its models and runs, the total, and the models the
- * table does not price with their calls and runs.
+ * Why a call is not priced again: the table has no price for its model (or it names none), or it
+ * recorded no usage (no tokens and an unknown cost: it ended before the provider reported usage).
+ */
+type NotPricedReason = "NoPrice" | "NoUsage"
+
+/** The new cost of a call, or why it has none. */
+const repriceCall = (table: Pricing.PriceTable, call: Step.Encoded): Either.Either<bigint, NotPricedReason> => {
+  if (call.costUsd === null && (call.tokensUsed ?? 0) === 0 && (call.inputTokens ?? 0) === 0 && (call.outputTokens ?? 0) === 0) {
+    return Either.left("NoUsage")
+  }
+  const price = call.model == null ? Option.none() : Pricing.lookup(table, call.model)
+  return Option.match(price, {
+    onNone: () => Either.left("NoPrice"),
+    onSome: (p) => Either.right(Pricing.costNanos(p, call))
+  })
+}
+
+/**
+ * The report of `usage --prices`: per project its models and runs, the total, and the calls not
+ * priced again (by model and reason) with their runs.
  */
 export const report = (file: string, table: Pricing.PriceTable, projects: ReadonlyArray<ProjectCalls>) => {
   const total = zero()
-  const notPriced = new Map<string, { calls: number; runs: Set<string> }>()
+  const notPriced = new Map<string, { model: string; reason: NotPricedReason; calls: number; runs: Set<string> }>()
   const perProject = projects.map(({ project, runs, truncated }) => {
     const sum = zero()
     const models = new Map<string, Sum>()
@@ -179,14 +199,14 @@ export const report = (file: string, table: Pricing.PriceTable, projects: Readon
       const runSum = zero()
       for (const call of calls) {
         const model = modelOf(call)
-        const price = call.model == null ? Option.none() : Pricing.lookup(table, call.model)
-        const repriced = Option.map(price, (p) => Pricing.costNanos(p, call))
-        for (const s of [runSum, sum, total, entry(models, model)]) add(s, call, repriced)
-        if (Option.isNone(repriced)) {
-          const missing = notPriced.get(model) ?? { calls: 0, runs: new Set<string>() }
+        const repriced = repriceCall(table, call)
+        for (const s of [runSum, sum, total, entry(models, model)]) add(s, call, Either.getRight(repriced))
+        if (Either.isLeft(repriced)) {
+          const key = `${repriced.left} ${model}`
+          let missing = notPriced.get(key)
+          if (missing === undefined) notPriced.set(key, missing = { model, reason: repriced.left, calls: 0, runs: new Set() })
           missing.calls += 1
           missing.runs.add(run.id)
-          notPriced.set(model, missing)
         }
       }
       return { runId: run.id, name: run.name, ...line(runSum) }
@@ -203,7 +223,9 @@ export const report = (file: string, table: Pricing.PriceTable, projects: Readon
     prices: { file, date: table.date, source: table.source },
     ...line(total),
     projects: perProject,
-    notPriced: [...notPriced].map(([model, { calls, runs }]) => ({ model, calls, runs: [...runs] }))
+    notPriced: [...notPriced.values()]
+      .sort((a, b) => a.model < b.model ? -1 : a.model > b.model ? 1 : a.reason < b.reason ? -1 : 1)
+      .map(({ calls, model, reason, runs }) => ({ model, reason, calls, runs: [...runs] }))
   }
 }
 
@@ -212,7 +234,11 @@ export type Report = ReturnType<typeof report>
 
 /** `$0.0250`, `$0.0250 + 1 not priced`, `not priced` (never `$0` for what was not priced). */
 const repricedText = (usd: number | null, notPricedCalls: number): string =>
-  usd === null ? "not priced" : notPricedCalls === 0 ? format.money(usd) : `${format.money(usd)} + ${notPricedCalls} not priced`
+  usd === null
+    ? "not priced"
+    : notPricedCalls === 0
+    ? format.money(usd)
+    : `${format.money(usd)} + ${format.count(notPricedCalls)} not priced`
 
 const recordedText = (usd: number | null, unknown: number): string => format.totalCost(usd, unknown > 0)
 
@@ -244,9 +270,12 @@ export const reportText = (r: Report): string => {
   const [recorded, repriced] = costs(r)
   const lines = [head, "", models, "", runs, "", `Total: ${plural(r.calls, "call")}; recorded ${recorded}, re-priced ${repriced}`]
   for (const missing of r.notPriced) {
+    const what = `${missing.model === "(no model)" ? missing.model : `"${missing.model}"`} ` +
+      `(${plural(missing.calls, "call")} in ${plural(missing.runs.length, "run")})`
     lines.push(
-      `Not priced by the table of ${r.prices.date}: ${missing.model === "(no model)" ? missing.model : `"${missing.model}"`} ` +
-        `(${plural(missing.calls, "call")} in ${plural(missing.runs.length, "run")})`
+      missing.reason === "NoPrice"
+        ? `Not priced by the table of ${r.prices.date}: ${what}`
+        : `Not priced, no usage recorded: ${what}: it ended before the provider reported its usage`
     )
   }
   for (const p of r.projects.filter((p) => p.truncated)) {
