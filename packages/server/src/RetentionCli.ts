@@ -1,7 +1,8 @@
 /**
  * The data-keeping commands of `multirun`: `gc` removes old runs (and surplus checkpoints) from
  * a SQLite file or PostgreSQL database and prints what it removed, `usage` prints what each
- * project stores. Errors print one line and exit with code 1.
+ * project stores, or (`--prices FILE`) its model calls re-priced with a newer price table. Errors
+ * print one line and exit with code 1.
  *
  * @since 0.2.0
  */
@@ -217,7 +218,8 @@ const printRepriced = (report: Repricing.Report, asJson: boolean) =>
  * stored. A server answers for the key's project. With `--prices`, the stored `llm_call` steps
  * priced again with the JSON price table of FILE (the shape of @multirun/ai's
  * `Pricing.layer(table)`), per model, per run and in total, beside their recorded cost, and the
- * calls whose model the table does not price; it only reads.
+ * calls it cannot price (a model the table lacks, no usage recorded), never priced as 0; it only
+ * reads (`--prices` since 0.3.0).
  *
  * @since 0.2.0
  */

@@ -7,6 +7,7 @@
  * they were.
  */
 import * as Pricing from "@multirun/ai/Pricing"
+import type { BackendError } from "@multirun/core/Errors"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/StepRecord"
@@ -79,10 +80,13 @@ export const readTable = (file: string): Effect.Effect<Pricing.PriceTable, Price
 /** The most runs a backend lists at once (the bound of `RunFilter.limit`). */
 const maxRuns = 10_000
 
+/** What re-pricing reads of a model call (its input and output are not kept). */
+type Call = Pick<Step.Encoded, "model" | "inputTokens" | "outputTokens" | "cachedInputTokens" | "tokensUsed" | "costUsd">
+
 /** A run and its billed model calls. */
 interface RunCalls {
-  readonly run: Run.Encoded
-  readonly calls: ReadonlyArray<Step.Encoded>
+  readonly run: Pick<Run.Encoded, "id" | "name">
+  readonly calls: ReadonlyArray<Call>
 }
 
 /**
@@ -96,7 +100,7 @@ export interface ProjectCalls {
 }
 
 /** Reads the model calls of `project` from the backend in context. */
-export const projectCalls = (project: string) =>
+export const projectCalls = (project: string): Effect.Effect<ProjectCalls, BackendError, MultiRunClient> =>
   Effect.gen(function*() {
     const client = yield* MultiRunClient
     const runs = yield* client.listRuns({ limit: maxRuns })
@@ -104,8 +108,15 @@ export const projectCalls = (project: string) =>
       runs,
       (run) =>
         Effect.map(client.listSteps(run.id), (steps): RunCalls => ({
-          run,
-          calls: steps.filter((step) => step.kind === "llm_call" && !step.replayed)
+          run: { id: run.id, name: run.name },
+          calls: steps.filter((step) => step.kind === "llm_call" && !step.replayed).map((step) => ({
+            model: step.model,
+            inputTokens: step.inputTokens,
+            outputTokens: step.outputTokens,
+            cachedInputTokens: step.cachedInputTokens,
+            tokensUsed: step.tokensUsed,
+            costUsd: step.costUsd
+          }))
         })),
       { concurrency: 4 }
     )
@@ -135,7 +146,7 @@ const zero = (): Sum => ({
   notPriced: 0
 })
 
-const add = (sum: Sum, call: Step.Encoded, repriced: Option.Option<bigint>): void => {
+const add = (sum: Sum, call: Call, repriced: Option.Option<bigint>): void => {
   sum.calls += 1
   sum.inputTokens += call.inputTokens ?? 0
   sum.outputTokens += call.outputTokens ?? 0
@@ -159,7 +170,7 @@ const line = (sum: Sum) => ({
 })
 
 /** The model a call names, as shown (`(no model)` when it names none). */
-const modelOf = (call: Step.Encoded): string => call.model ?? "(no model)"
+const modelOf = (call: Call): string => call.model ?? "(no model)"
 
 const entry = <K>(map: Map<K, Sum>, key: K): Sum => {
   let found = map.get(key)
@@ -174,7 +185,7 @@ const entry = <K>(map: Map<K, Sum>, key: K): Sum => {
 type NotPricedReason = "NoPrice" | "NoUsage"
 
 /** The new cost of a call, or why it has none. */
-const repriceCall = (table: Pricing.PriceTable, call: Step.Encoded): Either.Either<bigint, NotPricedReason> => {
+const repriceCall = (table: Pricing.PriceTable, call: Call): Either.Either<bigint, NotPricedReason> => {
   if (call.costUsd === null && (call.tokensUsed ?? 0) === 0 && (call.inputTokens ?? 0) === 0 && (call.outputTokens ?? 0) === 0) {
     return Either.left("NoUsage")
   }
