@@ -5,6 +5,10 @@
  * pico-dollars per token down to 10⁻⁶ USD per million) and rounded once to integer nano-dollars,
  * so the cost of a call never carries float drift and sums of costs stay exact.
  *
+ * This module imports `effect` alone (not `@effect/ai`, an optional peer of this package needed
+ * only by the tracked model and toolkit): `multirun usage --prices FILE` of @multirun/server
+ * re-prices stored model calls with {@link PriceTable}, {@link lookup} and {@link costNanos}.
+ *
  * @since 0.2.0
  */
 import { Clock, Context, Effect, Layer, Option, ParseResult, Schema } from "effect"

@@ -1,11 +1,32 @@
 /** Pricing: the shipped table, model id lookup, exact cost arithmetic, overrides, unknown models. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Layer, Logger, Option, Schema, TestClock } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { Pricing } from "../src/index.js"
+
+/** The packages a module and the modules it imports relatively import, in all. */
+const packagesImported = (file: string, seen = new Set<string>()): Set<string> => {
+  const found = new Set<string>()
+  if (seen.has(file)) return found
+  seen.add(file)
+  for (const [, specifier] of fs.readFileSync(file, "utf8").matchAll(/^\s*(?:import|export)\s+(?:[^"';]*?\sfrom\s+)?"([^"]+)"/gm)) {
+    if (specifier!.startsWith(".")) {
+      const next = path.resolve(path.dirname(file), specifier!.replace(/\.js$/, ".ts"))
+      for (const name of packagesImported(next, seen)) found.add(name)
+    } else found.add(specifier!)
+  }
+  return found
+}
 
 const price = (model: string) => Option.getOrThrow(Pricing.lookup(Pricing.defaultTable, model))
 
 describe("Pricing", () => {
+  it("imports `effect` alone: `multirun usage --prices` uses it without @effect/ai", () => {
+    const imported = packagesImported(path.join(import.meta.dirname, "..", "src", "Pricing.ts"))
+    assert.deepStrictEqual([...imported], ["effect"])
+  })
+
   it("the shipped table is dated, sourced and valid; every row names its source and the date it was checked", () => {
     assert.match(Pricing.defaultTable.date, /^\d{4}-\d{2}-\d{2}$/)
     assert.isAbove(Pricing.defaultTable.source.length, 20)

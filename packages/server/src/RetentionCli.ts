@@ -1,7 +1,8 @@
 /**
  * The data-keeping commands of `multirun`: `gc` removes old runs (and surplus checkpoints) from
  * a SQLite file or PostgreSQL database and prints what it removed, `usage` prints what each
- * project stores. Errors print one line and exit with code 1.
+ * project stores, or (`--prices FILE`) its model calls re-priced with a newer price table. Errors
+ * print one line and exit with code 1.
  *
  * @since 0.2.0
  */
@@ -9,11 +10,13 @@ import { Command, Options } from "@effect/cli"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { FetchHttpClient } from "@effect/platform"
 import { HttpApiClientFor } from "@multirun/core/RemoteLayer"
-import { PgClientLayer, Retention, SqliteClientLayer, StoreUsage } from "@multirun/sql"
+import { MultiRunClient } from "@multirun/core/MultiRunClient"
+import { PgClientLayer, ProjectView, Retention, SqliteClientLayer, StoreUsage } from "@multirun/sql"
 import { Config, Console, Duration, Effect, Either, Option, Redacted } from "effect"
 import * as fs from "node:fs"
 import { withHelp } from "./internal/commandLine.js"
 import * as format from "./internal/format.js"
+import * as Repricing from "./internal/repricing.js"
 import * as RunSource from "./RunSource.js"
 import { reportErrors } from "./RunsCli.js"
 
@@ -170,13 +173,18 @@ const apiKey = Options.text("api-key").pipe(Options.withDescription("API key for
 /** A variable of the environment, none when unset or empty. */
 const env = (name: string) => Effect.map(Effect.orDie(Config.option(Config.string(name))), Option.filter((v) => v !== ""))
 
-/** The usage of the key's project, asked of the server at `url`. */
-const serverUsage = (server: string, key: Option.Option<string>) =>
+/** The key of `--api-key` or `MULTIRUN_API_KEY`. */
+const keyOf = (key: Option.Option<string>) =>
+  Effect.flatMap(Option.isSome(key) ? Effect.succeed(key) : env("MULTIRUN_API_KEY"), (given) =>
+    Option.isNone(given)
+      ? Effect.fail(new Failure("--url needs --api-key KEY (or MULTIRUN_API_KEY)"))
+      : Effect.succeed(given.value))
+
+/** The usage of the key's project (which names it), asked of the server at `url`. */
+const serverUsage = (server: string, key: string) =>
   Effect.gen(function*() {
-    const given = Option.isSome(key) ? key : yield* env("MULTIRUN_API_KEY")
-    if (Option.isNone(given)) return yield* Effect.fail(new Failure("--url needs --api-key KEY (or MULTIRUN_API_KEY)"))
-    const api = yield* HttpApiClientFor(server.replace(/\/+$/, ""), Redacted.make(given.value))
-    return [yield* api.usage.usage()]
+    const api = yield* HttpApiClientFor(server.replace(/\/+$/, ""), Redacted.make(key))
+    return yield* api.usage.usage()
   }).pipe(
     Effect.catchTags({
       RequestError: (error) => Effect.fail(new Failure(`cannot reach ${server}: ${error.message}`)),
@@ -201,18 +209,45 @@ const printUsage = (all: ReadonlyArray<StoreUsage.ProjectUsage>, asJson: boolean
     ))
   })
 
+const printRepriced = (report: Repricing.Report, asJson: boolean) =>
+  Console.log(asJson ? JSON.stringify(report, null, 2) : Repricing.reportText(report))
+
 /**
  * `multirun usage [--db FILE | --database-url URL | --url URL --api-key KEY] [--project P]
- * [--json]`: per project, runs by status, agents, steps, checkpoints and bytes stored. A server
- * answers for the key's project.
+ * [--prices FILE] [--json]`: per project, runs by status, agents, steps, checkpoints and bytes
+ * stored. A server answers for the key's project. With `--prices`, the stored `llm_call` steps
+ * priced again with the JSON price table of FILE (the shape of @multirun/ai's
+ * `Pricing.layer(table)`), per model, per run and in total, beside their recorded cost, and the
+ * calls it cannot price (a model the table lacks, no usage recorded), never priced as 0; it only
+ * reads (`--prices` since 0.3.0).
  *
  * @since 0.2.0
  */
 export const usage = Command.make(
   "usage",
-  { db, databaseUrl, schema, project, url, apiKey, verbose, json },
+  {
+    db,
+    databaseUrl,
+    schema,
+    project,
+    url,
+    apiKey,
+    verbose,
+    json,
+    prices: Options.text("prices").pipe(
+      Options.withDescription(
+        "re-price the stored model calls with this JSON price table (the shape of Pricing.layer's table); reads only"
+      ),
+      Options.optional
+    )
+  },
   (options) =>
     Effect.gen(function*() {
+      // the price file is read first: a bad one fails before any database is opened
+      const prices = yield* Option.match(options.prices, {
+        onNone: () => Effect.succeedNone,
+        onSome: (file) => Effect.map(Repricing.readTable(file), (table) => Option.some({ file, table }))
+      })
       const server = Option.isSome(options.url) || Option.isSome(options.db) || Option.isSome(options.databaseUrl)
         ? options.url
         : yield* env("MULTIRUN_URL")
@@ -220,16 +255,28 @@ export const usage = Command.make(
         if (Option.isSome(options.db) || Option.isSome(options.databaseUrl)) {
           return yield* Effect.fail(new Failure("give one of --db, --database-url and --url"))
         }
-        return yield* Effect.flatMap(serverUsage(server.value, options.apiKey), (all) => printUsage(all, options.json))
+        const key = yield* keyOf(options.apiKey)
+        const usage = yield* serverUsage(server.value, key)
+        if (Option.isNone(prices)) return yield* printUsage([usage], options.json)
+        const calls = yield* Repricing.projectCalls(usage.project).pipe(
+          Effect.provide(RunSource.layer({ _tag: "Server", url: server.value, apiKey: key })),
+          Effect.scoped
+        )
+        return yield* printRepriced(Repricing.report(prices.value.file, prices.value.table, [calls]), options.json)
       }
-      return yield* withDatabase(
-        options,
-        () => Effect.flatMap(StoreUsage.usage(Option.getOrUndefined(options.project)), (all) => printUsage(all, options.json))
-      )
+      return yield* withDatabase(options, () =>
+        Effect.gen(function*() {
+          const all = yield* StoreUsage.usage(Option.getOrUndefined(options.project))
+          if (Option.isNone(prices)) return yield* printUsage(all, options.json)
+          const calls = yield* Effect.forEach(all, ({ project }) =>
+            Effect.provideServiceEffect(Repricing.projectCalls(project), MultiRunClient, ProjectView.make(project)))
+          return yield* printRepriced(Repricing.report(prices.value.file, prices.value.table, calls), options.json)
+        }))
     }).pipe(reportErrors(options.verbose))
-).pipe(withHelp("Print what each project stores: runs by status, steps, checkpoints, bytes", [
+).pipe(withHelp("Print what each project stores: runs by status, steps, checkpoints, bytes; or re-price its model calls", [
     "multirun usage --db .multirun/runs.db",
-    "multirun usage --url https://runs.example.com --api-key $KEY --json"
+    "multirun usage --url https://runs.example.com --api-key $KEY --json",
+    "multirun usage --db .multirun/runs.db --prices prices-2027-01.json"
   ]))
 
 /**
