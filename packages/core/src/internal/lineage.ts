@@ -94,13 +94,9 @@ export const lineage = (
     const timeline: Timeline = parentId === null
       ? new Map()
       : (yield* lineage(client, yield* loadCheckpoint(client, parentId))).timeline
-    let maxSeq = -1
-    const present = new Set<number>()
-    for (const step of steps) {
-      present.add(step.seq)
-      if (step.seq > maxSeq) maxSeq = step.seq
-    }
-    const missing = missingSeqs(checkpoint.covered, present)
+    const ordered = inSeqOrder(steps)
+    const maxSeq = ordered.length === 0 ? -1 : ordered[ordered.length - 1]!.seq
+    const missing = missingSeqs(checkpoint.covered, ordered)
     if (missing.length > 0) {
       return yield* new CheckpointError({
         reason: "Corrupt",
@@ -110,9 +106,9 @@ export const lineage = (
           "they would run again without their recorded results, so the restore stops here"
       })
     }
-    if (checkpoint.segments === undefined) legacyTimeline(timeline, steps, names, checkpoint)
-    else foldSegments(timeline, steps, names, checkpoint, checkpoint.segments)
-    return { timeline, maxSeq, spent: Totals.spent(steps) }
+    if (checkpoint.segments === undefined) legacyTimeline(timeline, ordered, names, checkpoint)
+    else foldSegments(timeline, ordered, names, checkpoint, checkpoint.segments)
+    return { timeline, maxSeq, spent: Totals.spent(ordered) }
   })
 
 /** A checkpoint written before 0.3: its completed, executed, covered steps in order, one place each. */
@@ -128,11 +124,50 @@ const legacyTimeline = (
   }
 }
 
+/** A call of an attempt as the fold reads it: a stored step, or a step in flight at the checkpoint. */
+interface Call {
+  readonly seq: number
+  readonly step: Step.Encoded | undefined
+  readonly pending: Checkpoint.PendingStep | undefined
+}
+
+/** The stored steps inside `segments` and the steps in flight without a stored step, in `seq` order. */
+const callsOf = (
+  steps: ReadonlyArray<Step.Encoded>,
+  pending: ReadonlyArray<Checkpoint.PendingStep>,
+  segments: Checkpoint.Ranges
+): Array<Call> => {
+  const calls: Array<Call> = []
+  const stored = new Set<number>()
+  for (const step of steps) {
+    if (!Checkpoint.covers(segments, step.seq)) continue
+    calls.push({ seq: step.seq, step, pending: undefined })
+    if (pending.length > 0) stored.add(step.seq)
+  }
+  if (pending.length === 0) return calls
+  for (const p of pending) {
+    if (!stored.has(p.seq) && Checkpoint.covers(segments, p.seq)) calls.push({ seq: p.seq, step: undefined, pending: p })
+  }
+  return calls.sort((a, b) => a.seq - b.seq)
+}
+
+/** The places of a key in the timeline, made empty when it has none yet. */
+const slotsOf = (timeline: Timeline, agentName: string, name: string, key: string): Array<Slot> => {
+  let steps = timeline.get(agentName)
+  if (steps === undefined) timeline.set(agentName, steps = new Map())
+  let keys = steps.get(name)
+  if (keys === undefined) steps.set(name, keys = new Map())
+  let slots = keys.get(key)
+  if (slots === undefined) keys.set(key, slots = [])
+  return slots
+}
+
 /**
  * Folds the calls of each attempt into the timeline, then takes out the calls inside replayable
  * records. A call's occurrence is the one it recorded; a record without one (its step name had
  * nothing to replay in its attempt, or it was written before 0.3 with a record for each replayed
- * call) is counted among the attempt's records of its key.
+ * call) is counted among the attempt's records of its key. Only a run with nested steps (a
+ * parent, or records replayed inside a step) keeps what the second part needs.
  */
 const foldSegments = (
   timeline: Timeline,
@@ -141,62 +176,88 @@ const foldSegments = (
   checkpoint: Checkpoint.Checkpoint,
   segments: Checkpoint.Ranges
 ): void => {
-  const bySeq = new Map<number, Step.Encoded>()
-  const byId = new Map<string, Step.Encoded>()
+  const calls = callsOf(steps, checkpoint.pending, segments)
+  const nested = calls.some(({ step }) =>
+    step !== undefined && (step.parentId != null || (step.replayedInside !== undefined && step.replayedInside.length > 0))
+  )
   // a call known by its hash only (in flight at a checkpoint) takes the key its text has elsewhere
-  const keyByHash = new Map<string, string>()
-  for (const step of steps) {
-    if (!Checkpoint.covers(segments, step.seq)) continue
-    bySeq.set(step.seq, step)
-    byId.set(step.id, step)
-    keyByHash.set(`${step.agentId}\0${step.name}\0${step.inputHash}`, keyOf(step))
+  let keyByHash: Map<string, string> | undefined
+  const keyOfPending = (p: Checkpoint.PendingStep): string => {
+    if (keyByHash === undefined) {
+      keyByHash = new Map()
+      for (const { step } of calls) {
+        if (step !== undefined) keyByHash.set(`${step.agentId}\0${step.name}\0${step.inputHash}`, keyOf(step))
+      }
+    }
+    return keyByHash.get(`${p.agentId}\0${p.name}\0${p.inputHash}`) ?? `#${p.inputHash}`
   }
-  const pending = new Map(checkpoint.pending.map((p) => [p.seq, p]))
   /** The executed call whose record each place holds, and the last call that put or used it. */
   const recordOf = new Map<Slot, Step.Encoded>()
   const lastCall = new Map<Slot, Step.Encoded>()
-  for (const [from, to] of segments) {
-    const occurrences = new Map<string, number>()
-    for (let seq = from; seq < to; seq++) {
-      const step = bySeq.get(seq)
-      const inFlight = step === undefined ? pending.get(seq) : undefined
-      if (step === undefined && inFlight === undefined) continue
-      const agentId = step?.agentId ?? inFlight!.agentId
-      const name = step?.name ?? inFlight!.name
-      const hash = step?.inputHash ?? inFlight!.inputHash
-      const key = step !== undefined ? keyOf(step) : keyByHash.get(`${agentId}\0${name}\0${hash}`) ?? `#${hash}`
-      const agentName = names.get(agentId) ?? ""
-      const counted = `${agentName}\0${name}\0${key}`
-      const occurrence = step?.occurrence ?? inFlight?.occurrence ?? occurrences.get(counted) ?? 0
-      occurrences.set(counted, Math.max(occurrences.get(counted) ?? 0, occurrence + 1))
-      if (step === undefined) {
-        place(timeline, agentName, name, key, occurrence, {
-          id: "",
-          runId: checkpoint.runId,
-          hash,
-          input: "null",
-          output: null,
-          outputRedacted: false,
-          replayable: false,
-          seq,
-          consumed: false
-        })
-        continue
-      }
-      const slots = timeline.get(agentName)?.get(name)?.get(key)
-      const existing = slots?.[occurrence]
-      if (step.replayed && existing !== undefined) {
-        lastCall.set(existing, step)
-        continue
-      }
-      const slot = slotOf(step, step.status === "completed" && Checkpoint.covers(checkpoint.covered, seq))
-      place(timeline, agentName, name, key, occurrence, slot)
+  let segment = -1
+  let segmentEnd = -Infinity
+  // the calls of each key counted in the current attempt, by the key's places
+  let occurrences = new Map<Array<Slot>, number>()
+  for (const { pending, seq, step } of calls) {
+    while (seq >= segmentEnd) {
+      segmentEnd = segments[++segment]![1]
+      occurrences = new Map()
+    }
+    const agentId = step?.agentId ?? pending!.agentId
+    const name = step?.name ?? pending!.name
+    const agentName = names.get(agentId) ?? ""
+    const slots = slotsOf(timeline, agentName, name, step !== undefined ? keyOf(step) : keyOfPending(pending!))
+    const counted = occurrences.get(slots) ?? 0
+    const occurrence = step?.occurrence ?? pending?.occurrence ?? counted
+    if (occurrence + 1 > counted) occurrences.set(slots, occurrence + 1)
+    if (step === undefined) {
+      placeAt(slots, occurrence, {
+        id: "",
+        runId: checkpoint.runId,
+        hash: pending!.inputHash,
+        input: "null",
+        output: null,
+        outputRedacted: false,
+        replayable: false,
+        seq,
+        consumed: false
+      })
+      continue
+    }
+    const existing = slots[occurrence]
+    if (step.replayed && existing !== undefined) {
+      if (nested) lastCall.set(existing, step)
+      continue
+    }
+    const slot = slotOf(step, step.status === "completed" && Checkpoint.covers(checkpoint.covered, seq))
+    placeAt(slots, occurrence, slot)
+    if (nested) {
       recordOf.set(slot, step)
       lastCall.set(slot, step)
     }
   }
-  // the steps whose records replay returns: a call inside one of them is not a call of its own,
-  // nor is a record replayed inside one of them
+  if (nested) absorb(timeline, checkpoint.runId, calls, recordOf, lastCall)
+}
+
+/** Puts a place at `occurrence` among the places of its key (or after the last one). */
+const placeAt = (slots: Array<Slot>, occurrence: number, slot: Slot): void => {
+  if (occurrence < slots.length) slots[occurrence] = slot
+  else slots.push(slot)
+}
+
+/**
+ * Takes the calls inside replayable records out of the timeline: a call inside one of them is not
+ * a call of its own, nor is a record replayed inside one of them.
+ */
+const absorb = (
+  timeline: Timeline,
+  runId: string,
+  calls: ReadonlyArray<Call>,
+  recordOf: ReadonlyMap<Slot, Step.Encoded>,
+  lastCall: ReadonlyMap<Slot, Step.Encoded>
+): void => {
+  const byId = new Map<string, Step.Encoded>()
+  for (const { step } of calls) if (step !== undefined) byId.set(step.id, step)
   const records = new Set<string>()
   for (const [slot, step] of recordOf) if (slot.replayable) records.add(step.id)
   const insideRecord = (step: Step.Encoded): boolean => {
@@ -215,7 +276,7 @@ const foldSegments = (
     for (const keys of steps.values()) {
       for (const [key, slots] of keys) {
         const kept = slots.filter((slot) => {
-          if (slot.runId === checkpoint.runId && absorbed.has(slot.seq)) return false
+          if (slot.runId === runId && absorbed.has(slot.seq)) return false
           const step = lastCall.get(slot)
           return step === undefined || !insideRecord(step)
         })
@@ -225,11 +286,25 @@ const foldSegments = (
   }
 }
 
-/** The first few covered sequence numbers that have no stored step. */
-const missingSeqs = (covered: Checkpoint.Ranges, present: ReadonlySet<number>): Array<number> => {
+/** The steps in `seq` order: as every backend lists them, else a sorted copy. */
+const inSeqOrder = (steps: ReadonlyArray<Step.Encoded>): ReadonlyArray<Step.Encoded> => {
+  for (let i = 1; i < steps.length; i++) {
+    if (steps[i]!.seq < steps[i - 1]!.seq) return [...steps].sort((a, b) => a.seq - b.seq)
+  }
+  return steps
+}
+
+/** The first few covered sequence numbers that have no stored step (`steps` in `seq` order). */
+const missingSeqs = (covered: Checkpoint.Ranges, steps: ReadonlyArray<Step.Encoded>): Array<number> => {
   const missing: Array<number> = []
+  let at = 0
   for (const [from, to] of covered) {
-    for (let seq = from; seq < to && missing.length < 5; seq++) if (!present.has(seq)) missing.push(seq)
+    while (at < steps.length && steps[at]!.seq < from) at++
+    for (let seq = from; seq < to && missing.length < 5; seq++) {
+      if (at < steps.length && steps[at]!.seq === seq) {
+        while (at < steps.length && steps[at]!.seq === seq) at++
+      } else missing.push(seq)
+    }
   }
   return missing
 }

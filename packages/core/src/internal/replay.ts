@@ -93,6 +93,12 @@ export const place = (
   else slots.push(slot)
 }
 
+/** Whether places are in recorded order already (a timeline of one key each mostly is). */
+const inOrder = (slots: ReadonlyArray<Slot>): boolean => {
+  for (let i = 1; i < slots.length; i++) if (slots[i]!.seq < slots[i - 1]!.seq) return false
+  return true
+}
+
 /**
  * The replay cache: a call of key K is the n-th call of K since the restore, and gets the n-th
  * place of K in the recorded timeline: its record when that place holds a replayable one, an
@@ -120,7 +126,7 @@ export class ReplayCache {
           calls.set(key, { slots, calls: 0 })
           for (const slot of slots) if (slot.replayable && !slot.consumed) candidates.push(slot)
         }
-        candidates.sort((a, b) => a.seq - b.seq)
+        if (!inOrder(candidates)) candidates.sort((a, b) => a.seq - b.seq)
         byName.set(name, {
           agentName,
           name,
