@@ -302,11 +302,17 @@ export const apply = (location: string, options: MigrationSet): Effect.Effect<vo
 /**
  * Brings the database at `location` (named in errors) to {@link schemaVersion}: refuses a
  * newer schema, applies the missing migrations, records the version in `multirun_meta`. On
- * PostgreSQL, processes migrating one schema at the same moment take turns.
+ * PostgreSQL, processes migrating one schema at the same moment take turns. A database already
+ * at this version is only read.
  *
  * @since 0.1.0
  */
 export const run = (location: string): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+  // a database already at this version (every open but the first) is read, not written
+  Effect.flatMap(storedVersion.pipe(failuresAsStoreError(location)), (version) =>
+    version === schemaVersion ? Effect.void : upgrade(location))
+
+const upgrade = (location: string): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const version = yield* storedVersion
