@@ -1,5 +1,5 @@
 import { assert, describe, it as defaultIt, type Vitest } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Option, Schema, TestClock } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Schema, TestClock } from "effect"
 import type { TestServices } from "effect"
 import * as Accessors from "../../src/Accessors.js"
 import { AgentContext, withAgent } from "../../src/AgentContext.js"
@@ -785,6 +785,39 @@ export const conformance = <R = never>(
           const agents = yield* client.listAgents(runId)
           assert.strictEqual(agents.length, 1)
           assert.strictEqual(agents[0]!.stepCount, 7)
+        })))
+
+      it.effect("a resumed program starts with the checkpoint's state before the run's steps are read; its steps wait for them and replay", () =>
+        run(Effect.gen(function*() {
+          const backend = yield* MultiRunClient
+          const executions = counter()
+          let runId = ""
+          const crashed = yield* Effect.exit(withRun("read-beside")(
+            Effect.tap(RunContext, (ctx) => Effect.sync(() => runId = ctx.runId)).pipe(Effect.zipRight(program(executions, 5)))
+          ))
+          assert.isTrue(Exit.isFailure(crashed))
+          // the backend, whose step list answers only once the program has run its first line:
+          // a resume that read the steps before starting the program would wait here for ever
+          const started = yield* Deferred.make<void>()
+          let reads = 0
+          const client = {
+            ...backend,
+            listSteps: (id: string) =>
+              Effect.zipRight(Effect.zipRight(Effect.sync(() => reads++), Deferred.await(started)), backend.listSteps(id))
+          }
+          const results = yield* withRun({ name: "read-beside", resume: { runId, latest: true } })(
+            Effect.gen(function*() {
+              const ctx = yield* RunContext
+              assert.strictEqual(yield* ctx.getState("done", 0), 4)
+              yield* Deferred.succeed(started, undefined)
+              return yield* program(executions, undefined)
+            })
+          ).pipe(Effect.provideService(MultiRunClient, client))
+          assert.deepStrictEqual(results, ["r0", "r1", "r2", "r3", "r4", "r5"])
+          assert.deepStrictEqual([0, 1, 2, 3, 4, 5].map((i) => executions.get(`s${i}`)), [1, 1, 1, 1, 2, 1])
+          assert.isAtLeast(reads, 1)
+          const stored = Option.getOrThrow(yield* backend.getRun(runId))
+          assert.deepStrictEqual([stored.status, stored.stepCount], ["completed", 7])
         })))
 
       it.effect("resume by checkpoint id, and fork into a new linked run", () =>
