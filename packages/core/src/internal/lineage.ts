@@ -8,7 +8,7 @@ import { type BackendError, CheckpointError } from "../Errors.js"
 import type { MultiRunClientService } from "../MultiRunClient.js"
 import type * as Step from "../StepRecord.js"
 import { holdsMarker } from "./redaction.js"
-import { place, type Slot, type Timeline } from "./replay.js"
+import { type KeyCalls, place, type Slot, type Timeline } from "./replay.js"
 import * as Totals from "./totals.js"
 
 const decodeCheckpoint = Schema.decodeUnknownEither(Checkpoint.Checkpoint)
@@ -152,14 +152,14 @@ const callsOf = (
 }
 
 /** The places of a key in the timeline, made empty when it has none yet. */
-const slotsOf = (timeline: Timeline, agentName: string, name: string, key: string): Array<Slot> => {
+const callsOfKey = (timeline: Timeline, agentName: string, name: string, key: string): KeyCalls => {
   let steps = timeline.get(agentName)
   if (steps === undefined) timeline.set(agentName, steps = new Map())
   let keys = steps.get(name)
   if (keys === undefined) steps.set(name, keys = new Map())
-  let slots = keys.get(key)
-  if (slots === undefined) keys.set(key, slots = [])
-  return slots
+  let calls = keys.get(key)
+  if (calls === undefined) keys.set(key, calls = { slots: [], calls: 0 })
+  return calls
 }
 
 /**
@@ -197,7 +197,7 @@ const foldSegments = (
   let segment = -1
   let segmentEnd = -Infinity
   // the calls of each key counted in the current attempt, by the key's places
-  let occurrences = new Map<Array<Slot>, number>()
+  let occurrences = new Map<KeyCalls, number>()
   for (const { pending, seq, step } of calls) {
     while (seq >= segmentEnd) {
       segmentEnd = segments[++segment]![1]
@@ -206,10 +206,11 @@ const foldSegments = (
     const agentId = step?.agentId ?? pending!.agentId
     const name = step?.name ?? pending!.name
     const agentName = names.get(agentId) ?? ""
-    const slots = slotsOf(timeline, agentName, name, step !== undefined ? keyOf(step) : keyOfPending(pending!))
-    const counted = occurrences.get(slots) ?? 0
+    const key = callsOfKey(timeline, agentName, name, step !== undefined ? keyOf(step) : keyOfPending(pending!))
+    const slots = key.slots
+    const counted = occurrences.get(key) ?? 0
     const occurrence = step?.occurrence ?? pending?.occurrence ?? counted
-    if (occurrence + 1 > counted) occurrences.set(slots, occurrence + 1)
+    if (occurrence + 1 > counted) occurrences.set(key, occurrence + 1)
     if (step === undefined) {
       placeAt(slots, occurrence, {
         id: "",
@@ -274,13 +275,13 @@ const absorb = (
   }
   for (const steps of timeline.values()) {
     for (const keys of steps.values()) {
-      for (const [key, slots] of keys) {
-        const kept = slots.filter((slot) => {
+      for (const calls of keys.values()) {
+        const kept = calls.slots.filter((slot) => {
           if (slot.runId === runId && absorbed.has(slot.seq)) return false
           const step = lastCall.get(slot)
           return step === undefined || !insideRecord(step)
         })
-        if (kept.length !== slots.length) keys.set(key, kept)
+        if (kept.length !== calls.slots.length) calls.slots = kept
       }
     }
   }

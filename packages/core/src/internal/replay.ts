@@ -29,10 +29,10 @@ export interface Slot {
  * is the canonical input text, or `#` and the input hash when the text is not known (a redacted
  * input, a call in flight at the checkpoint). Canonical JSON never starts with `#`.
  */
-export type Timeline = Map<string, Map<string, Map<string, Array<Slot>>>>
+export type Timeline = Map<string, Map<string, Map<string, KeyCalls>>>
 
 /** The places of one key, and how many calls of it this replay has made. */
-interface KeyCalls {
+export interface KeyCalls {
   slots: Array<Slot>
   calls: number
 }
@@ -87,10 +87,10 @@ export const place = (
   if (steps === undefined) timeline.set(agentName, steps = new Map())
   let keys = steps.get(name)
   if (keys === undefined) steps.set(name, keys = new Map())
-  const slots = keys.get(key)
-  if (slots === undefined) keys.set(key, [slot])
-  else if (occurrence < slots.length) slots[occurrence] = slot
-  else slots.push(slot)
+  const calls = keys.get(key)
+  if (calls === undefined) keys.set(key, { slots: [slot], calls: 0 })
+  else if (occurrence < calls.slots.length) calls.slots[occurrence] = slot
+  else calls.slots.push(slot)
 }
 
 /** Whether places are in recorded order already (a timeline of one key each mostly is). */
@@ -113,24 +113,23 @@ export class ReplayCache {
   private readonly agents = new Map<string, Map<string, NameCalls>>()
   remaining = 0
 
+  /** A cache over `timeline`, which it takes over (its counters count this replay's calls). */
   constructor(timeline: Timeline) {
     for (const [agentName, steps] of timeline) {
       const byName = new Map<string, NameCalls>()
       this.agents.set(agentName, byName)
       for (const [name, keys] of steps) {
         const candidates: Array<Slot> = []
-        const calls = new Map<string, KeyCalls>()
         let hashed = false
-        for (const [key, slots] of keys) {
-          if (key.startsWith("#")) hashed = true
-          calls.set(key, { slots, calls: 0 })
-          for (const slot of slots) if (slot.replayable && !slot.consumed) candidates.push(slot)
+        for (const [key, calls] of keys) {
+          if (key.charCodeAt(0) === 35) hashed = true // "#"
+          for (const slot of calls.slots) if (slot.replayable && !slot.consumed) candidates.push(slot)
         }
         if (!inOrder(candidates)) candidates.sort((a, b) => a.seq - b.seq)
         byName.set(name, {
           agentName,
           name,
-          keys: calls,
+          keys,
           hashed,
           candidates,
           head: 0,
