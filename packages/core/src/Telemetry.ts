@@ -146,12 +146,14 @@ const inputModel = (input: unknown): string | undefined => {
   return typeof model === "string" ? model : undefined
 }
 
+/** The totals as attributes; an unknown cost is left out, and steps of unknown cost are counted. */
 const totalsAttributes = (totals: Totals): Attributes => ({
   "multirun.step_count": totals.stepCount,
   "multirun.usage.input_tokens": totals.inputTokens,
   "multirun.usage.output_tokens": totals.outputTokens,
   "multirun.tokens_used": totals.tokensUsed,
-  "multirun.cost_usd": totals.costUsd,
+  ...(totals.costUsd === null ? {} : { "multirun.cost_usd": totals.costUsd }),
+  ...(totals.unpricedSteps === 0 ? {} : { "multirun.unpriced_steps": totals.unpricedSteps }),
   "multirun.latency_ms": totals.latencyMs
 })
 
