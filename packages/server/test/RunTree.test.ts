@@ -4,14 +4,11 @@
  * first line tells what it inherited, counted apart from its own totals.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Checkpoints, LocalLayer, RunContext, step, withAgent, withRun } from "@multirun/core"
+import { LocalLayer } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { Effect, Option } from "effect"
 import * as RunTree from "../src/RunTree.js"
-
-/** A step with a known cost, or `null` for a model without a price. */
-const call = (name: string, costUsd: number | null) =>
-  Effect.succeed(name).pipe(step(name, { kind: "llm_call", input: { name }, usage: () => ({ inputTokens: 7, outputTokens: 3, costUsd }) }))
+import { recordForkedRuns } from "./fixtures/forkedRuns.js"
 
 /** The tree of a run as `runs show` draws it. */
 const tree = (runId: string) =>
@@ -25,21 +22,7 @@ const tree = (runId: string) =>
 describe("RunTree", () => {
   it.effect("unknown totals read unknown, mixed ones ≥ the known sum with the unpriced count; a fork shows what it inherited", () =>
     Effect.gen(function*() {
-      const program = withAgent("writer")(Effect.gen(function*() {
-        const ctx = yield* RunContext
-        yield* call("a", 0.5)
-        yield* call("b", null)
-        yield* ctx.checkpoint("two")
-        yield* call("c", null)
-        return ctx.runId
-      }))
-      const unpriced = yield* withRun("unpriced")(
-        Effect.zipRight(withAgent("writer")(call("x", null)), Effect.map(RunContext, (ctx) => ctx.runId))
-      )
-      const parent = yield* withRun("parent")(program)
-      const [two] = yield* Effect.flatMap(Checkpoints, (c) => c.list(parent))
-      const fork = yield* withRun({ name: "fork", forkFrom: two!.id })(program)
-
+      const { fork, parent, unpriced } = yield* recordForkedRuns
       const [unpricedTree, parentTree, forkTree] = [yield* tree(unpriced), yield* tree(parent), yield* tree(fork)]
       assert.match(unpricedTree[0]!, /^unpriced {2}completed .* {2}cost unknown$/)
       assert.match(unpricedTree[2]!, /└─ writer {2}completed {2}steps 1 {2}tokens 10 .* {2}cost unknown$/)
