@@ -107,6 +107,16 @@ export const totalsConformance = <R>(makeLayer: BackendLayer<R>, it: Conformance
         // as listed too
         const listed = yield* client.listRuns({ name: "grandchild" })
         assert.deepStrictEqual(listed.map((r) => totalsOf(r.inherited!)), [totalsOf(g.inherited!)])
+
+        // a fork that failed, resumed in a new attempt: what it inherited stays as it was
+        let crashed = ""
+        yield* Effect.exit(withRun({ name: "crashed", forkFrom: three!.id })(
+          Effect.zipRight(Effect.map(RunContext, (ctx) => crashed = ctx.runId), Effect.zipRight(program, Effect.fail("crash")))
+        ))
+        yield* withRun({ name: "crashed", resume: { runId: crashed, latest: true } })(program)
+        const resumed = yield* read(crashed)
+        assert.strictEqual(resumed.status, "completed")
+        assert.deepStrictEqual(totalsOf(resumed.inherited!), totalsOf(g.inherited!))
       })))
   })
 }
