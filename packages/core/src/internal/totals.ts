@@ -73,14 +73,7 @@ export const fromRecord = (totals: typeof Totals.Encoded): MutableTotals => ({
   latencyMs: totals.latencyMs
 })
 
-/** Adds totals to totals. */
-export const addTotals = (into: MutableTotals, totals: MutableTotals): void => {
-  addUsageOf(into, totals)
-  into.stepCount += totals.stepCount
-  into.unpricedSteps += totals.unpricedSteps
-  into.latencyMs += totals.latencyMs
-}
-
+/** Adds the token counts and cost of `usage` to `into`. */
 const addUsageOf = (into: MutableUsage, usage: MutableUsage): void => {
   into.inputTokens += usage.inputTokens
   into.outputTokens += usage.outputTokens
@@ -88,6 +81,14 @@ const addUsageOf = (into: MutableUsage, usage: MutableUsage): void => {
   into.reasoningTokens += usage.reasoningTokens
   into.tokensUsed += usage.tokensUsed
   into.costNanos += usage.costNanos
+}
+
+/** Adds totals to totals. */
+export const addTotals = (into: MutableTotals, totals: MutableTotals): void => {
+  addUsageOf(into, totals)
+  into.stepCount += totals.stepCount
+  into.unpricedSteps += totals.unpricedSteps
+  into.latencyMs += totals.latencyMs
 }
 
 const counts = ["inputTokens", "outputTokens", "cachedInputTokens", "reasoningTokens", "tokensUsed", "costUsd"] as const
