@@ -51,7 +51,7 @@ describe("crash and resume", () => {
       assert.strictEqual(actual.run.stepCount, expected.run.stepCount)
       assert.strictEqual(actual.run.tokensUsed, expected.run.tokensUsed)
       assert.strictEqual(actual.run.costUsd, expected.run.costUsd)
-      assert.isAbove(actual.run.costUsd, 0)
+      assert.isAbove(actual.run.costUsd ?? 0, 0)
       // the three recorded calls were replayed (no rows of their own), the last two executed
       assert.deepStrictEqual(actual.steps.map((s) => [s.seq, s.name, s.replayed]), [
         [0, "generateText", false],

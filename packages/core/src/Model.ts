@@ -158,16 +158,21 @@ export const TokenCounts = Schema.Struct({
 export type TokenCounts = typeof TokenCounts.Type
 
 /**
- * The totals that agents and runs aggregate from their executed steps. `costUsd` sums the steps
- * whose cost is known. `latencyMs` is the sum of the steps' latencies, not the wall time, which
- * is `endedAt - startedAt`.
+ * The totals that agents and runs aggregate from their executed steps (a replayed step costs
+ * nothing). `costUsd` sums the steps whose cost is known; it is `null` when no step's cost is
+ * known but some step's is unknown, so an unknown cost never reads as 0. `unpricedSteps` counts
+ * the steps whose cost is unknown: with a number in `costUsd`, the cost is at least that much.
+ * `latencyMs` is the sum of the steps' latencies, not the wall time, which is
+ * `endedAt - startedAt`.
  *
  * @since 0.1.0
  */
 export const Totals = Schema.Struct({
   stepCount: Schema.Int.pipe(Schema.nonNegative()),
   ...TokenCounts.fields,
-  costUsd: Amount,
+  costUsd: Schema.NullOr(Amount),
+  /** Records written before 0.3 have none and read as 0. @since 0.3.0 */
+  unpricedSteps: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 0 }),
   latencyMs: Schema.Number.pipe(Schema.finite())
 })
 

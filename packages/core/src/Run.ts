@@ -64,8 +64,8 @@ export const replayedCount = (replays: ReadonlyArray<{ readonly steps: SeqRanges
 }
 
 /**
- * A run with its outcome and the totals of all its steps. A run made with `forkFrom` points
- * at its parent run and the checkpoint it started from.
+ * A run with its outcome and the totals of its executed steps. A run made with `forkFrom` points
+ * at its parent run and the checkpoint it started from, and counts what it inherits apart.
  *
  * @since 0.1.0
  */
@@ -86,6 +86,15 @@ export class Run extends Schema.Class<Run>("@multirun/core/Run")({
   /** Each continuation from a checkpoint and what it replayed, oldest first (see {@link Replay}). */
   replays: Schema.optionalWith(Schema.Array(Replay), { default: () => [] }),
   ...Totals.fields,
+  /**
+   * What a fork inherits, counted apart from its own totals: the totals of its parent run at the
+   * checkpoint it was forked from (the steps it replays for free), plus what the parent itself
+   * inherited when it is a fork too. `null` for a run that is not a fork; records written before
+   * 0.3 have none and read as `null`.
+   *
+   * @since 0.3.0
+   */
+  inherited: Schema.optionalWith(Schema.NullOr(Totals), { default: () => null }),
   /**
    * Set when the run is stalled (see {@link Stalled}), `null` otherwise. On the wire the field
    * is present only when set, so records written before 0.3 decode as they are.

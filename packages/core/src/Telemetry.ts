@@ -16,7 +16,9 @@
  *
  * Every step span also carries `multirun.run.id`, `multirun.step.id`, `multirun.step.name`,
  * `multirun.step.seq`, `multirun.step.kind`, `multirun.step.input_hash`,
- * `multirun.step.replayed` and, at the end, `multirun.tokens_used` and `multirun.cost_usd`.
+ * `multirun.step.replayed` and, at the end, `multirun.tokens_used` and `multirun.cost_usd`. An
+ * unknown cost is left out (never 0); a run's or an agent's totals with steps of unknown cost
+ * count them in `multirun.unpriced_steps`.
  *
  * A `chat` span is named when it opens, before the step has run: from the `model` field of the
  * step's input (`chat gpt-4o`), or plain `chat` when the input has none. The model a provider
@@ -146,12 +148,14 @@ const inputModel = (input: unknown): string | undefined => {
   return typeof model === "string" ? model : undefined
 }
 
+/** The totals as attributes; an unknown cost is left out, and steps of unknown cost are counted. */
 const totalsAttributes = (totals: Totals): Attributes => ({
   "multirun.step_count": totals.stepCount,
   "multirun.usage.input_tokens": totals.inputTokens,
   "multirun.usage.output_tokens": totals.outputTokens,
   "multirun.tokens_used": totals.tokensUsed,
-  "multirun.cost_usd": totals.costUsd,
+  ...(totals.costUsd === null ? {} : { "multirun.cost_usd": totals.costUsd }),
+  ...(totals.unpricedSteps === 0 ? {} : { "multirun.unpriced_steps": totals.unpricedSteps }),
   "multirun.latency_ms": totals.latencyMs
 })
 

@@ -134,6 +134,12 @@ describe("Telemetry", () => {
           [run.attributes["multirun.step_count"], run.attributes["multirun.tokens_used"]],
           [executed.length, executed.reduce((sum, s) => sum + s.tokensUsed, 0)]
         )
+        // its known cost, and the steps of unknown cost counted (the draft's model has no price)
+        assert.deepStrictEqual(
+          [run.attributes["multirun.cost_usd"], run.attributes["multirun.unpriced_steps"]],
+          [0.0012, executed.filter((s) => s.costUsd === null).length]
+        )
+        assert.include(executed.filter((s) => s.costUsd === null).map((s) => s.name), "draft")
         // replayed calls have spans but no step records
         assert.deepStrictEqual([executed.length, steps.length], [6, 6])
         assert.strictEqual(run.status.code, SpanStatusCode.OK)

@@ -52,20 +52,26 @@ export interface Options {
   readonly maxStepsPerAgent?: number | undefined
 }
 
-/** Totals of a run, an agent or a lane; `unknownCost`: some of its steps have no known cost. */
+/** Totals of a run, an agent or a lane, with its steps of unknown cost. */
 const totals = (
   t: {
     readonly stepCount: number
     readonly tokensUsed: number
     readonly costUsd: number | null
-  } & format.TokenSplit,
-  unknownCost = false
+    readonly unpricedSteps?: number | undefined
+  } & format.TokenSplit
 ) => {
   const split = format.tokenSplit(t)
   return `steps ${format.count(t.stepCount)}  tokens ${format.count(t.tokensUsed)}${split === "" ? "" : ` (${split})`}  cost ${
-    format.totalCost(t.costUsd, unknownCost)
+    format.totalCost(t.costUsd, t.unpricedSteps)
   }`
 }
+
+/** `  +3 inherited steps (90 tokens, $0.0030)`: what a fork inherits, counted apart (empty when not a fork). */
+const inheritedPart = (run: RunLike): string =>
+  run.inherited == null ? "" : `  +${format.count(run.inherited.stepCount)} inherited steps (${
+    format.count(run.inherited.tokensUsed)
+  } tokens, ${format.totalCost(run.inherited.costUsd, run.inherited.unpricedSteps)})`
 
 /**
  * The line that tells a stalled run: whose lease expired, when its owner was last seen, and the
@@ -158,10 +164,8 @@ export const render = (input: Input, options: Options): Array<string> => {
   const replayed = steps.filter((s) => s.replayed).length +
     replay.resumes.reduce((sum, resume) => sum + (resume.replayed === undefined ? 0 : replayedCount(resume.replayed)), 0)
   const drifts = run.drifts ?? 0
-  /** Agents with an executed step of unknown cost. */
-  const unknownCost = new Set(steps.filter((s) => !s.replayed && s.costUsd === null).map((s) => s.agentId))
   const lines: Array<string> = [
-    `${run.name}  ${statusOf(run)}  wall ${format.duration(wallMs(run, options.now))}  ${totals(run, unknownCost.size > 0)}${
+    `${run.name}  ${statusOf(run)}  wall ${format.duration(wallMs(run, options.now))}  ${totals(run)}${inheritedPart(run)}${
       replayed === 0 ? "" : `  (${format.count(replayed)} replayed)`
     }${drifts === 0 ? "" : `  ⚠ ${format.count(drifts)} drift${drifts === 1 ? "" : "s"}`}`,
     `run ${run.id}  started ${format.timestamp(run.startedAt)}${
@@ -201,9 +205,8 @@ export const render = (input: Input, options: Options): Array<string> => {
     const indent = lastLane ? "   " : "│  "
     const latest = lane.attempts.at(-1)!.agent
     const attempts = lane.attempts.length > 1 ? `  ${lane.attempts.length} attempts` : ""
-    const laneUnknown = lane.attempts.some((attempt) => unknownCost.has(attempt.agent.id))
     lines.push(
-      `${branch} ${lane.name}${latest.isDefault ? " (default)" : ""}  ${latest.status}${attempts}  ${totals(lane, laneUnknown)}`
+      `${branch} ${lane.name}${latest.isDefault ? " (default)" : ""}  ${latest.status}${attempts}  ${totals(lane)}`
     )
     if (lane.attempts.length === 1) return stepLines(latest.id, indent)
     lane.attempts.forEach((attempt, j) => {
@@ -212,7 +215,7 @@ export const render = (input: Input, options: Options): Array<string> => {
       const error = agent.error === null || agent.status === "completed" ? "" : `  ${firstLine(agent.error.message)}`
       lines.push(
         `${indent}${lastAttempt ? "└─" : "├─"} attempt ${attempt.number}  ${agent.status}  ${
-          totals(agent, unknownCost.has(agent.id))
+          totals(agent)
         }${error}`
       )
       stepLines(agent.id, `${indent}${lastAttempt ? "   " : "│  "}`)

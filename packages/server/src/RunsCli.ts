@@ -185,9 +185,9 @@ export const runsList = Command.make("list", {
           statusOf(run),
           format.timestamp(run.startedAt),
           format.duration(wallMs(run, now)),
-          format.count(run.stepCount),
+          `${format.count(run.stepCount)}${run.inherited == null ? "" : ` (+${format.count(run.inherited.stepCount)} inherited)`}`,
           format.count(run.tokensUsed),
-          format.money(run.costUsd),
+          format.totalCost(run.costUsd, run.unpricedSteps),
           run.drifts === undefined || run.drifts === 0 ? "" : `⚠ ${format.count(run.drifts)}`,
           run.parentRunId === null ? "" : `fork of ${run.parentRunId}`
         ])
@@ -274,7 +274,7 @@ export const checkpointsList = Command.make("list", { ...source, json, runId: Ar
           `${format.timestamp(c.createdAt)} (+${format.duration(c.createdAt - run.startedAt)})`,
           format.count(covered(c.covered)),
           format.count(c.tokensUsed),
-          format.money(c.costUsd),
+          format.totalCost(c.costUsd, c.unpricedSteps),
           String(Object.keys(c.runState).length + c.agents.reduce((n, a) => n + Object.keys(a.state).length, 0))
         ])
       ))

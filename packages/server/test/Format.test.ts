@@ -25,14 +25,14 @@ describe("format", () => {
     assert.strictEqual(new Set(many.map(shortId)).size, many.length)
   })
 
-  it("an unknown cost shows as unknown, never $0; a total missing some shows + unknown", () => {
+  it("an unknown cost shows as unknown, never $0; a total missing some shows ≥ and how many are unpriced", () => {
     assert.strictEqual(money(null), "unknown")
     assert.strictEqual(cost(null), "cost unknown")
-    assert.strictEqual(money(0), "$0")
-    assert.strictEqual(totalCost(null, false), "unknown")
-    assert.strictEqual(totalCost(0, true), "unknown")
-    assert.strictEqual(totalCost(0.25, true), "$0.2500 + unknown")
-    assert.strictEqual(totalCost(0.25, false), "$0.2500")
-    assert.strictEqual(totalCost(0, false), "$0")
+    assert.strictEqual(totalCost(null, 3), "unknown")
+    assert.strictEqual(totalCost(0.25, 3), "≥ $0.2500 (3 unpriced)")
+    assert.strictEqual(totalCost(0, 1), "unknown")
+    assert.strictEqual(totalCost(0.25, 0), "$0.2500")
+    assert.strictEqual(totalCost(0.25), "$0.2500")
+    assert.strictEqual(totalCost(0), "$0")
   })
 })

@@ -9,11 +9,13 @@ import { assert, layer } from "@effect/vitest"
 import { step, withRun } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { runRecord, spawnChild, tempDir, tempFile } from "@multirun/core/test-utils"
+import { SqliteLayer } from "@multirun/sql"
 import { Clock, Context, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import { bundleCli } from "./cliBundle.js"
 import { type CrewDatabase, makeCrewDatabase, makeStalledDatabase, type StalledDatabase } from "./fixtures/crewDatabase.js"
+import { recordForkedRuns } from "./fixtures/forkedRuns.js"
 import { makeMarksDatabase, type MarksDatabase } from "./fixtures/marksDatabase.js"
 import { layerSqlite, memoryRemote, TestServer } from "./TestServer.js"
 
@@ -234,6 +236,18 @@ layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("mult
       yield* Effect.sleep("1100 millis")
       const again = yield* cli(["runs", "list", "--db", filename])
       assert.strictEqual(again.stdout.trim().split("\n")[1], lines[1])
+    }), { timeout: 240_000 })
+
+  it.scoped("totals of unknown cost read unknown or ≥ the known sum; a fork's inheritance is counted apart", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempFile()
+      const { fork, parent, unpriced } = yield* Effect.provide(recordForkedRuns, SqliteLayer({ filename }))
+      const [list, show] = yield* all([cli(["runs", "list", "--db", filename]), cli(["runs", "show", fork, "--db", filename])])
+      const row = (id: string) => list.stdout.split("\n").find((line) => line.startsWith(id)) ?? ""
+      assert.match(row(unpriced), / 1 {2,}10 {2,}unknown( |$)/, list.stdout)
+      assert.match(row(parent), / 3 {2,}30 {2,}≥ \$0\.5000 \(2 unpriced\)( |$)/)
+      assert.match(row(fork), / 1 \(\+2 inherited\) {2,}10 {2,}unknown {2,}fork of /)
+      assert.match(show.stdout.split("\n")[0]!, /cost unknown {2}\+2 inherited steps \(20 tokens, ≥ \$0\.5000 \(1 unpriced\)\)/)
     }), { timeout: 240_000 })
 
   it.effect("a server's stalled runs read the same through --url, judged on the server's side", () =>

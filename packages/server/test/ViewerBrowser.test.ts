@@ -9,9 +9,12 @@ import { assert, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { tempFile } from "@multirun/core/test-utils"
+import { SqliteLayer } from "@multirun/sql"
 import * as Local from "../src/Local.js"
 import * as Chromium from "./browser.js"
 import { type CrewDatabase, makeCrewDatabase, makeStalledDatabase, type StalledDatabase } from "./fixtures/crewDatabase.js"
+import { recordForkedRuns } from "./fixtures/forkedRuns.js"
 import { makeMarksDatabase, type MarksDatabase } from "./fixtures/marksDatabase.js"
 import { layerSqlite, TestServer, type TestServerService } from "./TestServer.js"
 
@@ -233,6 +236,30 @@ Chromium.describeChromium("run viewer in Chromium", () => {
         assert.notInclude(lane, "$0")
         await page.close()
       }))
+
+    it.effect("tells a fork's inheritance in its header, and unknown totals as unknown or ≥ the known sum, never $0", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const filename = yield* tempFile()
+        const { fork, parent, unpriced } = yield* Effect.provide(recordForkedRuns, SqliteLayer({ filename }))
+        const { url } = yield* Local.serve({ filename, port: 0 })
+        yield* browserTest(async ({ browser }) => {
+          const page = await browser.newPage()
+          await page.goto(`${url}/runs/${fork}`)
+          await page.waitForSelector("#run-inherited")
+          assert.strictEqual(await page.locator("#run-inherited").textContent(), "2 steps · 20 tokens · ≥ $0.5000 (1 unpriced)")
+          assert.strictEqual(await page.locator("#run-cost").textContent(), "unknown")
+          await page.goto(`${url}/runs/${parent}`)
+          await page.waitForFunction(() => document.querySelector("#run-cost")?.textContent === "≥ $0.5000 (2 unpriced)")
+          assert.strictEqual(await page.locator("#run-inherited").count(), 0, "not a fork: nothing inherited")
+          await page.goto(`${url}/`)
+          await page.waitForSelector("tr.run-row")
+          const cost = async (id: string) => await page.locator(`tr.run-row[data-run-id="${id}"]`).textContent() ?? ""
+          assert.include(await cost(unpriced), "unknown")
+          assert.notInclude(await cost(unpriced), "$0")
+          assert.include(await cost(parent), "≥ $0.5000 (2 unpriced)")
+          await page.close()
+        })
+      })))
 
     it.effect("shows a run whose process died as stalled, with its owner's last sighting, and stops its wall time", () =>
       browserTest(async ({ browser, stalled, stalledUrl }) => {

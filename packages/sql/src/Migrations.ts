@@ -14,6 +14,7 @@ import { dialectOf } from "./internal/queries.js"
 import { stepTable, upserts } from "./internal/records.js"
 import { stepTableDefinition } from "./internal/stepRows.js"
 import { exclusively } from "./internal/migrationLock.js"
+import { unpricedAndInherited } from "./internal/totalsMigration.js"
 import { describeCause, isReadOnly, readOnlyDetail, reasonOf } from "./internal/sql.js"
 import { StoreError } from "./StoreError.js"
 
@@ -30,10 +31,12 @@ import { StoreError } from "./StoreError.js"
  * - 5: a step's parent step (`parent_id`) and drift mark (`drift`).
  * - 6: a step's occurrence among the calls of its key (`occurrence`) and the records replayed
  *   inside it (`replayed_inside`): replayed calls no longer write rows of their own.
+ * - 7: run and agent records count their steps of unknown cost (`unpricedSteps`, and a `null`
+ *   cost when no step's cost is known); a fork's record holds what it `inherited`.
  *
  * @since 0.1.0
  */
-export const schemaVersion = 6
+export const schemaVersion = 7
 
 /**
  * Where `Migrator` records the migrations it applied.
@@ -220,7 +223,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "3_leases": leases,
   "4_compact_steps": compactSteps,
   "5_step_parent_and_drift": stepParentAndDrift,
-  "6_step_occurrence": stepOccurrence
+  "6_step_occurrence": stepOccurrence,
+  "7_unpriced_and_inherited": unpricedAndInherited
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Databases made by multirun 0.1, by schema version 3 and by 0.2.0 (schema 4) open with this
- * version and read the same records; steps written after the upgrade keep their parent and drift.
+ * version and read the same records; steps written after the upgrade keep their parent and drift;
+ * run and agent totals of 0.2.0 learn their unknown costs and what forks inherit (migration 7).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
@@ -9,12 +10,14 @@ import { assert, describe, it } from "@effect/vitest"
 import { assertSome, describePg, pgSchema, pgUrl, tempFile } from "@multirun/core/test-utils"
 import { Checkpoints } from "@multirun/core/Checkpoints"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
-import { Effect, Layer, Redacted } from "effect"
+import * as Run from "@multirun/core/Run"
+import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Migrations, PgLayer, SqliteLayer } from "../src/index.js"
 import { idBytes } from "../src/internal/stepRows.js"
 import * as V01 from "./fixtures/v01.js"
 import * as V03 from "./fixtures/v03.js"
 import { createV04Database } from "./fixtures/v04.js"
+import * as V04Totals from "./fixtures/v04Totals.js"
 
 /** The versions a database can be made by, with what it must read back. */
 const fixtures = {
@@ -60,7 +63,7 @@ const opensDatabaseOf = (
         )
         const migrations = yield* sql<{ migration_id: number }>`
           SELECT migration_id FROM multirun_migrations ORDER BY migration_id`
-        assert.deepStrictEqual(migrations.map((row) => Number(row.migration_id)), [1, 2, 3, 4, 5, 6])
+        assert.deepStrictEqual(migrations.map((row) => Number(row.migration_id)), [1, 2, 3, 4, 5, 6, 7])
         assert.strictEqual(yield* Migrations.storedVersion, Migrations.schemaVersion)
         // The server's tables of 0.1 and their rows are left as they were.
         const [keys] = yield* sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM multirun_api_keys`
@@ -75,6 +78,65 @@ const opensDatabaseOf = (
       }).pipe(Effect.provide(open()))
     }
   })
+
+/** The totals compared: counts, the cost (null when unknown) and the steps of unknown cost. */
+const totalsOf = (t: { stepCount: number; tokensUsed: number; costUsd: number | null; unpricedSteps?: number | undefined }) => [
+  t.stepCount,
+  t.tokensUsed,
+  t.costUsd,
+  t.unpricedSteps
+]
+
+/**
+ * Migration 7 on runs of a 0.2.0 database: a run and an agent whose every executed step is
+ * unpriced cost null, mixed ones count their unpriced steps, forks get what they inherit.
+ */
+const rewritesTotalsOf0_2 = (raw: Layer.Layer<SqlClient.SqlClient, unknown>, open: () => ReturnType<typeof SqliteLayer>) =>
+  Effect.gen(function*() {
+    yield* Effect.provide(V04Totals.createV04TotalsDatabase, raw)
+    yield* Effect.gen(function*() {
+      const client = yield* MultiRunClient
+      const run = (id: string) => Effect.map(client.getRun(id), (r) => Option.getOrThrow(r))
+      const agents = (runId: string) => Effect.map(client.listAgents(runId), (list) => list.map((a) => [a.id, ...totalsOf(a)]))
+      assert.deepStrictEqual(totalsOf(yield* run("unpriced")), [2, 20, null, 2])
+      assert.deepStrictEqual(yield* agents("unpriced"), [["unpriced-agent", 2, 20, null, 2]])
+      assert.deepStrictEqual(totalsOf(yield* run("mixed")), [3, 30, 0.5, 2])
+      assert.deepStrictEqual(yield* agents("mixed"), [["mixed-a", 2, 20, 0.5, 1], ["mixed-b", 1, 10, null, 1]])
+      assert.isUndefined((yield* run("mixed")).inherited, "not a fork: left as it was")
+      const inherited = (id: string) => Effect.map(run(id), (r) => r.inherited == null ? r.inherited : totalsOf(r.inherited))
+      assert.deepStrictEqual(yield* inherited("fork-one"), [2, 20, 0.5, 0])
+      assert.deepStrictEqual(yield* inherited("fork-of-fork"), [3, 30, 0.75, 0])
+      assert.isUndefined(yield* inherited("fork-gone"), "its checkpoint is gone: nothing to tell")
+      // a fork's own totals are left as they were
+      assert.deepStrictEqual(totalsOf(yield* run("fork-of-fork")), [1, 10, 0.125, undefined])
+      // every record still decodes
+      for (const r of yield* client.listRuns({})) Schema.decodeUnknownSync(Run.Run)(r)
+    }).pipe(Effect.provide(open()))
+  })
+
+describe("migration 7 on a database of 0.2.0", () => {
+  it.scopedLive("SQLite: unknown costs become null and are counted, forks get what they inherit", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempFile()
+      yield* rewritesTotalsOf0_2(SqliteClient.layer({ filename }), () => SqliteLayer({ filename, project: "legacy" }))
+    }))
+
+  describePg("on PostgreSQL", () => {
+    it.scopedLive("PostgreSQL: unknown costs become null and are counted, forks get what they inherit", () =>
+      Effect.gen(function*() {
+        const schema = yield* pgSchema
+        yield* rewritesTotalsOf0_2(rawPg(schema), () => PgLayer({ url: pgUrl, schema, project: "legacy" }))
+      }))
+  })
+})
+
+/** A client on a new PostgreSQL schema that runs no migration. */
+const rawPg = (schema: string) => {
+  const url = new URL(pgUrl)
+  url.searchParams.set("options", `-c search_path="${schema}"`)
+  return Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE SCHEMA ${sql(schema)}`))
+    .pipe(Layer.provideMerge(PgClient.layer({ url: Redacted.make(url.toString()) })))
+}
 
 for (const version of ["0.1", "schema 3", "0.2.0 (schema 4)"] as const) {
   describe(`a database of ${version}`, () => {
@@ -98,11 +160,7 @@ for (const version of ["0.1", "schema 3", "0.2.0 (schema 4)"] as const) {
     it.scopedLive("PostgreSQL: opens, reads the same records, and stores steps compactly", () =>
       Effect.gen(function*() {
         const schema = yield* pgSchema
-        const url = new URL(pgUrl)
-        url.searchParams.set("options", `-c search_path="${schema}"`)
-        const raw = Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE SCHEMA ${sql(schema)}`))
-          .pipe(Layer.provideMerge(PgClient.layer({ url: Redacted.make(url.toString()) })))
-        yield* opensDatabaseOf(version, raw, () => PgLayer({ url: pgUrl, schema, project: "legacy" }))
+        yield* opensDatabaseOf(version, rawPg(schema), () => PgLayer({ url: pgUrl, schema, project: "legacy" }))
       }))
   })
 }

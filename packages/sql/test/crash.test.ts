@@ -86,7 +86,7 @@ const readRun = (database: Database, runId: string) =>
 
 interface Baseline {
   readonly result: unknown
-  readonly run: { readonly result: string | null; readonly stepCount: number; readonly tokensUsed: number; readonly costUsd: number }
+  readonly run: { readonly result: string | null; readonly stepCount: number; readonly tokensUsed: number; readonly costUsd: number | null }
   readonly runMs: number
 }
 
@@ -140,7 +140,7 @@ const round = (script: string, newDatabase: Effect.Effect<Database, never, Scope
     assert.strictEqual(run.stepCount, executed.length)
     assert.strictEqual(run.tokensUsed, executed.reduce((sum, step) => sum + step.tokensUsed, 0))
     assert.strictEqual(
-      Math.round(run.costUsd * 1e9),
+      Math.round((run.costUsd ?? 0) * 1e9),
       executed.reduce((sum, step) => sum + Math.round((step.costUsd ?? 0) * 1e9), 0)
     )
     assert.isAtLeast(run.stepCount, baseline.run.stepCount)

@@ -4,6 +4,7 @@ import type * as Checkpoint from "../Checkpoint.js"
 import { type BackendError, CheckpointError, RunError, type SerializationError } from "../Errors.js"
 import { type CheckpointId, Ids, type RunId } from "../Ids.js"
 import * as Lease from "../Lease.js"
+import type { Totals as TotalsRecord } from "../Model.js"
 import { MultiRunClient, type MultiRunClientService } from "../MultiRunClient.js"
 import type { RedactionService } from "../Redaction.js"
 import type { RunOptions } from "../RunContext.js"
@@ -112,6 +113,7 @@ const create = (options: RunOptions, env: Environment, outer: RunId | undefined)
       tags: options.tags ?? [],
       parentRunId: parent?.runId ?? outer ?? null,
       forkedFrom: parent?.id ?? null,
+      inherited: parent === undefined ? null : yield* inheritedAt(client, parent),
       startedAt: now
     })
     return yield* releaseOnFailure(run, Effect.gen(function*() {
@@ -124,6 +126,21 @@ const create = (options: RunOptions, env: Environment, outer: RunId | undefined)
       yield* client.flush
       run.lease = yield* acquire(env, runId, owner)
     }))
+  })
+
+/**
+ * What a fork of a checkpoint inherits: the totals of the parent run at the checkpoint, plus what
+ * the parent inherited when it is a fork too.
+ */
+const inheritedAt = (
+  client: MultiRunClientService,
+  checkpoint: Checkpoint.Checkpoint
+): Effect.Effect<TotalsRecord, BackendError> =>
+  Effect.map(client.getRun(checkpoint.runId), (parent) => {
+    const inherited = Totals.fromRecord(checkpoint)
+    const earlier = Option.isSome(parent) ? parent.value.inherited : null
+    if (earlier != null) Totals.addTotals(inherited, Totals.fromRecord(earlier))
+    return Totals.toRecord(inherited)
   })
 
 /** The rest of a run's setup, after its lease was taken: a failure gives the lease up again. */
@@ -178,6 +195,7 @@ const resume = (
       tags: previous.tags,
       parentRunId: previous.parentRunId as RunId | null,
       forkedFrom: previous.forkedFrom as CheckpointId | null,
+      inherited: previous.inherited ?? null,
       startedAt: previous.startedAt,
       previous: { drifts: previous.drifts ?? 0, replays: previous.replays ?? [] }
     })

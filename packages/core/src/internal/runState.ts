@@ -11,7 +11,7 @@ import type * as Checkpoint from "../Checkpoint.js"
 import type { BackendError, ReplayError, SerializationError } from "../Errors.js"
 import type { AgentId, CheckpointId, Ids, RunId } from "../Ids.js"
 import type * as Lease from "../Lease.js"
-import type { Metadata } from "../Model.js"
+import type { Metadata, Totals as TotalsRecord } from "../Model.js"
 import type { MultiRunClientService } from "../MultiRunClient.js"
 import * as Run from "../Run.js"
 import type { DriftPolicy, RunContextService } from "../RunContext.js"
@@ -46,6 +46,8 @@ export interface RunSetup {
   readonly tags: ReadonlyArray<string>
   readonly parentRunId: RunId | null
   readonly forkedFrom: CheckpointId | null
+  /** What a fork inherits from its parent run (see `Run.inherited`); `null` when not a fork. */
+  readonly inherited: typeof TotalsRecord.Encoded | null
   readonly startedAt: number
   readonly client: MultiRunClientService
   /** The run's lease, acquired for this process. */
@@ -154,7 +156,8 @@ export class RunState implements Owned {
       error: this.ending?.error ?? null,
       drifts: (setup.previous?.drifts ?? 0) + this.driftList.length,
       replays: this.replays(),
-      ...Totals.toRecord(this.totals)
+      ...Totals.toRecord(this.totals),
+      inherited: setup.inherited
     }
   }
 

@@ -136,8 +136,9 @@ export class StepState implements Totals.MutableUsage {
     const endedAt = run.now()
     const latencyMs = endedAt - info.startedAtMillis
     run.inFlight.remove(this)
-    Totals.addStep(agent.totals, latencyMs, this)
-    Totals.addStep(run.totals, latencyMs, this)
+    const costUsd = this.cost()
+    Totals.addStep(agent.totals, latencyMs, this, costUsd === null)
+    Totals.addStep(run.totals, latencyMs, this, costUsd === null)
     // one literal with every field (no spread): this runs once per step
     const record: StepRecord.Encoded = {
       id: info.id,
@@ -159,7 +160,7 @@ export class StepState implements Totals.MutableUsage {
       cachedInputTokens: this.cachedInputTokens,
       reasoningTokens: this.reasoningTokens,
       tokensUsed: this.tokensUsed,
-      costUsd: this.cost(),
+      costUsd,
       model: this.model,
       replayed: false,
       parentId: this.parentId,

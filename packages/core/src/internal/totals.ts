@@ -18,9 +18,10 @@ export interface MutableUsage {
   costNanos: number
 }
 
-/** Totals as mutable fields. */
+/** Totals as mutable fields; `unpricedSteps` of the `stepCount` steps have no cost in `costNanos`. */
 export interface MutableTotals extends MutableUsage {
   stepCount: number
+  unpricedSteps: number
   latencyMs: number
 }
 
@@ -38,12 +39,15 @@ export const zeroUsage = (): MutableUsage => ({
 })
 
 /** Zero totals. */
-export const zero = (): MutableTotals => ({ ...zeroUsage(), stepCount: 0, latencyMs: 0 })
+export const zero = (): MutableTotals => ({ ...zeroUsage(), stepCount: 0, unpricedSteps: 0, latencyMs: 0 })
 
 /** A copy of mutable totals. */
 export const copyOf = (totals: MutableTotals): MutableTotals => ({ ...totals })
 
-/** Totals as recorded. */
+/**
+ * Totals as recorded: the cost is `null` when no step's cost is known but some step's is
+ * unknown, the sum of the known costs otherwise.
+ */
 export const toRecord = (totals: MutableTotals): Totals => ({
   stepCount: totals.stepCount,
   inputTokens: totals.inputTokens,
@@ -51,9 +55,41 @@ export const toRecord = (totals: MutableTotals): Totals => ({
   cachedInputTokens: totals.cachedInputTokens,
   reasoningTokens: totals.reasoningTokens,
   tokensUsed: totals.tokensUsed,
-  costUsd: totals.costNanos / 1e9,
+  costUsd: totals.unpricedSteps > 0 && totals.unpricedSteps === totals.stepCount ? null : totals.costNanos / 1e9,
+  unpricedSteps: totals.unpricedSteps,
   latencyMs: totals.latencyMs
 })
+
+/** Recorded totals (as decoded, or as written by any version) as mutable fields. */
+export const fromRecord = (totals: typeof Totals.Encoded): MutableTotals => ({
+  stepCount: totals.stepCount,
+  inputTokens: totals.inputTokens ?? 0,
+  outputTokens: totals.outputTokens ?? 0,
+  cachedInputTokens: totals.cachedInputTokens ?? 0,
+  reasoningTokens: totals.reasoningTokens ?? 0,
+  tokensUsed: totals.tokensUsed,
+  costNanos: totals.costUsd === null ? 0 : toNanos(totals.costUsd),
+  unpricedSteps: totals.unpricedSteps ?? 0,
+  latencyMs: totals.latencyMs
+})
+
+/** Adds the token counts and cost of `usage` to `into`. */
+const addUsageOf = (into: MutableUsage, usage: MutableUsage): void => {
+  into.inputTokens += usage.inputTokens
+  into.outputTokens += usage.outputTokens
+  into.cachedInputTokens += usage.cachedInputTokens
+  into.reasoningTokens += usage.reasoningTokens
+  into.tokensUsed += usage.tokensUsed
+  into.costNanos += usage.costNanos
+}
+
+/** Adds totals to totals. */
+export const addTotals = (into: MutableTotals, totals: MutableTotals): void => {
+  addUsageOf(into, totals)
+  into.stepCount += totals.stepCount
+  into.unpricedSteps += totals.unpricedSteps
+  into.latencyMs += totals.latencyMs
+}
 
 const counts = ["inputTokens", "outputTokens", "cachedInputTokens", "reasoningTokens", "tokensUsed", "costUsd"] as const
 
@@ -107,16 +143,12 @@ export const addUsage = (into: MutableUsage, usage: Usage): boolean => {
   return usage.costUsd === null
 }
 
-/** Counts one finished, executed step into totals. */
-export const addStep = (totals: MutableTotals, latencyMs: number, usage: MutableUsage): void => {
+/** Counts one finished, executed step into totals; `unpriced` when its cost is unknown. */
+export const addStep = (totals: MutableTotals, latencyMs: number, usage: MutableUsage, unpriced: boolean): void => {
   totals.stepCount++
+  if (unpriced) totals.unpricedSteps++
   totals.latencyMs += latencyMs
-  totals.inputTokens += usage.inputTokens
-  totals.outputTokens += usage.outputTokens
-  totals.cachedInputTokens += usage.cachedInputTokens
-  totals.reasoningTokens += usage.reasoningTokens
-  totals.tokensUsed += usage.tokensUsed
-  totals.costNanos += usage.costNanos
+  addUsageOf(totals, usage)
 }
 
 /** What a run's executed steps cost: in total, and by agent id. */
@@ -127,7 +159,7 @@ export interface Spent {
 
 /**
  * What the executed steps among `steps` cost, in total and by agent id (a replayed step costs
- * nothing, an unknown cost counts as 0): the totals of a run over every attempt.
+ * nothing, an unknown cost is counted in `unpricedSteps`): the totals of a run over every attempt.
  */
 export const spent = (steps: Iterable<Step.Encoded>): Spent => {
   const total = zero()
@@ -144,8 +176,9 @@ export const spent = (steps: Iterable<Step.Encoded>): Spent => {
       tokensUsed: step.tokensUsed,
       costNanos: step.costUsd === null ? 0 : toNanos(step.costUsd)
     }
-    addStep(total, step.latencyMs, usage)
-    addStep(agent, step.latencyMs, usage)
+    const unpriced = step.costUsd === null
+    addStep(total, step.latencyMs, usage, unpriced)
+    addStep(agent, step.latencyMs, usage, unpriced)
   }
   return { total, byAgent }
 }

@@ -12,6 +12,7 @@ import * as StateKey from "../../src/StateKey.js"
 import * as Step from "../../src/Step.js"
 import { StepContext } from "../../src/StepContext.js"
 import { stalledConformance } from "./conformanceStalled.js"
+import { totalsConformance } from "./conformanceTotals.js"
 import { assertNone, assertSome } from "./Options.js"
 import { agentRecord, runRecord, stepRecord } from "./records.js"
 import { capturingWarnings, leaseConformance } from "./leases.js"
@@ -876,6 +877,7 @@ export const conformance = <R = never>(
     jsonValueConformance(makeLayer, it)
     leaseConformance(makeLayer, it)
     replayConformance(makeLayer, it)
+    totalsConformance(makeLayer, it)
     replayProperty(makeLayer, it, name === "LocalLayer" ? 30 : 8)
     stalledConformance(makeLayer, it)
   })

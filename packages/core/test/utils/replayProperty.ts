@@ -3,7 +3,8 @@
  * failing-then-recovering and repeated steps, cut by checkpoints, crashed (interrupted) at
  * random points and resumed until they end. Whatever the cut: no call a checkpoint covered
  * executes again, no drift is reported for unchanged code, every call gets its own recorded
- * result, and the run's totals are the sum of its agents' and of its executed steps, exactly.
+ * result, and the run's totals are the sum of its agents' and of its executed steps, exactly, with
+ * an unknown cost `null` (never 0) when no executed step's cost is known.
  * Called by `conformance`, so it holds on every backend.
  */
 import { assert, describe } from "@effect/vitest"
@@ -54,7 +55,9 @@ const programArb = fc.record({
     { minLength: 2, maxLength: 5 }
   ),
   /** When each attempt but the last "crashes" (its run fiber is interrupted), in milliseconds. */
-  crashes: fc.array(fc.integer({ min: 1, max: 40 }), { maxLength: 2 })
+  crashes: fc.array(fc.integer({ min: 1, max: 40 }), { maxLength: 2 }),
+  /** Which steps have a known cost: all, none (a model without a price), or those not named `b`. */
+  pricing: fc.constantFrom("priced" as const, "unpriced" as const, "mixed" as const)
 })
 
 /**
@@ -79,7 +82,7 @@ export const replayProperty = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<
     it.effect.prop(
       "generated programs, cut by checkpoints and crashes, resumed: covered calls never execute again, no drift, own results, exact totals",
       [programArb],
-      ([{ crashes, phases }]) =>
+      ([{ crashes, phases, pricing }]) =>
         run(Effect.gen(function*() {
           const client = yield* MultiRunClient
           /** Executions by call identity (`phase.call[.inner|.fallback]`), and the attempt of each. */
@@ -94,19 +97,24 @@ export const replayProperty = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<
                 return fails ? Effect.fail(`${id} fails`) : Effect.succeed(`${id}@${attempt}`)
               })
             )
-          const usage = () => ({ tokensUsed: 3, inputTokens: 2, outputTokens: 1, costUsd: 0.000123 })
+          const usageOf = (name: string) => () => ({
+            tokensUsed: 3,
+            inputTokens: 2,
+            outputTokens: 1,
+            costUsd: pricing === "unpriced" || (pricing === "mixed" && name === "b") ? null : 0.000123
+          })
           const call = (id: string, c: Call): Effect.Effect<string, unknown, RunContext> => {
             const inner = c.inner
             const own = inner === null
               ? body(id, c.delay, c.flaky)
               : Effect.zipWith(
                 body(id, c.delay, c.flaky),
-                body(`${id}.inner`, inner.delay, false).pipe(Step.step("inner", { input: inner.input, usage })),
+                body(`${id}.inner`, inner.delay, false).pipe(Step.step("inner", { input: inner.input, usage: usageOf("inner") })),
                 (outer, nested) => `${outer}+${nested}`
               )
-            const recorded = own.pipe(Step.step(c.name, { input: c.input, usage }))
+            const recorded = own.pipe(Step.step(c.name, { input: c.input, usage: usageOf(c.name) }))
             return c.flaky
-              ? Effect.orElse(recorded, () => body(`${id}.fallback`, 1, false).pipe(Step.step("fallback", { input: c.input, usage })))
+              ? Effect.orElse(recorded, () => body(`${id}.fallback`, 1, false).pipe(Step.step("fallback", { input: c.input, usage: usageOf("fallback") })))
               : recorded
           }
           /** The program: the result of every call by identity (also kept in `finished`). */
@@ -192,29 +200,56 @@ export const replayProperty = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<
             }
           }
 
-          // totals: run = Σ agents = Σ executed steps, exactly
+          // totals: run = Σ agents = Σ executed steps, exactly; the cost null when none is known
           const executedSteps = steps.filter((s) => !s.replayed)
           const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
           const nanos = (usd: number | null) => Math.round((usd ?? 0) * 1e9)
-          const expected = {
-            stepCount: executedSteps.length,
-            tokensUsed: sum(executedSteps.map((s) => s.tokensUsed)),
-            inputTokens: sum(executedSteps.map((s) => s.inputTokens ?? 0)),
-            costNanos: sum(executedSteps.map((s) => nanos(s.costUsd)))
+          /** Totals as counts; the cost in nano-dollars, or null when no step's cost is known but some is not. */
+          const totals = (stepCount: number, tokensUsed: number, inputTokens: number, costNanos: number, unpricedSteps: number) => ({
+            stepCount,
+            tokensUsed,
+            inputTokens,
+            costNanos: unpricedSteps > 0 && unpricedSteps === stepCount ? null : costNanos,
+            unpricedSteps
+          })
+          const expected = totals(
+            executedSteps.length,
+            sum(executedSteps.map((s) => s.tokensUsed)),
+            sum(executedSteps.map((s) => s.inputTokens ?? 0)),
+            sum(executedSteps.map((s) => nanos(s.costUsd))),
+            executedSteps.filter((s) => s.costUsd === null).length
+          )
+          // a step that failed or was cut off reported no usage: it cost nothing, a known cost
+          if (pricing === "unpriced" && executedSteps.every((s) => s.status === "completed")) {
+            assert.isNull(expected.costNanos, "no known cost: null")
           }
-          const of = (t: { stepCount: number; tokensUsed: number; inputTokens?: number | undefined; costUsd: number }) => ({
+          if (pricing === "priced") assert.strictEqual(expected.unpricedSteps, 0)
+          type Recorded = {
+            stepCount: number
+            tokensUsed: number
+            inputTokens?: number | undefined
+            costUsd: number | null
+            unpricedSteps?: number | undefined
+          }
+          const of = (t: Recorded) => ({
             stepCount: t.stepCount,
             tokensUsed: t.tokensUsed,
             inputTokens: t.inputTokens ?? 0,
-            costNanos: nanos(t.costUsd)
+            costNanos: t.costUsd === null ? null : nanos(t.costUsd),
+            unpricedSteps: t.unpricedSteps ?? 0
           })
           assert.deepStrictEqual(of(stored), expected, "run = Σ executed steps")
-          const byAgents = agents.map(of).reduce((a, b) => ({
-            stepCount: a.stepCount + b.stepCount,
-            tokensUsed: a.tokensUsed + b.tokensUsed,
-            inputTokens: a.inputTokens + b.inputTokens,
-            costNanos: a.costNanos + b.costNanos
-          }))
+          for (const agent of agents) {
+            const { costNanos, unpricedSteps } = of(agent)
+            assert.strictEqual(costNanos === null, unpricedSteps > 0 && unpricedSteps === agent.stepCount, "an agent's cost is null when none is known")
+          }
+          const byAgents = totals(
+            sum(agents.map((a) => a.stepCount)),
+            sum(agents.map((a) => a.tokensUsed)),
+            sum(agents.map((a) => a.inputTokens ?? 0)),
+            sum(agents.map((a) => nanos(a.costUsd))),
+            sum(agents.map((a) => a.unpricedSteps ?? 0))
+          )
           assert.deepStrictEqual(byAgents, expected, "run = Σ agents")
         })),
       { timeout: 120_000, fastCheck: { numRuns } }

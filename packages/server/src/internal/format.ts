@@ -11,15 +11,16 @@ export const money = (usd: number | null): string =>
 export const cost = (usd: number | null): string => usd === null ? "cost unknown" : money(usd)
 
 /**
- * A total of costs: `$0.0037`; `$0.0037 + unknown` when some of its steps have no known cost
- * (`someUnknown`), `unknown` when none has one (never `$0`).
+ * A total of costs as recorded: `$0.0037`; `≥ $0.0037 (3 unpriced)` when `unpricedSteps` of its
+ * steps have no known cost; `unknown` when none has one (the total is `null`) or the known ones
+ * cost nothing (never `$0`).
  */
-export const totalCost = (knownUsd: number | null, someUnknown: boolean): string =>
-  knownUsd === null || (someUnknown && knownUsd === 0)
+export const totalCost = (costUsd: number | null, unpricedSteps = 0): string =>
+  costUsd === null || (costUsd === 0 && unpricedSteps > 0)
     ? "unknown"
-    : someUnknown
-    ? `${money(knownUsd)} + unknown`
-    : money(knownUsd)
+    : unpricedSteps > 0
+    ? `≥ ${money(costUsd)} (${count(unpricedSteps)} unpriced)`
+    : money(costUsd)
 
 /** The token counts as providers report them; `cached` is part of `in`, as providers count it. */
 export interface TokenSplit {

@@ -14,8 +14,10 @@ export interface TotalsLike {
   readonly outputTokens?: number | undefined
   readonly cachedInputTokens?: number | undefined
   readonly reasoningTokens?: number | undefined
-  /** The sum of the steps' known costs; `null` when unknown. */
+  /** The sum of the steps' known costs; `null` when no step's cost is known but some step's is not. */
   readonly costUsd: number | null
+  /** The steps whose cost is unknown (absent before 0.3). */
+  readonly unpricedSteps?: number | undefined
   readonly latencyMs: number
 }
 
@@ -53,6 +55,8 @@ export interface RunLike extends TotalsLike {
   readonly stalled?: StalledLike | null | undefined
   /** Each continuation from a checkpoint and the records it replayed (absent before 0.3). */
   readonly replays?: ReadonlyArray<ReplayLike> | undefined
+  /** What a fork inherits from its parent run, counted apart; `null` (or absent) when not a fork. */
+  readonly inherited?: TotalsLike | null | undefined
 }
 
 /** A continuation of a run from a checkpoint, as its run record tells it. */
@@ -130,10 +134,10 @@ export interface Lane {
   readonly outputTokens: number
   readonly cachedInputTokens: number
   readonly reasoningTokens: number
-  /** The sum of the attempts' known costs. */
-  readonly costUsd: number
-  /** Whether an attempt's cost is unknown. */
-  readonly unknownCost: boolean
+  /** The sum of the attempts' known costs; `null` when none is known but some is not. */
+  readonly costUsd: number | null
+  /** The attempts' steps whose cost is unknown. */
+  readonly unpricedSteps: number
   readonly latencyMs: number
 }
 
@@ -155,17 +159,22 @@ export const lanesOf = (
   for (const [name, list] of byName) {
     const sorted = [...list].sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : 1))
     const seqs = sorted.map((a) => firstSeq.get(a.id)).filter((s): s is number => s !== undefined)
+    const stepCount = sum(sorted, (a) => a.stepCount)
+    const unpricedSteps = sum(sorted, (a) => a.unpricedSteps ?? 0)
     lanes.push({
       name,
       attempts: sorted.map((agent, i) => ({ number: i + 1, agent })),
-      stepCount: sum(sorted, (a) => a.stepCount),
+      stepCount,
       tokensUsed: sum(sorted, (a) => a.tokensUsed),
       inputTokens: sum(sorted, (a) => a.inputTokens ?? 0),
       outputTokens: sum(sorted, (a) => a.outputTokens ?? 0),
       cachedInputTokens: sum(sorted, (a) => a.cachedInputTokens ?? 0),
       reasoningTokens: sum(sorted, (a) => a.reasoningTokens ?? 0),
-      costUsd: sum(sorted, (a) => a.costUsd ?? 0),
-      unknownCost: sorted.some((a) => a.costUsd === null),
+      // summed in nano-dollars, as the records were
+      costUsd: unpricedSteps > 0 && unpricedSteps === stepCount
+        ? null
+        : sum(sorted, (a) => Math.round((a.costUsd ?? 0) * 1e9)) / 1e9,
+      unpricedSteps,
       latencyMs: sum(sorted, (a) => a.latencyMs),
       order: [seqs.length === 0 ? Infinity : Math.min(...seqs), Math.min(...sorted.map((a) => a.startedAt))]
     })

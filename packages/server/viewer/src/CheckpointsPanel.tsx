@@ -2,7 +2,7 @@
 import { useEffect, useState } from "preact/hooks"
 import { stateValue } from "../../src/internal/runModel.js"
 import { type Checkpoint, type CheckpointDiff, enc, get, type Run } from "./api.js"
-import { count, money, offset } from "./format.js"
+import { count, offset, totalCost } from "./format.js"
 import { JsonTree } from "./JsonTree.js"
 
 const covered = (c: Checkpoint) => c.covered.reduce((n, [a, b]) => n + b - a, 0)
@@ -48,7 +48,7 @@ export const CheckpointsPanel = (props: { run: Run; checkpoints: ReadonlyArray<C
               <td>{offset(c.createdAt - run.startedAt)}</td>
               <td class="n">{count(covered(c))}</td>
               <td class="n">{count(c.tokensUsed)}</td>
-              <td class="n">{money(c.costUsd)}</td>
+              <td class="n">{totalCost(c.costUsd, c.unpricedSteps)}</td>
             </tr>
           ))}
         </tbody>

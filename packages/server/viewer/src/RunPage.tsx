@@ -57,14 +57,18 @@ export const RunPage = (props: { runId: string; location: Location }) => {
           <div>
             <dt>cost</dt>
             <dd id="run-cost">
-              {totalCost(run.costUsd, view.unknownCostCount > 0)}
-              {view.unknownCostCount > 0 && (
-                <span class="muted" title="steps whose model has no price">
-                  {" "}({count(view.unknownCostCount)} step(s) without a price)
-                </span>
-              )}
+              {totalCost(run.costUsd, run.unpricedSteps)}
             </dd>
           </div>
+          {run.inherited != null && (
+            <div>
+              <dt>inherited</dt>
+              <dd id="run-inherited" title="what this fork replays of its parent run, counted apart from its own totals">
+                {count(run.inherited.stepCount)} steps · {count(run.inherited.tokensUsed)} tokens ·{" "}
+                {totalCost(run.inherited.costUsd, run.inherited.unpricedSteps)}
+              </dd>
+            </div>
+          )}
           <div><dt>step time (sum)</dt><dd>{duration(run.latencyMs)}</dd></div>
           {drifts > 0 && (
             <div>

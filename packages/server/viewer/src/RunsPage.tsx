@@ -5,7 +5,7 @@
 import { useEffect, useRef, useState } from "preact/hooks"
 import { statusOf, wallMs } from "../../src/internal/runModel.js"
 import { get, type Run } from "./api.js"
-import { count, duration, localTime, money, now, shortId } from "./format.js"
+import { count, duration, localTime, now, shortId, totalCost } from "./format.js"
 import { Link, type Location, navigate, runPath } from "./router.js"
 
 const pageSize = 50
@@ -139,7 +139,7 @@ export const RunsPage = (props: { location: Location }) => {
               <td class="n wall">{duration(wallMs(run, now()))}</td>
               <td class="n">{count(run.stepCount)}</td>
               <td class="n">{count(run.tokensUsed)}</td>
-              <td class="n">{money(run.costUsd)}</td>
+              <td class="n">{totalCost(run.costUsd, run.unpricedSteps)}</td>
               <td>
                 {run.parentRunId !== null && (
                   <Link href={runPath(run.parentRunId)} title={`forked from checkpoint ${run.forkedFrom ?? "?"}`}>

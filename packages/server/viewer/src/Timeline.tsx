@@ -114,7 +114,7 @@ const LaneRow = (props: {
         <span class="muted">
           {lane.attempts.length > 1 ? `${lane.attempts.length} attempts · ` : ""}
           {count(lane.stepCount)} steps · {count(lane.tokensUsed)} tok ·{" "}
-          {totalCost(lane.costUsd, lane.unknownCost || view.unknownCostLanes.has(lane.name))}
+          {totalCost(lane.costUsd, lane.unpricedSteps)}
         </span>
       </div>
       <div class="track" style={{ height: `${height}px` }}>

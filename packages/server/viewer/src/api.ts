@@ -26,6 +26,7 @@ export interface Checkpoint extends CheckpointLike, CheckpointState {
   readonly stepCount: number
   readonly tokensUsed: number
   readonly costUsd: number | null
+  readonly unpricedSteps?: number | undefined
   readonly agents: ReadonlyArray<{ readonly name: string; readonly agentId: string; readonly state: Record<string, unknown> }>
 }
 /** The diff of two checkpoints. */

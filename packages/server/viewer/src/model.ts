@@ -34,10 +34,6 @@ export interface View {
   /** Runs with more steps than this draw lanes on a canvas instead of one element per step. */
   readonly canvas: boolean
   readonly replayedCount: number
-  /** Executed steps whose cost is unknown (a model missing from the price table). */
-  readonly unknownCostCount: number
-  /** The lanes with such a step. */
-  readonly unknownCostLanes: ReadonlySet<string>
 }
 
 /** The most steps drawn as elements in the lanes. */
@@ -79,16 +75,10 @@ export const viewOf = (data: RunData, scaleOf?: Scale): View => {
   const stepsByLane = new Map<string, Array<Summary>>()
   const byId = new Map<string, Summary>()
   let replayedCount = 0
-  let unknownCostCount = 0
-  const unknownCostLanes = new Set<string>()
   for (const step of steps) {
     byId.set(step.id, step)
     const lane = places.get(step.agentId)?.lane.name ?? "?"
     if (step.replayed) replayedCount++
-    else if (step.costUsd === null) {
-      unknownCostCount++
-      unknownCostLanes.add(lane)
-    }
     const list = stepsByLane.get(lane)
     if (list === undefined) stepsByLane.set(lane, [step])
     else list.push(step)
@@ -118,8 +108,6 @@ export const viewOf = (data: RunData, scaleOf?: Scale): View => {
     replay,
     scale,
     canvas,
-    replayedCount,
-    unknownCostCount,
-    unknownCostLanes
+    replayedCount
   }
 }
