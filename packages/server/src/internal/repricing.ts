@@ -251,7 +251,7 @@ const repricedText = (usd: number | null, notPricedCalls: number): string =>
     ? format.money(usd)
     : `${format.money(usd)} + ${format.count(notPricedCalls)} not priced`
 
-const recordedText = (usd: number | null, unknown: number): string => format.totalCost(usd, unknown > 0)
+const recordedText = (usd: number | null, unknown: number): string => format.totalCost(usd, unknown)
 
 const plural = (n: number, word: string) => `${format.count(n)} ${word}${n === 1 ? "" : "s"}`
 
