@@ -159,8 +159,9 @@ export type TokenCounts = typeof TokenCounts.Type
 
 /**
  * The totals that agents and runs aggregate from their executed steps (a replayed step costs
- * nothing). `costUsd` sums the steps whose cost is known; it is `null` when no step's cost is
- * known but some step's is unknown, so an unknown cost never reads as 0. `unpricedSteps` counts
+ * nothing). `costUsd` sums the steps whose cost is known; it is `null` when some step's cost is
+ * unknown and the known ones add up to nothing (a tool call costs 0 beside an unpriced model
+ * call), so an unknown cost never reads as 0. `unpricedSteps` counts
  * the steps whose cost is unknown: with a number in `costUsd`, the cost is at least that much.
  * `latencyMs` is the sum of the steps' latencies, not the wall time, which is
  * `endedAt - startedAt`.

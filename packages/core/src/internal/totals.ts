@@ -55,7 +55,7 @@ export const toRecord = (totals: MutableTotals): Totals => ({
   cachedInputTokens: totals.cachedInputTokens,
   reasoningTokens: totals.reasoningTokens,
   tokensUsed: totals.tokensUsed,
-  costUsd: totals.unpricedSteps > 0 && totals.unpricedSteps === totals.stepCount ? null : totals.costNanos / 1e9,
+  costUsd: totals.unpricedSteps > 0 && totals.costNanos === 0 ? null : totals.costNanos / 1e9,
   unpricedSteps: totals.unpricedSteps,
   latencyMs: totals.latencyMs
 })

@@ -57,6 +57,13 @@ export const totalsConformance = <R>(makeLayer: BackendLayer<R>, it: Conformance
         assert.isNull(run.inherited ?? null, "a run that is not a fork inherits nothing")
       })))
 
+    it.effect("unknown cost: tool calls that cost nothing beside unpriced model calls leave the cost unknown, not 0", () =>
+      run(Effect.gen(function*() {
+        const { agents, run } = yield* stored("tools", withAgent("tools")(Effect.zipRight(call("lookup", undefined), call("a", null))))
+        assert.deepStrictEqual(totalsOf(run), { stepCount: 2, tokensUsed: 10, costUsd: null, unpricedSteps: 1 })
+        assert.deepStrictEqual(agents.map(totalsOf), [{ stepCount: 2, tokensUsed: 10, costUsd: null, unpricedSteps: 1 }])
+      })))
+
     it.effect("unknown cost: a mixed run costs the known sum, and counts its unpriced steps", () =>
       run(Effect.gen(function*() {
         const { agents, run } = yield* stored(

@@ -171,9 +171,7 @@ export const lanesOf = (
       cachedInputTokens: sum(sorted, (a) => a.cachedInputTokens ?? 0),
       reasoningTokens: sum(sorted, (a) => a.reasoningTokens ?? 0),
       // summed in nano-dollars, as the records were
-      costUsd: unpricedSteps > 0 && unpricedSteps === stepCount
-        ? null
-        : sum(sorted, (a) => Math.round((a.costUsd ?? 0) * 1e9)) / 1e9,
+      costUsd: unknownCost(unpricedSteps, sum(sorted, (a) => Math.round((a.costUsd ?? 0) * 1e9))),
       unpricedSteps,
       latencyMs: sum(sorted, (a) => a.latencyMs),
       order: [seqs.length === 0 ? Infinity : Math.min(...seqs), Math.min(...sorted.map((a) => a.startedAt))]
@@ -184,6 +182,10 @@ export const lanesOf = (
 }
 
 const sum = <A>(items: ReadonlyArray<A>, f: (a: A) => number) => items.reduce((total, item) => total + f(item), 0)
+
+/** A cost summed in nano-dollars, null when nothing known was spent but some cost is unknown (as core's totals). */
+const unknownCost = (unpricedSteps: number, nanos: number): number | null =>
+  unpricedSteps > 0 && nanos === 0 ? null : nanos / 1e9
 
 /** The first seq of each agent's steps. */
 export const firstSeqByAgent = (steps: Iterable<StepLike>): Map<string, number> => {

@@ -37,13 +37,13 @@ const withUnpriced = (record: Json, unpriced: number): Json => ({
 
 const counts = ["stepCount", "inputTokens", "outputTokens", "cachedInputTokens", "reasoningTokens", "tokensUsed"] as const
 
-/** The sum of two totals, cost in nano-dollars, null when no step's cost is known but some is not. */
+/** The sum of two totals, cost in nano-dollars, null when nothing known was spent but some cost is unknown. */
 const sumOf = (a: Json, b: Json | null): Json => {
   const sum: Json = {}
   for (const field of counts) sum[field] = numberOf(a[field]) + numberOf(b?.[field])
   const unpriced = numberOf(a.unpricedSteps) + numberOf(b?.unpricedSteps)
   const nanos = Math.round(numberOf(a.costUsd) * 1e9) + Math.round(numberOf(b?.costUsd) * 1e9)
-  sum.costUsd = unpriced > 0 && unpriced === sum.stepCount ? null : nanos / 1e9
+  sum.costUsd = unpriced > 0 && nanos === 0 ? null : nanos / 1e9
   sum.unpricedSteps = unpriced
   sum.latencyMs = numberOf(a.latencyMs) + numberOf(b?.latencyMs)
   return sum
