@@ -1,22 +1,25 @@
-import type { TestSpecification } from "vitest/node"
-import { BaseSequencer } from "vitest/node"
 import { defineConfig } from "vitest/config"
+import { BaseSequencer, type TestSpecification } from "vitest/node"
 
 /**
- * The files that take longest, longest first (measured: `npx vitest run --reporter=json`). They
+ * The files that take longest, longest first (as `npm test` reports their durations). They
  * start before every other file, so the short ones fill the workers around them and the run does
  * not end with one long file on one worker. vitest orders a run by the durations of the previous
  * one when it has them (node_modules/.vite), else by file size; a fresh clone (CI) has none.
  */
 const longestFirst = [
   "server/test/OutsideInstall.test.ts",
-  "sql/test/crash.test.ts",
   "server/test/FreshClone.test.ts",
-  "server/test/OutboxKill.test.ts",
+  "sql/test/crash.test.ts",
   "server/test/RunsCli.test.ts",
+  "server/test/OutboxKill.test.ts",
   "server/test/Export.test.ts",
+  "server/test/ConformancePg.test.ts",
   "server/test/RetentionCli.test.ts",
-  "server/test/ViewerBrowser.test.ts"
+  "sql/test/PgLayer.test.ts",
+  "server/test/Cli.test.ts",
+  "server/test/Conformance.test.ts",
+  "server/test/Readme.test.ts"
 ]
 
 /** Orders the files as vitest does, with the `longestFirst` files moved ahead in their order. */
