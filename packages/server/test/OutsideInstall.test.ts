@@ -368,7 +368,7 @@ describe("outside install", () => {
         assert.isTrue(checked.ran.code === 0 || checked.ran.stdout.includes("readme/"), `tsc (nodenext) exited with ${checked.ran.code}`)
         assert.isTrue(fs.existsSync(path.join(project.dir, "out", "src", "main.js")))
         expectOk(yield* tsc(project, "tsconfig.bundler.json"), "tsc (bundler)")
-      }), 300_000)
+      }), 600_000) // the README blocks compile here too (one program): the two tests' time
 
     it.effect("the README blocks type-check against the installed packages", () =>
       Effect.gen(function*() {
