@@ -1,46 +1,16 @@
 /**
  * The `multirun` command bundled by esbuild into one ES module (the same code as bin/multirun.js
  * without compiling TypeScript at every start), so that tests can run many commands as
- * processes on a small machine. Written under the package (test-output/, not committed) so the
- * command finds the viewer and node_modules as it does from its sources, and removed when the
- * scope closes.
+ * processes on a small machine. Bundled once per test run by the server's global setup
+ * (cliSetup.ts), which writes it under the package (test-output/, not committed) so the command
+ * finds the viewer and node_modules as it does from its sources, and removes it at the end.
  */
 import { spawnChild } from "@multirun/core/test-utils"
 import { Effect, ExecutionStrategy, Scope } from "effect"
-import { randomBytes } from "node:crypto"
-import * as fs from "node:fs"
-import * as path from "node:path"
+import { inject } from "vitest"
 
-const root = path.join(import.meta.dirname, "..")
-
-/** Bundles the command; the path of the module to run with node, removed with the scope. */
-export const bundleCli: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const { build } = await import("esbuild")
-    const dir = path.join(root, "test-output")
-    fs.mkdirSync(dir, { recursive: true })
-    const outfile = path.join(dir, `multirun-${process.pid}-${randomBytes(4).toString("hex")}.mjs`)
-    await build({
-      stdin: {
-        contents: `import { main } from "./src/Cli.ts"\nmain(process.argv)\n`,
-        resolveDir: root,
-        sourcefile: "cli-entry.ts",
-        loader: "ts"
-      },
-      bundle: true,
-      platform: "node",
-      conditions: ["@multirun/source"],
-      format: "esm",
-      target: "node20",
-      outfile,
-      external: ["better-sqlite3", "pg-native", "esbuild"],
-      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-      logLevel: "warning"
-    })
-    return outfile
-  }),
-  (outfile) => Effect.sync(() => fs.rmSync(outfile, { force: true }))
-)
+/** The path of the bundled command, to run with node (made by cliSetup.ts, shared by every test file). */
+export const bundleCli: Effect.Effect<string> = Effect.sync(() => inject("multirunCli"))
 
 /**
  * `multirun serve --db FILE` as a process a test can kill and start again: the returned effect
