@@ -1,9 +1,8 @@
 /**
  * The reads of the run viewer that a `MultiRunClient` does not offer: runs searched and paged
  * by cursor, a run's steps paged by `seq`, and step summaries (no input and output) for the
- * timeline of a big run. Straight SQL over the store's tables (`@multirun/sql`'s `Migrations`,
- * schema version 4; runs read by its `RunRows`, stalled ones judged on the database's clock;
- * steps decoded and validated by its `StepRows`), on SQLite and PostgreSQL.
+ * timeline of a big run. Read by `@multirun/sql` (runs by its `RunRows`, stalled ones judged on
+ * the database's clock; steps by its `StepRows`), on SQLite and PostgreSQL.
  *
  * @since 0.2.0
  */
@@ -15,7 +14,6 @@ import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/Step"
 import * as RunRows from "@multirun/sql/RunRows"
 import * as StepRows from "@multirun/sql/StepRows"
-import { backendError } from "@multirun/sql/StoreError"
 import { Context, Effect, Layer } from "effect"
 
 /**
@@ -64,41 +62,17 @@ export class Queries extends Context.Tag("@multirun/server/Views/Queries")<Queri
  *
  * @since 0.2.0
  */
-export const makeQueries: Effect.Effect<QueriesService, never, SqlClient.SqlClient> = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const stepsWhere = (project: string, runId: string, query: StepsQuery) =>
-    sql.and([
-      sql`project = ${project}`,
-      sql`run_id = ${StepRows.runKey(runId)}`,
-      ...(query.afterSeq === undefined ? [] : [sql`seq > ${query.afterSeq}`])
-    ])
-  const limitOf = (query: StepsQuery) => query.limit ?? 1_000_000_000
-  return Queries.of({
-    listRuns: (project, { cursor, ...query }) =>
-      RunRows.select(sql, project, { ...query, after: cursor === undefined ? undefined : Api.parseRunsCursor(cursor) })
-        .values.pipe(
-          Effect.mapError(backendError("listRuns")),
-          Effect.flatMap((rows) => RunRows.decode("listRuns", rows))
-        ),
-    listSteps: (project, runId, query) =>
-      sql`SELECT ${StepRows.columns(sql)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
-        ORDER BY seq LIMIT ${limitOf(query)}`.values.pipe(
-        Effect.mapError(backendError("listSteps")),
-        Effect.flatMap((rows) => StepRows.decode("listSteps", rows))
-      ),
-    listSummaries: (project, runId, query) =>
-      sql`SELECT ${StepRows.summaryColumns(sql)} FROM multirun_steps WHERE ${stepsWhere(project, runId, query)}
-        ORDER BY seq LIMIT ${limitOf(query)}`.values.pipe(
-        Effect.mapError(backendError("listSummaries")),
-        Effect.flatMap((rows) => StepRows.decodeSummaries("listSummaries", rows))
-      ),
-    runExists: (project, runId) =>
-      sql`SELECT 1 FROM multirun_runs WHERE project = ${project} AND id = ${runId}`.values.pipe(
-        Effect.mapError(backendError("getRun")),
-        Effect.map((rows) => rows.length > 0)
-      )
-  })
-})
+export const makeQueries: Effect.Effect<QueriesService, never, SqlClient.SqlClient> = Effect.map(
+  SqlClient.SqlClient,
+  (sql) =>
+    Queries.of({
+      listRuns: (project, { cursor, ...query }) =>
+        RunRows.list(sql, project, { ...query, after: cursor === undefined ? undefined : Api.parseRunsCursor(cursor) }),
+      listSteps: (project, runId, query) => StepRows.page(sql, project, runId, query),
+      listSummaries: (project, runId, query) => StepRows.summaryPage(sql, project, runId, query),
+      runExists: (project, runId) => RunRows.exists(sql, project, runId)
+    })
+)
 
 /**
  * The queries over the `SqlClient` in context.

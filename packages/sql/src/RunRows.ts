@@ -7,14 +7,14 @@
  * @since 0.3.0
  */
 import type { SqlClient } from "@effect/sql/SqlClient"
-import type { Statement } from "@effect/sql/Statement"
 import type { BackendError } from "@multirun/core/Errors"
 import type * as Run from "@multirun/core/Run"
-import type { Effect } from "effect"
+import { Effect } from "effect"
 import * as Queries from "./internal/queries.js"
+import { backendError } from "./StoreError.js"
 
 /**
- * Which runs {@link select} reads: a run filter, plus `search` (text the name contains, in any
+ * Which runs {@link list} reads: a run filter, plus `search` (text the name contains, in any
  * case, or a tag equals) and `after` (the page after that run, newest first).
  *
  * @since 0.3.0
@@ -22,22 +22,25 @@ import * as Queries from "./internal/queries.js"
 export type Query = Queries.RunsQuery
 
 /**
- * The statement that reads a project's runs for a query, newest first (`startedAt`, then `id`,
- * descending), at most `limit` (default 100): run it with `.values` and pass the rows to
- * {@link decode}.
+ * A project's runs for a query, newest first (`startedAt`, then `id`, descending), at most
+ * `limit` (default 100), each validated: a corrupt row is `BackendError("Corrupt")` naming the
+ * table and the run id.
  *
  * @since 0.3.0
  */
-export const select = (sql: SqlClient, project: string, query: Query): Statement<unknown> =>
-  Queries.selectRuns(sql, project, query)
+export const list = (sql: SqlClient, project: string, query: Query): Effect.Effect<Array<Run.Encoded>, BackendError> =>
+  Queries.selectRuns(sql, project, query).values.pipe(
+    Effect.mapError(backendError("listRuns")),
+    Effect.flatMap((rows) => Queries.decodeRuns("listRuns", rows))
+  )
 
 /**
- * The runs of rows read with {@link select}, each validated: a corrupt row is
- * `BackendError("Corrupt")` naming the table and the run id, `operation` the read.
+ * Whether the project has a run with this id.
  *
  * @since 0.3.0
  */
-export const decode = (
-  operation: string,
-  rows: ReadonlyArray<ReadonlyArray<unknown>>
-): Effect.Effect<Array<Run.Encoded>, BackendError> => Queries.decodeRuns(operation, rows)
+export const exists = (sql: SqlClient, project: string, runId: string): Effect.Effect<boolean, BackendError> =>
+  sql`SELECT 1 FROM multirun_runs WHERE project = ${project} AND id = ${runId}`.values.pipe(
+    Effect.mapError(backendError("getRun")),
+    Effect.map((rows) => rows.length > 0)
+  )

@@ -1,8 +1,8 @@
 /**
  * How the store keeps a step in a row of `multirun_steps` (schema version 4: a column per
- * field, ids and the input hash as bytes), for readers that query that table with SQL of their
- * own, such as the server's viewer pages: the columns to select, a run id as the table stores
- * it, and the readers that decode and validate the rows.
+ * field, ids and the input hash as bytes): the pages of a run's steps the server's viewer reads,
+ * and for readers that query that table with SQL of their own the columns to select, a run id
+ * as the table stores it, and the readers that decode and validate the rows.
  *
  * @since 0.2.0
  */
@@ -11,7 +11,8 @@ import type { Fragment } from "@effect/sql/Statement"
 import { Api } from "@multirun/core"
 import type { BackendError } from "@multirun/core/Errors"
 import type * as Step from "@multirun/core/Step"
-import { type Effect, Schema } from "effect"
+import { Effect, Schema } from "effect"
+import { backendError } from "./StoreError.js"
 import { dialectOf, parseRows, type RowReader, stepRows } from "./internal/queries.js"
 import * as Internal from "./internal/stepRows.js"
 
@@ -86,3 +87,57 @@ export const bind = (project: string, step: Step.Encoded): Array<unknown> => {
   Internal.bindStep(params, project, step)
   return params
 }
+
+/**
+ * Which steps of a run a page holds: those with `seq > afterSeq` (all when absent), at most
+ * `limit` (all when absent), in `seq` order.
+ *
+ * @since 0.3.0
+ */
+export interface Page {
+  readonly afterSeq?: number | undefined
+  readonly limit?: number | undefined
+}
+
+/** The rows of a page of a run's steps, `columns` selected. */
+const pageRows = (sql: SqlClient, selected: Fragment, project: string, runId: string, page: Page) =>
+  sql`SELECT ${selected} FROM multirun_steps WHERE ${
+    sql.and([
+      sql`project = ${project}`,
+      sql`run_id = ${runKey(runId)}`,
+      ...(page.afterSeq === undefined ? [] : [sql`seq > ${page.afterSeq}`])
+    ])
+  } ORDER BY seq LIMIT ${page.limit ?? 1_000_000_000}`.values
+
+/**
+ * A page of the steps of a project's run, each validated like {@link decode}.
+ *
+ * @since 0.3.0
+ */
+export const page = (
+  sql: SqlClient,
+  project: string,
+  runId: string,
+  page: Page
+): Effect.Effect<Array<Step.Encoded>, BackendError> =>
+  pageRows(sql, columns(sql), project, runId, page).pipe(
+    Effect.mapError(backendError("listSteps")),
+    Effect.flatMap((rows) => decode("listSteps", rows))
+  )
+
+/**
+ * A page of the step summaries (no input and output) of a project's run, validated like
+ * {@link decodeSummaries}: the timeline of a big run.
+ *
+ * @since 0.3.0
+ */
+export const summaryPage = (
+  sql: SqlClient,
+  project: string,
+  runId: string,
+  page: Page
+): Effect.Effect<Array<Api.StepSummary>, BackendError> =>
+  pageRows(sql, summaryColumns(sql), project, runId, page).pipe(
+    Effect.mapError(backendError("listSummaries")),
+    Effect.flatMap((rows) => decodeSummaries("listSummaries", rows))
+  )

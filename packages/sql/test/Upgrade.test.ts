@@ -1,7 +1,8 @@
 /**
  * Databases made by multirun 0.1, by schema version 3 and by 0.2.0 (schema 4) open with this
  * version and read the same records; steps written after the upgrade keep their parent and drift;
- * run and agent totals of 0.2.0 learn their unknown costs and what forks inherit (migration 7).
+ * run and agent totals of 0.2.0 learn their unknown costs and what forks inherit (migration 7); a
+ * database already at the current version is only read when opened.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
@@ -164,3 +165,30 @@ for (const version of ["0.1", "schema 3", "0.2.0 (schema 4)"] as const) {
       }))
   })
 }
+
+describe("a database already at the current schema version", () => {
+  it.scopedLive("SQLite: opening it again writes nothing to the schema's own tables", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempFile()
+      yield* Effect.scoped(Layer.build(SqliteLayer({ filename })))
+      // every write to the version table or the migrations' own table from here on is logged
+      yield* Effect.provide(
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`CREATE TABLE write_log (what TEXT)`
+          for (const table of ["multirun_meta", "multirun_migrations"]) {
+            for (const event of ["INSERT", "UPDATE", "DELETE"]) {
+              yield* sql.unsafe(`CREATE TRIGGER log_${table}_${event} AFTER ${event} ON ${table}
+                BEGIN INSERT INTO write_log VALUES ('${event} ${table}'); END`)
+            }
+          }
+        }),
+        SqliteClient.layer({ filename })
+      )
+      const logged = yield* Effect.scoped(Effect.flatMap(
+        Layer.build(SqliteLayer({ filename })),
+        (context) => Effect.provide(Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ what: string }>`SELECT what FROM write_log`), context)
+      ))
+      assert.deepStrictEqual(logged, [])
+    }))
+})

@@ -8,7 +8,7 @@ import { type BackendError, CheckpointError } from "../Errors.js"
 import type { MultiRunClientService } from "../MultiRunClient.js"
 import type * as Step from "../StepRecord.js"
 import { holdsMarker } from "./redaction.js"
-import { type KeyCalls, place, type Slot, type Timeline } from "./replay.js"
+import { type KeyCalls, keyCallsOf, placeAt, type Slot, type Timeline } from "./replay.js"
 import * as Totals from "./totals.js"
 
 const decodeCheckpoint = Schema.decodeUnknownEither(Checkpoint.Checkpoint)
@@ -120,7 +120,7 @@ const legacyTimeline = (
 ): void => {
   for (const step of steps) {
     if (step.status !== "completed" || step.replayed || !Checkpoint.covers(checkpoint.covered, step.seq)) continue
-    place(timeline, names.get(step.agentId) ?? "", step.name, keyOf(step), Number.MAX_SAFE_INTEGER, slotOf(step, true))
+    placeAt(keyCallsOf(timeline, names.get(step.agentId) ?? "", step.name, keyOf(step)), Number.MAX_SAFE_INTEGER, slotOf(step, true))
   }
 }
 
@@ -149,17 +149,6 @@ const callsOf = (
     if (!stored.has(p.seq) && Checkpoint.covers(segments, p.seq)) calls.push({ seq: p.seq, step: undefined, pending: p })
   }
   return calls.sort((a, b) => a.seq - b.seq)
-}
-
-/** The places of a key in the timeline, made empty when it has none yet. */
-const callsOfKey = (timeline: Timeline, agentName: string, name: string, key: string): KeyCalls => {
-  let steps = timeline.get(agentName)
-  if (steps === undefined) timeline.set(agentName, steps = new Map())
-  let keys = steps.get(name)
-  if (keys === undefined) steps.set(name, keys = new Map())
-  let calls = keys.get(key)
-  if (calls === undefined) keys.set(key, calls = { slots: [], calls: 0 })
-  return calls
 }
 
 /**
@@ -206,13 +195,12 @@ const foldSegments = (
     const agentId = step?.agentId ?? pending!.agentId
     const name = step?.name ?? pending!.name
     const agentName = names.get(agentId) ?? ""
-    const key = callsOfKey(timeline, agentName, name, step !== undefined ? keyOf(step) : keyOfPending(pending!))
-    const slots = key.slots
+    const key = keyCallsOf(timeline, agentName, name, step !== undefined ? keyOf(step) : keyOfPending(pending!))
     const counted = occurrences.get(key) ?? 0
     const occurrence = step?.occurrence ?? pending?.occurrence ?? counted
     if (occurrence + 1 > counted) occurrences.set(key, occurrence + 1)
     if (step === undefined) {
-      placeAt(slots, occurrence, {
+      placeAt(key, occurrence, {
         id: "",
         runId: checkpoint.runId,
         hash: pending!.inputHash,
@@ -225,25 +213,19 @@ const foldSegments = (
       })
       continue
     }
-    const existing = slots[occurrence]
+    const existing = key.slots[occurrence]
     if (step.replayed && existing !== undefined) {
       if (nested) lastCall.set(existing, step)
       continue
     }
     const slot = slotOf(step, step.status === "completed" && Checkpoint.covers(checkpoint.covered, seq))
-    placeAt(slots, occurrence, slot)
+    placeAt(key, occurrence, slot)
     if (nested) {
       recordOf.set(slot, step)
       lastCall.set(slot, step)
     }
   }
   if (nested) absorb(timeline, checkpoint.runId, calls, recordOf, lastCall)
-}
-
-/** Puts a place at `occurrence` among the places of its key (or after the last one). */
-const placeAt = (slots: Array<Slot>, occurrence: number, slot: Slot): void => {
-  if (occurrence < slots.length) slots[occurrence] = slot
-  else slots.push(slot)
 }
 
 /**

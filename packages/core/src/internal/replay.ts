@@ -74,22 +74,20 @@ export interface Drifted {
   readonly suspect: Suspect
 }
 
-/** Adds a place to a timeline: the `occurrence`-th call of its key (or the next one). */
-export const place = (
-  timeline: Timeline,
-  agentName: string,
-  name: string,
-  key: string,
-  occurrence: number,
-  slot: Slot
-): void => {
+/** The places of a key in a timeline, made empty when it has none yet. */
+export const keyCallsOf = (timeline: Timeline, agentName: string, name: string, key: string): KeyCalls => {
   let steps = timeline.get(agentName)
   if (steps === undefined) timeline.set(agentName, steps = new Map())
   let keys = steps.get(name)
   if (keys === undefined) steps.set(name, keys = new Map())
-  const calls = keys.get(key)
-  if (calls === undefined) keys.set(key, { slots: [slot], calls: 0 })
-  else if (occurrence < calls.slots.length) calls.slots[occurrence] = slot
+  let calls = keys.get(key)
+  if (calls === undefined) keys.set(key, calls = { slots: [], calls: 0 })
+  return calls
+}
+
+/** Puts a place as the `occurrence`-th call of its key (or after the last one). */
+export const placeAt = (calls: KeyCalls, occurrence: number, slot: Slot): void => {
+  if (occurrence < calls.slots.length) calls.slots[occurrence] = slot
   else calls.slots.push(slot)
 }
 

@@ -335,8 +335,7 @@ export class RunState implements Owned {
 
   /** Ends the run once: cut-off steps and open agents are recorded, then the run record. */
   end(ending: Ending): Effect.Effect<void, BackendError> {
-    return Effect.suspend(() => {
-      if (this.reading !== undefined && !this.reading.succeeded) return this.reading.after(() => this.end(ending))
+    return this.afterReading(() => {
       if (this.ending !== undefined) return Effect.void
       this.ending = ending
       this.endedAt = this.now()
@@ -355,8 +354,9 @@ export class RunState implements Owned {
   /** Records the run's end from the exit of its program, flushes the backend, releases the lease. */
   finish(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, BackendError> {
     // a resume whose records could not be read leaves the stored run as it was
-    if (this.reading?.failed === true) return release(this)
-    const finished = Effect.zipRight(this.end(endingOf(exit)), this.client.flush).pipe(Effect.ensuring(release(this)))
+    const finished = this.reading?.failed === true
+      ? release(this)
+      : Effect.zipRight(this.end(endingOf(exit)), this.client.flush).pipe(Effect.ensuring(release(this)))
     const telemetry = this.telemetry
     return telemetry === undefined ? finished : Effect.ensuring(finished, Effect.sync(() => telemetry.closeRun(this, exit)))
   }
