@@ -20,6 +20,7 @@ import { replayConformance } from "./replay.js"
 import { replayProperty } from "./replayProperty.js"
 import { valueConformance } from "./values.js"
 import { jsonValueConformance } from "./conformanceValues.js"
+import { onBackend } from "./backend.js"
 
 /**
  * A backend under test: a fresh layer per test. `R` is what building it needs, e.g. the server
@@ -74,8 +75,7 @@ export const conformance = <R = never>(
   makeLayer: BackendLayer<R>,
   it: ConformanceIt<R> = defaultIt as ConformanceIt<any>
 ): void => {
-  const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
-    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints, never, R>)
+  const run = onBackend(makeLayer)
 
   describe(`conformance: ${name}`, () => {
     describe("runs", () => {

@@ -4,8 +4,7 @@
  * and never stored. Called by `conformance`, so it holds on every backend.
  */
 import { assert, describe } from "@effect/vitest"
-import { Clock, Effect, type Layer, Option, Schema, TestClock, TestServices } from "effect"
-import type { Checkpoints } from "../../src/Checkpoints.js"
+import { Clock, Effect, Option, Schema, TestClock, TestServices } from "effect"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
 import * as Lease from "../../src/Lease.js"
 import * as Run from "../../src/Run.js"
@@ -13,6 +12,7 @@ import { RunContext, withRun } from "../../src/RunContext.js"
 import type { BackendLayer, ConformanceIt } from "./conformance.js"
 import { lapse } from "./leases.js"
 import { runRecord } from "./records.js"
+import { onBackend } from "./backend.js"
 
 const minute = 60_000
 const deadOwner = "pid 4242 on gone-host (deadbeef)"
@@ -51,8 +51,7 @@ const names = (runs: ReadonlyArray<Run.Encoded>) => runs.map((run) => run.name)
 
 /** Registers the stalled-run tests for one backend. */
 export const stalledConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<R>): void => {
-  const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
-    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints, never, R>)
+  const run = onBackend(makeLayer)
 
   describe("stalled runs", () => {
     it.effect("a running run whose lease expired reads as stalled, with its owner and last sighting; filters see it", () =>

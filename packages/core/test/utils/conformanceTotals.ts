@@ -5,7 +5,7 @@
  * backend.
  */
 import { assert, describe } from "@effect/vitest"
-import { Effect, type Layer, Option, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { withAgent } from "../../src/AgentContext.js"
 import { Checkpoints } from "../../src/Checkpoints.js"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
@@ -13,6 +13,7 @@ import { RunContext, withRun } from "../../src/RunContext.js"
 import * as Run from "../../src/Run.js"
 import * as Step from "../../src/Step.js"
 import type { BackendLayer, ConformanceIt } from "./conformance.js"
+import { onBackend } from "./backend.js"
 
 /** A step with the given cost: a number, `null` (a model without a price), or no usage at all. */
 const call = (name: string, costUsd: number | null | undefined) =>
@@ -34,8 +35,7 @@ const totalsOf = (t: typeof Run.Run.Encoded | NonNullable<typeof Run.Run.Encoded
 
 /** Registers the totals tests for one backend. */
 export const totalsConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<R>): void => {
-  const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
-    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints, never, R>)
+  const run = onBackend(makeLayer)
 
   /** Runs `program` as a new run and returns the run and its agents as stored. */
   const stored = <E>(name: string, program: Effect.Effect<unknown, E, RunContext>) =>

@@ -5,9 +5,8 @@
  * holds on every backend.
  */
 import { assert, describe } from "@effect/vitest"
-import { Data, Effect, Exit, type Layer, Option, Schema } from "effect"
+import { Data, Effect, Exit, Option, Schema } from "effect"
 import { AgentContext, withAgent } from "../../src/AgentContext.js"
-import type { Checkpoints } from "../../src/Checkpoints.js"
 import { sha256 } from "../../src/internal/canonical.js"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
 import { RunContext, withRun } from "../../src/RunContext.js"
@@ -16,6 +15,7 @@ import * as StateKey from "../../src/StateKey.js"
 import * as Step from "../../src/Step.js"
 import type { BackendLayer, ConformanceIt } from "./conformance.js"
 import { stopAfter, stoppedValue } from "./Stopped.js"
+import { onBackend } from "./backend.js"
 
 /** A typed failure with fields, as users write them. */
 class Declined extends Data.TaggedError("Declined")<{
@@ -28,8 +28,7 @@ const declined = new Declined({ reason: "card expired", retryAfter: 30, detail: 
 
 /** Registers the JSON-semantics and error-record tests for one backend. */
 export const jsonValueConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<R>): void => {
-  const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
-    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints, never, R>)
+  const run = onBackend(makeLayer)
 
   /** Runs `program` once, then resumes the run from its latest checkpoint and runs it again. */
   const twice = <A, E>(name: string, program: Effect.Effect<A, E, RunContext>) =>

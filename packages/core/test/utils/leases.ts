@@ -5,14 +5,14 @@
  * that must expire is a short one and `lapse` moves both clocks.
  */
 import { assert, describe } from "@effect/vitest"
-import { Cause, Deferred, type Duration, Effect, Exit, Fiber, type Layer, Logger, Option, TestClock, TestServices } from "effect"
-import type { Checkpoints } from "../../src/Checkpoints.js"
+import { Cause, Deferred, type Duration, Effect, Exit, Fiber, Logger, Option, TestClock, TestServices } from "effect"
 import { BackendError, RunError } from "../../src/Errors.js"
 import * as Lease from "../../src/Lease.js"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
 import { RunContext, withRun } from "../../src/RunContext.js"
 import * as Step from "../../src/Step.js"
 import type { BackendLayer, ConformanceIt } from "./conformance.js"
+import { onBackend } from "./backend.js"
 
 /** The typed failure of an exit (not a defect, not an interruption). */
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
@@ -65,8 +65,7 @@ const work = (name: string, executed: Map<string, number>) =>
 
 /** Registers the ownership tests for one backend. */
 export const leaseConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<R>): void => {
-  const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
-    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints, never, R>)
+  const run = onBackend(makeLayer)
 
   describe("ownership", () => {
     it.effect("a live owner makes a resume RunError(Locked) before any step; once its lease expires, a resume proceeds", () =>

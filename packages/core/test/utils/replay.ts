@@ -5,9 +5,8 @@
  * reach a recorded checkpoint again. Called by `conformance`, so it holds on every backend.
  */
 import { assert, describe } from "@effect/vitest"
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, type Layer, Logger, Option, TestClock } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Logger, Option, TestClock } from "effect"
 import { AgentContext, withAgent } from "../../src/AgentContext.js"
-import type { Checkpoints } from "../../src/Checkpoints.js"
 import { RunError } from "../../src/Errors.js"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
 import { RunContext, type RunContextService, withRun } from "../../src/RunContext.js"
@@ -15,6 +14,7 @@ import * as Step from "../../src/Step.js"
 import { StepContext } from "../../src/StepContext.js"
 import type { BackendLayer, ConformanceIt } from "./conformance.js"
 import { eventually } from "./Eventually.js"
+import { onBackend } from "./backend.js"
 
 /** Counts executions of step bodies by key. */
 const executions = () => {
@@ -45,8 +45,7 @@ const joinMovingClock = <A, E>(fiber: Fiber.Fiber<A, E>) =>
 
 /** Registers the replay and run-life tests for one backend. */
 export const replayConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<R>): void => {
-  const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
-    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints, never, R>)
+  const run = onBackend(makeLayer)
 
   /**
    * Starts `program` as a run in a fiber, waits until `ready` says enough of it ran, takes a

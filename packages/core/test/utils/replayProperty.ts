@@ -8,13 +8,13 @@
  * Called by `conformance`, so it holds on every backend.
  */
 import { assert, describe } from "@effect/vitest"
-import { Deferred, Duration, Effect, FastCheck as fc, Fiber, type Layer, Option, TestClock, TestServices } from "effect"
+import { Deferred, Duration, Effect, FastCheck as fc, Fiber, Option, TestClock, TestServices } from "effect"
 import { withAgent } from "../../src/AgentContext.js"
-import type { Checkpoints } from "../../src/Checkpoints.js"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
 import { RunContext, withRun } from "../../src/RunContext.js"
 import * as Step from "../../src/Step.js"
 import type { BackendLayer, ConformanceIt } from "./conformance.js"
+import { onBackend } from "./backend.js"
 
 /** One call of a generated program. */
 interface Call {
@@ -75,8 +75,7 @@ const advanceUntil = (done: Effect.Effect<boolean>, what: string) =>
 
 /** Registers the property for one backend. */
 export const replayProperty = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<R>, numRuns: number): void => {
-  const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
-    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints, never, R>)
+  const run = onBackend(makeLayer)
 
   describe("replay property", () => {
     it.effect.prop(

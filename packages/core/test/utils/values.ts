@@ -4,14 +4,14 @@
  * `conformance`, so it holds on every backend.
  */
 import { assert, describe } from "@effect/vitest"
-import { Effect, Exit, type Layer, Option } from "effect"
+import { Effect, Exit, Option } from "effect"
 import { withAgent } from "../../src/AgentContext.js"
 import type { BackendLayer, ConformanceIt } from "./conformance.js"
-import type { Checkpoints } from "../../src/Checkpoints.js"
 import { MultiRunClient } from "../../src/MultiRunClient.js"
 import { RunContext, type RunContextService, withRun } from "../../src/RunContext.js"
 import * as Step from "../../src/Step.js"
 import { StepContext } from "../../src/StepContext.js"
+import { onBackend } from "./backend.js"
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (Exit.isSuccess(exit)) return assert.fail("expected a failure")
@@ -23,8 +23,7 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
 
 /** Registers the value tests for one backend. */
 export const valueConformance = <R>(makeLayer: BackendLayer<R>, it: ConformanceIt<R>): void => {
-  const run = <A, E>(effect: Effect.Effect<A, E, MultiRunClient | Checkpoints>) =>
-    Effect.provide(effect, makeLayer() as Layer.Layer<MultiRunClient | Checkpoints, never, R>)
+  const run = onBackend(makeLayer)
 
   describe("bad values", () => {
     it.effect("non-finite or negative usage fails its step with SerializationError naming the field", () =>
