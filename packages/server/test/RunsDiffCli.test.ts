@@ -166,7 +166,7 @@ layer(Layer.merge(fixtureLayer, layerSqlite()), { excludeTestServices: true, tim
         Effect.promise(() =>
           fetch(`${server.url}/api${path}`, { headers: { authorization: `Bearer ${key}` } }).then(async (r) => ({
             status: r.status,
-            body: await r.json()
+            body: await r.json() as any
           }))
         )
       const [own, mixed] = yield* Effect.all([get(`/runs/${v1}/diff/${v2}`), get(`/runs/${v1}/diff/${other.v1}`)])
