@@ -113,6 +113,7 @@ export const RunRef = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
   status: Schema.String,
+  tags: Schema.Array(Schema.String),
   parentRunId: Schema.NullOr(Schema.String)
 })
 

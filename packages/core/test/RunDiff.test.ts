@@ -7,7 +7,13 @@ import * as RunDiff from "../src/RunDiff.js"
 import type * as Step from "../src/Step.js"
 import { stepRecord } from "./utils/records.js"
 
-const run = (id: string, parentRunId: string | null = null): RunDiff.RunRef => ({ id, name: id, status: "completed", parentRunId })
+const run = (id: string, parentRunId: string | null = null): RunDiff.RunRef => ({
+  id,
+  name: id,
+  status: "completed",
+  tags: [],
+  parentRunId
+})
 const agents = [{ id: "ag-planner", name: "planner" }, { id: "ag-worker", name: "worker" }]
 
 /** A step of `runId` by `agent` with the input and output given as values. */

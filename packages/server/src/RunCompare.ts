@@ -39,7 +39,7 @@ const sideOf = <E>(reads: Reads<E>, run: Run.Encoded, other: Run.Encoded) =>
       ? yield* reads.getCheckpoint(run.forkedFrom)
       : Option.none()
     return {
-      run: { id: run.id, name: run.name, status: run.status, parentRunId: run.parentRunId ?? null },
+      run: { id: run.id, name: run.name, status: run.status, tags: run.tags, parentRunId: run.parentRunId ?? null },
       agents,
       steps,
       inherits: Option.getOrUndefined(Option.map(checkpoint, (c) => ({ runId: c.runId, covered: c.covered })))

@@ -11,6 +11,7 @@ import type * as RunDiff from "@multirun/core/RunDiff"
 import { Console, Effect } from "effect"
 import { withHelp } from "./internal/commandLine.js"
 import * as format from "./internal/format.js"
+import { differs } from "./internal/compareModel.js"
 import * as RunCompare from "./RunCompare.js"
 import * as RunsCli from "./RunsCli.js"
 
@@ -20,35 +21,9 @@ class RunNotFound extends Error {}
 /** `#3 completed` (the step's `seq` and status), `—` for no step. */
 const sideCell = (side: RunDiff.StepSide | null): string => side === null ? "—" : `#${side.seq} ${side.status}`
 
-/** The paths of a change: the first, and how many more. */
-const paths = (found: ReadonlyArray<string>): string =>
-  found.length === 0 ? "" : ` (${found[0]}${found.length > 1 ? `, +${found.length - 1}` : ""})`
-
-/**
- * What differs in a row: `only in A`, `only in B`, `inherited` (a fork's step of its parent),
- * `same`, or the changes (`input (input.q), output (output.text, +2), status completed → failed,
- * model m1 → m2`).
- *
- * @since 0.3.0
- */
-export const differsCell = (row: RunDiff.Row): string => {
-  if (row.b === null) return "only in A"
-  if (row.a === null) return "only in B"
-  if (row.inherited) return "inherited"
-  if (row.changes.length === 0) return "same"
-  return row.changes.map((change) => {
-    switch (change) {
-      case "input":
-        return `input${paths(row.inputPaths)}`
-      case "output":
-        return `output${paths(row.outputPaths)}`
-      case "status":
-        return `status ${row.a!.status} → ${row.b!.status}`
-      case "model":
-        return `model ${row.a!.model ?? "none"} → ${row.b!.model ?? "none"}`
-    }
-  }).join(", ")
-}
+/** `draft  completed  ID  tags v1`: a run of a compare. */
+const runLine = (run: RunDiff.RunRef): string =>
+  `${run.name}  ${run.status}  ${run.id}${run.tags.length === 0 ? "" : `  tags ${run.tags.join(", ")}`}`
 
 /** A delta's cells: steps, latency, tokens and cost, each `A → B (Δ)`. */
 const deltaCells = (delta: RunDiff.Delta): Array<string> => [
@@ -67,8 +42,8 @@ const deltaCells = (delta: RunDiff.Delta): Array<string> => [
  * @since 0.3.0
  */
 export const render = (diff: RunDiff.RunDiff): Array<string> => [
-  `A  ${diff.a.name}  ${diff.a.status}  ${diff.a.id}`,
-  `B  ${diff.b.name}  ${diff.b.status}  ${diff.b.id}${diff.b.parentRunId === diff.a.id ? "  (fork of A)" : ""}`,
+  `A  ${runLine(diff.a)}${diff.a.parentRunId === diff.b.id ? "  (fork of B)" : ""}`,
+  `B  ${runLine(diff.b)}${diff.b.parentRunId === diff.a.id ? "  (fork of A)" : ""}`,
   `${format.count(diff.differing)} of ${format.count(diff.rows.length)} steps differ`,
   "",
   format.table(
@@ -79,7 +54,7 @@ export const render = (diff: RunDiff.RunDiff): Array<string> => [
       String(row.occurrence + 1),
       sideCell(row.a),
       sideCell(row.b),
-      differsCell(row),
+      differs(row),
       format.signedDuration(row.latencyMs),
       format.signedCount(row.tokensUsed),
       format.signedMoney(row.costUsd)

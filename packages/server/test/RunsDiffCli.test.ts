@@ -43,8 +43,8 @@ const cli = (args: ReadonlyArray<string>) => Effect.flatMap(DiffFixture, ({ bin,
 
 /** The lines `runs diff v1 v2` prints (the two runs' ids aside). */
 const draftLines = (v1: string, v2: string) => [
-  `A  draft  completed  ${v1}`,
-  `B  draft  completed  ${v2}`,
+  `A  draft  completed  ${v1}  tags v1`,
+  `B  draft  completed  ${v2}  tags v2`,
   "6 of 7 steps differ",
   "",
   "AGENT       STEP       #  A             B             DIFFERS                                                                        LATENCY  TOKENS  COST",

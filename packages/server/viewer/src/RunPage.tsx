@@ -4,7 +4,7 @@ import { resumeCode, wallMs } from "../../src/internal/runModel.js"
 import { CheckpointsPanel } from "./CheckpointsPanel.js"
 import { count, duration, localTime, now, shortId, tokenSplit, totalCost } from "./format.js"
 import { viewOf } from "./model.js"
-import { Link, type Location, navigate, runPath } from "./router.js"
+import { comparePath, Link, type Location, navigate, runPath } from "./router.js"
 import { StatusBadge } from "./RunsPage.js"
 import { StepDetail } from "./StepDetail.js"
 import { indexOfSeq, StepsTable } from "./StepsTable.js"
@@ -80,7 +80,13 @@ export const RunPage = (props: { runId: string; location: Location }) => {
           )}
           {run.tags.length > 0 && <div><dt>tags</dt><dd>{run.tags.map((t) => <span class="tag">{t}</span>)}</dd></div>}
           {run.parentRunId !== null && (
-            <div><dt>forked from</dt><dd><Link href={runPath(run.parentRunId)}>run {shortId(run.parentRunId)}</Link></dd></div>
+            <div>
+              <dt>forked from</dt>
+              <dd>
+                <Link href={runPath(run.parentRunId)}>run {shortId(run.parentRunId)}</Link>{" · "}
+                <Link href={comparePath(run.parentRunId, run.id)} class="compare-parent">compare with parent</Link>
+              </dd>
+            </div>
           )}
         </dl>
         {run.stalled != null && (
