@@ -2,8 +2,9 @@
  * The compare of two runs in headless Chromium: picked on the runs page of `multirun ui`
  * (`Local.serve`) over a SQLite file holding `draft` v1 and v2 (fixtures/comparedRuns.ts) and a
  * fork with its parent (fixtures/forkedRuns.ts); a fork's page compares with its parent in one
- * click; on `multirun serve` a run of another project is not found. docs/compare-page.png is
- * written when missing or when UPDATE_SCREENSHOTS=1.
+ * click, and any run with another of its name ("compare with…"); on `multirun serve` a run of
+ * another project is not found. docs/compare-page.png is written when missing or when
+ * UPDATE_SCREENSHOTS=1.
  */
 import { assert, layer } from "@effect/vitest"
 import { tempFile } from "@multirun/core/test-utils"
@@ -125,6 +126,12 @@ Chromium.describeChromium("run compare in Chromium", () => {
         await page.click('tr.compare-row[data-row="planner/plan#1"] .c-a a')
         await page.waitForSelector(".step-detail")
         assert.strictEqual(new URL(page.url()).pathname, `/runs/${v2}`)
+        // there, "compare with…" offers the other run of its name: chosen, it is A and this run B
+        await page.waitForSelector("#compare-with")
+        assert.deepStrictEqual(await page.locator("#compare-with option").evaluateAll((os) => os.map((o) => o.value)), ["", v1])
+        await page.selectOption("#compare-with", v1)
+        await page.waitForFunction(() => document.querySelector("#compare-summary")?.textContent === "6 of 7 steps differ")
+        assert.strictEqual(new URL(page.url()).search, `?a=${v1}&b=${v2}`)
         await page.close()
         assert.deepStrictEqual(browser.errors, [])
       }))

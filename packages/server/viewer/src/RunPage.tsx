@@ -2,6 +2,7 @@
 import { useEffect, useMemo, useRef } from "preact/hooks"
 import { resumeCode, wallMs } from "../../src/internal/runModel.js"
 import { CheckpointsPanel } from "./CheckpointsPanel.js"
+import { CompareWith } from "./CompareWith.js"
 import { count, duration, localTime, now, shortId, tokenSplit, totalCost } from "./format.js"
 import { viewOf } from "./model.js"
 import { comparePath, Link, type Location, navigate, runPath } from "./router.js"
@@ -49,6 +50,7 @@ export const RunPage = (props: { runId: string; location: Location }) => {
           {run.name} <StatusBadge run={run} id="run-status" />
         </h1>
         <p class="muted mono">{run.id}</p>
+        <CompareWith run={run} />
         <dl class="totals">
           <div><dt>started</dt><dd>{localTime(run.startedAt)}</dd></div>
           <div><dt>wall time</dt><dd id="wall-time">{duration(wall)}</dd></div>
