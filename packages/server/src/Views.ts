@@ -1,8 +1,9 @@
 /**
  * The reads of the run viewer that a `MultiRunClient` does not offer: runs searched and paged
- * by cursor, a run's steps paged by `seq`, and step summaries (no input and output) for the
- * timeline of a big run. Read by `@multirun/sql` (runs by its `RunRows`, stalled ones judged on
- * the database's clock; steps by its `StepRows`), on SQLite and PostgreSQL.
+ * by cursor, a run's steps paged by `seq`, step summaries (no input and output) for the
+ * timeline of a big run, and two runs compared (their steps read in pages). Read by
+ * `@multirun/sql` (runs by its `RunRows`, stalled ones judged on the database's clock; steps by
+ * its `StepRows`), on SQLite and PostgreSQL.
  *
  * @since 0.2.0
  */
@@ -174,4 +175,5 @@ export const layerHandlers = HttpApiBuilder.group(Api.Api, "views", (handlers) =
     .handle("timeline", ({ path, urlParams }) =>
       json(ofRun(path.runId, (queries, project) => queries.listSummaries(project, path.runId, urlParams))))
     .handle("diff", ({ path }) =>
+      // made here from parsed records, as JSON already: not encoded through the schema again
       Effect.map(runDiff(path.runId, path.otherRunId), (diff) => HttpServerResponse.unsafeJson(diff))))
