@@ -30,7 +30,12 @@ const project = Options.text("project").pipe(
 )
 const url = Options.text("url").pipe(Options.withDescription("server URL (or MULTIRUN_URL)"), Options.optional)
 const apiKey = Options.text("api-key").pipe(Options.withDescription("API key for --url (or MULTIRUN_API_KEY)"), Options.optional)
-const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
+/**
+ * `--json`: print JSON instead of text.
+ *
+ * @since 0.3.0
+ */
+export const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
 const verbose = Options.boolean("verbose").pipe(Options.withDescription("print the whole cause of an error"))
 /**
  * The options that choose a source (`--db`, `--database-url`, `--schema`, `--project`, `--url`,

@@ -5,7 +5,7 @@
  *
  * @since 0.3.0
  */
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command } from "@effect/cli"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import type * as RunDiff from "@multirun/core/RunDiff"
 import { Console, Effect } from "effect"
@@ -78,7 +78,7 @@ export const render = (diff: RunDiff.RunDiff): Array<string> => [
  */
 export const runsDiff = Command.make("diff", {
   ...RunsCli.source,
-  json: Options.boolean("json").pipe(Options.withDescription("print JSON instead of text")),
+  json: RunsCli.json,
   a: Args.text({ name: "A" }),
   b: Args.text({ name: "B" })
 }, (options) =>

@@ -173,6 +173,9 @@ layer(Layer.merge(fixtureLayer, layerSqlite()), { excludeTestServices: true, tim
       assert.strictEqual(own.status, 200)
       assert.deepStrictEqual([own.body.differing, own.body.total.latencyMs, own.body.total.costUsd], [6, -110, null])
       assert.deepStrictEqual([mixed.status, mixed.body.message], [404, `run ${other.v1} not found`])
+      // the command and the server compare with one module: the same values
+      const json = yield* cli(["runs", "diff", v1, v2, "--url", server.url, "--api-key", key, "--json"])
+      assert.deepStrictEqual(JSON.parse(json.stdout), own.body)
     }), { timeout: 120_000 })
 })
 
