@@ -2,7 +2,7 @@
  * The compare of two runs in headless Chromium: picked on the runs page of `multirun ui`
  * (`Local.serve`) over a SQLite file holding `draft` v1 and v2 (fixtures/comparedRuns.ts) and a
  * fork with its parent (fixtures/forkedRuns.ts); a fork's page compares with its parent in one
- * click, and any run with another of its name ("compare with…"); on `multirun serve` a run of
+ * click, and "compare with…" offers a run's forks and the other runs of its name; on `multirun serve` a run of
  * another project is not found. docs/compare-page.png is written when missing or when
  * UPDATE_SCREENSHOTS=1.
  */
@@ -153,6 +153,13 @@ Chromium.describeChromium("run compare in Chromium", () => {
         assert.deepStrictEqual((await totalsOf(page)).at(-1), [
           "total", "3 → 3", "0 ms → 0 ms", "0 ms", "30 → 30", "0", "≥ $0.5000 (2 unpriced) → ≥ $0.5000 (2 unpriced)", "unknown"
         ])
+        // from the parent's page, "compare with…" offers its fork: the parent A, the fork B
+        await page.goto(`${url}/runs/${parent}`)
+        await page.waitForSelector("#compare-with")
+        assert.deepStrictEqual(await page.locator("#compare-with option").evaluateAll((os) => os.map((o) => o.value)), ["", fork])
+        await page.selectOption("#compare-with", fork)
+        await page.waitForSelector("tr.compare-row")
+        assert.strictEqual(new URL(page.url()).search, `?a=${parent}&b=${fork}`)
         await page.close()
       }))
 
