@@ -4,9 +4,9 @@
  * pair (input, output, status, model, the output and input as JSON paths of the differences),
  * steps found in one run only, and the deltas (B − A) of latency, tokens and cost per step, per
  * agent and in total. When one run is a fork of the other, the steps the fork inherits (those its
- * checkpoint covers) count on its side too, as the parent's records: same, with deltas 0. An unknown cost stays unknown: a delta with an unpriced step on either side
- * is `null`, never 0. Pure: the caller reads the records (`GET /api/runs/:a/diff/:b`,
- * `multirun runs diff A B`).
+ * checkpoint covers) count on its side too, as the parent's records: same, with deltas 0. An
+ * unknown cost stays unknown: a delta with an unpriced step on either side is `null`, never 0.
+ * Pure: the caller reads the records (`GET /api/runs/:a/diff/:b`, `multirun runs diff A B`).
  *
  * @since 0.3.0
  */
@@ -147,7 +147,19 @@ export type RunDiff = typeof RunDiff.Type
  */
 export type StepInput = Pick<
   Step.Encoded,
-  "id" | "agentId" | "name" | "kind" | "seq" | "inputHash" | "input" | "output" | "status" | "latencyMs" | "tokensUsed" | "costUsd" | "model"
+  | "id"
+  | "agentId"
+  | "name"
+  | "kind"
+  | "seq"
+  | "inputHash"
+  | "input"
+  | "output"
+  | "status"
+  | "latencyMs"
+  | "tokensUsed"
+  | "costUsd"
+  | "model"
 >
 
 /**
