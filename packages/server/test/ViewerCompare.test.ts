@@ -111,10 +111,28 @@ Chromium.describeChromium("run compare in Chromium", () => {
           await page.locator('tr.compare-row[data-row="writer/write#1"] .c-differs').getAttribute("title"),
           "input.sections[2]\noutput.text\noutput.words"
         )
+        // a row opened: the values of A and B at each path where they differ
+        await page.click('tr.compare-row[data-row="writer/write#1"] .c-step')
+        await page.waitForSelector("tr.compare-detail .diff-table")
+        assert.deepStrictEqual(
+          await page.locator("tr.compare-detail .diff-table tbody tr").evaluateAll((rows) =>
+            rows.map((row) => [...row.querySelectorAll("td")].map((td) => (td.textContent ?? "").trim()))
+          ),
+          [["input.sections[2]", "(absent)", "\"faq\""], ["output.text", "\"draft 1\"", "\"draft 2\""], ["output.words", "120", "150"]]
+        )
         if (!fs.existsSync(docsImage) || process.env.UPDATE_SCREENSHOTS === "1") {
           fs.mkdirSync(path.dirname(docsImage), { recursive: true })
           await page.screenshot({ path: docsImage, fullPage: true })
         }
+        // the failed review says why; a step of one run only shows its input and output
+        await page.click('tr.compare-row[data-row="reviewer/review#1"] .c-step')
+        await page.waitForSelector("tr.compare-detail .error-box")
+        assert.strictEqual(await page.locator("tr.compare-detail .error-box").textContent(), "B failed: too long")
+        assert.strictEqual(await page.locator("tr.compare-detail").count(), 1, "one row open at a time")
+        await page.click('tr.compare-row[data-row="researcher/summarize#1"] .c-step')
+        await page.waitForFunction(() => document.querySelector("tr.compare-detail")?.textContent?.includes("three rivals"))
+        await page.click('tr.compare-row[data-row="researcher/summarize#1"] .c-step')
+        await page.waitForFunction(() => document.querySelectorAll("tr.compare-detail").length === 0)
         await page.check("#only-differing")
         await page.waitForFunction(() => document.querySelectorAll("tr.compare-row").length === 6)
         assert.strictEqual(await page.locator("tr.compare-row.same").count(), 0)

@@ -5,6 +5,7 @@
  */
 import { useEffect, useState } from "preact/hooks"
 import { differs } from "../../src/internal/compareModel.js"
+import { CompareDetail } from "./CompareDetail.js"
 import { type DiffDelta, type DiffRow, type DiffSide, enc, get, type RunDiff } from "./api.js"
 import { count, duration, shortId, signedCount, signedDuration, signedMoney, totalCost } from "./format.js"
 import { comparePath, Link, type Location, navigate, runPath } from "./router.js"
@@ -54,6 +55,8 @@ export const ComparePage = (props: { location: Location }) => {
   const [error, setError] = useState("")
   const [onlyDiffering, setOnlyDiffering] = useState(false)
   const [shown, setShown] = useState(pageRows)
+  // the row opened to show the values where A and B differ
+  const [open, setOpen] = useState<string | undefined>(undefined)
   useEffect(() => {
     if (a === "" || b === "") return
     let stopped = false
@@ -130,19 +133,36 @@ export const ComparePage = (props: { location: Location }) => {
           </tr>
         </thead>
         <tbody>
-          {rows.slice(0, shown).map((row) => (
-            <tr class={`compare-row ${rowClass(row)}`} data-row={`${row.agent}/${row.name}#${row.occurrence + 1}`}>
+          {rows.slice(0, shown).map((row) => {
+            const key = `${row.agent}/${row.name}#${row.occurrence + 1}`
+            const runA = row.inherited ? parent : diff.a.id
+            const runB = row.inherited ? parent : diff.b.id
+            return [
+            <tr
+              class={`compare-row ${rowClass(row)}`}
+              data-row={key}
+              title="open: the values where A and B differ"
+              onClick={(event) => {
+                if ((event.target as HTMLElement).closest("a") === null) setOpen(open === key ? undefined : key)
+              }}
+            >
               <td>{row.agent}</td>
               <td class="c-step">{row.name}</td>
               <td class="n">{row.occurrence + 1}</td>
-              <td class="c-a"><Side runId={row.inherited ? parent : diff.a.id} side={row.a} /></td>
-              <td class="c-b"><Side runId={row.inherited ? parent : diff.b.id} side={row.b} /></td>
+              <td class="c-a"><Side runId={runA} side={row.a} /></td>
+              <td class="c-b"><Side runId={runB} side={row.b} /></td>
               <td class="c-differs" title={[...row.inputPaths, ...row.outputPaths].join("\n")}>{differs(row)}</td>
               <td class={`n d-lat${trend(row.latencyMs)}`}>{signedDuration(row.latencyMs)}</td>
               <td class={`n d-tok${trend(row.tokensUsed)}`}>{signedCount(row.tokensUsed)}</td>
               <td class={`n d-cost${trend(row.costUsd)}`}>{signedMoney(row.costUsd)}</td>
-            </tr>
-          ))}
+            </tr>,
+            open === key && (
+              <tr class="compare-detail" data-row={key}>
+                <td colSpan={9}><CompareDetail row={row} runA={runA} runB={runB} /></td>
+              </tr>
+            )
+          ]
+          })}
         </tbody>
       </table>
       {rows.length > shown && (
