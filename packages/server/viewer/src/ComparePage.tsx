@@ -47,6 +47,38 @@ const DeltaCells = (props: { delta: DiffDelta }) => {
   )
 }
 
+/** A row of the compare, and under it when open the values where A and B differ. */
+const CompareRow = (props: { row: DiffRow; rowKey: string; runA: string; runB: string; open: boolean; onToggle: () => void }) => {
+  const { row } = props
+  return (
+    <>
+      <tr
+        class={`compare-row ${rowClass(row)}`}
+        data-row={props.rowKey}
+        title="open: the values where A and B differ"
+        onClick={(event) => {
+          if ((event.target as HTMLElement).closest("a") === null) props.onToggle()
+        }}
+      >
+        <td>{row.agent}</td>
+        <td class="c-step">{row.name}</td>
+        <td class="n">{row.occurrence + 1}</td>
+        <td class="c-a"><Side runId={props.runA} side={row.a} /></td>
+        <td class="c-b"><Side runId={props.runB} side={row.b} /></td>
+        <td class="c-differs" title={[...row.inputPaths, ...row.outputPaths].join("\n")}>{differs(row)}</td>
+        <td class={`n d-lat${trend(row.latencyMs)}`}>{signedDuration(row.latencyMs)}</td>
+        <td class={`n d-tok${trend(row.tokensUsed)}`}>{signedCount(row.tokensUsed)}</td>
+        <td class={`n d-cost${trend(row.costUsd)}`}>{signedMoney(row.costUsd)}</td>
+      </tr>
+      {props.open && (
+        <tr class="compare-detail" data-row={props.rowKey}>
+          <td colSpan={9}><CompareDetail row={row} runA={props.runA} runB={props.runB} /></td>
+        </tr>
+      )}
+    </>
+  )
+}
+
 /** The page. */
 export const ComparePage = (props: { location: Location }) => {
   const a = props.location.query.get("a") ?? ""
@@ -135,33 +167,16 @@ export const ComparePage = (props: { location: Location }) => {
         <tbody>
           {rows.slice(0, shown).map((row) => {
             const key = `${row.agent}/${row.name}#${row.occurrence + 1}`
-            const runA = row.inherited ? parent : diff.a.id
-            const runB = row.inherited ? parent : diff.b.id
-            return [
-            <tr
-              class={`compare-row ${rowClass(row)}`}
-              data-row={key}
-              title="open: the values where A and B differ"
-              onClick={(event) => {
-                if ((event.target as HTMLElement).closest("a") === null) setOpen(open === key ? undefined : key)
-              }}
-            >
-              <td>{row.agent}</td>
-              <td class="c-step">{row.name}</td>
-              <td class="n">{row.occurrence + 1}</td>
-              <td class="c-a"><Side runId={runA} side={row.a} /></td>
-              <td class="c-b"><Side runId={runB} side={row.b} /></td>
-              <td class="c-differs" title={[...row.inputPaths, ...row.outputPaths].join("\n")}>{differs(row)}</td>
-              <td class={`n d-lat${trend(row.latencyMs)}`}>{signedDuration(row.latencyMs)}</td>
-              <td class={`n d-tok${trend(row.tokensUsed)}`}>{signedCount(row.tokensUsed)}</td>
-              <td class={`n d-cost${trend(row.costUsd)}`}>{signedMoney(row.costUsd)}</td>
-            </tr>,
-            open === key && (
-              <tr class="compare-detail" data-row={key}>
-                <td colSpan={9}><CompareDetail row={row} runA={runA} runB={runB} /></td>
-              </tr>
+            return (
+              <CompareRow
+                row={row}
+                rowKey={key}
+                runA={row.inherited ? parent : diff.a.id}
+                runB={row.inherited ? parent : diff.b.id}
+                open={open === key}
+                onToggle={() => setOpen(open === key ? undefined : key)}
+              />
             )
-          ]
           })}
         </tbody>
       </table>
