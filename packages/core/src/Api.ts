@@ -12,6 +12,7 @@ import { BackendError, CheckpointError, RunError } from "./Errors.js"
 import { AgentRecord, Batch, RunRecord, StepRecord } from "./Event.js"
 import * as Lease from "./Lease.js"
 import * as Run from "./Run.js"
+import * as RunDiff from "./RunDiff.js"
 import { maxIdLength as storedIdLength } from "./internal/storable.js"
 
 /** 401: the request has no API key, or a key the server does not know. @since 0.1.0 */
@@ -170,6 +171,7 @@ const runId = HttpApiSchema.param("runId", Id)
 const checkpointId = HttpApiSchema.param("checkpointId", Id)
 const fromId = HttpApiSchema.param("from", Id)
 const toId = HttpApiSchema.param("to", Id)
+const otherRunId = HttpApiSchema.param("otherRunId", Id)
 
 /** `GET /api/health`: liveness, no key needed. @since 0.1.0 */
 export class HealthGroup extends HttpApiGroup.make("health")
@@ -269,7 +271,7 @@ export class LeasesGroup extends HttpApiGroup.make("leases")
 
 /**
  * What the run viewer reads besides the records: a run's steps paged by `seq`, whole or as
- * summaries (no input and output).
+ * summaries (no input and output), and two runs compared (since 0.3).
  *
  * @since 0.2.0
  */
@@ -287,6 +289,16 @@ export class ViewsGroup extends HttpApiGroup.make("views")
       .addSuccess(Schema.Array(StepSummary))
       .addError(NotFound)
       .annotate(OpenApi.Description, "Steps of the run without input and output, ordered by seq, paged.")
+  )
+  .add(
+    HttpApiEndpoint.get("diff")`/runs/${runId}/diff/${otherRunId}`
+      .addSuccess(RunDiff.RunDiff)
+      .addError(NotFound)
+      .annotate(
+        OpenApi.Description,
+        "Compares two runs of the project (see `RunDiff`): steps aligned by agent, step name and occurrence, " +
+          "what differs, and the deltas (second − first) of latency, tokens and cost per step, per agent and in total."
+      )
   )
   .middleware(Authorization)
 {}

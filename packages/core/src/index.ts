@@ -32,6 +32,8 @@ export * as Outbox from "./Outbox.js"
 export * as Redaction from "./Redaction.js"
 /** @since 0.1.0 */
 export * as Run from "./Run.js"
+/** @since 0.3.0 */
+export * as RunDiff from "./RunDiff.js"
 /** @since 0.2.0 */
 export * as RunExport from "./RunExport.js"
 /** @since 0.1.0 */

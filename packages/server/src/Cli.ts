@@ -1,7 +1,7 @@
 /**
  * The `multirun` command line: `multirun serve`, `multirun keys create`, the read commands
- * `runs`, `checkpoints` and `ui` of {@link RunsCli}, and `export`, `import` and `push` of
- * {@link ExportCli}.
+ * `runs` (of {@link RunsDiffCli}), `checkpoints` and `ui` of {@link RunsCli}, and `export`,
+ * `import` and `push` of {@link ExportCli}.
  *
  * @since 0.1.0
  */
@@ -17,6 +17,7 @@ import * as Limits from "./Limits.js"
 import * as OutboxCli from "./OutboxCli.js"
 import * as RetentionCli from "./RetentionCli.js"
 import * as RunsCli from "./RunsCli.js"
+import * as RunsDiffCli from "./RunsDiffCli.js"
 import * as Server from "./Server.js"
 
 const db = Options.file("db").pipe(
@@ -245,7 +246,7 @@ export const command = Command.make("multirun").pipe(
   Command.withSubcommands([
     serve,
     keys,
-    RunsCli.runs,
+    RunsDiffCli.runs,
     RunsCli.checkpoints,
     RunsCli.ui,
     ExportCli.exportRun,

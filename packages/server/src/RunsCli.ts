@@ -1,8 +1,9 @@
 /**
- * The read commands of `multirun`: `runs list|show`, `checkpoints list|diff` and `ui`, each on
- * a local SQLite file (`--db`, default `.multirun/runs.db`, read-only), PostgreSQL
- * (`--database-url`) or a server (`--url` with `--api-key`, or `MULTIRUN_URL` and
- * `MULTIRUN_API_KEY`). Errors print one line and exit with code 1 (`--verbose` adds the cause).
+ * The read commands of `multirun`: `runs list|show` (grouped with `runs diff` in `RunsDiffCli`),
+ * `checkpoints list|diff` and `ui`, each on a local SQLite file (`--db`, default
+ * `.multirun/runs.db`, read-only), PostgreSQL (`--database-url`) or a server (`--url` with
+ * `--api-key`, or `MULTIRUN_URL` and `MULTIRUN_API_KEY`). Errors print one line and exit with
+ * code 1 (`--verbose` adds the cause).
  *
  * @since 0.2.0
  */
@@ -29,7 +30,12 @@ const project = Options.text("project").pipe(
 )
 const url = Options.text("url").pipe(Options.withDescription("server URL (or MULTIRUN_URL)"), Options.optional)
 const apiKey = Options.text("api-key").pipe(Options.withDescription("API key for --url (or MULTIRUN_API_KEY)"), Options.optional)
-const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
+/**
+ * `--json`: print JSON instead of text.
+ *
+ * @since 0.3.0
+ */
+export const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
 const verbose = Options.boolean("verbose").pipe(Options.withDescription("print the whole cause of an error"))
 /**
  * The options that choose a source (`--db`, `--database-url`, `--schema`, `--project`, `--url`,
@@ -125,8 +131,12 @@ export const reportErrors = (verbose: boolean, hints: Hints = {}) => <A, E, R>(s
     )
   })
 
-/** Runs `body` with the backend of the chosen source, reporting errors. */
-const withSource = <A, E>(
+/**
+ * Runs `body` with the backend of the chosen source, reporting errors.
+ *
+ * @since 0.3.0
+ */
+export const withSource = <A, E>(
   options: SourceOptions & { readonly verbose: boolean },
   body: Effect.Effect<A, E, MultiRunClient | Checkpoints>
 ) =>
@@ -237,19 +247,6 @@ export const runsShow = Command.make("show", {
     "multirun runs show RUN_ID",
     "multirun runs show RUN_ID --all --db .multirun/runs.db"
   ]))
-
-/**
- * `multirun runs`.
- *
- * @since 0.2.0
- */
-export const runs = Command.make("runs").pipe(
-  Command.withSubcommands([runsList, runsShow]),
-  withHelp("List and show runs", [
-    "multirun runs list",
-    "multirun runs show RUN_ID"
-  ])
-)
 
 /**
  * `multirun checkpoints list RUN_ID [--json]`.

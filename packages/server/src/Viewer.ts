@@ -1,7 +1,8 @@
 /**
  * The run viewer: a page written in TypeScript (Preact) under `viewer/` of this package,
- * bundled by esbuild into static files and served at `/` (and `/runs/:runId`) under a strict
- * Content-Security-Policy: everything from this origin, no inline script, nothing from a CDN.
+ * bundled by esbuild into static files and served at `/` (and `/runs/:runId`, `/compare`) under
+ * a strict Content-Security-Policy: everything from this origin, no inline script, nothing from a
+ * CDN.
  * The page reads the HTTP API with the key the user enters (kept in `sessionStorage`, so it
  * goes with the tab), or with no key at all when served by `multirun ui`.
  *
@@ -77,6 +78,7 @@ export const layerWith = (options: Options): Layer.Layer<never> =>
       const config = JSON.stringify({ mode: options.mode, source: options.source ?? null })
       yield* router.get("/", page)
       yield* router.get("/runs/:runId", page)
+      yield* router.get("/compare", page)
       yield* router.get("/assets/viewer.js", Effect.succeed(respond(assets.js, "text/javascript; charset=utf-8")))
       yield* router.get("/assets/viewer.css", Effect.succeed(respond(assets.css, "text/css; charset=utf-8")))
       yield* router.get("/assets/favicon.svg", Effect.succeed(respond(assets.favicon, "image/svg+xml")))

@@ -1,8 +1,9 @@
 /**
  * The reads of the run viewer that a `MultiRunClient` does not offer: runs searched and paged
- * by cursor, a run's steps paged by `seq`, and step summaries (no input and output) for the
- * timeline of a big run. Read by `@multirun/sql` (runs by its `RunRows`, stalled ones judged on
- * the database's clock; steps by its `StepRows`), on SQLite and PostgreSQL.
+ * by cursor, a run's steps paged by `seq`, step summaries (no input and output) for the
+ * timeline of a big run, and two runs compared (their steps read in pages). Read by
+ * `@multirun/sql` (runs by its `RunRows`, stalled ones judged on the database's clock; steps by
+ * its `StepRows`), on SQLite and PostgreSQL.
  *
  * @since 0.2.0
  */
@@ -11,10 +12,13 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { Api } from "@multirun/core"
 import type { BackendError } from "@multirun/core/Errors"
 import type * as Run from "@multirun/core/Run"
+import type * as RunDiff from "@multirun/core/RunDiff"
 import type * as Step from "@multirun/core/Step"
 import * as RunRows from "@multirun/sql/RunRows"
 import * as StepRows from "@multirun/sql/StepRows"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
+import * as RunCompare from "./RunCompare.js"
+import { Store } from "./Store.js"
 
 /**
  * Which runs a page holds: the filter of `GET /api/runs` with `search` and `cursor`.
@@ -120,8 +124,47 @@ export const runsPage = (query: RunsQuery) => withProject((queries, project) => 
 const json = <E, R>(self: Effect.Effect<ReadonlyArray<unknown>, E, R>) =>
   Effect.map(self, (records) => HttpServerResponse.unsafeJson(records))
 
+/** Steps read per query by a compare. */
+const comparePage = 5_000
+
+/** A run's steps for a compare, read in pages, each step kept with the fields the alignment reads. */
+const stepsToCompare = (queries: QueriesService, project: string, runId: string) =>
+  Effect.gen(function*() {
+    const steps: Array<RunDiff.StepInput> = []
+    for (let afterSeq: number | undefined = undefined;;) {
+      const page: ReadonlyArray<Step.Encoded> = yield* queries.listSteps(project, runId, { afterSeq, limit: comparePage })
+      for (const s of page) {
+        const { agentId, costUsd, id, input, inputHash, kind, latencyMs, model, name, output, seq, status, tokensUsed } = s
+        steps.push({ agentId, costUsd, id, input, inputHash, kind, latencyMs, model, name, output, seq, status, tokensUsed })
+      }
+      if (page.length < comparePage) return steps
+      afterSeq = page[page.length - 1]!.seq
+    }
+  })
+
 /**
- * The `views` group: `GET /api/runs/:runId/steps/page` and `GET /api/runs/:runId/timeline`.
+ * `GET /api/runs/:runId/diff/:otherRunId`: the two runs of the project compared (404 when
+ * either is not the project's).
+ *
+ * @since 0.3.0
+ */
+export const runDiff = (a: string, b: string) =>
+  Effect.gen(function*() {
+    const project = yield* Api.CurrentProject
+    const queries = yield* Queries
+    const view = yield* Effect.flatMap(Store, (store) => store.view(project))
+    return yield* RunCompare.compare({
+      getRun: view.getRun,
+      listAgents: view.listAgents,
+      listSteps: (runId) => stepsToCompare(queries, project, runId),
+      // a checkpoint that cannot be read leaves the fork's inherited steps out of the compare
+      getCheckpoint: (id) => Effect.catchTag(view.getCheckpoint(id), "CheckpointError", () => Effect.succeed(Option.none()))
+    }, a, b, (runId) => new Api.NotFound({ message: `run ${runId} not found` }))
+  })
+
+/**
+ * The `views` group: `GET /api/runs/:runId/steps/page`, `GET /api/runs/:runId/timeline` and
+ * `GET /api/runs/:runId/diff/:otherRunId`.
  *
  * @since 0.2.0
  */
@@ -130,4 +173,7 @@ export const layerHandlers = HttpApiBuilder.group(Api.Api, "views", (handlers) =
     .handle("steps", ({ path, urlParams }) =>
       json(ofRun(path.runId, (queries, project) => queries.listSteps(project, path.runId, urlParams))))
     .handle("timeline", ({ path, urlParams }) =>
-      json(ofRun(path.runId, (queries, project) => queries.listSummaries(project, path.runId, urlParams)))))
+      json(ofRun(path.runId, (queries, project) => queries.listSummaries(project, path.runId, urlParams))))
+    .handle("diff", ({ path }) =>
+      // made here from parsed records, as JSON already: not encoded through the schema again
+      Effect.map(runDiff(path.runId, path.otherRunId), (diff) => HttpServerResponse.unsafeJson(diff))))

@@ -37,6 +37,10 @@ export * as RetentionCli from "./RetentionCli.js"
 export * as RetentionJob from "./RetentionJob.js"
 /** @since 0.2.0 */
 export * as RunsCli from "./RunsCli.js"
+/** @since 0.3.0 */
+export * as RunsDiffCli from "./RunsDiffCli.js"
+/** @since 0.3.0 */
+export * as RunCompare from "./RunCompare.js"
 /** @since 0.2.0 */
 export * as RunSource from "./RunSource.js"
 /** @since 0.2.0 */

@@ -100,7 +100,8 @@ describe("multirun command line: help and errors", () => {
         [["runs", "list", "--limit", "abc"], "multirun runs list: --limit: 'abc' is not an integer"],
         [["keys", "create"], "multirun keys create: missing option --project"],
         [["runs", "show"], "multirun runs show: missing argument <RUN_ID>"],
-        [["runs", "lst"], "multirun runs: unknown command 'lst' (commands: list, show)"],
+        [["runs", "lst"], "multirun runs: unknown command 'lst' (commands: list, show, diff)"],
+        [["runs", "diff", "A"], "multirun runs diff: missing argument <B>"],
         [["runs", "list", "--dbb", "x"], "multirun runs list: unknown argument '--dbb'"],
         [["gc", "--status", "nope"], "multirun gc: expected one of the following cases: completed, failed, interrupted, stalled"]
       ]

@@ -293,6 +293,41 @@ export const sha256 = (text: string): string =>
     : Crypto.createHash("sha256").update(text).digest("hex")
 
 /**
+ * The JSON paths of the places where two JSON values differ, in key order, at most `limit` of
+ * them (an empty array when equal). A value of `a` for which `same` holds (a redaction marker)
+ * equals anything.
+ */
+export const differences = (
+  a: unknown,
+  b: unknown,
+  root: string,
+  limit: number,
+  same?: (value: unknown) => boolean
+): Array<string> => {
+  const found: Array<string> = []
+  const path: Array<string | number> = []
+  const go = (x: unknown, y: unknown): void => {
+    if (found.length >= limit || x === y || same?.(x) === true) return
+    if (
+      typeof x !== "object" || typeof y !== "object" || x === null || y === null || Array.isArray(x) !== Array.isArray(y)
+    ) {
+      found.push(formatPath(root, path))
+      return
+    }
+    const keys: ReadonlyArray<string | number> = Array.isArray(x) && Array.isArray(y)
+      ? Array.from({ length: Math.max(x.length, y.length) }, (_, i) => i)
+      : [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()
+    for (const key of keys) {
+      path.push(key)
+      go((x as any)[key], (y as any)[key])
+      path.pop()
+    }
+  }
+  go(a, b)
+  return found
+}
+
+/**
  * The JSON path of the first place where two JSON values differ, or `undefined` when equal.
  * A value of `a` for which `same` holds (a redaction marker) equals anything.
  */
@@ -301,27 +336,4 @@ export const firstDifference = (
   b: unknown,
   root: string,
   same?: (value: unknown) => boolean
-): string | undefined => {
-  const path: Array<string | number> = []
-  const go = (x: unknown, y: unknown): boolean => {
-    if (x === y || same?.(x) === true) return false
-    if (typeof x !== "object" || typeof y !== "object" || x === null || y === null) return true
-    if (Array.isArray(x) !== Array.isArray(y)) return true
-    if (Array.isArray(x) && Array.isArray(y)) {
-      for (let i = 0; i < Math.max(x.length, y.length); i++) {
-        path.push(i)
-        if (go(x[i], y[i])) return true
-        path.pop()
-      }
-      return false
-    }
-    const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()
-    for (const key of keys) {
-      path.push(key)
-      if (go((x as any)[key], (y as any)[key])) return true
-      path.pop()
-    }
-    return false
-  }
-  return go(a, b) ? formatPath(root, path) : undefined
-}
+): string | undefined => differences(a, b, root, 1, same)[0]

@@ -59,6 +59,17 @@ export const bytes = (n: number): string => {
 /** `1,843` */
 export const count = (n: number): string => Math.round(n).toLocaleString("en-US")
 
+/** A difference of counts: `+1,200`, `-3`, `0`. */
+export const signedCount = (n: number): string => n > 0 ? `+${count(n)}` : n < 0 ? `-${count(-n)}` : "0"
+
+/** A difference of durations: `+63 ms`, `-1.20 s`, `0 ms`. */
+export const signedDuration = (ms: number): string =>
+  ms === 0 ? "0 ms" : `${ms > 0 ? "+" : "-"}${duration(Math.abs(ms))}`
+
+/** A difference of costs: `+$0.0037`, `-$0.50`, `$0`; `unknown` when a cost it depends on is not known. */
+export const signedMoney = (usd: number | null): string =>
+  usd === null ? "unknown" : usd === 0 ? "$0" : `${usd > 0 ? "+" : "-"}${money(Math.abs(usd))}`
+
 /** `63 ms`, `3.31 s`, `2 min 5 s`, `1 h 2 min` */
 export const duration = (ms: number): string => {
   if (!Number.isFinite(ms) || ms < 0) return "–"

@@ -2,9 +2,10 @@
 import { useEffect, useMemo, useRef } from "preact/hooks"
 import { resumeCode, wallMs } from "../../src/internal/runModel.js"
 import { CheckpointsPanel } from "./CheckpointsPanel.js"
+import { CompareWith } from "./CompareWith.js"
 import { count, duration, localTime, now, shortId, tokenSplit, totalCost } from "./format.js"
 import { viewOf } from "./model.js"
-import { Link, type Location, navigate, runPath } from "./router.js"
+import { comparePath, Link, type Location, navigate, runPath } from "./router.js"
 import { StatusBadge } from "./RunsPage.js"
 import { StepDetail } from "./StepDetail.js"
 import { indexOfSeq, StepsTable } from "./StepsTable.js"
@@ -49,6 +50,7 @@ export const RunPage = (props: { runId: string; location: Location }) => {
           {run.name} <StatusBadge run={run} id="run-status" />
         </h1>
         <p class="muted mono">{run.id}</p>
+        <CompareWith run={run} />
         <dl class="totals">
           <div><dt>started</dt><dd>{localTime(run.startedAt)}</dd></div>
           <div><dt>wall time</dt><dd id="wall-time">{duration(wall)}</dd></div>
@@ -80,7 +82,13 @@ export const RunPage = (props: { runId: string; location: Location }) => {
           )}
           {run.tags.length > 0 && <div><dt>tags</dt><dd>{run.tags.map((t) => <span class="tag">{t}</span>)}</dd></div>}
           {run.parentRunId !== null && (
-            <div><dt>forked from</dt><dd><Link href={runPath(run.parentRunId)}>run {shortId(run.parentRunId)}</Link></dd></div>
+            <div>
+              <dt>forked from</dt>
+              <dd>
+                <Link href={runPath(run.parentRunId)}>run {shortId(run.parentRunId)}</Link>{" · "}
+                <Link href={comparePath(run.parentRunId, run.id)} class="compare-parent">compare with parent</Link>
+              </dd>
+            </div>
           )}
         </dl>
         {run.stalled != null && (

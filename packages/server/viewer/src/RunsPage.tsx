@@ -1,12 +1,13 @@
 /**
  * The runs page: search by name or tag, status filter, cursor paging, live while runs run. A run
- * whose replay found calls with a changed input has ⚠ and their count after its status.
+ * whose replay found calls with a changed input has ⚠ and their count after its status. Two runs
+ * picked with their boxes open their compare.
  */
 import { useEffect, useRef, useState } from "preact/hooks"
 import { statusOf, wallMs } from "../../src/internal/runModel.js"
 import { get, type Run } from "./api.js"
 import { count, duration, localTime, now, shortId, totalCost } from "./format.js"
-import { Link, type Location, navigate, runPath } from "./router.js"
+import { comparePath, Link, type Location, navigate, runPath } from "./router.js"
 
 const pageSize = 50
 const statuses = ["running", "stalled", "completed", "failed", "interrupted"] as const
@@ -38,6 +39,10 @@ export const RunsPage = (props: { location: Location }) => {
   const [text, setText] = useState(q)
   const [, tick] = useState(0)
   const history = useRef<Array<string>>([])
+  // the runs picked to compare, in the order picked (a third pick drops the first)
+  const [picked, setPicked] = useState<ReadonlyArray<string>>([])
+  const pick = (runId: string, on: boolean) =>
+    setPicked((ids) => on ? [...ids.filter((id) => id !== runId), runId].slice(-2) : ids.filter((id) => id !== runId))
 
   const go = (params: { q?: string; status?: string; cursor?: string }, replace = false) => {
     const next = new URLSearchParams()
@@ -111,19 +116,39 @@ export const RunsPage = (props: { location: Location }) => {
         <button type="submit">Search</button>
       </form>
       {error && <p class="error" role="alert">{error}</p>}
+      <p class="compare-bar">
+        <button
+          type="button"
+          id="compare-picked"
+          disabled={picked.length !== 2}
+          onClick={() => navigate(comparePath(picked[0]!, picked[1]!))}
+        >
+          Compare
+        </button>{" "}
+        <span class="muted">{picked.length === 2 ? "A: the first run picked, B: the second" : "pick two runs to compare"}</span>
+      </p>
       <table class="runs">
         <thead>
           <tr>
-            <th>id</th><th>name</th><th>status</th><th>started</th><th class="n">wall</th><th class="n">steps</th>
+            <th></th><th>id</th><th>name</th><th>status</th><th>started</th><th class="n">wall</th><th class="n">steps</th>
             <th class="n">tokens</th><th class="n">cost</th><th>parent / fork</th>
           </tr>
         </thead>
         <tbody>
           {runs !== undefined && shown.length === 0 && (
-            <tr><td colSpan={9} class="empty">{q || status ? "No runs match." : "No runs yet."}</td></tr>
+            <tr><td colSpan={10} class="empty">{q || status ? "No runs match." : "No runs yet."}</td></tr>
           )}
           {shown.map((run) => (
             <tr class="run-row" data-run-id={run.id} key={run.id}>
+              <td>
+                <input
+                  type="checkbox"
+                  class="compare-pick"
+                  aria-label={`compare ${run.name}`}
+                  checked={picked.includes(run.id)}
+                  onChange={(event) => pick(run.id, (event.target as HTMLInputElement).checked)}
+                />
+              </td>
               <td class="mono run-id" title={run.id}>{shortId(run.id)}</td>
               <td>
                 <Link href={runPath(run.id)} class="run-name">{run.name}</Link>

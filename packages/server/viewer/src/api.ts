@@ -38,6 +38,65 @@ export interface CheckpointDiff {
   readonly changed: ReadonlyArray<string>
   readonly steps: ReadonlyArray<Step>
 }
+/** One run's side of a compared step (`RunDiff.StepSide`). */
+export interface DiffSide {
+  readonly id: string
+  readonly seq: number
+  readonly kind: string
+  readonly status: string
+  readonly model: string | null
+  readonly latencyMs: number
+  readonly tokensUsed: number
+  readonly costUsd: number | null
+}
+/** A row of a compare (`RunDiff.Row`): deltas are B − A. */
+export interface DiffRow {
+  readonly agent: string
+  readonly name: string
+  readonly occurrence: number
+  readonly a: DiffSide | null
+  readonly b: DiffSide | null
+  readonly changes: ReadonlyArray<"input" | "output" | "status" | "model">
+  readonly inherited: boolean
+  readonly inputPaths: ReadonlyArray<string>
+  readonly outputPaths: ReadonlyArray<string>
+  readonly latencyMs: number
+  readonly tokensUsed: number
+  readonly costUsd: number | null
+}
+/** One side's sums (`RunDiff.Sum`). */
+export interface DiffSum {
+  readonly steps: number
+  readonly latencyMs: number
+  readonly tokensUsed: number
+  readonly costUsd: number | null
+  readonly unpricedSteps: number
+}
+/** Sums of A and B and their deltas (`RunDiff.Delta`). */
+export interface DiffDelta {
+  readonly a: DiffSum
+  readonly b: DiffSum
+  readonly latencyMs: number
+  readonly tokensUsed: number
+  readonly costUsd: number | null
+}
+/** A run of a compare (`RunDiff.RunRef`). */
+export interface DiffRun {
+  readonly id: string
+  readonly name: string
+  readonly status: string
+  readonly tags: ReadonlyArray<string>
+  readonly parentRunId: string | null
+}
+/** Two runs compared (`GET /api/runs/:a/diff/:b`). */
+export interface RunDiff {
+  readonly a: DiffRun
+  readonly b: DiffRun
+  readonly rows: ReadonlyArray<DiffRow>
+  readonly agents: ReadonlyArray<DiffDelta & { readonly agent: string }>
+  readonly total: DiffDelta
+  readonly differing: number
+}
 /** `/assets/config.json`. */
 export interface ViewerConfig {
   readonly mode: "server" | "local"

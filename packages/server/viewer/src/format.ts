@@ -1,5 +1,16 @@
 /** Formatting for the page: the shared helpers plus local times (the browser may use Date). */
-export { cost, count, duration, money, shortId, tokenSplit, totalCost } from "../../src/internal/format.js"
+export {
+  cost,
+  count,
+  duration,
+  money,
+  shortId,
+  signedCount,
+  signedDuration,
+  signedMoney,
+  tokenSplit,
+  totalCost
+} from "../../src/internal/format.js"
 
 /** A local date and time. */
 export const localTime = (ms: number): string => new Date(ms).toLocaleString()

@@ -2,6 +2,7 @@
 import { render } from "preact"
 import { useEffect, useState } from "preact/hooks"
 import { apiKey, config, setApiKey, setUnauthorizedHandler, type ViewerConfig } from "./api.js"
+import { ComparePage } from "./ComparePage.js"
 import { Link, navigate, useLocation } from "./router.js"
 import { RunPage } from "./RunPage.js"
 import { RunsPage } from "./RunsPage.js"
@@ -73,6 +74,8 @@ const App = () => {
         )
         : run
         ? <RunPage key={run[1]} runId={decodeURIComponent(run[1]!)} location={location} />
+        : location.path === "/compare"
+        ? <ComparePage location={location} />
         : <RunsPage location={location} />}
     </>
   )

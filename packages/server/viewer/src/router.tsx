@@ -1,4 +1,4 @@
-/** Path routing with the History API: `/` (runs) and `/runs/:runId` (one run). */
+/** Path routing with the History API: `/` (runs), `/runs/:runId` (one run), `/compare?a=&b=` (two runs). */
 import type { ComponentChildren } from "preact"
 import { useEffect, useState } from "preact/hooks"
 
@@ -51,3 +51,6 @@ export const Link = (props: { href: string; class?: string; title?: string; chil
 
 /** The path of a run's page. */
 export const runPath = (runId: string): string => `/runs/${encodeURIComponent(runId)}`
+
+/** The path of the compare of two runs (B − A). */
+export const comparePath = (a: string, b: string): string => `/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`
