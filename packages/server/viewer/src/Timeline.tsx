@@ -7,7 +7,7 @@
  * plot. Big runs draw the bars of a lane on a canvas, so the page never holds one element per
  * step.
  */
-import { useEffect, useRef, useState } from "preact/hooks"
+import { useEffect, useMemo, useRef, useState } from "preact/hooks"
 import type { Checkpoint, Run, Summary } from "./api.js"
 import { AxisLabels, Label, labelRow, Legend, measure } from "./Axis.js"
 import { count, duration, offset, totalCost } from "./format.js"
@@ -117,12 +117,16 @@ const LaneRow = (props: {
   const pct = (v: number) => `${(v * 100).toFixed(3)}%`
   const at = (t: number) => offset(t - run.startedAt)
   const end = view.scale.end
-  const byAgent = new Map<string, Array<Summary>>()
-  for (const step of steps) {
-    const list = byAgent.get(step.agentId)
-    if (list === undefined) byAgent.set(step.agentId, [step])
-    else list.push(step)
-  }
+  // where each attempt worked: computed again when the steps or the scale change, not on a click
+  const active = useMemo(() => {
+    const byAgent = new Map<string, Array<Summary>>()
+    for (const step of steps) {
+      const list = byAgent.get(step.agentId)
+      if (list === undefined) byAgent.set(step.agentId, [step])
+      else list.push(step)
+    }
+    return lane.attempts.map((attempt) => activeSpans(byAgent.get(attempt.agent.id) ?? [], x, 0.002))
+  }, [view, lane])
   const crashed = new Set(view.crashes.flatMap((c) => c.cutOff.map((a) => a.id)))
   // the lane's labels: crashes and stalls first, then drift flags, then attempt numbers
   const requests: Array<LabelRequest> = []
@@ -190,7 +194,6 @@ const LaneRow = (props: {
         {view.scale.gaps.map((gap) => <div class="gap-band" style={{ left: pct(gap.x), width: pct(gap.width) }} />)}
         {lane.attempts.map((attempt, i) => {
           const [from, to] = spans[i]!
-          const own = byAgent.get(attempt.agent.id) ?? []
           const status = stalledAgent(run, attempt.agent) ? "stalled" : attempt.agent.status
           return (
             <>
@@ -202,7 +205,7 @@ const LaneRow = (props: {
                   attempt.agent.error ? ` · ${attempt.agent.error.message}` : ""
                 }`}
               />
-              {activeSpans(own, x, 0.002).map(([a, b]) => (
+              {active[i]!.map(([a, b]) => (
                 <div
                   class="active"
                   data-attempt={attempt.number}
