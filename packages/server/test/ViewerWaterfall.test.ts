@@ -1,6 +1,6 @@
 /**
  * The waterfall in headless Chromium, read as a person sees it, over real SQLite files served by
- * `Local.serve` (what `multirun ui` runs): the crew run killed by SIGKILL twice and resumed twice
+ * `multirun ui` (the bundled command, a process of its own) and by `Local.serve` (what it runs): the crew run killed by SIGKILL twice and resumed twice
  * (its writer has three attempts, its planner's prompt drifted) and a stalled run. At 1024, 1440
  * and 1920 px wide no two labels of the waterfall overlap, none leaves its plot and none is cut;
  * an agent's lane shows where it worked; crashes, drift and the stall are marked, with one legend.
@@ -11,8 +11,10 @@ import { Context, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Page } from "playwright-core"
+import { spawnChild } from "@multirun/core/test-utils"
 import * as Local from "../src/Local.js"
 import * as Chromium from "./browser.js"
+import { bundleCli } from "./cliBundle.js"
 import { makeResumedTwiceDatabase, makeStalledDatabase } from "./fixtures/crewDatabase.js"
 
 /** The page's globals, used only inside functions evaluated in the browser. */
@@ -22,8 +24,10 @@ const output = path.join(import.meta.dirname, "..", "test-output")
 
 /** The viewers over the two files, their runs, and Chromium. */
 interface Fixture {
+  /** `multirun ui` over the run resumed twice. */
   readonly twiceUrl: string
   readonly twiceRunId: string
+  /** `Local.serve` over the stalled run. */
   readonly stalledUrl: string
   readonly stalledRunId: string
   readonly browser: Chromium.Browser
@@ -38,7 +42,8 @@ const fixtureLayer = Layer.scoped(
       [makeResumedTwiceDatabase, makeStalledDatabase, Chromium.scoped()],
       { concurrency: "unbounded" }
     )
-    const { url: twiceUrl } = yield* Local.serve({ filename: twice.filename, port: 0 })
+    const ui = yield* spawnChild(process.execPath, [yield* bundleCli, "ui", "--db", twice.filename, "--port", "0"])
+    const twiceUrl = /multirun ui: (http:\/\/\S+?)\/ /.exec(yield* ui.line(/^multirun ui: /))![1]!
     const { url: stalledUrl } = yield* Local.serve({ filename: stalled.filename, port: 0 })
     yield* Effect.sync(() => fs.mkdirSync(output, { recursive: true }))
     return { twiceUrl, twiceRunId: twice.runId, stalledUrl, stalledRunId: stalled.runId, browser }
