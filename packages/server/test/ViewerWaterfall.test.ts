@@ -11,7 +11,9 @@ import { Context, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Page } from "playwright-core"
-import { spawnChild } from "@multirun/core/test-utils"
+import { RunContext, step, withAgent, withRun } from "@multirun/core"
+import { spawnChild, tempFile } from "@multirun/core/test-utils"
+import { SqliteLayer } from "@multirun/sql"
 import * as Local from "../src/Local.js"
 import * as Chromium from "./browser.js"
 import { bundleCli } from "./cliBundle.js"
@@ -30,8 +32,25 @@ interface Fixture {
   /** `Local.serve` over the stalled run. */
   readonly stalledUrl: string
   readonly stalledRunId: string
+  /** `Local.serve` over a run too big to draw a bar per step (its lanes are canvases). */
+  readonly bigUrl: string
+  readonly bigRunId: string
   readonly browser: Chromium.Browser
 }
+
+/** A run of 3,000 quick steps in three agents with a checkpoint after each: more than the page draws as elements. */
+const recordBigRun = Effect.gen(function*() {
+  const run = yield* RunContext
+  for (const agent of ["fetcher", "reader", "writer"]) {
+    yield* withAgent(agent)(Effect.forEach(
+      Array.from({ length: 1000 }, (_, i) => i),
+      (i) => Effect.succeed(i).pipe(step(i % 2 === 0 ? "think" : "tool", { kind: i % 2 === 0 ? "llm_call" : "tool_call", input: { agent, i } })),
+      { discard: true }
+    ))
+    yield* run.checkpoint(`after-${agent}`)
+  }
+  return run.runId
+}).pipe(withRun({ name: "big" }))
 
 class WaterfallFixture extends Context.Tag("@multirun/server/test/ViewerWaterfall/Fixture")<WaterfallFixture, Fixture>() {}
 
@@ -45,8 +64,11 @@ const fixtureLayer = Layer.scoped(
     const ui = yield* spawnChild(process.execPath, [yield* bundleCli, "ui", "--db", twice.filename, "--port", "0"])
     const twiceUrl = /multirun ui: (http:\/\/\S+?)\/ /.exec(yield* ui.line(/^multirun ui: /))![1]!
     const { url: stalledUrl } = yield* Local.serve({ filename: stalled.filename, port: 0 })
+    const bigFile = yield* tempFile("big.db")
+    const bigRunId = yield* Effect.provide(recordBigRun, SqliteLayer({ filename: bigFile }))
+    const { url: bigUrl } = yield* Local.serve({ filename: bigFile, port: 0 })
     yield* Effect.sync(() => fs.mkdirSync(output, { recursive: true }))
-    return { twiceUrl, twiceRunId: twice.runId, stalledUrl, stalledRunId: stalled.runId, browser }
+    return { twiceUrl, twiceRunId: twice.runId, stalledUrl, stalledRunId: stalled.runId, bigUrl, bigRunId, browser }
   })
 )
 
@@ -114,15 +136,18 @@ const assertReadable = (seen: { labels: Array<SeenLabel>; waterfall: Box }, wher
 
 Chromium.describeChromium("waterfall in Chromium", () => {
   layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("waterfall", (it) => {
-    it.effect("no label overlaps another, leaves the plot or is cut, at 1024, 1440 and 1920 px, loaded or resized", () =>
-      browserTest(async ({ browser, stalledRunId, stalledUrl, twiceRunId, twiceUrl }) => {
+    it.effect("no label overlaps another, leaves the plot or is cut, at 1024, 1440 and 1920 px, loaded or resized between them", () =>
+      browserTest(async ({ bigRunId, bigUrl, browser, stalledRunId, stalledUrl, twiceRunId, twiceUrl }) => {
         const page = await browser.newPage()
-        for (const [url, runId] of [[twiceUrl, twiceRunId], [stalledUrl, stalledRunId]] as const) {
+        for (const [url, runId] of [[twiceUrl, twiceRunId], [stalledUrl, stalledRunId], [bigUrl, bigRunId]] as const) {
           for (const width of [1024, 1440, 1920]) {
             await page.setViewportSize({ width, height: 1000 })
             await page.goto(`${url}/runs/${runId}`)
+            if (runId === bigRunId) await page.waitForSelector(".lane-canvas")
             const seen = await readLabels(page)
-            if (runId === twiceRunId) await page.screenshot({ path: path.join(output, `waterfall-${width}.png`), fullPage: false })
+            if (runId !== stalledRunId) {
+              await page.screenshot({ path: path.join(output, `waterfall-${runId === bigRunId ? "big-" : ""}${width}.png`), fullPage: false })
+            }
             assertReadable(seen, `${width} px`)
             if (runId === twiceRunId) {
               const texts = seen.labels.map((l) => l.text)
@@ -132,8 +157,8 @@ Chromium.describeChromium("waterfall in Chromium", () => {
               assert.isTrue(seen.labels.some((l) => l.cls.includes("drift-flag")))
             }
           }
-          // the same page made narrower and wider: the labels are laid out again
-          for (const width of [1920, 1024, 1440]) {
+          // the same page made narrower and wider, through the common widths: the labels are laid out again
+          for (const width of [1920, 1024, 1680, 1152, 1536, 1280, 1366, 1600]) {
             await page.setViewportSize({ width, height: 1000 })
             assertReadable(await readLabels(page), `resized to ${width} px`)
           }
