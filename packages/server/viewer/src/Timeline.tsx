@@ -41,6 +41,7 @@ const pack = (steps: ReadonlyArray<Summary>, x: (t: number) => number) => {
   })
 }
 
+/** A big run's lane: its bars on a canvas under the lane's row of labels. */
 const LaneCanvas = (props: { steps: ReadonlyArray<Summary>; view: View; version: number; onSelect: (seq: number) => void }) => {
   const ref = useRef<HTMLCanvasElement>(null)
   const draw = () => {
@@ -50,7 +51,6 @@ const LaneCanvas = (props: { steps: ReadonlyArray<Summary>; view: View; version:
     const ratio = window.devicePixelRatio || 1
     canvas.width = Math.max(1, Math.round(width * ratio))
     canvas.height = Math.round(28 * ratio)
-    // the canvas sits under the lane's row of labels
     const g = canvas.getContext("2d")
     if (g === null) return
     g.scale(ratio, ratio)
