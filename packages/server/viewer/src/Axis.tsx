@@ -1,7 +1,7 @@
 /**
  * The waterfall's time axis and its legend. The axis has three rows of labels laid out in pixels
- * (`labels.ts`): two of marks on top (crashes, a stall, resumes, checkpoints: those at one point
- * are grouped), time ticks and squeezed gaps below. A label that does not fit is shortened or left
+ * (`labels.ts`): two of marks on top (in this order of priority: a stall, resumes, crashes,
+ * checkpoints: those at one point are grouped), time ticks and squeezed gaps below. A label that does not fit is shortened or left
  * out; its mark's title keeps the whole text.
  */
 import type { Checkpoint, Run } from "./api.js"
@@ -56,16 +56,6 @@ export const AxisLabels = (props: { run: Run; view: View; checkpoints: ReadonlyA
     titles.set(request.key, title)
     kinds.set(request.key, data === undefined ? { class: cls } : { class: cls, data })
   }
-  view.crashes.forEach((crash, i) => {
-    const agents = crash.cutOff.map((a) => view.places.get(a.id)).map((p) => p ? `${p.lane.name} (attempt ${p.attempt.number})` : "?")
-    add(
-      { key: `crash${i}`, x: px(crash.at), texts: ["✕ process died", "✕ crashed", "✕"], align: "start", rows: marks },
-      "crash-label",
-      `crashed: the process died after ${at(crash.at)} (its last record) and left ${agents.join(", ")} running; ` +
-        `the run was resumed at ${at(crash.resumedAt)}, ${duration(crash.resumedAt - crash.at)} later`,
-      { "data-crash": String(i) }
-    )
-  })
   if (run.stalled != null) {
     add(
       { key: "stalled", x: px(run.stalled.lastSeenAt), texts: ["∥ stalled", "∥"], align: "end", rows: marks },
@@ -80,6 +70,16 @@ export const AxisLabels = (props: { run: Run; view: View; checkpoints: ReadonlyA
       `resumed at ${at(r.at)}${r.checkpoint ? ` from "${r.checkpoint.name}"` : ""}${
         r.replayed === undefined ? "" : `, replayed ${countReplayed(r.replayed)} recorded steps`
       }`
+    )
+  })
+  view.crashes.forEach((crash, i) => {
+    const agents = crash.cutOff.map((a) => view.places.get(a.id)).map((p) => p ? `${p.lane.name} (attempt ${p.attempt.number})` : "?")
+    add(
+      { key: `crash${i}`, x: px(crash.at), texts: ["✕ process died", "✕ crashed", "✕"], align: "start", rows: marks },
+      "crash-label",
+      `crashed: the process died after ${at(crash.at)} (its last record) and left ${agents.join(", ")} running; ` +
+        `the run was resumed at ${at(crash.resumedAt)}, ${duration(crash.resumedAt - crash.at)} later`,
+      { "data-crash": String(i) }
     )
   })
   const sorted = [...props.checkpoints].sort((a, b) => a.createdAt - b.createdAt)

@@ -144,7 +144,18 @@ const LaneRow = (props: {
     const [, to] = spans[i]!
     if (crashed.has(attempt.agent.id)) {
       add(
-        { key: `crash${attempt.number}`, x: x(to) * width, texts: textsWithin(["✕ crashed", "✕"], roomAfter(i, to), measure), align: "start", rows: [0] },
+        {
+          key: `crash${attempt.number}`,
+          x: x(to) * width,
+          // with several attempts, the label says which one
+          texts: textsWithin(
+            lane.attempts.length > 1 ? [`✕ attempt ${attempt.number} crashed`, `✕ #${attempt.number} crashed`, `✕ #${attempt.number}`, "✕"] : ["✕ crashed", "✕"],
+            roomAfter(i, to),
+            measure
+          ),
+          align: "start",
+          rows: [0]
+        },
         "crash-label",
         `attempt ${attempt.number} was cut off: the process running it died after ${at(to)}`
       )
