@@ -253,6 +253,11 @@ Chromium.describeChromium("waterfall in Chromium", () => {
         const mark = page.locator(".axis-track .stalled-label")
         assert.strictEqual(await mark.textContent(), "∥ stalled")
         assert.match(await mark.getAttribute("title") ?? "", /^stalled: the run did not end, and its owner \(pid \d+ on .+\) was last seen /)
+        // the writer was running when its process died: its lane says so
+        const writer = page.locator('.lane[data-lane="writer"]')
+        assert.strictEqual(await writer.locator(".attempt.a-stalled").count(), 1)
+        assert.strictEqual(await writer.locator(".wf-label.stalled-label").textContent(), "∥ stalled")
+        assert.strictEqual(await writer.locator(".wf-label.stalled-label").getAttribute("title"), "attempt 1 was still running when the run stalled (its owner is gone)")
         assert.match(await page.locator("#steps-stalled").textContent() ?? "", /∥ stalled: nothing recorded since its owner was last seen, \+/)
         await page.click(".step-row")
         await page.waitForSelector("#step-stalled")
