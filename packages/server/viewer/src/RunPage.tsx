@@ -104,13 +104,14 @@ export const RunPage = (props: { runId: string; location: Location }) => {
       </header>
       <Timeline run={run} view={view} version={data.version} checkpoints={data.checkpoints} selectedSeq={selectedSeq} onSelect={select} />
       <div class={`split${selected ? " with-detail" : ""}`}>
-        <StepsTable steps={data.steps} view={view} version={data.version} complete={data.complete} selectedSeq={selectedSeq} onSelect={select} />
+        <StepsTable run={run} steps={data.steps} view={view} version={data.version} complete={data.complete} selectedSeq={selectedSeq} onSelect={select} />
         {selected && (
           <StepDetail
             run={run}
             step={selected}
             place={view.places.get(selected.agentId)}
             original={view.replay.originals.get(selected.id)}
+            crash={view.crashes.find((c) => c.cutOff.some((a) => a.id === selected.agentId))}
             parent={selected.parentId == null ? undefined : view.byId.get(selected.parentId)}
             onSelect={select}
             onClose={() => select(undefined)}

@@ -4,6 +4,7 @@
  */
 import { useEffect, useState } from "preact/hooks"
 import type { StepLike } from "../../src/internal/runModel.js"
+import { type Crash, stalledAgent } from "./marks.js"
 import type { Place } from "./model.js"
 import { enc, get, type Run, type Step, type Summary } from "./api.js"
 import { count, duration, localTime, money, offset, shortId, tokenSplit } from "./format.js"
@@ -16,6 +17,8 @@ export interface StepDetailProps {
   readonly step: Summary
   readonly place: Place | undefined
   readonly original: StepLike | undefined
+  /** The crash that cut this step's attempt off, if one did. */
+  readonly crash: Crash | undefined
   /** The step whose body called this one, when it is loaded. */
   readonly parent: Summary | undefined
   readonly onSelect: (seq: number) => void
@@ -55,7 +58,22 @@ export const StepDetail = (props: StepDetailProps) => {
         <span class={`badge ${step.status}`}>{step.status}</span>
         {step.replayed && <span class="badge replayed">↺ replayed</span>}
         {step.drift != null && <span class="badge drift">⚠ drift</span>}
+        {props.crash && <span class="badge crashed">✕ crashed</span>}
+        {run.stalled != null && <span class="badge stalled">∥ run stalled</span>}
       </p>
+      {props.crash && (
+        <p class="note warn" id="step-crash">
+          ✕ Crash: the process running this attempt died after {offset(props.crash.at - run.startedAt)} (its last record), before
+          the attempt ended; the run was resumed at {offset(props.crash.resumedAt - run.startedAt)}.
+        </p>
+      )}
+      {run.stalled != null && (
+        <p class="note warn" id="step-stalled">
+          ∥ Stalled: the run did not end, and its owner ({run.stalled.owner}) was last seen at{" "}
+          {offset(run.stalled.lastSeenAt - run.startedAt)}
+          {props.place && stalledAgent(run, props.place.attempt.agent) ? ", while this step's agent was running" : ""}.
+        </p>
+      )}
       {step.replayed && (
         <p class="note">
           Returned the recorded result without running again.{" "}

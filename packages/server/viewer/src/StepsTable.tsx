@@ -1,11 +1,13 @@
 /**
  * Every step of the run in seq order, virtualised: only the rows in view (plus a few) are in
  * the page, whatever the number of steps. A nested step's name is indented under the step that
- * called it; a drifted step has a ⚠ whose title names the changed input.
+ * called it; a drifted step has a ⚠ whose title names the changed input; the attempt of a step
+ * has ✕ when a crash cut it off and ∥ when it was running as the run stalled.
  */
 import { useEffect, useRef, useState } from "preact/hooks"
-import type { Summary } from "./api.js"
-import { count, duration, money } from "./format.js"
+import type { Run, Summary } from "./api.js"
+import { count, duration, money, offset } from "./format.js"
+import { stalledAgent } from "./marks.js"
 import { depthOf, type View } from "./model.js"
 
 /** Height of one row in pixels (the CSS uses the same). */
@@ -28,6 +30,7 @@ export const indexOfSeq = (steps: ReadonlyArray<Summary>, seq: number): number =
 
 /** The table. */
 export const StepsTable = (props: {
+  run: Run
   steps: ReadonlyArray<Summary>
   view: View
   version: number
@@ -66,6 +69,7 @@ export const StepsTable = (props: {
   const first = Math.max(0, Math.floor(top / rowHeight) - overscan)
   const last = Math.min(steps.length, Math.ceil((top + height) / rowHeight) + overscan)
   const { x } = view.scale
+  const crashed = new Set(view.crashes.flatMap((c) => c.cutOff.map((a) => a.id)))
   const pct = (v: number) => `${(v * 100).toFixed(3)}%`
   const rows = []
   for (let i = first; i < last; i++) {
@@ -85,6 +89,10 @@ export const StepsTable = (props: {
         <span class="c-agent" title={place?.lane.name}>
           {place?.lane.name ?? "?"}
           {place !== undefined && place.lane.attempts.length > 1 && <span class="muted"> · {place.attempt.number}</span>}
+          {crashed.has(step.agentId) && <span class="crash-mark" title="this attempt was cut off: its process died (crash)"> ✕</span>}
+          {place !== undefined && stalledAgent(props.run, place.attempt.agent) && (
+            <span class="stalled-mark" title="this attempt was running when the run stalled (its owner is gone)"> ∥</span>
+          )}
         </span>
         <span class="c-name" title={step.name} data-depth={depth} style={{ paddingLeft: `${depth * 14}px` }}>
           {depth > 0 && <span class="muted">↳ </span>}
@@ -129,6 +137,11 @@ export const StepsTable = (props: {
       </div>
       <p class="muted steps-foot" id="steps-count">
         {count(steps.length)} steps{props.complete ? "" : " loaded so far…"}
+        {props.run.stalled != null && (
+          <span class="stalled-mark" id="steps-stalled">
+            {" "}· ∥ stalled: nothing recorded since its owner was last seen, {offset(props.run.stalled.lastSeenAt - props.run.startedAt)}
+          </span>
+        )}
       </p>
     </section>
   )

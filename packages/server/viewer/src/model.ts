@@ -11,6 +11,7 @@ import {
 } from "../../src/internal/runModel.js"
 import type { Summary } from "./api.js"
 import { now } from "./format.js"
+import { type Crash, crashesOf } from "./marks.js"
 import { makeScale, type Scale } from "./scale.js"
 import type { RunData } from "./useRun.js"
 
@@ -30,6 +31,8 @@ export interface View {
   /** The loaded steps by id: a nested step's parent. */
   readonly byId: ReadonlyMap<string, Summary>
   readonly replay: ReplayAnalysis
+  /** Where a process died and a resume found the agents it left running. */
+  readonly crashes: ReadonlyArray<Crash>
   readonly scale: Scale
   /** Runs with more steps than this draw lanes on a canvas instead of one element per step. */
   readonly canvas: boolean
@@ -88,12 +91,14 @@ export const viewOf = (data: RunData, scaleOf?: Scale): View => {
   // a stalled run ends, for the drawing, where its owner was last seen
   const end = Math.max(run.endedAt ?? run.stalled?.lastSeenAt ?? now(), ...agents.map((a) => a.endedAt ?? 0), steps.at(-1)?.endedAt ?? 0)
   const canvas = steps.length > maxBarElements || !data.complete
-  // busy time: steps, checkpoints, agent starts, and the spans of agents that ended normally;
-  // until a big run is loaded, its agents only (so the scale does not move at every page)
+  // busy time: steps, checkpoints, agents' starts and ends (an agent waiting between its steps
+  // is idle: the lanes show where it worked); until a big run is loaded, its agents' spans (so the
+  // scale does not move at every page)
   const busy: Array<[number, number]> = []
   for (const agent of agents) {
-    const stopped = agent.status === "interrupted" || agent.endedAt === null
-    busy.push([agent.startedAt, stopped || !data.complete ? agent.startedAt : agent.endedAt!])
+    const ended = agent.status !== "interrupted" && agent.endedAt !== null
+    busy.push([agent.startedAt, agent.startedAt])
+    if (ended) busy.push([agent.endedAt!, agent.endedAt!])
     if (!data.complete) busy.push([agent.startedAt, agent.endedAt ?? end])
   }
   for (const c of checkpoints) busy.push([c.createdAt, c.createdAt])
@@ -106,6 +111,7 @@ export const viewOf = (data: RunData, scaleOf?: Scale): View => {
     stepsByLane,
     byId,
     replay,
+    crashes: crashesOf(agents, steps, checkpoints, replay.resumes),
     scale,
     canvas,
     replayedCount

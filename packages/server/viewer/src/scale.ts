@@ -1,8 +1,9 @@
 /**
  * The time axis of a run's timeline: linear in wall time, except that long idle gaps (a crash
- * and a resume hours later) are squeezed to a narrow band so the work on both sides stays
- * readable.
+ * and a resume hours later, an agent waiting) are squeezed to a narrow band so the work on both
+ * sides stays readable. A gap is long from a quarter of a second and a fifth of the run on.
  */
+import { offset } from "./format.js"
 
 /** A squeezed gap, drawn as a break in the axis. */
 export interface Gap {
@@ -19,7 +20,8 @@ export interface Scale {
   readonly x: (t: number) => number
   readonly invert: (x: number) => number
   readonly gaps: ReadonlyArray<Gap>
-  readonly ticks: ReadonlyArray<{ readonly t: number; readonly x: number }>
+  /** Ticks with their labels (offsets from the start, as precise as the tick step needs). */
+  readonly ticks: ReadonlyArray<{ readonly t: number; readonly x: number; readonly label: string }>
 }
 
 interface Piece {
@@ -37,6 +39,16 @@ const niceStep = (span: number, count: number) => {
   return Math.max(step, 1)
 }
 
+/** `+40 ms`, `+1.52 s`, `+2m05s`: an offset from the start, with the digits that tell ticks `step` ms apart. */
+export const tickLabel = (ms: number, step: number): string => {
+  if (ms < 1000) return `+${Math.round(ms)} ms`
+  if (ms < 60_000 || step < 1000) {
+    const digits = Math.min(3, Math.max(1, Math.ceil(-Math.log10(step / 1000) - 1e-9)))
+    return `+${(ms / 1000).toFixed(digits)} s`
+  }
+  return offset(ms)
+}
+
 /** A scale over `[start, end]` where `busy` intervals are kept and idle gaps between them may be squeezed. */
 export const makeScale = (start: number, end: number, busy: ReadonlyArray<readonly [number, number]>): Scale => {
   const total = Math.max(1, end - start)
@@ -46,7 +58,7 @@ export const makeScale = (start: number, end: number, busy: ReadonlyArray<readon
     if (last !== undefined && a <= last[1]) last[1] = Math.max(last[1], b)
     else merged.push([a, b])
   }
-  const minGap = Math.max(2_000, total * 0.25)
+  const minGap = Math.max(250, total * 0.2)
   const raw: Array<{ from: number; to: number; squeezed: boolean }> = []
   let cursor = start
   for (const [a, b] of merged) {
@@ -79,10 +91,12 @@ export const makeScale = (start: number, end: number, busy: ReadonlyArray<readon
     return p.from + (p.to - p.from) * ((x - p.x0) / Math.max(1e-9, p.x1 - p.x0))
   }
   const step = niceStep(kept, 8)
-  const ticks: Array<{ t: number; x: number }> = []
+  const ticks: Array<{ t: number; x: number; label: string }> = []
   for (const p of pieces) {
     if (p.squeezed) continue
-    for (let t = start + Math.ceil((p.from - start) / step) * step; t <= p.to; t += step) ticks.push({ t, x: toX(t) })
+    for (let t = start + Math.ceil((p.from - start) / step) * step; t <= p.to; t += step) {
+      ticks.push({ t, x: toX(t), label: tickLabel(t - start, step) })
+    }
   }
   return {
     start,
