@@ -288,6 +288,16 @@ export class ViewsGroup extends HttpApiGroup.make("views")
       .addError(NotFound)
       .annotate(OpenApi.Description, "Steps of the run without input and output, ordered by seq, paged.")
   )
+  .add(
+    HttpApiEndpoint.get("export")`/runs/${runId}/export`
+      .addSuccess(Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", contentType: "application/x-ndjson" })))
+      .addError(NotFound)
+      .addError(CheckpointError, { status: 409 })
+      .annotate(
+        OpenApi.Description,
+        "The run with its agents, steps and checkpoints as JSON lines (what `multirun export` prints), as a download."
+      )
+  )
   .middleware(Authorization)
 {}
 
@@ -323,6 +333,30 @@ export class IngestGroup extends HttpApiGroup.make("ingest")
 
 const count = Schema.Int.pipe(Schema.nonNegative())
 
+/** What some executed steps cost; `costUsd` is null when no cost is known but some is unknown. */
+const spending = {
+  steps: count,
+  tokens: Schema.Number.pipe(Schema.nonNegative()),
+  costUsd: Schema.NullOr(Schema.Number.pipe(Schema.nonNegative())),
+  unpricedSteps: count
+}
+
+/**
+ * The answer of `GET /api/usage/days` (`@multirun/sql`'s `UsageByDay.Report`): each UTC day of
+ * the last 30, oldest first, the window's total, its most expensive runs and models.
+ *
+ * @since 0.3.0
+ */
+export const UsageByDay = Schema.Struct({
+  project: Schema.String,
+  from: Schema.String,
+  to: Schema.String,
+  days: Schema.Array(Schema.Struct({ day: Schema.String, runs: count, ...spending })),
+  total: Schema.Struct({ runs: count, ...spending }),
+  runs: Schema.Array(Schema.Struct({ runId: Schema.String, name: Schema.String, ...spending })),
+  models: Schema.Array(Schema.Struct({ model: Schema.String, ...spending }))
+})
+
 /**
  * `GET /api/usage`: what the caller's project stores (runs by status, agents, steps, checkpoints,
  * bytes of the stored records), for `multirun usage --url`; `GET /api/project`: the name of the
@@ -342,6 +376,15 @@ export class UsageGroup extends HttpApiGroup.make("usage")
     checkpoints: count,
     bytes: count
   })))
+  .add(
+    HttpApiEndpoint.get("days", "/usage/days")
+      .addSuccess(UsageByDay)
+      .annotate(
+        OpenApi.Description,
+        "Runs, steps, tokens and cost per UTC day of the last 30 (a step counts on the day it started), " +
+          "with the most expensive runs and models. An unknown cost is counted in `unpricedSteps`, never as 0."
+      )
+  )
   .middleware(Authorization)
 {}
 

@@ -15,6 +15,7 @@ import type * as Step from "@multirun/core/Step"
 import * as RunRows from "@multirun/sql/RunRows"
 import * as StepRows from "@multirun/sql/StepRows"
 import { Context, Effect, Layer } from "effect"
+import { runDownload } from "./internal/runDownload.js"
 
 /**
  * Which runs a page holds: the filter of `GET /api/runs` with `search` and `cursor`.
@@ -121,7 +122,8 @@ const json = <E, R>(self: Effect.Effect<ReadonlyArray<unknown>, E, R>) =>
   Effect.map(self, (records) => HttpServerResponse.unsafeJson(records))
 
 /**
- * The `views` group: `GET /api/runs/:runId/steps/page` and `GET /api/runs/:runId/timeline`.
+ * The `views` group: `GET /api/runs/:runId/steps/page`, `GET /api/runs/:runId/timeline` and
+ * `GET /api/runs/:runId/export` (the run's JSON lines as a download).
  *
  * @since 0.2.0
  */
@@ -130,4 +132,5 @@ export const layerHandlers = HttpApiBuilder.group(Api.Api, "views", (handlers) =
     .handle("steps", ({ path, urlParams }) =>
       json(ofRun(path.runId, (queries, project) => queries.listSteps(project, path.runId, urlParams))))
     .handle("timeline", ({ path, urlParams }) =>
-      json(ofRun(path.runId, (queries, project) => queries.listSummaries(project, path.runId, urlParams)))))
+      json(ofRun(path.runId, (queries, project) => queries.listSummaries(project, path.runId, urlParams))))
+    .handle("export", ({ path }) => runDownload(path.runId)))
