@@ -77,6 +77,7 @@ export const layerWith = (options: Options): Layer.Layer<never> =>
       const config = JSON.stringify({ mode: options.mode, source: options.source ?? null })
       yield* router.get("/", page)
       yield* router.get("/runs/:runId", page)
+      yield* router.get("/usage", page)
       yield* router.get("/assets/viewer.js", Effect.succeed(respond(assets.js, "text/javascript; charset=utf-8")))
       yield* router.get("/assets/viewer.css", Effect.succeed(respond(assets.css, "text/css; charset=utf-8")))
       yield* router.get("/assets/favicon.svg", Effect.succeed(respond(assets.favicon, "image/svg+xml")))
