@@ -269,7 +269,7 @@ export class LeasesGroup extends HttpApiGroup.make("leases")
 
 /**
  * What the run viewer reads besides the records: a run's steps paged by `seq`, whole or as
- * summaries (no input and output).
+ * summaries (no input and output); and a run's JSON lines as a download (`export`, since 0.3.0).
  *
  * @since 0.2.0
  */
@@ -359,8 +359,9 @@ export const UsageByDay = Schema.Struct({
 
 /**
  * `GET /api/usage`: what the caller's project stores (runs by status, agents, steps, checkpoints,
- * bytes of the stored records), for `multirun usage --url`; `GET /api/project`: the name of the
- * key's project, which `RemoteLayer` keys its outbox by. @since 0.2.0
+ * bytes of the stored records), for `multirun usage --url`; `GET /api/usage/days` (since 0.3.0):
+ * what it spent per UTC day of the last 30 ({@link UsageByDay}); `GET /api/project`: the name of
+ * the key's project, which `RemoteLayer` keys its outbox by. @since 0.2.0
  */
 export class UsageGroup extends HttpApiGroup.make("usage")
   .add(

@@ -3,7 +3,8 @@
  * bundled by esbuild into static files and served at `/` (and `/runs/:runId`) under a strict
  * Content-Security-Policy: everything from this origin, no inline script, nothing from a CDN.
  * The page reads the HTTP API with the key the user enters (kept in `sessionStorage`, so it
- * goes with the tab), or with no key at all when served by `multirun ui`.
+ * goes with the tab, unless the user chose to remember it on this browser), or with no key at
+ * all when served by `multirun ui`. Pages: `/` (runs), `/runs/:runId`, `/usage`.
  *
  * @since 0.1.0
  */
