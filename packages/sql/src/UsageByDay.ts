@@ -13,7 +13,6 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { Fragment } from "@effect/sql/Statement"
 import { Clock, DateTime, Effect } from "effect"
 import { idOfHex } from "./internal/stepRows.js"
 import { retentionFragments } from "./internal/retentionSql.js"
@@ -104,23 +103,36 @@ export interface Report {
  */
 export const dayOf = (millis: number): string => DateTime.formatIsoDateUtc(DateTime.unsafeMake(millis))
 
-interface SpendingRow {
-  readonly steps: unknown
-  readonly tokens: unknown
-  readonly nanos: unknown
-  readonly unpriced: unknown
+/** Sums of executed steps as the query gives them: cost in integer nano-dollars. */
+interface Sums {
+  steps: number
+  tokens: number
+  nanos: number
+  unpriced: number
 }
 
-/** A sum of the query as a spending: nano-dollars back to dollars, null when only unknown costs. */
-const spendingOf = (row: SpendingRow | undefined): Spending => {
-  const unpricedSteps = Number(row?.unpriced ?? 0)
-  const nanos = Number(row?.nanos ?? 0)
-  return {
-    steps: Number(row?.steps ?? 0),
-    tokens: Number(row?.tokens ?? 0),
-    costUsd: unpricedSteps > 0 && nanos === 0 ? null : nanos / 1e9,
-    unpricedSteps
-  }
+const zero = (): Sums => ({ steps: 0, tokens: 0, nanos: 0, unpriced: 0 })
+
+const add = (into: Sums, sums: Sums): void => {
+  into.steps += sums.steps
+  into.tokens += sums.tokens
+  into.nanos += sums.nanos
+  into.unpriced += sums.unpriced
+}
+
+/** Sums as a spending: nano-dollars back to dollars, null when only unknown costs. */
+const spendingOf = (sums: Sums | undefined = zero()): Spending => ({
+  steps: sums.steps,
+  tokens: sums.tokens,
+  costUsd: sums.unpriced > 0 && sums.nanos === 0 ? null : sums.nanos / 1e9,
+  unpricedSteps: sums.unpriced
+})
+
+/** The entry of `key` in `map`, made by `make` the first time. */
+const entry = <K, V>(map: Map<K, V>, key: K, make: () => V): V => {
+  let found = map.get(key)
+  if (found === undefined) map.set(key, found = make())
+  return found
 }
 
 /** Most expensive first: known cost, then unknown costs, then tokens. */
@@ -128,7 +140,8 @@ const byCost = (a: Spending, b: Spending): number =>
   (b.costUsd ?? 0) - (a.costUsd ?? 0) || b.unpricedSteps - a.unpricedSteps || b.tokens - a.tokens
 
 /**
- * The report of `project` for the 30 UTC days that end today by the `Clock`.
+ * The report of `project` for the 30 UTC days that end today by the `Clock`. One pass over the
+ * window's steps, grouped by day, run and model; the rest is added up here (integers: exact).
  *
  * @since 0.3.0
  */
@@ -138,26 +151,30 @@ export const report = (project: string): Effect.Effect<Report, SqlError, SqlClie
     const today = Math.floor((yield* Clock.currentTimeMillis) / dayMillis)
     const first = today - windowDays + 1
     const f = retentionFragments(sql)
-    // the executed steps of the window; the sums of a group of them
-    const window = sql`FROM multirun_steps WHERE project = ${project} AND (flags & 1) = 0
-      AND started_at >= ${first * dayMillis} AND started_at < ${(today + 1) * dayMillis}`
-    const sums: Fragment = sql.literal(`COUNT(*) AS steps, COALESCE(SUM(tokens_used), 0) AS tokens,
-      COALESCE(SUM(CASE WHEN cost_usd IS NULL THEN 0 ELSE CAST(ROUND(cost_usd * 1000000000) AS BIGINT) END), 0) AS nanos,
-      COALESCE(SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END), 0) AS unpriced`)
-    const dayRows = yield* sql<SpendingRow & { day: unknown; runs: unknown }>`
-      SELECT ${f.dayOf("started_at")} AS day, COUNT(DISTINCT run_id) AS runs, ${sums} ${window} GROUP BY 1`
-    const [total] = yield* sql<SpendingRow & { runs: unknown }>`SELECT COUNT(DISTINCT run_id) AS runs, ${sums} ${window}`
-    const runRows = yield* sql<SpendingRow & { run: unknown }>`
-      SELECT ${f.hex("run_id")} AS run, ${sums} ${window} GROUP BY run_id`
-    const modelRows = yield* sql<SpendingRow & { model: unknown }>`
-      SELECT model, ${sums} ${window} AND model IS NOT NULL GROUP BY model`
-
-    const byDay = new Map(dayRows.map((row) => [Number(row.day), row]))
-    const days = Array.from({ length: windowDays }, (_, i): Day => {
-      const row = byDay.get(first + i)
-      return { day: dayOf((first + i) * dayMillis), runs: Number(row?.runs ?? 0), ...spendingOf(row) }
-    })
-    const topRuns = runRows.map((row) => ({ runId: String(idOfHex(row.run)), ...spendingOf(row) })).sort(byCost)
+    const rows = yield* sql<{ day: unknown; run: unknown; model: unknown } & Record<keyof Sums, unknown>>`
+      SELECT ${f.dayOf("started_at")} AS day, ${f.hex("run_id")} AS run, model, COUNT(*) AS steps,
+        COALESCE(SUM(tokens_used), 0) AS tokens,
+        SUM(CASE WHEN cost_usd IS NULL THEN 0 ELSE CAST(ROUND(cost_usd * 1000000000) AS BIGINT) END) AS nanos,
+        SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced
+      FROM multirun_steps WHERE project = ${project} AND (flags & 1) = 0
+        AND started_at >= ${first * dayMillis} AND started_at < ${(today + 1) * dayMillis}
+      GROUP BY 1, run_id, model`
+    const days = new Map<number, { sums: Sums; runs: Set<string> }>()
+    const total = { sums: zero(), runs: new Set<string>() }
+    const byRun = new Map<string, Sums>()
+    const byModel = new Map<string, Sums>()
+    for (const row of rows) {
+      const sums = { steps: Number(row.steps), tokens: Number(row.tokens), nanos: Number(row.nanos), unpriced: Number(row.unpriced) }
+      const run = String(row.run)
+      const day = entry(days, Number(row.day), () => ({ sums: zero(), runs: new Set<string>() }))
+      for (const into of [day, total]) {
+        add(into.sums, sums)
+        into.runs.add(run)
+      }
+      add(entry(byRun, run, zero), sums)
+      if (row.model !== null) add(entry(byModel, String(row.model), zero), sums)
+    }
+    const topRuns = [...byRun].map(([run, sums]) => ({ runId: String(idOfHex(run)), ...spendingOf(sums) })).sort(byCost)
       .slice(0, topCount)
     const names = topRuns.length === 0 ? [] : yield* sql<{ id: string; name: string }>`
       SELECT id, name FROM multirun_runs WHERE project = ${project} AND ${sql.in("id", topRuns.map((r) => r.runId))}`
@@ -166,10 +183,13 @@ export const report = (project: string): Effect.Effect<Report, SqlError, SqlClie
       project,
       from: dayOf(first * dayMillis),
       to: dayOf(today * dayMillis),
-      days,
-      total: { runs: Number(total?.runs ?? 0), ...spendingOf(total) },
+      days: Array.from({ length: windowDays }, (_, i): Day => {
+        const day = days.get(first + i)
+        return { day: dayOf((first + i) * dayMillis), runs: day?.runs.size ?? 0, ...spendingOf(day?.sums) }
+      }),
+      total: { runs: total.runs.size, ...spendingOf(total.sums) },
       runs: topRuns.map(({ runId, ...spending }) => ({ runId, name: nameOf.get(runId) ?? "?", ...spending })),
-      models: modelRows.map((row) => ({ model: String(row.model), ...spendingOf(row) })).sort(byCost).slice(0, topCount)
+      models: [...byModel].map(([model, sums]) => ({ model, ...spendingOf(sums) })).sort(byCost).slice(0, topCount)
     }
   })
 
