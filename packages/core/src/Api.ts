@@ -13,6 +13,7 @@ import { AgentRecord, Batch, RunRecord, StepRecord } from "./Event.js"
 import * as Lease from "./Lease.js"
 import * as Run from "./Run.js"
 import { maxIdLength as storedIdLength } from "./internal/storable.js"
+import { count, usageByDay } from "./internal/usageSchemas.js"
 
 /** 401: the request has no API key, or a key the server does not know. @since 0.1.0 */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>("@multirun/core/Api/Unauthorized")(
@@ -331,31 +332,13 @@ export class IngestGroup extends HttpApiGroup.make("ingest")
   .middleware(Authorization)
 {}
 
-const count = Schema.Int.pipe(Schema.nonNegative())
-
-/** What some executed steps cost; `costUsd` is null when no cost is known but some is unknown. */
-const spending = {
-  steps: count,
-  tokens: Schema.Number.pipe(Schema.nonNegative()),
-  costUsd: Schema.NullOr(Schema.Number.pipe(Schema.nonNegative())),
-  unpricedSteps: count
-}
-
 /**
  * The answer of `GET /api/usage/days` (`@multirun/sql`'s `UsageByDay.Report`): each UTC day of
  * the last 30, oldest first, the window's total, its most expensive runs and models.
  *
  * @since 0.3.0
  */
-export const UsageByDay = Schema.Struct({
-  project: Schema.String,
-  from: Schema.String,
-  to: Schema.String,
-  days: Schema.Array(Schema.Struct({ day: Schema.String, runs: count, ...spending })),
-  total: Schema.Struct({ runs: count, ...spending }),
-  runs: Schema.Array(Schema.Struct({ runId: Schema.String, name: Schema.String, ...spending })),
-  models: Schema.Array(Schema.Struct({ model: Schema.String, ...spending }))
-})
+export const UsageByDay = usageByDay
 
 /**
  * `GET /api/usage`: what the caller's project stores (runs by status, agents, steps, checkpoints,
