@@ -14,6 +14,7 @@ import * as Lease from "./Lease.js"
 import * as Run from "./Run.js"
 import * as RunDiff from "./RunDiff.js"
 import { maxIdLength as storedIdLength } from "./internal/storable.js"
+import { count, usageByDay } from "./internal/usageSchemas.js"
 
 /** 401: the request has no API key, or a key the server does not know. @since 0.1.0 */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>("@multirun/core/Api/Unauthorized")(
@@ -271,7 +272,8 @@ export class LeasesGroup extends HttpApiGroup.make("leases")
 
 /**
  * What the run viewer reads besides the records: a run's steps paged by `seq`, whole or as
- * summaries (no input and output), and two runs compared (since 0.3).
+ * summaries (no input and output), two runs compared, and a run's JSON lines as a download
+ * (`export`); both since 0.3.0.
  *
  * @since 0.2.0
  */
@@ -298,6 +300,16 @@ export class ViewsGroup extends HttpApiGroup.make("views")
         OpenApi.Description,
         "Compares two runs of the project (see `RunDiff`): steps aligned by agent, step name and occurrence, " +
           "what differs, and the deltas (second − first) of latency, tokens and cost per step, per agent and in total."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("export")`/runs/${runId}/export`
+      .addSuccess(Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", contentType: "application/x-ndjson" })))
+      .addError(NotFound)
+      .addError(CheckpointError, { status: 409 })
+      .annotate(
+        OpenApi.Description,
+        "The run with its agents, steps and checkpoints as JSON lines (what `multirun export` prints), as a download."
       )
   )
   .middleware(Authorization)
@@ -333,12 +345,19 @@ export class IngestGroup extends HttpApiGroup.make("ingest")
   .middleware(Authorization)
 {}
 
-const count = Schema.Int.pipe(Schema.nonNegative())
+/**
+ * The answer of `GET /api/usage/days` (`@multirun/sql`'s `UsageByDay.Report`): each UTC day of
+ * the last 30, oldest first, the window's total, its most expensive runs and models.
+ *
+ * @since 0.3.0
+ */
+export const UsageByDay = usageByDay
 
 /**
  * `GET /api/usage`: what the caller's project stores (runs by status, agents, steps, checkpoints,
- * bytes of the stored records), for `multirun usage --url`; `GET /api/project`: the name of the
- * key's project, which `RemoteLayer` keys its outbox by. @since 0.2.0
+ * bytes of the stored records), for `multirun usage --url`; `GET /api/usage/days` (since 0.3.0):
+ * what it spent per UTC day of the last 30 ({@link UsageByDay}); `GET /api/project`: the name of
+ * the key's project, which `RemoteLayer` keys its outbox by. @since 0.2.0
  */
 export class UsageGroup extends HttpApiGroup.make("usage")
   .add(
@@ -354,6 +373,15 @@ export class UsageGroup extends HttpApiGroup.make("usage")
     checkpoints: count,
     bytes: count
   })))
+  .add(
+    HttpApiEndpoint.get("days", "/usage/days")
+      .addSuccess(UsageByDay)
+      .annotate(
+        OpenApi.Description,
+        "Runs, steps, tokens and cost per UTC day of the last 30 (a step counts on the day it started), " +
+          "with the most expensive runs and models. An unknown cost is counted in `unpricedSteps`, never as 0."
+      )
+  )
   .middleware(Authorization)
 {}
 

@@ -153,7 +153,8 @@ export const ingestLayer = HttpApiBuilder.group(Api.Api, "ingest", (handlers) =>
       Effect.flatMap(Store, (store) => store.ingest(project, payload)))))
 
 /**
- * `GET /api/usage`: what the key's project stores; `GET /api/project`: the key's project.
+ * `GET /api/usage`: what the key's project stores; `GET /api/usage/days`: what it spent per day;
+ * `GET /api/project`: the key's project.
  *
  * @since 0.2.0
  */
@@ -161,7 +162,9 @@ export const usageLayer = HttpApiBuilder.group(Api.Api, "usage", (handlers) =>
   handlers
     .handle("project", () => Effect.map(Api.CurrentProject, (project) => ({ project })))
     .handle("usage", () =>
-      Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Store, (store) => store.usage(project)))))
+      Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Store, (store) => store.usage(project))))
+    .handle("days", () =>
+      Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Store, (store) => store.usageByDay(project)))))
 
 /**
  * Every group of the API.

@@ -8,15 +8,14 @@
  */
 import { Command, Options } from "@effect/cli"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { FetchHttpClient } from "@effect/platform"
-import { HttpApiClientFor } from "@multirun/core/RemoteLayer"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
-import { PgClientLayer, ProjectView, Retention, SqliteClientLayer, StoreUsage } from "@multirun/sql"
-import { Config, Console, Duration, Effect, Either, Option, Redacted } from "effect"
+import { PgClientLayer, ProjectView, Retention, SqliteClientLayer, StoreUsage, UsageByDay } from "@multirun/sql"
+import { Config, Console, Duration, Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
 import { withHelp } from "./internal/commandLine.js"
 import * as format from "./internal/format.js"
 import * as Repricing from "./internal/repricing.js"
+import { askServer, printDays } from "./internal/usageDays.js"
 import * as RunSource from "./RunSource.js"
 import { reportErrors } from "./RunsCli.js"
 
@@ -180,18 +179,6 @@ const keyOf = (key: Option.Option<string>) =>
       ? Effect.fail(new Failure("--url needs --api-key KEY (or MULTIRUN_API_KEY)"))
       : Effect.succeed(given.value))
 
-/** The usage of the key's project (which names it), asked of the server at `url`. */
-const serverUsage = (server: string, key: string) =>
-  Effect.gen(function*() {
-    const api = yield* HttpApiClientFor(server.replace(/\/+$/, ""), Redacted.make(key))
-    return yield* api.usage.usage()
-  }).pipe(
-    Effect.catchTags({
-      RequestError: (error) => Effect.fail(new Failure(`cannot reach ${server}: ${error.message}`)),
-      ResponseError: (error) => Effect.fail(new Failure(`${server} answered ${error.response.status}`))
-    }),
-    Effect.provide(FetchHttpClient.layer)
-  )
 
 const printUsage = (all: ReadonlyArray<StoreUsage.ProjectUsage>, asJson: boolean) =>
   Effect.gen(function*() {
@@ -219,7 +206,9 @@ const printRepriced = (report: Repricing.Report, asJson: boolean) =>
  * priced again with the JSON price table of FILE (the shape of @multirun/ai's
  * `Pricing.layer(table)`), per model, per run and in total, beside their recorded cost, and the
  * calls it cannot price (a model the table lacks, no usage recorded), never priced as 0; it only
- * reads (`--prices` since 0.3.0).
+ * reads (`--prices` since 0.3.0). With `--by day` (since 0.3.0), per UTC day of the last 30 (a
+ * step counts on the day it started): runs, steps, tokens and cost, and the most expensive runs
+ * and models.
  *
  * @since 0.2.0
  */
@@ -239,11 +228,18 @@ export const usage = Command.make(
         "re-price the stored model calls with this JSON price table (the shape of Pricing.layer's table); reads only"
       ),
       Options.optional
+    ),
+    by: Options.choice("by", ["day"]).pipe(
+      Options.withDescription("per UTC day of the last 30 (by step start): runs, steps, tokens, cost; top runs and models"),
+      Options.optional
     )
   },
   (options) =>
     Effect.gen(function*() {
       // the price file is read first: a bad one fails before any database is opened
+      if (Option.isSome(options.by) && Option.isSome(options.prices)) {
+        return yield* Effect.fail(new Failure("give either --by day or --prices, not both"))
+      }
       const prices = yield* Option.match(options.prices, {
         onNone: () => Effect.succeedNone,
         onSome: (file) => Effect.map(Repricing.readTable(file), (table) => Option.some({ file, table }))
@@ -256,7 +252,10 @@ export const usage = Command.make(
           return yield* Effect.fail(new Failure("give one of --db, --database-url and --url"))
         }
         const key = yield* keyOf(options.apiKey)
-        const usage = yield* serverUsage(server.value, key)
+        if (Option.isSome(options.by)) {
+          return yield* printDays([yield* askServer(server.value, key, (api) => api.usage.days())], options.json)
+        }
+        const usage = yield* askServer(server.value, key, (api) => api.usage.usage())
         if (Option.isNone(prices)) return yield* printUsage([usage], options.json)
         const calls = yield* Repricing.projectCalls(usage.project).pipe(
           Effect.provide(RunSource.layer({ _tag: "Server", url: server.value, apiKey: key })),
@@ -266,6 +265,9 @@ export const usage = Command.make(
       }
       return yield* withDatabase(options, () =>
         Effect.gen(function*() {
+          if (Option.isSome(options.by)) {
+            return yield* printDays(yield* UsageByDay.reports(Option.getOrUndefined(options.project)), options.json)
+          }
           const all = yield* StoreUsage.usage(Option.getOrUndefined(options.project))
           if (Option.isNone(prices)) return yield* printUsage(all, options.json)
           const calls = yield* Effect.forEach(all, ({ project }) =>
@@ -273,10 +275,11 @@ export const usage = Command.make(
           return yield* printRepriced(Repricing.report(prices.value.file, prices.value.table, calls), options.json)
         }))
     }).pipe(reportErrors(options.verbose))
-).pipe(withHelp("Print what each project stores: runs by status, steps, checkpoints, bytes; or re-price its model calls", [
+).pipe(withHelp("Print what each project stores: runs by status, steps, checkpoints, bytes; or spends per day; or re-price its model calls", [
     "multirun usage --db .multirun/runs.db",
     "multirun usage --url https://runs.example.com --api-key $KEY --json",
-    "multirun usage --db .multirun/runs.db --prices prices-2027-01.json"
+    "multirun usage --db .multirun/runs.db --prices prices-2027-01.json",
+    "multirun usage --by day --url https://runs.example.com --api-key $KEY"
   ]))
 
 /**

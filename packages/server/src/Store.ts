@@ -8,7 +8,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { Api } from "@multirun/core"
 import type { BackendError } from "@multirun/core/Errors"
 import type { MultiRunClientService } from "@multirun/core/MultiRunClient"
-import { ProjectView, StoreUsage } from "@multirun/sql"
+import { ProjectView, StoreUsage, UsageByDay } from "@multirun/sql"
 import { backendError } from "@multirun/sql/StoreError"
 import { Context, Effect, Layer, type Option } from "effect"
 import * as ApiKeys from "./ApiKeys.js"
@@ -22,6 +22,7 @@ import * as Ingest from "./Ingest.js"
  * - `ingest(project, batch)`: writes a batch in one transaction, once per batch id.
  * - `verifyKey(key)`: the project of an API key, none for an unknown key.
  * - `usage(project)`: what the project stores (runs by status, steps, checkpoints, bytes).
+ * - `usageByDay(project)`: what it spent per UTC day of the last 30 (since 0.3.0).
  *
  * @since 0.1.0
  */
@@ -30,6 +31,7 @@ export interface StoreService {
   readonly ingest: (project: string, batch: Api.IngestPayload) => Effect.Effect<Api.IngestResult, BackendError>
   readonly verifyKey: (key: string) => Effect.Effect<Option.Option<string>, BackendError>
   readonly usage: (project: string) => Effect.Effect<StoreUsage.ProjectUsage, BackendError>
+  readonly usageByDay: (project: string) => Effect.Effect<UsageByDay.Report, BackendError>
 }
 
 /**
@@ -56,6 +58,11 @@ export const layer: Layer.Layer<Store, never, SqlClient.SqlClient> = Layer.effec
           Effect.provideService(SqlClient.SqlClient, sql),
           Effect.map(([usage]) => usage ?? StoreUsage.empty(project)),
           Effect.mapError(backendError("usage"))
+        ),
+      usageByDay: (project) =>
+        UsageByDay.report(project).pipe(
+          Effect.provideService(SqlClient.SqlClient, sql),
+          Effect.mapError(backendError("usageByDay"))
         )
     }))
 )

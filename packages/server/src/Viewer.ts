@@ -4,7 +4,8 @@
  * a strict Content-Security-Policy: everything from this origin, no inline script, nothing from a
  * CDN.
  * The page reads the HTTP API with the key the user enters (kept in `sessionStorage`, so it
- * goes with the tab), or with no key at all when served by `multirun ui`.
+ * goes with the tab, unless the user chose to remember it on this browser), or with no key at
+ * all when served by `multirun ui`. Pages: `/` (runs), `/runs/:runId`, `/usage`.
  *
  * @since 0.1.0
  */
@@ -79,6 +80,7 @@ export const layerWith = (options: Options): Layer.Layer<never> =>
       yield* router.get("/", page)
       yield* router.get("/runs/:runId", page)
       yield* router.get("/compare", page)
+      yield* router.get("/usage", page)
       yield* router.get("/assets/viewer.js", Effect.succeed(respond(assets.js, "text/javascript; charset=utf-8")))
       yield* router.get("/assets/viewer.css", Effect.succeed(respond(assets.css, "text/css; charset=utf-8")))
       yield* router.get("/assets/favicon.svg", Effect.succeed(respond(assets.favicon, "image/svg+xml")))

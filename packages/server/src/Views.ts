@@ -17,6 +17,7 @@ import type * as Step from "@multirun/core/Step"
 import * as RunRows from "@multirun/sql/RunRows"
 import * as StepRows from "@multirun/sql/StepRows"
 import { Context, Effect, Layer, Option } from "effect"
+import { runDownload } from "./internal/runDownload.js"
 import * as RunCompare from "./RunCompare.js"
 import { Store } from "./Store.js"
 
@@ -163,8 +164,9 @@ export const runDiff = (a: string, b: string) =>
   })
 
 /**
- * The `views` group: `GET /api/runs/:runId/steps/page`, `GET /api/runs/:runId/timeline` and
- * `GET /api/runs/:runId/diff/:otherRunId`.
+ * The `views` group: `GET /api/runs/:runId/steps/page`, `GET /api/runs/:runId/timeline`,
+ * `GET /api/runs/:runId/diff/:otherRunId` and `GET /api/runs/:runId/export` (the run's JSON lines
+ * as a download).
  *
  * @since 0.2.0
  */
@@ -176,4 +178,5 @@ export const layerHandlers = HttpApiBuilder.group(Api.Api, "views", (handlers) =
       json(ofRun(path.runId, (queries, project) => queries.listSummaries(project, path.runId, urlParams))))
     .handle("diff", ({ path }) =>
       // made here from parsed records, as JSON already: not encoded through the schema again
-      Effect.map(runDiff(path.runId, path.otherRunId), (diff) => HttpServerResponse.unsafeJson(diff))))
+      Effect.map(runDiff(path.runId, path.otherRunId), (diff) => HttpServerResponse.unsafeJson(diff)))
+    .handle("export", ({ path }) => runDownload(path.runId)))

@@ -23,6 +23,8 @@ export * as SqliteOutbox from "./SqliteOutbox.js"
 export * as StoreError from "./StoreError.js"
 /** @since 0.2.0 */
 export * as StoreUsage from "./StoreUsage.js"
+/** @since 0.3.0 */
+export * as UsageByDay from "./UsageByDay.js"
 
 export { PgClientLayer, type PgClientLayerOptions, PgLayer, type PgLayerOptions } from "./PgLayer.js"
 export {

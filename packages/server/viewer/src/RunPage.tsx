@@ -1,6 +1,7 @@
 /** One run: header with totals, the waterfall, the virtualised steps, step detail and checkpoints. */
-import { useEffect, useMemo, useRef } from "preact/hooks"
+import { useEffect, useMemo, useRef, useState } from "preact/hooks"
 import { resumeCode, wallMs } from "../../src/internal/runModel.js"
+import { download, enc } from "./api.js"
 import { CheckpointsPanel } from "./CheckpointsPanel.js"
 import { CompareWith } from "./CompareWith.js"
 import { count, duration, localTime, now, shortId, tokenSplit, totalCost } from "./format.js"
@@ -8,6 +9,7 @@ import { viewOf } from "./model.js"
 import { comparePath, Link, type Location, navigate, runPath } from "./router.js"
 import { StatusBadge } from "./RunsPage.js"
 import { StepDetail } from "./StepDetail.js"
+import { useKeys } from "./keys.js"
 import { indexOfSeq, StepsTable } from "./StepsTable.js"
 import { Timeline } from "./Timeline.js"
 import { useRun } from "./useRun.js"
@@ -34,6 +36,16 @@ export const RunPage = (props: { runId: string; location: Location }) => {
     const qs = query.toString()
     navigate(`${runPath(props.runId)}${qs === "" ? "" : `?${qs}`}`, true)
   }
+  // j / k: the next / previous step (the first / last when none is selected); Esc closes the detail
+  const move = (by: number) => {
+    const steps = data?.steps ?? []
+    if (steps.length === 0) return
+    const at = selectedSeq === undefined ? -1 : indexOfSeq(steps, selectedSeq)
+    const next = at < 0 ? (by > 0 ? 0 : steps.length - 1) : Math.min(steps.length - 1, Math.max(0, at + by))
+    select(steps[next]!.seq)
+  }
+  useKeys({ j: () => move(1), k: () => move(-1), Escape: () => selectedSeq !== undefined && select(undefined) })
+  const [exportError, setExportError] = useState("")
   if (error && data === undefined) return <main><p class="error" role="alert">{error}</p><Link href="/">← runs</Link></main>
   if (data === undefined || view === undefined) return <main><p class="muted">Loading run…</p></main>
   const { run } = data
@@ -50,7 +62,21 @@ export const RunPage = (props: { runId: string; location: Location }) => {
           {run.name} <StatusBadge run={run} id="run-status" />
         </h1>
         <p class="muted mono">{run.id}</p>
-        <CompareWith run={run} />
+        <p class="run-actions">
+          <CompareWith run={run} />
+          <button
+            type="button"
+            id="export-run"
+            title="The run with its agents, steps and checkpoints as JSON lines, as `multirun export` prints it"
+            onClick={() => {
+              setExportError("")
+              download(`/runs/${enc(run.id)}/export`, `run-${run.id}.jsonl`).catch((e) => setExportError(String((e as Error).message)))
+            }}
+          >
+            Export JSONL
+          </button>
+          {exportError && <span class="error" role="alert"> {exportError}</span>}
+        </p>
         <dl class="totals">
           <div><dt>started</dt><dd>{localTime(run.startedAt)}</dd></div>
           <div><dt>wall time</dt><dd id="wall-time">{duration(wall)}</dd></div>

@@ -97,6 +97,23 @@ export interface RunDiff {
   readonly total: DiffDelta
   readonly differing: number
 }
+/** What some steps cost (`/usage/days`); `costUsd` null when no cost is known but some is unknown. */
+export interface Spending {
+  readonly steps: number
+  readonly tokens: number
+  readonly costUsd: number | null
+  readonly unpricedSteps: number
+}
+/** `/usage/days`: each UTC day of the last 30, the total, the most expensive runs and models. */
+export interface UsageDays {
+  readonly project: string
+  readonly from: string
+  readonly to: string
+  readonly days: ReadonlyArray<Spending & { readonly day: string; readonly runs: number }>
+  readonly total: Spending & { readonly runs: number }
+  readonly runs: ReadonlyArray<Spending & { readonly runId: string; readonly name: string }>
+  readonly models: ReadonlyArray<Spending & { readonly model: string }>
+}
 /** `/assets/config.json`. */
 export interface ViewerConfig {
   readonly mode: "server" | "local"
@@ -114,13 +131,20 @@ const storageKey = "multirun.apiKey"
 
 /**
  * The stored API key ("" when none). It is kept in `sessionStorage`: it lives as long as the tab,
- * is not shared with other tabs and is not left on disk for the next user of the browser.
+ * is not shared with other tabs and is not left on disk for the next user of the browser; unless
+ * the user chose "remember on this browser", which keeps it in `localStorage` for every tab.
  */
-export const apiKey = (): string => sessionStorage.getItem(storageKey) ?? ""
-/** Stores (or, with "", forgets) the API key. */
-export const setApiKey = (key: string): void => {
-  if (key === "") sessionStorage.removeItem(storageKey)
-  else sessionStorage.setItem(storageKey, key)
+export const apiKey = (): string => sessionStorage.getItem(storageKey) ?? localStorage.getItem(storageKey) ?? ""
+/** Stores the API key for this tab, and with `remember` on this browser; with "" forgets it everywhere. */
+export const setApiKey = (key: string, remember = false): void => {
+  if (key === "") {
+    sessionStorage.removeItem(storageKey)
+    localStorage.removeItem(storageKey)
+    return
+  }
+  sessionStorage.setItem(storageKey, key)
+  if (remember) localStorage.setItem(storageKey, key)
+  else localStorage.removeItem(storageKey)
 }
 
 let onUnauthorized: (message: string) => void = () => {}
@@ -134,17 +158,41 @@ export const get = async <A>(path: string, params: Record<string, string | numbe
   const query = new URLSearchParams()
   for (const [name, value] of Object.entries(params)) if (value !== undefined && value !== "") query.set(name, String(value))
   const qs = query.toString()
-  const key = apiKey()
-  const response = await fetch(`/api${path}${qs === "" ? "" : `?${qs}`}`, {
-    headers: key === "" ? {} : { authorization: `Bearer ${key}` }
-  })
+  const response = await fetch(`/api${path}${qs === "" ? "" : `?${qs}`}`, { headers: authorization() })
   const body = await response.json().catch(() => ({}))
-  if (!response.ok) {
-    const message = String((body as { message?: unknown }).message ?? response.statusText)
-    if (response.status === 401) onUnauthorized(message)
-    throw new ApiError(response.status, message)
-  }
+  if (!response.ok) refuse(response, body)
   return body as A
+}
+
+/** Throws the error of a non-2xx answer with the server's message; a 401 shows the key form. */
+const refuse = (response: Response, body: unknown): never => {
+  const message = String((body as { message?: unknown }).message ?? response.statusText)
+  if (response.status === 401) onUnauthorized(message)
+  throw new ApiError(response.status, message)
+}
+
+/** The key's header for a request ({} when there is no key). */
+const authorization = (): Record<string, string> => {
+  const key = apiKey()
+  return key === "" ? {} : { authorization: `Bearer ${key}` }
+}
+
+/**
+ * Downloads `/api{path}` as a file (the request carries the key, so a link cannot): its name is
+ * the one the server's `Content-Disposition` gives, else `fallbackName`.
+ */
+export const download = async (path: string, fallbackName: string): Promise<void> => {
+  const response = await fetch(`/api${path}`, { headers: authorization() })
+  if (!response.ok) refuse(response, await response.json().catch(() => ({})))
+  const named = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") ?? "")
+  const url = URL.createObjectURL(await response.blob())
+  const link = document.createElement("a")
+  link.href = url
+  link.download = named?.[1] ?? fallbackName
+  document.body.appendChild(link)
+  link.click()
+  link.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
 }
 
 /** The viewer's mode (`local` for `multirun ui`). */

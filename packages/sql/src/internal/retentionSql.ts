@@ -18,7 +18,12 @@ export const retentionFragments = (sql: SqlClient) => {
     ),
     /** The `forkedFrom` checkpoint id of the run rows of `alias`. */
     forkedFrom: (alias: string): Fragment =>
-      sql.literal(pg ? `(${alias}.record::json ->> 'forkedFrom')` : `json_extract(${alias}.record, '$.forkedFrom')`)
+      sql.literal(pg ? `(${alias}.record::json ->> 'forkedFrom')` : `json_extract(${alias}.record, '$.forkedFrom')`),
+    /** A bytes column (an id) as lowercase hex. */
+    hex: (column: string): Fragment => sql.literal(pg ? `encode(${column}, 'hex')` : `lower(hex(${column}))`),
+    /** The UTC day (days since 1970-01-01) of an epoch-milliseconds column of times after 1970. */
+    dayOf: (column: string): Fragment =>
+      sql.literal(pg ? `FLOOR(${column} / 86400000)` : `CAST(${column} / 86400000 AS INTEGER)`)
   }
 }
 
