@@ -14,7 +14,7 @@ import * as Lease from "./Lease.js"
 import * as Run from "./Run.js"
 import * as RunDiff from "./RunDiff.js"
 import { maxIdLength as storedIdLength } from "./internal/storable.js"
-import { count, usageByDay } from "./internal/usageSchemas.js"
+import { count, usageByDay, usageDaysParams } from "./internal/usageSchemas.js"
 
 /** 401: the request has no API key, or a key the server does not know. @since 0.1.0 */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>("@multirun/core/Api/Unauthorized")(
@@ -354,6 +354,14 @@ export class IngestGroup extends HttpApiGroup.make("ingest")
 export const UsageByDay = usageByDay
 
 /**
+ * The query of `GET /api/usage/days`: `until`, the last UTC day of the 30 (`2026-11-30`; today
+ * when absent).
+ *
+ * @since 0.3.0
+ */
+export const UsageDaysParams = usageDaysParams
+
+/**
  * `GET /api/usage`: what the caller's project stores (runs by status, agents, steps, checkpoints,
  * bytes of the stored records), for `multirun usage --url`; `GET /api/usage/days` (since 0.3.0):
  * what it spent per UTC day of the last 30 ({@link UsageByDay}); `GET /api/project`: the name of
@@ -375,10 +383,11 @@ export class UsageGroup extends HttpApiGroup.make("usage")
   })))
   .add(
     HttpApiEndpoint.get("days", "/usage/days")
+      .setUrlParams(UsageDaysParams)
       .addSuccess(UsageByDay)
       .annotate(
         OpenApi.Description,
-        "Runs, steps, tokens and cost per UTC day of the last 30 (a step counts on the day it started), " +
+        "Runs, steps, tokens and cost per UTC day of the 30 that end with `until` (default today; a step counts on the day it started), " +
           "with the most expensive runs and models. An unknown cost is counted in `unpricedSteps`, never as 0."
       )
   )

@@ -163,8 +163,9 @@ export const usageLayer = HttpApiBuilder.group(Api.Api, "usage", (handlers) =>
     .handle("project", () => Effect.map(Api.CurrentProject, (project) => ({ project })))
     .handle("usage", () =>
       Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Store, (store) => store.usage(project))))
-    .handle("days", () =>
-      Effect.flatMap(Api.CurrentProject, (project) => Effect.flatMap(Store, (store) => store.usageByDay(project)))))
+    .handle("days", ({ urlParams }) =>
+      Effect.flatMap(Api.CurrentProject, (project) =>
+        Effect.flatMap(Store, (store) => store.usageByDay(project, urlParams.until)))))
 
 /**
  * Every group of the API.

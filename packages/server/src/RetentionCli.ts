@@ -15,7 +15,7 @@ import * as fs from "node:fs"
 import { withHelp } from "./internal/commandLine.js"
 import * as format from "./internal/format.js"
 import * as Repricing from "./internal/repricing.js"
-import { askServer, printDays } from "./internal/usageDays.js"
+import { askServer, lastDay, printDays } from "./internal/usageDays.js"
 import * as RunSource from "./RunSource.js"
 import { reportErrors } from "./RunsCli.js"
 
@@ -207,8 +207,8 @@ const printRepriced = (report: Repricing.Report, asJson: boolean) =>
  * `Pricing.layer(table)`), per model, per run and in total, beside their recorded cost, and the
  * calls it cannot price (a model the table lacks, no usage recorded), never priced as 0; it only
  * reads (`--prices` since 0.3.0). With `--by day` (since 0.3.0), per UTC day of the last 30 (a
- * step counts on the day it started): runs, steps, tokens and cost, and the most expensive runs
- * and models.
+ * step counts on the day it started; `--until DAY` ends them on another day): runs, steps,
+ * tokens and cost, and the most expensive runs and models.
  *
  * @since 0.2.0
  */
@@ -232,6 +232,10 @@ export const usage = Command.make(
     by: Options.choice("by", ["day"]).pipe(
       Options.withDescription("per UTC day of the last 30 (by step start): runs, steps, tokens, cost; top runs and models"),
       Options.optional
+    ),
+    until: Options.text("until").pipe(
+      Options.withDescription("with --by day: the last UTC day of the 30, as YYYY-MM-DD (default: today)"),
+      Options.optional
     )
   },
   (options) =>
@@ -240,6 +244,7 @@ export const usage = Command.make(
       if (Option.isSome(options.by) && Option.isSome(options.prices)) {
         return yield* Effect.fail(new Failure("give either --by day or --prices, not both"))
       }
+      const until = yield* lastDay(options.until, Option.isSome(options.by))
       const prices = yield* Option.match(options.prices, {
         onNone: () => Effect.succeedNone,
         onSome: (file) => Effect.map(Repricing.readTable(file), (table) => Option.some({ file, table }))
@@ -253,7 +258,7 @@ export const usage = Command.make(
         }
         const key = yield* keyOf(options.apiKey)
         if (Option.isSome(options.by)) {
-          return yield* printDays([yield* askServer(server.value, key, (api) => api.usage.days())], options.json)
+          return yield* printDays([yield* askServer(server.value, key, (api) => api.usage.days({ urlParams: { until } }))], options.json)
         }
         const usage = yield* askServer(server.value, key, (api) => api.usage.usage())
         if (Option.isNone(prices)) return yield* printUsage([usage], options.json)
@@ -266,7 +271,7 @@ export const usage = Command.make(
       return yield* withDatabase(options, () =>
         Effect.gen(function*() {
           if (Option.isSome(options.by)) {
-            return yield* printDays(yield* UsageByDay.reports(Option.getOrUndefined(options.project)), options.json)
+            return yield* printDays(yield* UsageByDay.reports(Option.getOrUndefined(options.project), until), options.json)
           }
           const all = yield* StoreUsage.usage(Option.getOrUndefined(options.project))
           if (Option.isNone(prices)) return yield* printUsage(all, options.json)
@@ -279,7 +284,8 @@ export const usage = Command.make(
     "multirun usage --db .multirun/runs.db",
     "multirun usage --url https://runs.example.com --api-key $KEY --json",
     "multirun usage --db .multirun/runs.db --prices prices-2027-01.json",
-    "multirun usage --by day --url https://runs.example.com --api-key $KEY"
+    "multirun usage --by day --url https://runs.example.com --api-key $KEY",
+    "multirun usage --by day --until 2026-11-30 --db .multirun/runs.db"
   ]))
 
 /**

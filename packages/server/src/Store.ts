@@ -22,7 +22,8 @@ import * as Ingest from "./Ingest.js"
  * - `ingest(project, batch)`: writes a batch in one transaction, once per batch id.
  * - `verifyKey(key)`: the project of an API key, none for an unknown key.
  * - `usage(project)`: what the project stores (runs by status, steps, checkpoints, bytes).
- * - `usageByDay(project)`: what it spent per UTC day of the last 30 (since 0.3.0).
+ * - `usageByDay(project, until?)`: what it spent per UTC day of the 30 that end with `until`
+ *   (today when absent; since 0.3.0).
  *
  * @since 0.1.0
  */
@@ -31,7 +32,7 @@ export interface StoreService {
   readonly ingest: (project: string, batch: Api.IngestPayload) => Effect.Effect<Api.IngestResult, BackendError>
   readonly verifyKey: (key: string) => Effect.Effect<Option.Option<string>, BackendError>
   readonly usage: (project: string) => Effect.Effect<StoreUsage.ProjectUsage, BackendError>
-  readonly usageByDay: (project: string) => Effect.Effect<UsageByDay.Report, BackendError>
+  readonly usageByDay: (project: string, until?: string) => Effect.Effect<UsageByDay.Report, BackendError>
 }
 
 /**
@@ -59,8 +60,8 @@ export const layer: Layer.Layer<Store, never, SqlClient.SqlClient> = Layer.effec
           Effect.map(([usage]) => usage ?? StoreUsage.empty(project)),
           Effect.mapError(backendError("usage"))
         ),
-      usageByDay: (project) =>
-        UsageByDay.report(project).pipe(
+      usageByDay: (project, until) =>
+        UsageByDay.report(project, until).pipe(
           Effect.provideService(SqlClient.SqlClient, sql),
           Effect.mapError(backendError("usageByDay"))
         )

@@ -7,13 +7,13 @@
 import { assert, layer } from "@effect/vitest"
 import { tempDir } from "@multirun/core/test-utils"
 import { SqliteLayer } from "@multirun/sql"
-import { Clock, Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Local from "../src/Local.js"
 import * as Chromium from "./browser.js"
 import { bundleCli, runCli } from "./cliBundle.js"
-import { recordSpending, type Spending } from "./fixtures/spending.js"
+import { recordSpending, type Spending, spendingDay, spendingNow } from "./fixtures/spending.js"
 import { layerSqlite, request, TestServer, type TestServerService } from "./TestServer.js"
 
 /** The page's globals, used only inside functions evaluated in the browser. */
@@ -51,7 +51,7 @@ const fixtureLayer = Layer.scoped(
     const keyed = yield* TestServer
     const dir = yield* tempDir("dash")
     const filename = path.join(dir, "runs.db")
-    const now = yield* Clock.currentTimeMillis
+    const now = spendingNow
     const runs = yield* Effect.provide(recordSpending(now), SqliteLayer({ filename }))
     const keyedRuns = yield* Effect.provide(recordSpending(now), SqliteLayer({ filename: (keyed.database as { filename: string }).filename, project: "dash" }))
     const key = yield* keyed.keyFor("dash")
@@ -75,12 +75,16 @@ Chromium.describeChromium("viewer dashboard, dark mode, keyboard, export, key in
   layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("dashboard", (it) => {
     it.effect("the usage page shows runs, steps, tokens and cost per UTC day, the total, top runs and models", () =>
       browserTest(async ({ api, browser, days, runs, url }) => {
-        const report = await api("/usage/days")
+        const report = await api(`/usage/days?until=${spendingDay}`)
         const page = await browser.newPage()
         await page.goto(`${url}/`)
         await page.click("header.top a.nav")
         await page.waitForSelector("#usage-days")
         assert.strictEqual(new URL(page.url()).pathname, "/usage")
+        assert.include(await page.locator("h1").textContent(), "last 30 days")
+        // the recorded month ends on spendingDay: its 30 days, whatever day the test runs on
+        await page.goto(`${url}/usage?until=${spendingDay}`)
+        await page.waitForSelector(`#usage-days tr[data-day="${spendingDay}"]`)
         assert.include(await page.locator("#usage-basis").textContent(), "a step counts on the day it started")
         assert.include(await page.locator("#usage-basis").textContent(), `${report.from} to ${days.today}`)
         // the numbers a person reads: the day rows, newest first
@@ -167,7 +171,7 @@ Chromium.describeChromium("viewer dashboard, dark mode, keyboard, export, key in
         assert.deepStrictEqual(dark.button, { background: "rgb(27, 33, 48)", color: "rgb(227, 231, 238)" })
         assert.strictEqual(dark.detail.background, "rgb(22, 27, 36)")
         await page.screenshot({ path: path.join(output, "run-page-dark.png"), fullPage: true })
-        await page.goto(`${url}/usage`)
+        await page.goto(`${url}/usage?until=${spendingDay}`)
         await page.waitForSelector("#usage-days")
         await page.screenshot({ path: path.join(output, "dashboard-dark.png"), fullPage: true })
         await page.close()
@@ -288,6 +292,8 @@ Chromium.describeChromium("viewer dashboard, dark mode, keyboard, export, key in
           assert.strictEqual(download.suggestedFilename(), `run-${keyedRuns.nightly}.jsonl`)
           await third.click("header.top a.nav")
           await third.waitForSelector("#usage-days")
+          await third.goto(`${new URL(third.url()).origin}/usage?until=${spendingDay}`)
+          await third.waitForSelector(`#usage-days tr[data-day="${spendingDay}"]`)
           assert.include(await third.locator("#usage-basis").textContent(), "dash ·")
           assert.deepStrictEqual(await third.locator("#usage-total dd").allTextContents(), ["4", "47", "3,950", "≥ $4.50 (1 unpriced)"])
           // Forget key: visible, and clears the key of this tab and of the browser

@@ -140,15 +140,16 @@ const byCost = (a: Spending, b: Spending): number =>
   (b.costUsd ?? 0) - (a.costUsd ?? 0) || b.unpricedSteps - a.unpricedSteps || b.tokens - a.tokens
 
 /**
- * The report of `project` for the 30 UTC days that end today by the `Clock`. One pass over the
- * window's steps, grouped by day, run and model; the rest is added up here (integers: exact).
+ * The report of `project` for the 30 UTC days that end with `until` (`2026-11-30`), or today by
+ * the `Clock`. One pass over the window's steps, grouped by day, run and model; the rest is added
+ * up here (integers: exact).
  *
  * @since 0.3.0
  */
-export const report = (project: string): Effect.Effect<Report, SqlError, SqlClient.SqlClient> =>
+export const report = (project: string, until?: string): Effect.Effect<Report, SqlError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const today = Math.floor((yield* Clock.currentTimeMillis) / dayMillis)
+    const today = Math.floor((until === undefined ? yield* Clock.currentTimeMillis : Date.parse(`${until}T00:00:00Z`)) / dayMillis)
     const first = today - windowDays + 1
     const f = retentionFragments(sql)
     const rows = yield* sql<{ day: unknown; run: unknown; model: unknown } & Record<keyof Sums, unknown>>`
@@ -194,15 +195,19 @@ export const report = (project: string): Effect.Effect<Report, SqlError, SqlClie
   })
 
 /**
- * The reports of every project of the database (or of `project` alone), ordered by project.
+ * The reports of every project of the database (or of `project` alone), ordered by project, for
+ * the 30 days that end with `until` (today when absent).
  *
  * @since 0.3.0
  */
-export const reports = (project?: string): Effect.Effect<ReadonlyArray<Report>, SqlError, SqlClient.SqlClient> =>
+export const reports = (
+  project?: string,
+  until?: string
+): Effect.Effect<ReadonlyArray<Report>, SqlError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const projects = project !== undefined
       ? [project]
       : (yield* sql<{ project: string }>`SELECT DISTINCT project FROM multirun_runs ORDER BY project`).map((r) => r.project)
-    return yield* Effect.forEach(projects, report)
+    return yield* Effect.forEach(projects, (project) => report(project, until))
   })

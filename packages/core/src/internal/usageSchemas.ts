@@ -12,6 +12,20 @@ const spending = {
   unpricedSteps: count
 }
 
+/** A UTC day written `2026-11-30`, a day that exists. */
+export const isoDay = Schema.String.pipe(
+  Schema.pattern(/^\d{4}-\d{2}-\d{2}$/, { message: () => "expected a UTC day written YYYY-MM-DD" }),
+  Schema.filter((day) => {
+    const millis = Date.parse(`${day}T00:00:00Z`)
+    return !Number.isNaN(millis) && new Date(millis).toISOString().startsWith(day)
+  }, {
+    message: (issue) => `${JSON.stringify(issue.actual)} is not a day of the calendar`
+  })
+)
+
+/** The query of `GET /api/usage/days`: the last day of the 30 (today when absent). */
+export const usageDaysParams = Schema.Struct({ until: Schema.optional(isoDay) })
+
 /** The answer of `GET /api/usage/days` (`Api.UsageByDay`). */
 export const usageByDay = Schema.Struct({
   project: Schema.String,

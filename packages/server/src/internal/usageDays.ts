@@ -5,9 +5,10 @@
  */
 import { FetchHttpClient } from "@effect/platform"
 import * as HttpClientError from "@effect/platform/HttpClientError"
+import { Api } from "@multirun/core"
 import { HttpApiClientFor } from "@multirun/core/RemoteLayer"
 import type { UsageByDay } from "@multirun/sql"
-import { Console, Effect, Redacted } from "effect"
+import { Console, Effect, Option, Redacted, Schema } from "effect"
 import * as format from "./format.js"
 
 /** The typed client of the server's API. */
@@ -15,6 +16,19 @@ type ApiClient = Effect.Effect.Success<ReturnType<typeof HttpApiClientFor>>
 
 const isHttpClientError = (error: unknown): error is HttpClientError.HttpClientError =>
   HttpClientError.isHttpClientError(error)
+
+/**
+ * The day `--until` names (`undefined` for today); a malformed day, or `--until` without
+ * `--by day`, is one line.
+ */
+export const lastDay = (until: Option.Option<string>, byDay: boolean): Effect.Effect<string | undefined, Error> => {
+  if (Option.isNone(until)) return Effect.succeed(undefined)
+  if (!byDay) return Effect.fail(new Error("--until goes with --by day"))
+  return Schema.decodeUnknown(Api.UsageDaysParams)({ until: until.value }).pipe(
+    Effect.map((params) => params.until),
+    Effect.mapError(() => new Error(`--until ${until.value}: expected a UTC day of the calendar written YYYY-MM-DD`))
+  )
+}
 
 /** Asks the server at `server` with `key`; an unreachable server or an unexpected answer is one line. */
 export const askServer = <A, E>(

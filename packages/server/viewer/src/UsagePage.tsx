@@ -57,19 +57,19 @@ const SpendingCells = (props: { spending: Spending }) => (
   </>
 )
 
-/** The page. */
-export const UsagePage = () => {
+/** The page: the 30 days that end with `until` (`?until=2026-11-30`), or today. */
+export const UsagePage = (props: { until?: string | undefined }) => {
   const [report, setReport] = useState<UsageDays | undefined>(undefined)
   const [error, setError] = useState("")
   useEffect(() => {
-    get<UsageDays>("/usage/days").then(setReport, (e) => setError(String((e as Error).message)))
-  }, [])
+    get<UsageDays>("/usage/days", { until: props.until }).then(setReport, (e) => setError(String((e as Error).message)))
+  }, [props.until])
   if (error) return <main><p class="error" role="alert">{error}</p></main>
   if (report === undefined) return <main><p class="muted">Loading usage…</p></main>
   const { total } = report
   return (
     <main class="usage-page">
-      <h1>Usage · last 30 days</h1>
+      <h1>Usage · {props.until === undefined ? "last 30 days" : `30 days to ${report.to}`}</h1>
       <p class="muted" id="usage-basis">
         {report.project} · {report.from} to {report.to}, in UTC days: a step counts on the day it started, a run on each
         day one of its steps started. Replayed steps cost nothing.

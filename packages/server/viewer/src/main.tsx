@@ -88,7 +88,7 @@ const App = () => {
         : location.path === "/compare"
         ? <ComparePage location={location} />
         : location.path === "/usage"
-        ? <UsagePage />
+        ? <UsagePage until={location.query.get("until") ?? undefined} />
         : <RunsPage location={location} />}
     </>
   )
