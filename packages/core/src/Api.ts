@@ -12,6 +12,7 @@ import { BackendError, CheckpointError, RunError } from "./Errors.js"
 import { AgentRecord, Batch, RunRecord, StepRecord } from "./Event.js"
 import * as Lease from "./Lease.js"
 import * as Run from "./Run.js"
+import { StepKind } from "./StepRecord.js"
 import { maxIdLength as storedIdLength } from "./internal/storable.js"
 
 /** 401: the request has no API key, or a key the server does not know. @since 0.1.0 */
@@ -111,14 +112,58 @@ export const parseRunsCursor = (cursor: string): { readonly startedAt: number; r
 }
 
 /**
+ * What a step filter's `status` matches: a step's own status, `replayed` (returned by a resume
+ * instead of executing, see `Run.Replay`, or recorded as replayed) or `drifted` (its input changed
+ * against the recorded call).
+ *
+ * @since 0.3.0
+ */
+export const StepStatusFilter = Schema.Literal("running", "completed", "failed", "interrupted", "replayed", "drifted")
+  .annotations({
+    message: () => ({ message: "status must be one of running, completed, failed, interrupted, replayed, drifted", override: true })
+  })
+
+/** @since 0.3.0 */
+export type StepStatusFilter = typeof StepStatusFilter.Type
+
+/** Text a filter looks for: 1 to 200 characters. */
+const filterText = (field: string) =>
+  Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)).annotations({
+    message: () => ({ message: `${field} must be 1 to 200 characters`, override: true })
+  })
+
+/**
+ * The filter of a run's steps (`?agent=writer&kind=llm_call&status=failed&name=plan&text=timeout`),
+ * every field optional and all of them required of a step: its agent's name, its kind, its
+ * status as {@link StepStatusFilter} says, text its name contains and text its input, output or
+ * error contains (both in any case).
+ *
+ * @since 0.3.0
+ */
+export const StepFilter = Schema.Struct({
+  agent: Schema.optional(filterText("agent")),
+  kind: Schema.optional(StepKind.annotations({
+    message: () => ({ message: `kind must be one of ${StepKind.literals.join(", ")}`, override: true })
+  })),
+  status: Schema.optional(StepStatusFilter),
+  name: Schema.optional(filterText("name")),
+  text: Schema.optional(filterText("text"))
+})
+
+/** @since 0.3.0 */
+export type StepFilter = typeof StepFilter.Type
+
+/**
  * Paging of a run's steps by `seq` (`?afterSeq=99&limit=100`): the steps after `afterSeq`
- * (from the first when absent), at most `limit` (all when absent).
+ * (from the first when absent), at most `limit` (all when absent); since 0.3 only those
+ * {@link StepFilter} keeps (the page stays ordered and paged by `seq`).
  *
  * @since 0.2.0
  */
 export const StepsPageParams = Schema.Struct({
   afterSeq: Schema.optional(Schema.NumberFromString.pipe(Schema.int())),
-  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 10_000)))
+  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 10_000))),
+  ...StepFilter.fields
 })
 
 /**
@@ -279,14 +324,15 @@ export class ViewsGroup extends HttpApiGroup.make("views")
       .setUrlParams(StepsPageParams)
       .addSuccess(Schema.Array(StepRecord))
       .addError(NotFound)
-      .annotate(OpenApi.Description, "Steps of the run ordered by seq, from `afterSeq` (exclusive), at most `limit`.")
+      .annotate(OpenApi.Description, "Steps of the run ordered by seq, from `afterSeq` (exclusive), at most `limit`; filtered by `agent`, `kind`, " +
+          "`status`, `name` and `text` when given.")
   )
   .add(
     HttpApiEndpoint.get("timeline")`/runs/${runId}/timeline`
       .setUrlParams(StepsPageParams)
       .addSuccess(Schema.Array(StepSummary))
       .addError(NotFound)
-      .annotate(OpenApi.Description, "Steps of the run without input and output, ordered by seq, paged.")
+      .annotate(OpenApi.Description, "Steps of the run without input and output, ordered by seq, paged; filtered like `steps/page`.")
   )
   .middleware(Authorization)
 {}

@@ -1,6 +1,7 @@
 /**
- * The runs page: search by name or tag, status filter, cursor paging, live while runs run. A run
- * whose replay found calls with a changed input has ⚠ and their count after its status.
+ * The runs page: search by name, tag or run id (full or short), status filter, cursor paging,
+ * live while runs run. A run whose replay found calls with a changed input has ⚠ and their
+ * count after its status.
  */
 import { useEffect, useRef, useState } from "preact/hooks"
 import { statusOf, wallMs } from "../../src/internal/runModel.js"
@@ -93,7 +94,7 @@ export const RunsPage = (props: { location: Location }) => {
         <input
           id="search"
           type="search"
-          placeholder="Search name or tag (tag:nightly for an exact tag)"
+          placeholder="Search name, tag or run id (tag:nightly for an exact tag)"
           value={text}
           onInput={(event) => setText((event.target as HTMLInputElement).value)}
         />
