@@ -113,41 +113,31 @@ export const parseRunsCursor = (cursor: string): { readonly startedAt: number; r
 
 /**
  * What a step filter's `status` matches: a step's own status, `replayed` (returned by a resume
- * instead of executing, see `Run.Replay`, or recorded as replayed) or `drifted` (its input changed
- * against the recorded call).
- *
- * @since 0.3.0
+ * instead of executing, see `Run.Replay`, or recorded as replayed) or `drifted` (its input
+ * changed against the recorded call). @since 0.3.0
  */
 export const StepStatusFilter = Schema.Literal("running", "completed", "failed", "interrupted", "replayed", "drifted")
-  .annotations({
-    message: () => ({ message: "status must be one of running, completed, failed, interrupted, replayed, drifted", override: true })
-  })
 
 /** @since 0.3.0 */
 export type StepStatusFilter = typeof StepStatusFilter.Type
 
-/** Text a filter looks for: 1 to 200 characters. */
+/** A URL parameter of a filter, refused with one message that names it and what it takes. */
+const filterParam = <S extends Schema.Schema.Any>(field: string, takes: string, schema: S) =>
+  Schema.optional(schema.annotations({ message: () => ({ message: `${field} must be ${takes}`, override: true }) }))
 const filterText = (field: string) =>
-  Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)).annotations({
-    message: () => ({ message: `${field} must be 1 to 200 characters`, override: true })
-  })
+  filterParam(field, "1 to 200 characters", Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)))
 
 /**
- * The filter of a run's steps (`?agent=writer&kind=llm_call&status=failed&name=plan&text=timeout`),
- * every field optional and all of them required of a step: its agent's name, its kind, its
- * status as {@link StepStatusFilter} says, text its name contains and text its input, output or
- * error contains (both in any case).
- *
- * @since 0.3.0
+ * A filter of a run's steps (`?agent=writer&kind=llm_call&status=failed&name=plan&text=timeout`),
+ * each field optional, all required of a step: its agent's name, kind, {@link StepStatusFilter},
+ * text in its name, text in its input, output or error (any case). @since 0.3.0
  */
 export const StepFilter = Schema.Struct({
-  agent: Schema.optional(filterText("agent")),
-  kind: Schema.optional(StepKind.annotations({
-    message: () => ({ message: `kind must be one of ${StepKind.literals.join(", ")}`, override: true })
-  })),
-  status: Schema.optional(StepStatusFilter),
-  name: Schema.optional(filterText("name")),
-  text: Schema.optional(filterText("text"))
+  agent: filterText("agent"),
+  kind: filterParam("kind", `one of ${StepKind.literals.join(", ")}`, StepKind),
+  status: filterParam("status", `one of ${StepStatusFilter.literals.join(", ")}`, StepStatusFilter),
+  name: filterText("name"),
+  text: filterText("text")
 })
 
 /** @since 0.3.0 */
@@ -155,8 +145,7 @@ export type StepFilter = typeof StepFilter.Type
 
 /**
  * Paging of a run's steps by `seq` (`?afterSeq=99&limit=100`): the steps after `afterSeq`
- * (from the first when absent), at most `limit` (all when absent); since 0.3 only those
- * {@link StepFilter} keeps (the page stays ordered and paged by `seq`).
+ * (from the first when absent), at most `limit` (all when absent); since 0.3 those {@link StepFilter} keeps.
  *
  * @since 0.2.0
  */

@@ -75,14 +75,17 @@ const rowSeqs = (page: Page) => page.locator(".step-row .c-seq").allTextContents
 const matching = (page: Page, n: string) =>
   page.waitForFunction((text) => document.getElementById("steps-count")?.textContent === text, `${n} matching steps`)
 
-/** Whether the row of `seq` is drawn selected inside the visible part of the steps list. */
-const selectedInView = (page: Page, seq: number) =>
-  page.evaluate((seq) => {
-    const row = document.querySelector(`.step-row.selected[data-seq="${seq}"]`)
-    const box = document.querySelector(".steps-scroll").getBoundingClientRect()
-    const at = row?.getBoundingClientRect()
-    return at !== undefined && at.top >= box.top && at.bottom <= box.bottom
-  }, seq)
+/**
+ * Evaluated in the page: when the row of `seq` is drawn selected inside the visible part of the
+ * steps list, what the list's foot says then; false before.
+ */
+const rowInView = (seq: number): string | false => {
+  const row = document.querySelector(`.step-row.selected[data-seq="${seq}"]`)
+  const box = document.querySelector(".steps-scroll")?.getBoundingClientRect()
+  const at = row?.getBoundingClientRect()
+  const inView = at !== undefined && box !== undefined && at.top >= box.top && at.bottom <= box.bottom
+  return inView && document.getElementById("steps-count").textContent
+}
 
 Chromium.describeChromium("finding steps and runs in the viewer", () => {
   layer(fixtureLayer, { excludeTestServices: true, timeout: "180 seconds" })("find in Chromium", (it) => {
@@ -146,14 +149,17 @@ Chromium.describeChromium("finding steps and runs in the viewer", () => {
       browserTest(async ({ browser, url }) => {
         const page = await browser.newPage()
         await page.goto(`${url}/runs/${runId}?step=${deepSeq}`)
-        await page.waitForFunction(() => document.body.dataset.deepLink === "shown")
-        assert.isTrue(await selectedInView(page, deepSeq))
+        // when the row is first seen in view, the steps before it are not all loaded yet (the
+        // page around it was read first)
+        const foot = await page.waitForFunction(rowInView, deepSeq, { polling: "raf" })
+        assert.match(String(await foot.jsonValue()), /steps loaded so far…$/)
         assert.strictEqual(await page.locator(".step-detail h3").textContent(), `#${deepSeq} plan`)
+        // and it stays in view while they load
         await page.waitForFunction(
           (text) => document.getElementById("steps-count")?.textContent === text,
           `${total.toLocaleString("en-US")} steps`
         )
-        assert.isTrue(await selectedInView(page, deepSeq))
+        assert.strictEqual(await page.evaluate(rowInView, deepSeq), `${total.toLocaleString("en-US")} steps`)
         // the rows around it are its neighbours in seq order
         const seqs = (await rowSeqs(page)).map((s) => Number(s.slice(1))).sort((a, b) => a - b)
         assert.includeMembers(seqs, [deepSeq - 1, deepSeq, deepSeq + 1])

@@ -6,7 +6,7 @@
  * where it will stay; it is scrolled into view once it is loaded, and kept there while the
  * steps before it arrive.
  */
-import { useEffect, useRef, useState } from "preact/hooks"
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks"
 import type { Summary } from "./api.js"
 import { count, duration, money } from "./format.js"
 import { depthOf, type View } from "./model.js"
@@ -68,8 +68,9 @@ export const StepsTable = (props: {
     return () => observer.disconnect()
   }, [])
 
-  // bring the selected step into view once it is loaded; keep it in place while steps load before it
-  useEffect(() => {
+  // bring the selected step into view once it is loaded (before the frame is painted); keep it in
+  // place while steps load before it
+  useLayoutEffect(() => {
     const el = scroller.current
     if (el === null || props.selectedSeq === undefined) return
     const i = indexOfSeq(steps, props.selectedSeq)
