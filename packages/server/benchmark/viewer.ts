@@ -6,7 +6,8 @@
  * navigation start (median of the rounds), with the number of elements in the page at that
  * moment and the time until every step is loaded in the background. Then the deep link: the
  * page opened at `?step=N` near the end of the run, timed from navigation start until that
- * step's row is drawn selected inside the visible part of the steps list (median of the rounds).
+ * step's row is drawn selected inside the visible part of the steps list (median of the rounds),
+ * and the server's text search over the inputs and outputs of the run's steps.
  *
  *   npm run bench:viewer            (or: npx tsx packages/server/benchmark/viewer.ts [--steps N] [--rounds N])
  */
@@ -155,6 +156,17 @@ const main = async () => {
       deepLinks.push(ms)
       console.log(`round ${round}: deep link to step #${target}: its row selected and in view ${ms.toFixed(0)} ms after navigation`)
     }
+    // the server's text search over every step's input, output and error: the viewer's first page of matches
+    const needle = `"i":${Math.floor(totalSteps / agents) - 1}}`
+    const searches: Array<number> = []
+    let matches = 0
+    for (let round = 0; round <= rounds; round++) {
+      const at = performance.now()
+      const found = await fetch(`${url}/api/runs/${runId}/timeline?text=${encodeURIComponent(needle)}&limit=500`)
+      matches = ((await found.json()) as Array<unknown>).length
+      if (round > 0) searches.push(performance.now() - at)
+    }
+    console.log(`text search (${needle}) over the run's inputs and outputs: ${matches} steps found in ${median(searches).toFixed(0)} ms (median of ${rounds})`)
     console.log(
       `\nviewer, ${totalSteps.toLocaleString("en-US")}-step run: time to first screen ${median(firstScreens).toFixed(0)} ms ` +
         `(median of ${rounds}; ${median(walls).toFixed(0)} ms from goto), every step loaded in ${(median(everything) / 1000).toFixed(2)} s; ` +
