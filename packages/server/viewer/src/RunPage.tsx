@@ -1,6 +1,7 @@
 /** One run: header with totals, the waterfall, the virtualised steps, step detail and checkpoints. */
 import { useEffect, useMemo, useRef } from "preact/hooks"
 import { resumeCode, wallMs } from "../../src/internal/runModel.js"
+import type { Summary } from "./api.js"
 import { CheckpointsPanel } from "./CheckpointsPanel.js"
 import { count, duration, localTime, now, shortId, tokenSplit, totalCost } from "./format.js"
 import { viewOf } from "./model.js"
@@ -39,10 +40,8 @@ export const RunPage = (props: { runId: string; location: Location }) => {
   if (error && data === undefined) return <main><p class="error" role="alert">{error}</p><Link href="/">← runs</Link></main>
   if (data === undefined || view === undefined) return <main><p class="muted">Loading run…</p></main>
   const { run } = data
-  const shownSteps = found?.steps ?? data.steps
-  const i = selectedSeq === undefined ? -1 : indexOfSeq(shownSteps, selectedSeq)
-  const j = i >= 0 || selectedSeq === undefined ? -1 : indexOfSeq(data.steps, selectedSeq)
-  const selected = i >= 0 ? shownSteps[i] : j < 0 ? undefined : data.steps[j]
+  const stepIn = (steps: ReadonlyArray<Summary>) => selectedSeq === undefined ? undefined : steps[indexOfSeq(steps, selectedSeq)]
+  const selected = (found === undefined ? undefined : stepIn(found.steps)) ?? stepIn(data.steps)
   const wall = wallMs(run, now())
   const drifts = run.drifts ?? 0
   const split = tokenSplit(run)
