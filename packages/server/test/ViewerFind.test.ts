@@ -4,12 +4,15 @@
  * written through the store: the steps filtered by agent, kind, status and name, a text found
  * inside one step's input, a deep link to a step far down the run drawn selected in view, the
  * runs list searched by short and full id, and a bad filter refused by the API with a 400.
+ * Screenshots go to packages/server/test-output/ (not committed).
  */
 import { assert, layer } from "@effect/vitest"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { agentRecord, runRecord, stepRecord, tempFile } from "@multirun/core/test-utils"
 import { SqliteLayer } from "@multirun/sql"
 import { Context, Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import type { Page } from "playwright-core"
 import { shortId } from "../src/internal/format.js"
 import * as Local from "../src/Local.js"
@@ -23,6 +26,8 @@ const otherRunId = "0193a000-0000-7000-8000-00000000f1d1"
 const total = 20_000
 const agents = ["planner", "writer", "critic"] as const
 const deepSeq = 18_000
+/** Screenshots (not committed), as in `ViewerBrowser.test.ts`. */
+const output = path.join(import.meta.dirname, "..", "test-output")
 
 /** Step `seq` of the big run: agents in turn, a few steps a person would look for. */
 const stepAt = (seq: number) =>
@@ -38,12 +43,17 @@ const stepAt = (seq: number) =>
 const record = (filename: string) =>
   Effect.gen(function*() {
     const client = yield* MultiRunClient
+    const endedAt = 1_700_000_000_000 + total + 10
     yield* client.writeRun(runRecord(runId, {
       name: "haystack",
+      status: "completed",
+      endedAt,
       replays: [{ checkpointId: "cp-1", startedAt: 1_700_000_000_500, steps: [[100, 103]], inherited: 0 }]
     }))
     yield* client.writeRun(runRecord(otherRunId, { name: "other-run", startedAt: 1_700_000_001_000 }))
-    for (const [i, name] of agents.entries()) yield* client.writeAgent(agentRecord(`agent-${i}`, runId, { name }))
+    for (const [i, name] of agents.entries()) {
+      yield* client.writeAgent(agentRecord(`agent-${i}`, runId, { name, status: "completed", endedAt }))
+    }
     for (let seq = 0; seq < total; seq++) yield* client.writeStep(stepAt(seq))
     yield* client.flush
   }).pipe(Effect.provide(SqliteLayer({ filename })))
@@ -61,6 +71,7 @@ const fixtureLayer = Layer.scoped(
     const filename = yield* tempFile()
     const [, browser] = yield* Effect.all([record(filename), Chromium.scoped()], { concurrency: "unbounded" })
     const { url } = yield* Local.serve({ filename, port: 0 })
+    yield* Effect.sync(() => fs.mkdirSync(output, { recursive: true }))
     return { url, browser }
   })
 )
@@ -77,14 +88,15 @@ const matching = (page: Page, n: string) =>
 
 /**
  * Evaluated in the page: when the row of `seq` is drawn selected inside the visible part of the
- * steps list, what the list's foot says then; false before.
+ * steps list, what the list's foot says then, and what stands for the steps not loaded yet
+ * before it (`|` between); false before.
  */
 const rowInView = (seq: number): string | false => {
   const row = document.querySelector(`.step-row.selected[data-seq="${seq}"]`)
   const box = document.querySelector(".steps-scroll")?.getBoundingClientRect()
   const at = row?.getBoundingClientRect()
   const inView = at !== undefined && box !== undefined && at.top >= box.top && at.bottom <= box.bottom
-  return inView && document.getElementById("steps-count").textContent
+  return inView && `${document.getElementById("steps-count").textContent}|${document.querySelector(".steps-hole")?.textContent ?? ""}`
 }
 
 Chromium.describeChromium("finding steps and runs in the viewer", () => {
@@ -119,6 +131,7 @@ Chromium.describeChromium("finding steps and runs in the viewer", () => {
         await page.press("#filter-name", "Enter")
         await matching(page, "1")
         assert.deepStrictEqual(await page.locator(".step-row .c-name").allTextContents(), ["handoff_to_human"])
+        await page.screenshot({ path: path.join(output, "run-find.png"), fullPage: true })
         await page.close()
       }))
 
@@ -150,16 +163,17 @@ Chromium.describeChromium("finding steps and runs in the viewer", () => {
         const page = await browser.newPage()
         await page.goto(`${url}/runs/${runId}?step=${deepSeq}`)
         // when the row is first seen in view, the steps before it are not all loaded yet (the
-        // page around it was read first)
+        // page around it was read first): their place is kept and says so
         const foot = await page.waitForFunction(rowInView, deepSeq, { polling: "raf" })
-        assert.match(String(await foot.jsonValue()), /steps loaded so far…$/)
+        await page.screenshot({ path: path.join(output, "run-deep-link.png") })
+        assert.match(String(await foot.jsonValue()), /^[\d,]+ steps loaded so far…\|[\d,]+ steps before #17750 loading…$/)
         assert.strictEqual(await page.locator(".step-detail h3").textContent(), `#${deepSeq} plan`)
         // and it stays in view while they load
         await page.waitForFunction(
           (text) => document.getElementById("steps-count")?.textContent === text,
           `${total.toLocaleString("en-US")} steps`
         )
-        assert.strictEqual(await page.evaluate(rowInView, deepSeq), `${total.toLocaleString("en-US")} steps`)
+        assert.strictEqual(await page.evaluate(rowInView, deepSeq), `${total.toLocaleString("en-US")} steps|`)
         // the rows around it are its neighbours in seq order
         const seqs = (await rowSeqs(page)).map((s) => Number(s.slice(1))).sort((a, b) => a - b)
         assert.includeMembers(seqs, [deepSeq - 1, deepSeq, deepSeq + 1])

@@ -158,7 +158,14 @@ export const StepsTable = (props: {
           frame.current = requestAnimationFrame(() => setTop(value))
         }}
       >
-        <div class="steps-space" style={{ height: `${rows * rowHeight}px` }}>{drawn}</div>
+        <div class="steps-space" style={{ height: `${rows * rowHeight}px` }}>
+          {drawn}
+          {hole !== undefined && hole.size > 0 && (
+            <div class="steps-hole muted" style={{ top: `${hole.index * rowHeight}px` }}>
+              {count(hole.size)} steps before #{steps[hole.index]!.seq} loading…
+            </div>
+          )}
+        </div>
       </div>
       <p class="muted steps-foot" id="steps-count">
         {count(steps.length)} {props.found ? "matching " : ""}steps{props.complete ? "" : " loaded so far…"}
