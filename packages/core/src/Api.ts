@@ -11,10 +11,10 @@ import * as Checkpoint from "./Checkpoint.js"
 import { BackendError, CheckpointError, RunError } from "./Errors.js"
 import { AgentRecord, Batch, RunRecord, StepRecord } from "./Event.js"
 import * as Lease from "./Lease.js"
-import * as Run from "./Run.js"
 import * as RunDiff from "./RunDiff.js"
 import { maxIdLength as storedIdLength } from "./internal/storable.js"
 import { count, usageByDay, usageDaysParams } from "./internal/usageSchemas.js"
+import { RunFilterParams, StepsPageParams, StepSummary } from "./internal/viewSchemas.js"
 
 /** 401: the request has no API key, or a key the server does not know. @since 0.1.0 */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>("@multirun/core/Api/Unauthorized")(
@@ -82,57 +82,19 @@ export const Id = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxId
 export const CheckpointRecord = Schema.encodedBoundSchema(Checkpoint.Checkpoint)
 
 /**
- * `Run.RunFilter` as the URL parameters of `GET /api/runs` (`?status=failed&tag=nightly&limit=20`):
- * the same fields, with `limit` parsed from its text, plus the viewer's `search` and `cursor`.
- *
- * @since 0.1.0
+ * The schemas of the viewer's reads: `RunFilterParams` with `runsCursor`/`parseRunsCursor` (since
+ * 0.1.0/0.2.0), `StepFilter` and `StepStatusFilter` (since 0.3.0), `StepsPageParams` and
+ * `StepSummary` (since 0.2.0).
  */
-export const RunFilterParams = Schema.Struct({
-  ...Run.RunFilter.fields,
-  limit: Schema.optional(Schema.compose(Schema.NumberFromString, Run.RunFilter.fields.limit.from)),
-  /** Runs whose name contains this text (any case) or that carry it as a tag. */
-  search: Schema.optional(Schema.String),
-  /** The page after this cursor: `runsCursor(lastRunOfThePreviousPage)`. */
-  cursor: Schema.optional(Schema.String)
-})
-
-/**
- * The cursor of the page of runs after `run` in `GET /api/runs` (newest first):
- * `startedAt:id` of the last run of a page.
- *
- * @since 0.2.0
- */
-export const runsCursor = (run: { readonly startedAt: number; readonly id: string }): string =>
-  `${run.startedAt}:${run.id}`
-
-/** Reads a cursor made by {@link runsCursor}; `undefined` when it is not one. @since 0.2.0 */
-export const parseRunsCursor = (cursor: string): { readonly startedAt: number; readonly id: string } | undefined => {
-  const at = cursor.indexOf(":")
-  const startedAt = Number(cursor.slice(0, at))
-  return at <= 0 || !Number.isFinite(startedAt) ? undefined : { startedAt, id: cursor.slice(at + 1) }
-}
-
-/**
- * Paging of a run's steps by `seq` (`?afterSeq=99&limit=100`): the steps after `afterSeq`
- * (from the first when absent), at most `limit` (all when absent).
- *
- * @since 0.2.0
- */
-export const StepsPageParams = Schema.Struct({
-  afterSeq: Schema.optional(Schema.NumberFromString.pipe(Schema.int())),
-  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 10_000)))
-})
-
-/**
- * A step without its `input` and `output`: what a timeline needs of a step, small enough to
- * page through a run of 100,000 steps.
- *
- * @since 0.2.0
- */
-export const StepSummary = StepRecord.pipe(Schema.omit("input", "output"))
-
-/** @since 0.2.0 */
-export type StepSummary = typeof StepSummary.Type
+export {
+  parseRunsCursor,
+  RunFilterParams,
+  runsCursor,
+  StepFilter,
+  StepStatusFilter,
+  StepsPageParams,
+  StepSummary
+} from "./internal/viewSchemas.js"
 
 /**
  * An event of a batch that the server refused, and why: the other events of the batch are
@@ -283,14 +245,15 @@ export class ViewsGroup extends HttpApiGroup.make("views")
       .setUrlParams(StepsPageParams)
       .addSuccess(Schema.Array(StepRecord))
       .addError(NotFound)
-      .annotate(OpenApi.Description, "Steps of the run ordered by seq, from `afterSeq` (exclusive), at most `limit`.")
+      .annotate(OpenApi.Description, "Steps of the run ordered by seq, from `afterSeq` (exclusive), at most `limit`; filtered by `agent`, `kind`, " +
+          "`status`, `name` and `text` when given.")
   )
   .add(
     HttpApiEndpoint.get("timeline")`/runs/${runId}/timeline`
       .setUrlParams(StepsPageParams)
       .addSuccess(Schema.Array(StepSummary))
       .addError(NotFound)
-      .annotate(OpenApi.Description, "Steps of the run without input and output, ordered by seq, paged.")
+      .annotate(OpenApi.Description, "Steps of the run without input and output, ordered by seq, paged; filtered like `steps/page`.")
   )
   .add(
     HttpApiEndpoint.get("diff")`/runs/${runId}/diff/${otherRunId}`

@@ -4,7 +4,10 @@
  * separate process, as a user runs it), opened in headless Chromium. The page marks `multirun:first-screen`
  * once the header, the lanes and the first rows are drawn; the figure is that mark's time from
  * navigation start (median of the rounds), with the number of elements in the page at that
- * moment and the time until every step is loaded in the background.
+ * moment and the time until every step is loaded in the background. Then the deep link: the
+ * page opened at `?step=N` near the end of the run, timed from navigation start until that
+ * step's row is drawn selected inside the visible part of the steps list (median of the rounds),
+ * and the server's text search over the inputs and outputs of the run's steps.
  *
  *   npm run bench:viewer            (or: npx tsx packages/server/benchmark/viewer.ts [--steps N] [--rounds N])
  */
@@ -15,7 +18,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { hasChromium, launch } from "../test/browser.js"
+import { hasChromium, launch } from "../test/chromium.js"
 
 const arg = (name: string, fallback: string) => {
   const at = process.argv.indexOf(`--${name}`)
@@ -123,9 +126,51 @@ const main = async () => {
           `(${after} elements then; ${fetches.length} timeline requests, ${(fetches.reduce((a, b) => a + b, 0) / 1000).toFixed(2)} s in them)`
       )
     }
+    const deepLinks: Array<number> = []
+    const target = totalSteps - 1000
+    for (let round = 0; round <= rounds; round++) {
+      const page = await browser.newPage()
+      await page.goto(`${url}/runs/${runId}?step=${target}`)
+      const shown = await page.waitForFunction(
+        (seq) => {
+          const row = document.querySelector(`.step-row.selected[data-seq="${seq}"]`)
+          const box = document.querySelector(".steps-scroll")?.getBoundingClientRect()
+          const at = row?.getBoundingClientRect()
+          return at !== undefined && box !== undefined && at.top >= box.top && at.bottom <= box.bottom && performance.now()
+        },
+        target,
+        { timeout: 60_000, polling: "raf" }
+      )
+      const ms = (await shown.jsonValue()) as number
+      // as in the rounds above, the page's background loading ends before the next navigation
+      await page.waitForFunction(
+        (expected) => document.getElementById("steps-count")?.textContent === expected,
+        `${totalSteps.toLocaleString("en-US")} steps`,
+        { timeout: 300_000 }
+      )
+      await page.close()
+      if (round === 0) {
+        console.log(`warm-up: deep link to step #${target} shown after ${ms.toFixed(0)} ms`)
+        continue
+      }
+      deepLinks.push(ms)
+      console.log(`round ${round}: deep link to step #${target}: its row selected and in view ${ms.toFixed(0)} ms after navigation`)
+    }
+    // the server's text search over every step's input, output and error: the viewer's first page of matches
+    const needle = `"i":${Math.floor(totalSteps / agents) - 1}}`
+    const searches: Array<number> = []
+    let matches = 0
+    for (let round = 0; round <= rounds; round++) {
+      const at = performance.now()
+      const found = await fetch(`${url}/api/runs/${runId}/timeline?text=${encodeURIComponent(needle)}&limit=500`)
+      matches = ((await found.json()) as Array<unknown>).length
+      if (round > 0) searches.push(performance.now() - at)
+    }
+    console.log(`text search (${needle}) over the run's inputs and outputs: ${matches} steps found in ${median(searches).toFixed(0)} ms (median of ${rounds})`)
     console.log(
       `\nviewer, ${totalSteps.toLocaleString("en-US")}-step run: time to first screen ${median(firstScreens).toFixed(0)} ms ` +
-        `(median of ${rounds}; ${median(walls).toFixed(0)} ms from goto), every step loaded in ${(median(everything) / 1000).toFixed(2)} s`
+        `(median of ${rounds}; ${median(walls).toFixed(0)} ms from goto), every step loaded in ${(median(everything) / 1000).toFixed(2)} s; ` +
+        `deep link (?step=${target}) to its row selected in view ${median(deepLinks).toFixed(0)} ms (median of ${rounds})`
     )
   } finally {
     await browser.close()

@@ -20,9 +20,11 @@ import { Context, Effect, Layer, Option } from "effect"
 import { runDownload } from "./internal/runDownload.js"
 import * as RunCompare from "./RunCompare.js"
 import { Store } from "./Store.js"
+import { shortId } from "./internal/format.js"
 
 /**
- * Which runs a page holds: the filter of `GET /api/runs` with `search` and `cursor`.
+ * Which runs a page holds: the filter of `GET /api/runs` with `search` and `cursor`. Since 0.3
+ * `search` also finds a run by its full id or its short id (as the viewer shows it).
  *
  * @since 0.2.0
  */
@@ -62,6 +64,14 @@ export interface QueriesService {
  */
 export class Queries extends Context.Tag("@multirun/server/Views/Queries")<Queries, QueriesService>() {}
 
+/** The runs whose short id (as the viewer and CLI show it) is `search`, when it looks like one. */
+const shortIdMatches = (sql: SqlClient.SqlClient, project: string, search: string | undefined) => {
+  const text = search?.trim().toLowerCase() ?? ""
+  return /^[0-9a-f]{8}$/.test(text)
+    ? Effect.map(RunRows.ids(sql, project), (ids) => ids.filter((id) => shortId(id) === text))
+    : Effect.succeed(undefined)
+}
+
 /**
  * The queries over the `SqlClient` in context (the tables made by `@multirun/sql`).
  *
@@ -72,7 +82,12 @@ export const makeQueries: Effect.Effect<QueriesService, never, SqlClient.SqlClie
   (sql) =>
     Queries.of({
       listRuns: (project, { cursor, ...query }) =>
-        RunRows.list(sql, project, { ...query, after: cursor === undefined ? undefined : Api.parseRunsCursor(cursor) }),
+        Effect.flatMap(shortIdMatches(sql, project, query.search), (searchIds) =>
+          RunRows.list(sql, project, {
+            ...query,
+            searchIds,
+            after: cursor === undefined ? undefined : Api.parseRunsCursor(cursor)
+          })),
       listSteps: (project, runId, query) => StepRows.page(sql, project, runId, query),
       listSummaries: (project, runId, query) => StepRows.summaryPage(sql, project, runId, query),
       runExists: (project, runId) => RunRows.exists(sql, project, runId)

@@ -2,13 +2,15 @@
  * The viewer's reads over HTTP on a real server: runs searched by name or tag and paged by
  * cursor (stalled runs among them, judged by the server), a run's steps paged by seq (read from
  * the step table's own input and output columns), step summaries without input and output, the
- * marks of nested and drifted steps in both, 404 for another project's run.
+ * marks of nested and drifted steps in both, steps filtered and runs found by id (a bad filter
+ * is 400), 404 for another project's run.
  */
 import { assert, layer } from "@effect/vitest"
 import { Api, step, withRun } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { describePg, runRecord } from "@multirun/core/test-utils"
 import { Clock, Effect, type Layer } from "effect"
+import { shortId } from "../src/internal/format.js"
 import { recordMarksRun } from "./fixtures/marksDatabase.js"
 import { layerPg, layerSqlite, memoryRemote, request, TestServer } from "./TestServer.js"
 
@@ -107,6 +109,36 @@ const suite = (label: string, server: Layer.Layer<TestServer, unknown>) =>
           assert.deepStrictEqual(records.filter((s: any) => s.drift != null).map((s: any) => [s.name, s.drift]), [["ask", "input.temperature"]])
           assert.deepStrictEqual(named("publish").error.data, { retryAfterMs: 30_000 })
         }
+      }), { timeout: 120_000 })
+
+    it.effect("a run's steps filtered by the URL, runs found by full and short id, a bad filter refused naming it", () =>
+      Effect.gen(function*() {
+        const { keyFor, url } = yield* TestServer
+        const key = yield* keyFor("views-find")
+        const runId = yield* Effect.provide(recordMarksRun, memoryRemote({ url, apiKey: key }))
+        const get = (path: string) => Effect.promise(() => request(url, { path, key }))
+        const names = (path: string) => Effect.map(get(path), (a) => a.body.map((s: any) => s.name))
+        const all: Array<any> = (yield* get(`/api/runs/${runId}/steps/page`)).body
+        assert.deepStrictEqual(yield* names(`/api/runs/${runId}/timeline?status=drifted`), ["ask"])
+        const published = all.filter((s) => s.name === "publish").map((s) => s.seq)
+        assert.isAbove(published.length, 0)
+        assert.deepStrictEqual(
+          (yield* get(`/api/runs/${runId}/steps/page?name=PUBL&kind=tool_call`)).body.map((s: any) => s.seq),
+          published
+        )
+        // text in the input, output or error, in any case
+        const holding = all.filter((s) => [s.input, s.output, JSON.stringify(s.error)].join().includes("example.org/marks"))
+        assert.include(holding.map((s) => s.name), "fetch")
+        assert.isBelow(holding.length, all.length)
+        assert.deepStrictEqual(yield* names(`/api/runs/${runId}/timeline?text=EXAMPLE.org%2Fmarks`), holding.map((s) => s.name))
+        const bad = yield* get(`/api/runs/${runId}/timeline?status=lost`)
+        assert.strictEqual(bad.status, 400)
+        assert.include(JSON.stringify(bad.body), "status must be one of running, completed, failed, interrupted, replayed, drifted")
+        const empty = yield* get(`/api/runs/${runId}/steps/page?text=`)
+        assert.strictEqual(empty.status, 400)
+        assert.include(JSON.stringify(empty.body), "text must be 1 to 200 characters")
+        assert.deepStrictEqual((yield* get(`/api/runs?search=${runId}`)).body.map((r: any) => r.id), [runId])
+        assert.deepStrictEqual((yield* get(`/api/runs?search=${shortId(runId).toUpperCase()}`)).body.map((r: any) => r.id), [runId])
       }), { timeout: 120_000 })
 
     it.effect("search and cursor pages read stalled runs with their owner's last sighting, and filter them", () =>

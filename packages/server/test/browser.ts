@@ -1,22 +1,15 @@
 /**
- * Headless Chromium for the viewer tests and benchmark: Debian's /usr/bin/chromium driven by
- * playwright-core (never a browser download), a fresh profile and its own temporary directory
- * (`TMPDIR`) removed on close, and every console error and page error of every page collected.
+ * Headless Chromium for the viewer tests (see `chromium.ts`, which the benchmark uses alone):
+ * browser tests skipped where Chromium is missing, and a browser whose profile lives in a
+ * scoped temporary directory.
  */
-import { isCI, tempDir, tempPrefix } from "@multirun/core/test-utils"
+import { isCI, tempDir } from "@multirun/core/test-utils"
 import { describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { Scope } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
-import { type BrowserContext, chromium, type Page } from "playwright-core"
+import { type Browser, defaultViewport, executablePath, hasChromium, launchIn } from "./chromium.js"
 
-/** Where Debian installs Chromium. */
-export const executablePath = "/usr/bin/chromium"
-
-/** Whether Chromium is installed here. */
-export const hasChromium = (): boolean => fs.existsSync(executablePath)
+export { type Browser, executablePath, hasChromium } from "./chromium.js"
 
 /**
  * `describe` that runs only where Chromium is installed: skipped elsewhere with a printed reason,
@@ -39,54 +32,6 @@ export const describeChromium = (name: string, body: () => void): void => {
   describe.skip(name, body)
 }
 
-/** A browser with a throwaway profile. */
-export interface Browser {
-  readonly context: BrowserContext
-  /** Console errors and uncaught page errors seen so far, by page URL. */
-  readonly errors: Array<{ readonly url: string; readonly text: string }>
-  readonly newPage: () => Promise<Page>
-  readonly close: () => Promise<void>
-}
-
-/**
- * Launches Chromium headless with its profile in `dir/p` and its temporary files in `dir/t`
- * (short names: Chromium's singleton socket goes there, and a socket path has at most 107 bytes).
- */
-const launchIn = async (dir: string, viewport: { readonly width: number; readonly height: number }): Promise<Browser> => {
-  const profile = path.join(dir, "p")
-  const tmp = path.join(dir, "t")
-  fs.mkdirSync(profile, { recursive: true })
-  fs.mkdirSync(tmp, { recursive: true })
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    viewport,
-    env: { ...process.env, TMPDIR: tmp },
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync"
-    ]
-  })
-  const errors: Array<{ url: string; text: string }> = []
-  const watch = (page: Page) => {
-    page.on("console", (message) => {
-      if (message.type() === "error") errors.push({ url: page.url(), text: message.text() })
-    })
-    page.on("pageerror", (error) => errors.push({ url: page.url(), text: error.message }))
-  }
-  context.on("page", watch)
-  context.pages().forEach(watch)
-  return { context, errors, newPage: () => context.newPage(), close: () => context.close() }
-}
-
-const defaultViewport = { width: 1400, height: 1000 }
-
 /**
  * Chromium in the scope: its profile and temporary files live in a scoped temporary directory;
  * closing the scope closes the browser (its processes end) and then removes the directory.
@@ -97,19 +42,3 @@ export const scoped = (viewport = defaultViewport): Effect.Effect<Browser, never
       Effect.promise(() => launchIn(dir, viewport)),
       (browser) => Effect.promise(() => browser.close())
     ))
-
-/** Launches Chromium outside a scope (the benchmark): `close` also removes its directory. */
-export const launch = async (viewport = defaultViewport): Promise<Browser> => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${tempPrefix}cr-`))
-  const browser = await launchIn(dir, viewport).catch((error) => {
-    fs.rmSync(dir, { recursive: true, force: true })
-    throw error
-  })
-  return {
-    ...browser,
-    close: async () => {
-      await browser.close()
-      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
-    }
-  }
-}

@@ -15,7 +15,8 @@ import { backendError } from "./StoreError.js"
 
 /**
  * Which runs {@link list} reads: a run filter, plus `search` (text the name contains, in any
- * case, or a tag equals) and `after` (the page after that run, newest first).
+ * case, or a tag or the run's id equals; since 0.3 also the runs in `searchIds`, such as those a
+ * short id names, see {@link ids}) and `after` (the page after that run, newest first).
  *
  * @since 0.3.0
  */
@@ -43,4 +44,16 @@ export const exists = (sql: SqlClient, project: string, runId: string): Effect.E
   sql`SELECT 1 FROM multirun_runs WHERE project = ${project} AND id = ${runId}`.values.pipe(
     Effect.mapError(backendError("getRun")),
     Effect.map((rows) => rows.length > 0)
+  )
+
+/**
+ * Every run id of a project, for a caller that looks runs up by something SQL cannot compute,
+ * such as the short id the viewer shows (a hash of the id): one pass over the ids, no records.
+ *
+ * @since 0.3.0
+ */
+export const ids = (sql: SqlClient, project: string): Effect.Effect<Array<string>, BackendError> =>
+  sql`SELECT id FROM multirun_runs WHERE project = ${project}`.values.pipe(
+    Effect.mapError(backendError("listRuns")),
+    Effect.map((rows) => rows.map(([id]) => String(id)))
   )

@@ -14,6 +14,7 @@ import type * as Step from "@multirun/core/Step"
 import { Effect, Schema } from "effect"
 import { backendError } from "./StoreError.js"
 import { dialectOf, parseRows, type RowReader, stepRows } from "./internal/queries.js"
+import { stepConditions } from "./internal/stepFilter.js"
 import * as Internal from "./internal/stepRows.js"
 
 /**
@@ -90,24 +91,33 @@ export const bind = (project: string, step: Step.Encoded): Array<unknown> => {
 
 /**
  * Which steps of a run a page holds: those with `seq > afterSeq` (all when absent), at most
- * `limit` (all when absent), in `seq` order.
+ * `limit` (all when absent), in `seq` order; since 0.3 only those the filter fields keep (see
+ * `Api.StepFilter`: agent name, kind, status with `replayed` and `drifted`, text in the name, and
+ * text in the input, output or error, in any case).
  *
  * @since 0.3.0
  */
-export interface Page {
+export interface Page extends Api.StepFilter {
   readonly afterSeq?: number | undefined
   readonly limit?: number | undefined
 }
 
 /** The rows of a page of a run's steps, `columns` selected. */
 const pageRows = (sql: SqlClient, selected: Fragment, project: string, runId: string, page: Page) =>
-  sql`SELECT ${selected} FROM multirun_steps WHERE ${
-    sql.and([
-      sql`project = ${project}`,
-      sql`run_id = ${runKey(runId)}`,
-      ...(page.afterSeq === undefined ? [] : [sql`seq > ${page.afterSeq}`])
-    ])
-  } ORDER BY seq LIMIT ${page.limit ?? 1_000_000_000}`.values
+  Effect.flatMap(
+    stepConditions(sql, project, runId, page),
+    (conditions) =>
+      conditions === undefined
+        ? Effect.succeed([])
+        : sql`SELECT ${selected} FROM multirun_steps WHERE ${
+          sql.and([
+            sql`project = ${project}`,
+            sql`run_id = ${runKey(runId)}`,
+            ...(page.afterSeq === undefined ? [] : [sql`seq > ${page.afterSeq}`]),
+            ...conditions
+          ])
+        } ORDER BY seq LIMIT ${page.limit ?? 1_000_000_000}`.values
+  )
 
 /**
  * A page of the steps of a project's run, each validated like {@link decode}.

@@ -1,7 +1,7 @@
 /** One run: header with totals, the waterfall, the virtualised steps, step detail and checkpoints. */
 import { useEffect, useMemo, useRef, useState } from "preact/hooks"
 import { resumeCode, wallMs } from "../../src/internal/runModel.js"
-import { download, enc } from "./api.js"
+import { download, enc, type Summary } from "./api.js"
 import { CheckpointsPanel } from "./CheckpointsPanel.js"
 import { CompareWith } from "./CompareWith.js"
 import { count, duration, localTime, now, shortId, tokenSplit, totalCost } from "./format.js"
@@ -10,15 +10,18 @@ import { comparePath, Link, type Location, navigate, runPath } from "./router.js
 import { StatusBadge } from "./RunsPage.js"
 import { StepDetail } from "./StepDetail.js"
 import { useKeys } from "./keys.js"
+import { filterOf, StepFilterBar, useFoundSteps } from "./StepFilter.js"
 import { indexOfSeq, StepsTable } from "./StepsTable.js"
 import { Timeline } from "./Timeline.js"
 import { useRun } from "./useRun.js"
 
 /** The page of `/runs/:runId` (`?step=SEQ` selects a step). */
 export const RunPage = (props: { runId: string; location: Location }) => {
-  const { data, error } = useRun(props.runId)
   const selectedParam = props.location.query.get("step")
   const selectedSeq = selectedParam === null ? undefined : Number(selectedParam)
+  const { data, error } = useRun(props.runId, selectedSeq)
+  const filter = filterOf(props.location.query)
+  const found = useFoundSteps(props.runId, filter)
   const view = useMemo(() => data === undefined ? undefined : viewOf(data), [data?.version])
   const marked = useRef(false)
   useEffect(() => {
@@ -49,8 +52,8 @@ export const RunPage = (props: { runId: string; location: Location }) => {
   if (error && data === undefined) return <main><p class="error" role="alert">{error}</p><Link href="/">← runs</Link></main>
   if (data === undefined || view === undefined) return <main><p class="muted">Loading run…</p></main>
   const { run } = data
-  const i = selectedSeq === undefined ? -1 : indexOfSeq(data.steps, selectedSeq)
-  const selected = i < 0 ? undefined : data.steps[i]
+  const stepIn = (steps: ReadonlyArray<Summary>) => selectedSeq === undefined ? undefined : steps[indexOfSeq(steps, selectedSeq)]
+  const selected = (found === undefined ? undefined : stepIn(found.steps)) ?? stepIn(data.steps)
   const wall = wallMs(run, now())
   const drifts = run.drifts ?? 0
   const split = tokenSplit(run)
@@ -130,7 +133,13 @@ export const RunPage = (props: { runId: string; location: Location }) => {
       </header>
       <Timeline run={run} view={view} version={data.version} checkpoints={data.checkpoints} selectedSeq={selectedSeq} onSelect={select} />
       <div class={`split${selected ? " with-detail" : ""}`}>
-        <StepsTable run={run} steps={data.steps} view={view} version={data.version} complete={data.complete} selectedSeq={selectedSeq} onSelect={select} />
+        <div>
+          <StepFilterBar lanes={view.lanes} filter={filter} location={props.location} runId={props.runId} />
+          {found?.error && <p class="error" role="alert" id="filter-error">{found.error}</p>}
+          {found === undefined
+            ? <StepsTable key="all" run={run} steps={data.steps} hole={data.hole} view={view} version={data.version} complete={data.complete} selectedSeq={selectedSeq} onSelect={select} />
+            : <StepsTable key="found" run={run} steps={found.steps} view={view} version={found.version} complete={found.complete} found selectedSeq={selectedSeq} onSelect={select} />}
+        </div>
         {selected && (
           <StepDetail
             run={run}

@@ -1,7 +1,7 @@
 /**
- * The runs page: search by name or tag, status filter, cursor paging, live while runs run. A run
- * whose replay found calls with a changed input has ⚠ and their count after its status. Two runs
- * picked with their boxes open their compare.
+ * The runs page: search by name, tag or run id (full or short), status filter, cursor paging,
+ * live while runs run. A run whose replay found calls with a changed input has ⚠ and their
+ * count after its status. Two runs picked with their boxes open their compare.
  */
 import { useEffect, useRef, useState } from "preact/hooks"
 import { statusOf, wallMs } from "../../src/internal/runModel.js"
@@ -98,7 +98,7 @@ export const RunsPage = (props: { location: Location }) => {
         <input
           id="search"
           type="search"
-          placeholder="Search name or tag (tag:nightly for an exact tag)"
+          placeholder="Search name, tag or run id (tag:nightly for an exact tag)"
           value={text}
           onInput={(event) => setText((event.target as HTMLInputElement).value)}
         />

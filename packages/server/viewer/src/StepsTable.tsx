@@ -2,13 +2,17 @@
  * Every step of the run in seq order, virtualised: only the rows in view (plus a few) are in
  * the page, whatever the number of steps. A nested step's name is indented under the step that
  * called it; a drifted step has a ⚠ whose title names the changed input; the attempt of a step
- * has ✕ when a crash cut it off and ∥ when it was running as the run stalled.
+ * has ✕ when a crash cut it off and ∥ when it was running as the run stalled. Steps not loaded
+ * yet before a deep-linked step keep their rows' place (the hole), so the selected row is drawn
+ * where it will stay; it is scrolled into view once it is loaded, and kept there while the
+ * steps before it arrive.
  */
-import { useEffect, useRef, useState } from "preact/hooks"
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks"
 import type { Run, Summary } from "./api.js"
 import { count, duration, money, offset } from "./format.js"
 import { stalledAgent } from "./marks.js"
 import { depthOf, type View } from "./model.js"
+import type { Hole } from "./useRun.js"
 
 /** Height of one row in pixels (the CSS uses the same). */
 export const rowHeight = 26
@@ -28,21 +32,34 @@ export const indexOfSeq = (steps: ReadonlyArray<Summary>, seq: number): number =
   return -1
 }
 
+/** The row (from the top of the list) of the step at `index`, with the hole's rows before it. */
+const rowOf = (index: number, hole: Hole | undefined): number =>
+  hole !== undefined && index >= hole.index ? index + hole.size : index
+
+/** The index of the first step at or after `row`. */
+const indexOfRow = (row: number, hole: Hole | undefined): number =>
+  hole === undefined || row < hole.index ? row : Math.max(hole.index, row - hole.size)
+
 /** The table. */
 export const StepsTable = (props: {
   run: Run
   steps: ReadonlyArray<Summary>
+  hole?: Hole | undefined
   view: View
   version: number
   complete: boolean
+  /** The steps are those a filter found. */
+  found?: boolean
   selectedSeq: number | undefined
   onSelect: (seq: number) => void
 }) => {
-  const { steps, view } = props
+  const { hole, steps, view } = props
   const scroller = useRef<HTMLDivElement>(null)
   const [top, setTop] = useState(0)
   const [height, setHeight] = useState(480)
   const frame = useRef(0)
+  // the selected step scrolled to, and the row it was drawn at
+  const shown = useRef<{ seq: number; row: number } | undefined>(undefined)
 
   useEffect(() => {
     const el = scroller.current
@@ -54,35 +71,51 @@ export const StepsTable = (props: {
     return () => observer.disconnect()
   }, [])
 
-  // bring the selected step into view
-  useEffect(() => {
+  // bring the selected step into view once it is loaded (before the frame is painted); keep it in
+  // place while steps load before it
+  useLayoutEffect(() => {
     const el = scroller.current
     if (el === null || props.selectedSeq === undefined) return
     const i = indexOfSeq(steps, props.selectedSeq)
     if (i < 0) return
-    const rowTop = i * rowHeight
-    if (rowTop < el.scrollTop || rowTop + rowHeight > el.scrollTop + el.clientHeight) {
-      el.scrollTop = Math.max(0, rowTop - el.clientHeight / 3)
+    const row = rowOf(i, hole)
+    const before = shown.current
+    if (before !== undefined && before.seq === props.selectedSeq) {
+      if (before.row !== row) el.scrollTop += (row - before.row) * rowHeight
+    } else {
+      const rowTop = row * rowHeight
+      if (rowTop < el.scrollTop || rowTop + rowHeight > el.scrollTop + el.clientHeight) {
+        el.scrollTop = Math.max(0, rowTop - el.clientHeight / 3)
+      }
+      if (before === undefined) {
+        requestAnimationFrame(() => {
+          performance.mark("multirun:deep-link")
+          document.body.dataset.deepLink = "shown"
+        })
+      }
     }
-  }, [props.selectedSeq])
+    shown.current = { seq: props.selectedSeq, row }
+    setTop(el.scrollTop)
+  }, [props.selectedSeq, props.version])
 
-  const first = Math.max(0, Math.floor(top / rowHeight) - overscan)
-  const last = Math.min(steps.length, Math.ceil((top + height) / rowHeight) + overscan)
+  const rows = hole === undefined ? steps.length : steps.length + hole.size
+  const first = indexOfRow(Math.max(0, Math.floor(top / rowHeight) - overscan), hole)
+  const last = Math.min(steps.length, indexOfRow(Math.ceil((top + height) / rowHeight) + overscan, hole) + 1)
   const { x } = view.scale
   const crashed = new Set(view.crashes.flatMap((c) => c.cutOff.map((a) => a.id)))
   const pct = (v: number) => `${(v * 100).toFixed(3)}%`
-  const rows = []
+  const drawn = []
   for (let i = first; i < last; i++) {
     const step = steps[i]!
     const place = view.places.get(step.agentId)
     const from = x(step.startedAt)
     const depth = depthOf(step, view.byId)
-    rows.push(
+    drawn.push(
       <div
         key={step.id}
         class={`step-row${props.selectedSeq === step.seq ? " selected" : ""}${step.replayed ? " replayed" : ""}`}
         data-seq={step.seq}
-        style={{ top: `${i * rowHeight}px` }}
+        style={{ top: `${rowOf(i, hole) * rowHeight}px` }}
         onClick={() => props.onSelect(step.seq)}
       >
         <span class="c-seq">#{step.seq}</span>
@@ -133,10 +166,17 @@ export const StepsTable = (props: {
           frame.current = requestAnimationFrame(() => setTop(value))
         }}
       >
-        <div class="steps-space" style={{ height: `${steps.length * rowHeight}px` }}>{rows}</div>
+        <div class="steps-space" style={{ height: `${rows * rowHeight}px` }}>
+          {drawn}
+          {hole !== undefined && hole.size > 0 && (
+            <div class="steps-hole muted" style={{ top: `${hole.index * rowHeight}px` }}>
+              {count(hole.size)} steps before #{steps[hole.index]!.seq} loading…
+            </div>
+          )}
+        </div>
       </div>
       <p class="muted steps-foot" id="steps-count">
-        {count(steps.length)} steps{props.complete ? "" : " loaded so far…"}
+        {count(steps.length)} {props.found ? "matching " : ""}steps{props.complete ? "" : " loaded so far…"}
         {props.run.stalled != null && (
           <span class="stalled-mark" id="steps-stalled">
             {" "}· ∥ stalled: nothing recorded since its owner was last seen, {offset(props.run.stalled.lastSeenAt - props.run.startedAt)}

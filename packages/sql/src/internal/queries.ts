@@ -96,11 +96,13 @@ const runRows: RowReader<Run.Encoded> = {
 }
 
 /**
- * Which runs {@link selectRuns} reads: a run filter, plus text the name contains (any case) or a
- * tag equals, and the page after a run (newest first: `startedAt` then `id`, descending).
+ * Which runs {@link selectRuns} reads: a run filter, plus text the name contains (any case), a
+ * tag or the id equals (or the ids in `searchIds`), and the page after a run (newest first: `startedAt` then `id`, descending).
  */
 export interface RunsQuery extends Run.RunFilter {
   readonly search?: string | undefined
+  /** Runs the search finds by id besides its own matches (a short id resolved by the caller). */
+  readonly searchIds?: ReadonlyArray<string> | undefined
   readonly after?: { readonly startedAt: number; readonly id: string } | undefined
 }
 
@@ -117,7 +119,7 @@ const hasTag = (sql: SqlClient, tag: string): Fragment =>
   })
 
 /** `%text%` for LIKE, with `\`, `%` and `_` escaped. */
-const containsPattern = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+export const containsPattern = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
 /**
  * The runs of a project a query asks for, newest first, read with `.values` for
@@ -132,7 +134,14 @@ export const selectRuns = (sql: SqlClient, project: string, query: RunsQuery): S
   if (query.parentRunId !== undefined) where.push(sql`r.parent_run_id = ${query.parentRunId}`)
   if (query.tag !== undefined) where.push(hasTag(sql, query.tag))
   const text = query.search?.trim() ?? ""
-  if (text !== "") where.push(sql`(LOWER(r.name) LIKE ${containsPattern(text)} ESCAPE '\\' OR ${hasTag(sql, text)})`)
+  if (text !== "") {
+    where.push(sql.or([
+      sql`LOWER(r.name) LIKE ${containsPattern(text)} ESCAPE '\\'`,
+      hasTag(sql, text),
+      sql`r.id = ${text}`,
+      ...(query.searchIds === undefined || query.searchIds.length === 0 ? [] : [sql.in("r.id", query.searchIds)])
+    ]))
+  }
   const after = query.after
   if (after !== undefined) {
     where.push(sql`(r.started_at < ${after.startedAt} OR (r.started_at = ${after.startedAt} AND r.id < ${after.id}))`)

@@ -14,7 +14,13 @@ const statuses = ["running", "completed", "failed", "interrupted"] as const
 const kindCodes = new Map<unknown, number>(kinds.map((kind, code) => [kind, code]))
 const statusCodes = new Map<unknown, number>(statuses.map((status, code) => [status, code]))
 
-const replayedFlag = 1
+/** The stored code of a step kind or status (undefined for any other value). */
+export const kindCode = (kind: string): number | undefined => kindCodes.get(kind)
+/** @see kindCode */
+export const statusCode = (status: string): number | undefined => statusCodes.get(status)
+
+/** The bit of `flags` set on a step recorded as replayed. */
+export const replayedFlag = 1
 const noModelFlag = 2
 
 /** The value of each lowercase hex digit by its character code, -1 for any other ASCII character. */
