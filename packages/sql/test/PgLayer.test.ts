@@ -1,14 +1,23 @@
-import { assert, it } from "@effect/vitest"
+import { assert, it, layer } from "@effect/vitest"
 import { RunContext, withRun } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { conformance, describePg, pgSchema, pgUrl } from "@multirun/core/test-utils"
-import { Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
+import { randomUUID } from "node:crypto"
 import { PgClientLayer, PgLayer, ProjectView } from "../src/index.js"
-import { freshLayer, pgDatabase } from "./helpers.js"
+import { pgDatabase } from "./helpers.js"
 import { scenarios } from "./scenarios.js"
 
+/** The schema the conformance tests share, migrated once: each test writes to a project of its own. */
+class ConformanceSchema extends Context.Tag("@multirun/sql/test/PgLayer/ConformanceSchema")<ConformanceSchema, string>() {}
+
 describePg("PgLayer", () => {
-  conformance("PgLayer", () => freshLayer(pgDatabase()))
+  // a schema per test spent most of each test migrating it; a new project per test isolates as well
+  layer(Layer.scoped(ConformanceSchema, pgSchema))((it) => {
+    conformance("PgLayer", () =>
+      Layer.unwrapEffect(Effect.map(ConformanceSchema, (schema) =>
+        PgLayer({ url: pgUrl, schema, project: `conformance-${randomUUID()}` }))), it)
+  })
 
   scenarios("PgLayer", pgDatabase())
 
