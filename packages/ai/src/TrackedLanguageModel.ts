@@ -10,6 +10,7 @@ import * as AiModel from "@effect/ai/Model"
 import type * as Response from "@effect/ai/Response"
 import { RunContext, type RunContextService, step, StepContext } from "@multirun/core"
 import { Chunk, Effect, FiberRef, Layer, Mailbox, Option, Stream } from "effect"
+import { dual } from "effect/Function"
 import { isRecordingError, type RecordingError } from "./internal/errors.js"
 import * as internal from "./internal/model.js"
 import { defaultTable, make as makePricing, Pricing, warnIfStale } from "./Pricing.js"
@@ -56,10 +57,11 @@ const stepNameRef = FiberRef.unsafeMake<Option.Option<string>>(Option.none())
 export const withStepName: {
   (name: string): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <A, E, R>(self: Effect.Effect<A, E, R>, name: string): Effect.Effect<A, E, R>
-} = ((...args: Array<any>) =>
-  args.length === 1
-    ? (self: Effect.Effect<any, any, any>) => Effect.locally(self, stepNameRef, Option.some(args[0]))
-    : Effect.locally(args[0], stepNameRef, Option.some(args[1]))) as any
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, name: string): Effect.Effect<A, E, R> =>
+    Effect.locally(self, stepNameRef, Option.some(name))
+)
 
 /**
  * A recording failure (backend, serialization, drift under `onDrift: "fail"`, a call after its run

@@ -372,16 +372,18 @@ describe("TrackedLanguageModel", () => {
       assert.deepStrictEqual([steps.length, replayed.map((s) => s.seq)], [2, [0, 1]])
     }).pipe(Effect.provide(LocalLayer)))
 
-  it.scoped("withStepName names the steps of the calls it wraps", () =>
+  it.scoped("withStepName names the steps of the calls it wraps, data-last and data-first", () =>
     Effect.gen(function*() {
       const stub = yield* OpenAiStub.make()
       const runId = yield* LanguageModel.generateText({ prompt: "plan it" }).pipe(
         TrackedLanguageModel.withStepName("plan"),
+        Effect.zipRight(TrackedLanguageModel.withStepName(LanguageModel.generateText({ prompt: "sum it up" }), "summarize")),
+        Effect.zipRight(LanguageModel.generateText({ prompt: "unnamed" })),
         Effect.zipRight(Effect.map(RunContext, (run) => run.runId)),
         withRun("named"),
         Effect.provide(tracked(stub))
       )
       const { steps } = yield* stored(runId)
-      assert.deepStrictEqual(steps.map((s) => s.name), ["plan"])
+      assert.deepStrictEqual(steps.map((s) => s.name), ["plan", "summarize", "generateText"])
     }).pipe(Effect.provide(LocalLayer)))
 })
