@@ -79,17 +79,15 @@ const agents: Table<Agent.Encoded> = {
   }
 }
 
-/** The step table (its row layout is in `stepRows.ts`) under `name`: a migration fills a new one. */
-export const stepTable = (name: string): Table<Step.Encoded> => ({
-  name,
+/** The step table: its row layout is in `stepRows.ts`, its columns made by the migrations. */
+const steps: Table<Step.Encoded> = {
+  name: "multirun_steps",
   columns: stepWriteColumns,
   onConflict: `ON CONFLICT (project, id) DO UPDATE SET ${
     stepWriteColumns.slice(2).map((column) => `${column} = excluded.${column}`).join(", ")
   }`,
   bind: bindStep
-})
-
-const steps = stepTable("multirun_steps")
+}
 
 /**
  * Rows per statement. A batch is cut into chunks of these sizes only (largest first), so the

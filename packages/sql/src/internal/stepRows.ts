@@ -4,7 +4,9 @@
  * column per field, no JSON record. UUIDs are
  * 16-byte blobs, the SHA-256 input hash 32 bytes, kind and status small integers, `replayed`
  * and whether `model` is absent bits of `flags`. In SQLite the table has no rowid: rows are
- * stored in the order of their key.
+ * stored in the order of their key (run, then seq). The table is made by the frozen migrations
+ * 4 to 6 (`internal/migrations`): a change to this layout is a new migration, never an edit of
+ * those.
  */
 import type * as Step from "@multirun/core/Step"
 
@@ -152,23 +154,6 @@ export const stepColumns = (dialect: "pg" | "sqlite", summary = false): string =
       ? `encode(${column}, 'hex')`
       : `lower(nullif(hex(${column}), ''))`
   ).join(", ")
-
-/** The column definitions of the step table in one dialect. */
-export const stepTableDefinition = (dialect: "pg" | "sqlite"): string => {
-  const [bytes, real, small] = dialect === "pg" ? ["BYTEA", "DOUBLE PRECISION", "SMALLINT"] : ["BLOB", "REAL", "INTEGER"]
-  // Keyed by run then seq: SQLite (without rowid) keeps a run's steps together, in order, and
-  // `listSteps` reads a range with no lookup; the id stays unique. Only the key is NOT NULL: any
-  // other missing value is a corrupt row, reported when read.
-  return `(
-    project TEXT NOT NULL, id ${bytes} NOT NULL, run_id ${bytes} NOT NULL, seq INTEGER NOT NULL,
-    agent_id ${bytes}, name TEXT, kind ${small}, status ${small}, flags ${small}, input_hash ${bytes},
-    input TEXT, output TEXT, error TEXT, started_at ${real}, ended_at ${real}, latency_ms ${real},
-    tokens_used ${real}, input_tokens ${real}, output_tokens ${real}, cached_input_tokens ${real},
-    reasoning_tokens ${real}, cost_usd ${real}, model TEXT, parent_id ${bytes}, drift TEXT,
-    occurrence INTEGER, replayed_inside TEXT,
-    PRIMARY KEY (project, run_id, seq, id), UNIQUE (project, id)
-  )${dialect === "pg" ? "" : " WITHOUT ROWID"}`
-}
 
 /**
  * Appends the row of `step` to a statement's parameters, in {@link stepWriteColumns} order.

@@ -7,14 +7,31 @@
  * - a fork gets `inherited`: the totals its parent's checkpoint recorded, plus what the parent
  *   inherited. A fork whose checkpoint is gone (collected) is left without.
  *
- * What it writes is a frozen copy of the 0.3 rules, so later changes to the code do not change it.
+ * Frozen: the 0.3 totals rules and the step ids of `stepRows.ts` as they were at schema version 7.
+ * Never edit it (later changes to the code must not change what it writes); a new rule or row
+ * layout is a new migration. It imports nothing of this package (`FrozenMigrations.test.ts`).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
-import { dialectOf } from "./queries.js"
-import { idOfHex } from "./stepRows.js"
 
 type Json = Record<string, unknown>
+
+/** The text of a stored id that is not a UUID (its UTF-8 bytes then 0xFF, one more 0xFF at 16), given as hex. */
+const textOfHex = (hex: string): string | null => {
+  const bytes = Buffer.from(hex, "hex")
+  let end = bytes.length
+  if (end === 0 || bytes[end - 1] !== 0xff) return null
+  while (end > 0 && bytes[end - 1] === 0xff) end--
+  return bytes.toString("utf8", 0, end)
+}
+
+/** The id of a stored step id read as lowercase hex: a UUID from 16 bytes, else its text. */
+const idOfHex = (hex: unknown): unknown =>
+  typeof hex !== "string"
+    ? hex
+    : hex.length === 32
+    ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+    : textOfHex(hex)
 
 /** The JSON object in `text`, or undefined when it is not one (a corrupt record stays as it is). */
 const parsed = (text: unknown): Json | undefined => {
@@ -52,7 +69,8 @@ const sumOf = (a: Json, b: Json | null): Json => {
 /** Run and agent records rewritten with `unpricedSteps`, a null cost, and a fork's `inherited`. */
 export const unpricedAndInherited = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const hex = (column: string) => dialectOf(sql) === "pg" ? `encode(${column}, 'hex')` : `lower(hex(${column}))`
+  const hex = (column: string) =>
+    sql.onDialectOrElse({ pg: () => `encode(${column}, 'hex')`, orElse: () => `lower(hex(${column}))` })
   const rows = yield* sql.unsafe(`SELECT project, ${hex("run_id")}, ${hex("agent_id")}, COUNT(*) FROM multirun_steps
     WHERE cost_usd IS NULL AND (flags & 1) = 0 AND agent_id IS NOT NULL GROUP BY project, run_id, agent_id`).values
   const byRun = new Map<string, { project: string; id: string; unpriced: number }>()
