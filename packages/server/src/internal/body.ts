@@ -6,8 +6,8 @@
  * Kept instead of `@effect/platform`'s `HttpIncomingMessage.withMaxBodySize` (0.97): past the limit
  * it fails with a `RequestError` (reason `Decode`, not 413) and then destroys the request, which cuts
  * the socket: an 8 MiB body over a 1 KiB limit, whose handler answered that error with 413, got
- * `ECONNRESET` and no answer, with `Content-Length` and chunked alike. The answer must reach the client: Malformed.test.ts ("body over the limit",
- * "a body that never ends … is answered").
+ * `ECONNRESET` and no answer, with `Content-Length` and chunked alike (PlatformBodyLimit.test.ts,
+ * which fails once the platform keeps the connection). Malformed.test.ts requires the answer.
  */
 import { Effect } from "effect"
 import type * as Http from "node:http"
