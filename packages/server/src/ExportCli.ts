@@ -7,11 +7,11 @@
  * @since 0.2.0
  */
 import { Args, Command, Options } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
 import type { BackendError } from "@multirun/core/Errors"
 import { MultiRunClient, type MultiRunClientService } from "@multirun/core/MultiRunClient"
 import * as RunExport from "@multirun/core/RunExport"
 import { Console, Context, Data, DateTime, Effect, Layer, Option } from "effect"
-import * as fs from "node:fs"
 import { withHelp } from "./internal/commandLine.js"
 import * as RunSource from "./RunSource.js"
 import * as RunsCli from "./RunsCli.js"
@@ -89,10 +89,10 @@ export const exportRun = Command.make("export", { ...RunsCli.source, runId: Args
  */
 export const importRun = Command.make("import", { ...RunsCli.source, file: Args.text({ name: "FILE" }) }, (options) =>
   Effect.gen(function*() {
-    const text = yield* Effect.try({
-      try: () => fs.readFileSync(options.file, "utf8"),
-      catch: (error) => new TransferError({ message: `cannot read ${options.file}: ${(error as Error).message}` })
-    })
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(options.file).pipe(
+      Effect.mapError((error) => new TransferError({ message: `cannot read ${options.file}: ${error.description ?? error.message}` }))
+    )
     const data = yield* RunExport.decode(text).pipe(
       Effect.mapError((error) => new TransferError({ message: `${options.file}: ${error.message}` }))
     )

@@ -7,11 +7,12 @@
  * @since 0.2.0
  */
 import { Command, Options } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { PgClientLayer, ProjectView, Retention, SqliteClientLayer, StoreUsage, UsageByDay } from "@multirun/sql"
 import { Config, Console, Duration, Effect, Either, Option } from "effect"
-import * as fs from "node:fs"
 import { withHelp } from "./internal/commandLine.js"
 import * as format from "./internal/format.js"
 import * as Repricing from "./internal/repricing.js"
@@ -41,6 +42,10 @@ interface DatabaseOptions {
   readonly schema: Option.Option<string>
 }
 
+/** A file the system would not let us look at, as one line. */
+const cannotRead = (filename: string) => (error: PlatformError) =>
+  new Failure(`cannot read ${filename}: ${error.description ?? error.message}`)
+
 /** The database of `--db` or `--database-url`, opened for writing; a SQLite file must exist. */
 const database = (options: DatabaseOptions) =>
   Effect.gen(function*() {
@@ -52,15 +57,16 @@ const database = (options: DatabaseOptions) =>
       return { layer, filename: undefined }
     }
     const filename = Option.getOrElse(options.db, () => RunSource.defaultFilename)
-    if (!fs.existsSync(filename)) {
+    const fs = yield* FileSystem.FileSystem
+    if (!(yield* Effect.mapError(fs.exists(filename), cannotRead(filename)))) {
       return yield* Effect.fail(new Failure(`no database at ${filename} (give --db FILE or --database-url URL)`))
     }
     return { layer: SqliteClientLayer({ filename }), filename }
   })
 
-const withDatabase = <A, E>(
+const withDatabase = <A, E, R>(
   options: DatabaseOptions,
-  body: (filename: string | undefined) => Effect.Effect<A, E, SqlClient.SqlClient>
+  body: (filename: string | undefined) => Effect.Effect<A, E, R>
 ) =>
   Effect.flatMap(database(options), ({ filename, layer }) => Effect.provide(body(filename), layer))
 
@@ -100,7 +106,9 @@ const policyOf = (options: {
 /** The size of a SQLite file once its write-ahead log is written back into it. */
 const fileSize = (filename: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA wal_checkpoint(TRUNCATE)`).pipe(
-    Effect.map(() => fs.statSync(filename).size)
+    Effect.zipRight(Effect.flatMap(FileSystem.FileSystem, (fs) => fs.stat(filename))),
+    Effect.map((info) => Number(info.size)),
+    Effect.mapError((error) => error._tag === "SqlError" ? error : cannotRead(filename)(error))
   )
 
 /**

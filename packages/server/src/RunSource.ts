@@ -56,6 +56,8 @@ const storeFailure = (error: StoreError) => new SourceError({ message: `cannot o
 const sqliteFailure = (filename: string) => (error: StoreError): SourceError => {
   switch (error.reason) {
     case "Unavailable":
+      // sync on purpose: these layers are public and need nothing in context (`Local.serve` and
+      // programs use them outside the command line); this only names why an open failed
       return fs.existsSync(filename)
         ? new SourceError({ message: `cannot open ${filename}: ${error.detail}` })
         : new SourceError({ message: `no database at ${filename}`, missingFile: filename })

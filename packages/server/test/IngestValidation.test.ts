@@ -1,12 +1,13 @@
 /**
  * The compiled check of ingest events accepts exactly the events the schema's decoder returns
  * unchanged: valid events of every kind, and none of their mutations that the decoder refuses
- * or would strip.
+ * or would strip. The check reads `effect`'s Schema AST: an upgrade that changes the nodes it
+ * reads (their kinds or fields) fails here, by name, before it can make the check wrong.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Event from "@multirun/core/Event"
 import { stepRecord } from "@multirun/core/test-utils"
-import { Arbitrary, Either, FastCheck as fc, Schema } from "effect"
+import { Arbitrary, Either, FastCheck as fc, Schema, SchemaAST as AST } from "effect"
 import { isDeepStrictEqual } from "node:util"
 import { compile } from "../src/internal/accepts.js"
 
@@ -49,6 +50,62 @@ const pathsOf = (event: Record<string, any>): Array<Array<string>> => {
   return paths
 }
 
+/** The node kinds `compile` handles; any other compiles to none. */
+const compiledKinds = new Set([
+  "StringKeyword", "NumberKeyword", "BooleanKeyword", "UndefinedKeyword", "UnknownKeyword", "AnyKeyword",
+  "Literal", "Union", "Refinement", "TupleType", "TypeLiteral"
+])
+
+/** Whether a field holds an AST node. */
+const isNode = (value: unknown): value is AST.AST =>
+  typeof value === "object" && value !== null && typeof (value as { readonly _tag?: unknown })._tag === "string"
+
+/**
+ * What is wrong with the nodes of `ast` for the check: a kind it does not compile, or a field it
+ * reads missing or of another type, each with where it is (`Union[0].step.costUsd`).
+ */
+const astProblems = (ast: AST.AST, at = "event"): Array<string> => {
+  const here = (problem: string) => [`${at} (${ast._tag}): ${problem}`]
+  if (!compiledKinds.has(ast._tag)) return here("a node kind the check does not compile")
+  const node = ast as unknown as Record<string, any>
+  switch (ast._tag) {
+    case "Literal":
+      return "literal" in node ? [] : here("no `literal`")
+    case "Union":
+      return Array.isArray(node.types) ? ast.types.flatMap((type, i) => astProblems(type, `${at}[${i}]`)) : here("no `types`")
+    case "Refinement":
+      return typeof node.filter !== "function" || !isNode(node.from)
+        ? here("no `filter` function or `from` node")
+        : astProblems(ast.from, at)
+    case "TupleType":
+      if (!Array.isArray(node.elements) || !Array.isArray(node.rest)) return here("no `elements` or `rest`")
+      return [
+        ...ast.elements.flatMap((element, i) =>
+          typeof element.isOptional === "boolean" ? astProblems(element.type, `${at}[${i}]`) : here(`element ${i} without \`isOptional\``)
+        ),
+        ...ast.rest.flatMap((rest) => astProblems(rest.type, `${at}[…]`))
+      ]
+    case "TypeLiteral":
+      if (!Array.isArray(node.propertySignatures) || !Array.isArray(node.indexSignatures)) {
+        return here("no `propertySignatures` or `indexSignatures`")
+      }
+      return [
+        ...ast.propertySignatures.flatMap((property) =>
+          typeof property.isOptional === "boolean" && typeof property.name === "string"
+            ? astProblems(property.type, `${at}.${property.name}`)
+            : here(`property ${String(property.name)} without a string \`name\` and boolean \`isOptional\``)
+        ),
+        ...ast.indexSignatures.flatMap((index) =>
+          isNode(index.parameter) && index.parameter._tag === "StringKeyword"
+            ? astProblems(index.type, `${at}[string]`)
+            : here("an index signature not keyed by string")
+        )
+      ]
+    default:
+      return []
+  }
+}
+
 const replacements = fc.option(
   fc.oneof(
     fc.jsonValue(),
@@ -58,6 +115,30 @@ const replacements = fc.option(
 ).map((replacement) => replacement ?? undefined)
 
 describe("ingest validation", () => {
+  it("the event schema's AST holds only the node kinds the check compiles, with the fields it reads; any other node compiles to none", () => {
+    const problems = astProblems(eventSchema.ast)
+    assert.deepStrictEqual(problems, [], `the AST changed (an effect upgrade?): update internal/accepts.ts\n${problems.slice(0, 5).join("\n")}`)
+    assert.isFunction(compile(eventSchema.ast))
+    // a node it does not know makes no check at all (ingest then decodes every event), never one that passes all
+    for (const unknown of [Schema.NumberFromString, Schema.DateFromSelf, Schema.Struct({ at: Schema.DateFromSelf })]) {
+      assert.isUndefined(compile(unknown.ast), String(unknown))
+      assert.isNotEmpty(astProblems(unknown.ast), String(unknown))
+    }
+  })
+
+  it("valid events of each kind are all accepted when the decoder returns them unchanged", () => {
+    const kinds = eventSchema.ast._tag === "Union" ? eventSchema.ast.types : [eventSchema.ast]
+    assert.isAtLeast(kinds.length, 3)
+    for (const kind of kinds) {
+      let accepted = 0
+      fc.assert(fc.property(Arbitrary.make(Schema.make(kind)), (event) => {
+        if (accepts(event)) accepted++
+        assert.strictEqual(accepts(event), decodesUnchanged(event), JSON.stringify(event))
+      }), { numRuns: 300 })
+      assert.strictEqual(accepted, 300, String(kind))
+    }
+  })
+
   it("an error record with kind and data is accepted, one of 0.2 too; a wrong kind or data is refused", () => {
     const withError = (error: unknown) => ({
       _tag: "StepWritten",

@@ -6,13 +6,13 @@
  * `Pricing.costNanos` (that module imports `effect` alone). It only reads: recorded costs stay as
  * they were.
  */
+import { FileSystem } from "@effect/platform"
 import * as Pricing from "@multirun/ai/Pricing"
 import type { BackendError } from "@multirun/core/Errors"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import type * as Run from "@multirun/core/Run"
 import type * as Step from "@multirun/core/StepRecord"
 import { Data, Effect, Either, Option, ParseResult, Schema } from "effect"
-import * as fs from "node:fs"
 import * as format from "./format.js"
 
 /**
@@ -47,17 +47,17 @@ const kindOf = (value: unknown): string =>
  * The price table of a JSON file, in the shape `Pricing.layer(table)` takes (`Pricing.PriceTable`:
  * `date`, `source`, `models`), or a one-line {@link PriceFileError}.
  */
-export const readTable = (file: string): Effect.Effect<Pricing.PriceTable, PriceFileError> =>
+export const readTable = (file: string): Effect.Effect<Pricing.PriceTable, PriceFileError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fail = (reason: PriceFileError["reason"], problem: string) =>
       new PriceFileError({ reason, message: `--prices: ${problem}` })
-    const text = yield* Effect.try({
-      try: () => fs.readFileSync(file, "utf8"),
-      catch: (error) => {
-        const code = (error as { readonly code?: string }).code ?? ""
-        return fail("Unreadable", `cannot read ${file}: ${fileProblems[code] ?? String(error)}`)
-      }
-    })
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(file).pipe(
+      Effect.mapError((error) => {
+        const code = (error.cause as { readonly code?: string } | undefined)?.code ?? ""
+        return fail("Unreadable", `cannot read ${file}: ${fileProblems[code] ?? error.description ?? error.message}`)
+      })
+    )
     const json = yield* Effect.try({
       try: (): unknown => JSON.parse(text),
       catch: (error) => fail("NotJson", `${file} is not JSON (${(error as Error).message})`)
