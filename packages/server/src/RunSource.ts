@@ -5,13 +5,14 @@
  *
  * @since 0.2.0
  */
+import { FetchHttpClient } from "@effect/platform"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { Checkpoints } from "@multirun/core/Checkpoints"
 import type { BackendError } from "@multirun/core/Errors"
 import type { MultiRunClient } from "@multirun/core/MultiRunClient"
 import * as Outbox from "@multirun/core/Outbox"
-import { RemoteLayer } from "@multirun/core/RemoteLayer"
-import { PgClientLayer, PgLayer, ProjectView, SqliteClientLayer, SqliteLayer } from "@multirun/sql"
+import * as Remote from "@multirun/core/Remote"
+import { Pg, PgClientLayer, ProjectView, Sqlite, SqliteClientLayer } from "@multirun/sql"
 import type { StoreError } from "@multirun/sql/StoreError"
 import { Data, Effect, Layer } from "effect"
 import * as fs from "node:fs"
@@ -105,15 +106,15 @@ export const layer = (source: Source): Layer.Layer<MultiRunClient | Checkpoints,
       )
     case "Server":
       // it only reads: nothing to keep in an outbox
-      return RemoteLayer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, retryMax: "200 millis" })
-        .pipe(Layer.provide(Outbox.layerMemory))
+      return Remote.layer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, retryMax: "200 millis" })
+        .pipe(Layer.provide([Outbox.layerMemory, FetchHttpClient.layer]))
   }
 }
 
 /**
  * The backend of a source for writing (`multirun import`, the target of `multirun push`):
- * `SqliteLayer` (the file and its directory are created when missing), `PgLayer` (in
- * `project`), or `RemoteLayer` (writes through the server's ingest; a write the server does not
+ * `Sqlite.layer` (the file and its directory are created when missing), `Pg.layer` (in
+ * `project`), or `Remote.layer` (writes through the server's ingest; a write the server does not
  * take within 60 s fails instead of waiting for ever).
  *
  * @since 0.2.0
@@ -121,14 +122,14 @@ export const layer = (source: Source): Layer.Layer<MultiRunClient | Checkpoints,
 export const layerWritable = (source: Source): Layer.Layer<MultiRunClient | Checkpoints, SourceError | BackendError> => {
   switch (source._tag) {
     case "Sqlite":
-      return SqliteLayer({ filename: source.filename, project: source.project }).pipe(
+      return Sqlite.layer({ filename: source.filename, project: source.project }).pipe(
         Layer.mapError(sqliteFailure(source.filename))
       )
     case "Postgres":
-      return PgLayer({ url: source.url, schema: source.schema, project: source.project }).pipe(Layer.mapError(storeFailure))
+      return Pg.layer({ url: source.url, schema: source.schema, project: source.project }).pipe(Layer.mapError(storeFailure))
     case "Server":
       // what is written here is read from a file or a store that keeps it: a memory outbox suffices
-      return RemoteLayer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, writeDeadline: "60 seconds" })
-        .pipe(Layer.provide(Outbox.layerMemory))
+      return Remote.layer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, writeDeadline: "60 seconds" })
+        .pipe(Layer.provide([Outbox.layerMemory, FetchHttpClient.layer]))
   }
 }

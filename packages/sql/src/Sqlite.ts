@@ -14,6 +14,7 @@ import type { MultiRunClient } from "@multirun/core/MultiRunClient"
 import { Config, Effect, Layer } from "effect"
 import type { ConfigError } from "effect"
 import * as SqliteLayer from "./SqliteLayer.js"
+import type * as SqlStore from "./SqlStore.js"
 import type { StoreError } from "./StoreError.js"
 
 /**
@@ -23,7 +24,7 @@ import type { StoreError } from "./StoreError.js"
  * @since 0.3.0
  * @category models
  */
-export interface Options extends SqliteLayer.SqliteLayerOptions {}
+export interface Options extends SqlStore.Options, SqliteLayer.SqliteClientLayerOptions {}
 
 /**
  * The SQLite backend: the store of one project and core's checkpoint service over a file, plus
