@@ -27,11 +27,11 @@ export const defaultFilename = ".multirun/runs.db"
 /**
  * A source of runs.
  *
- * - `{ filename }`: a SQLite file written by `SqliteLayer`, opened read-only.
- * - `{ url: "postgres://…", schema? }`: a PostgreSQL database of `PgLayer` or the server.
- * - `{ server, apiKey }`: a `multirun serve` over HTTP, read through core's `RemoteLayer`.
+ * - `{ filename }`: a SQLite file written by `Sqlite.layer`, opened read-only.
+ * - `{ url: "postgres://…", schema? }`: a PostgreSQL database of `Pg.layer` or the server.
+ * - `{ server, apiKey }`: a `multirun serve` over HTTP, read through core's `Remote.layer`.
  *
- * `project` (default `"default"`, where `SqliteLayer` and `PgLayer` write) applies to databases.
+ * `project` (default `"default"`, where `Sqlite.layer` and `Pg.layer` write) applies to databases.
  *
  * @since 0.2.0
  */
@@ -74,7 +74,7 @@ const sqliteFailure = (filename: string) => (error: StoreError): SourceError => 
  * no write): fails with a one-line {@link SourceError} when the file is missing, is not a
  * multirun database, or was written by a newer multirun. A file of an older schema (written by
  * an older multirun) is first upgraded in place, as `SqliteClientLayer` (and any program on
- * `SqliteLayer`) would do, then opened read-only.
+ * `Sqlite.layer`) would do, then opened read-only.
  *
  * @since 0.2.0
  */
