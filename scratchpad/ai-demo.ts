@@ -22,7 +22,7 @@ import { FetchHttpClient } from "@effect/platform"
 import { Pricing, TrackedLanguageModel, TrackedToolkit } from "@multirun/ai"
 import { Checkpoint, MultiRunClient, RunContext, withAgent, withRun } from "@multirun/core"
 import { RunTree } from "@multirun/server"
-import { SqliteLayer } from "@multirun/sql"
+import { Sqlite } from "@multirun/sql"
 import { Clock, Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -102,7 +102,7 @@ const layers = (apiUrl: string) =>
     modelLayer(apiUrl, "gpt-4o-mini"),
     TrackedToolkit.layer(Tools).pipe(Layer.provide(ToolHandlers)),
     Pricing.layerDefault,
-    SqliteLayer({ filename: database }),
+    Sqlite.layer({ filename: database }),
     Logger.minimumLogLevel(LogLevel.Warning)
   )
 

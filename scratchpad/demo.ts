@@ -22,7 +22,7 @@ import {
   withAgent,
   withRun
 } from "@multirun/core"
-import { SqliteLayer } from "@multirun/sql"
+import { Sqlite } from "@multirun/sql"
 import { RunTree } from "@multirun/server"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -102,7 +102,7 @@ const crew = (crashInWriter: boolean) =>
   })
 
 const quiet = Logger.minimumLogLevel(LogLevel.Warning)
-const store = SqliteLayer({ filename: database })
+const store = Sqlite.layer({ filename: database })
 
 /** Pass 1 (child process): start the run; it dies in the writer. */
 const firstPass = withRun({ name: runName, tags: ["demo"], metadata: { topic } })(crew(true)).pipe(

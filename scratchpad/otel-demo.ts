@@ -20,7 +20,7 @@ import {
   SimpleSpanProcessor
 } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer } from "effect"
-import { LocalLayer, RunContext, step, Telemetry, withAgent, withRun } from "@multirun/core"
+import { Memory, RunContext, step, Telemetry, withAgent, withRun } from "@multirun/core"
 
 const endpoint = process.env["OTEL_EXPORTER_OTLP_ENDPOINT"]
 
@@ -121,7 +121,7 @@ const main = Effect.gen(function*() {
     console.log(`two runs traced; spans sent to ${endpoint} (service multirun-otel-demo)`)
   }
 }).pipe(
-  Effect.provide(Layer.mergeAll(LocalLayer, Telemetry.layer)),
+  Effect.provide(Layer.mergeAll(Memory.layer, Telemetry.layer)),
   Effect.provide(NodeSdk.layer(() => ({ resource: { serviceName: "multirun-otel-demo" }, spanProcessor })))
 )
 

@@ -118,7 +118,7 @@ export const layer: Layer.Layer<Checkpoints, never, MultiRunClient> = Layer.effe
 
 /**
  * A backend's client layer with the checkpoint service built once over it: what every backend
- * layer (`LocalLayer`, `SqliteLayer`, `PgLayer`, `RemoteLayer`) provides.
+ * layer (`Memory.layer`, `Sqlite.layer`, `Pg.layer`, `Remote.layer`) provides.
  *
  * @since 0.2.0
  */

@@ -257,6 +257,6 @@ export class NoActiveClient extends Schema.TaggedError<NoActiveClient>("@multiru
   {}
 ) {
   override get message(): string {
-    return "No multirun backend: provide `LocalLayer`, `SqliteLayer(...)`, `PgLayer(...)` or `RemoteLayer(...)`."
+    return "No multirun backend: provide `Memory.layer`, `Sqlite.layer(...)`, `Pg.layer(...)` or `Remote.layer(...)`."
   }
 }

@@ -65,8 +65,8 @@ export interface MultiRunClientService {
 }
 
 /**
- * The backend tag: every layer of a backend (`LocalLayer`, `SqliteLayer`, `PgLayer`,
- * `RemoteLayer`) provides it.
+ * The backend tag: every layer of a backend (`Memory.layer`, `Sqlite.layer`, `Pg.layer`,
+ * `Remote.layer`) provides it.
  *
  * @since 0.1.0
  */

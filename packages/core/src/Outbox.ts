@@ -1,8 +1,8 @@
 /**
- * The outbox of `RemoteLayer`: where write events wait until the server has taken them. Every
+ * The outbox of `Remote.layer`: where write events wait until the server has taken them. Every
  * event is appended before the write returns and acknowledged once the server has answered for
  * it, so with a durable outbox (`SqliteOutbox.layer()` of `@multirun/sql`) a record handed to
- * the writer survives `kill -9` of the process and is shipped when the next `RemoteLayer` to the
+ * the writer survives `kill -9` of the process and is shipped when the next `Remote.layer` to the
  * same server starts. {@link layerMemory} keeps nothing beyond the writer's own buffer.
  *
  * @since 0.2.0
@@ -37,7 +37,7 @@ export interface Stranded {
 }
 
 /**
- * An outbox. `target` says where the events go (for `RemoteLayer`: `project:NAME`, the project of
+ * An outbox. `target` says where the events go (for `Remote.layer`: `project:NAME`, the project of
  * its key as the server names it), so that events are shipped only where they were meant to go,
  * whatever URL or key reaches that project.
  *
@@ -63,7 +63,7 @@ export interface OutboxService {
 }
 
 /**
- * The outbox service, required by `RemoteLayer`: provide `SqliteOutbox.layer()` (durable, the
+ * The outbox service, required by `Remote.layer`: provide `SqliteOutbox.layer()` (durable, the
  * default for real use) or {@link layerMemory}.
  *
  * @since 0.2.0

@@ -31,10 +31,10 @@
  *
  * @example
  * import { Redaction } from "@multirun/core"
- * import { SqliteLayer } from "@multirun/sql"
+ * import { Sqlite } from "@multirun/sql"
  *
  * const Live = Layer.mergeAll(
- *   SqliteLayer({ filename: ".multirun/runs.db" }),
+ *   Sqlite.layer({ filename: ".multirun/runs.db" }),
  *   Redaction.layer([...Redaction.defaults, Redaction.path("input.headers.authorization")])
  * )
  *
@@ -245,7 +245,7 @@ export const make = (rules: ReadonlyArray<Rule>, options: Options = {}): Redacti
  * Redacts every record of the runs it is provided to with `rules`.
  *
  * @example
- * program.pipe(Effect.provide(Layer.mergeAll(SqliteLayer({ filename }), Redaction.layer(Redaction.defaults))))
+ * program.pipe(Effect.provide(Layer.mergeAll(Sqlite.layer({ filename }), Redaction.layer(Redaction.defaults))))
  *
  * @since 0.2.0
  */

@@ -351,6 +351,8 @@ export const HttpApiClientFor = (url: string, apiKey: Redacted.Redacted<string>)
  * The remote backend with the checkpoint service over an `HttpClient` you provide (a proxy, a
  * custom agent, timing, tracing), writing through the {@link Outbox} you provide.
  *
+ * @deprecated since 0.3.0, removed in 0.4: use `Remote.layer(options)` (`import { Remote } from "@multirun/core"`),
+ * which takes the `HttpClient` from the context the same way.
  * @since 0.1.0
  */
 export const layerWithoutHttpClient = (
@@ -367,6 +369,8 @@ export const layerWithoutHttpClient = (
  * const remote = RemoteLayer({ url: "http://localhost:7420", apiKey: process.env.MULTIRUN_API_KEY! })
  * program.pipe(Effect.provide(remote.pipe(Layer.provide(SqliteOutbox.layer()))))
  *
+ * @deprecated since 0.3.0, removed in 0.4: use `Remote.layer(options)` (`import { Remote } from "@multirun/core"`)
+ * with `FetchHttpClient.layer` of `@effect/platform` provided, or `Remote.layerConfig` to read the options through `Config`.
  * @since 0.1.0
  */
 export const RemoteLayer = (

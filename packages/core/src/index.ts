@@ -22,6 +22,8 @@ export * as Event from "./Event.js"
 export * as Ids from "./Ids.js"
 /** @since 0.2.0 */
 export * as Lease from "./Lease.js"
+/** @since 0.3.0 */
+export * as Memory from "./Memory.js"
 /** @since 0.1.0 */
 export * as Model from "./Model.js"
 /** @since 0.1.0 */
@@ -30,6 +32,8 @@ export * as MultiRunClient from "./MultiRunClient.js"
 export * as Outbox from "./Outbox.js"
 /** @since 0.2.0 */
 export * as Redaction from "./Redaction.js"
+/** @since 0.3.0 */
+export * as Remote from "./Remote.js"
 /** @since 0.1.0 */
 export * as Run from "./Run.js"
 /** @since 0.3.0 */

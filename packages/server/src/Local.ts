@@ -2,7 +2,7 @@
  * `multirun ui`: the run viewer and the read half of the HTTP API over a local SQLite file,
  * opened read-only, with no API key, on 127.0.0.1 only. It answers only requests whose `Host`
  * names loopback (`127.0.0.1`, `localhost`, `[::1]`) at its port, others 421: a page of another
- * site cannot read the runs through DNS rebinding. A program on `SqliteLayer` plus this command
+ * site cannot read the runs through DNS rebinding. A program on `Sqlite.layer` plus this command
  * are all a single developer needs.
  *
  * @since 0.2.0
@@ -36,7 +36,7 @@ import { serveMiddleware } from "./internal/pageHeaders.js"
 export const defaultPort = 7421
 
 /**
- * What to serve: the SQLite file, the project in it (default `"default"`, where `SqliteLayer`
+ * What to serve: the SQLite file, the project in it (default `"default"`, where `Sqlite.layer`
  * writes), the port (`0` picks a free one) and whether to log each request.
  *
  * @since 0.2.0

@@ -8,7 +8,7 @@
  * @since 0.3.0
  */
 import { Command, Options } from "@effect/cli"
-import { MultiRunClient, RemoteLayer } from "@multirun/core"
+import { MultiRunClient, Remote } from "@multirun/core"
 import { HttpApiClientFor } from "@multirun/core/RemoteLayer"
 import * as SqliteOutbox from "@multirun/sql/SqliteOutbox"
 import { FetchHttpClient } from "@effect/platform"
@@ -91,7 +91,9 @@ export const retry = Command.make("retry", {
     ).pipe(Effect.provide(FetchHttpClient.layer))
     const count = yield* SqliteOutbox.retry(options.file, selection, `project:${project}`)
     const sent = yield* Effect.flatMap(MultiRunClient.MultiRunClient, (client) => Effect.either(client.flush)).pipe(
-      Effect.provide(RemoteLayer({ url, apiKey }).pipe(Layer.provide(SqliteOutbox.layer({ filename: options.file }))))
+      Effect.provide(Remote.layer({ url, apiKey }).pipe(
+        Layer.provide([SqliteOutbox.layer({ filename: options.file }), FetchHttpClient.layer])
+      ))
     )
     if (sent._tag === "Left") return yield* Effect.fail(sent.left)
     yield* Console.log(`${count} record(s) sent to project "${project}" at ${url}`)

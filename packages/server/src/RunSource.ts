@@ -5,13 +5,14 @@
  *
  * @since 0.2.0
  */
+import { FetchHttpClient } from "@effect/platform"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { Checkpoints } from "@multirun/core/Checkpoints"
 import type { BackendError } from "@multirun/core/Errors"
 import type { MultiRunClient } from "@multirun/core/MultiRunClient"
 import * as Outbox from "@multirun/core/Outbox"
-import { RemoteLayer } from "@multirun/core/RemoteLayer"
-import { PgClientLayer, PgLayer, ProjectView, SqliteClientLayer, SqliteLayer } from "@multirun/sql"
+import * as Remote from "@multirun/core/Remote"
+import { Pg, PgClientLayer, ProjectView, Sqlite, SqliteClientLayer } from "@multirun/sql"
 import type { StoreError } from "@multirun/sql/StoreError"
 import { Data, Effect, Layer } from "effect"
 import * as fs from "node:fs"
@@ -26,11 +27,11 @@ export const defaultFilename = ".multirun/runs.db"
 /**
  * A source of runs.
  *
- * - `{ filename }`: a SQLite file written by `SqliteLayer`, opened read-only.
- * - `{ url: "postgres://…", schema? }`: a PostgreSQL database of `PgLayer` or the server.
- * - `{ server, apiKey }`: a `multirun serve` over HTTP, read through core's `RemoteLayer`.
+ * - `{ filename }`: a SQLite file written by `Sqlite.layer`, opened read-only.
+ * - `{ url: "postgres://…", schema? }`: a PostgreSQL database of `Pg.layer` or the server.
+ * - `{ server, apiKey }`: a `multirun serve` over HTTP, read through core's `Remote.layer`.
  *
- * `project` (default `"default"`, where `SqliteLayer` and `PgLayer` write) applies to databases.
+ * `project` (default `"default"`, where `Sqlite.layer` and `Pg.layer` write) applies to databases.
  *
  * @since 0.2.0
  */
@@ -75,7 +76,7 @@ const sqliteFailure = (filename: string) => (error: StoreError): SourceError => 
  * no write): fails with a one-line {@link SourceError} when the file is missing, is not a
  * multirun database, or was written by a newer multirun. A file of an older schema (written by
  * an older multirun) is first upgraded in place, as `SqliteClientLayer` (and any program on
- * `SqliteLayer`) would do, then opened read-only.
+ * `Sqlite.layer`) would do, then opened read-only.
  *
  * @since 0.2.0
  */
@@ -107,15 +108,15 @@ export const layer = (source: Source): Layer.Layer<MultiRunClient | Checkpoints,
       )
     case "Server":
       // it only reads: nothing to keep in an outbox
-      return RemoteLayer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, retryMax: "200 millis" })
-        .pipe(Layer.provide(Outbox.layerMemory))
+      return Remote.layer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, retryMax: "200 millis" })
+        .pipe(Layer.provide([Outbox.layerMemory, FetchHttpClient.layer]))
   }
 }
 
 /**
  * The backend of a source for writing (`multirun import`, the target of `multirun push`):
- * `SqliteLayer` (the file and its directory are created when missing), `PgLayer` (in
- * `project`), or `RemoteLayer` (writes through the server's ingest; a write the server does not
+ * `Sqlite.layer` (the file and its directory are created when missing), `Pg.layer` (in
+ * `project`), or `Remote.layer` (writes through the server's ingest; a write the server does not
  * take within 60 s fails instead of waiting for ever).
  *
  * @since 0.2.0
@@ -123,14 +124,14 @@ export const layer = (source: Source): Layer.Layer<MultiRunClient | Checkpoints,
 export const layerWritable = (source: Source): Layer.Layer<MultiRunClient | Checkpoints, SourceError | BackendError> => {
   switch (source._tag) {
     case "Sqlite":
-      return SqliteLayer({ filename: source.filename, project: source.project }).pipe(
+      return Sqlite.layer({ filename: source.filename, project: source.project }).pipe(
         Layer.mapError(sqliteFailure(source.filename))
       )
     case "Postgres":
-      return PgLayer({ url: source.url, schema: source.schema, project: source.project }).pipe(Layer.mapError(storeFailure))
+      return Pg.layer({ url: source.url, schema: source.schema, project: source.project }).pipe(Layer.mapError(storeFailure))
     case "Server":
       // what is written here is read from a file or a store that keeps it: a memory outbox suffices
-      return RemoteLayer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, writeDeadline: "60 seconds" })
-        .pipe(Layer.provide(Outbox.layerMemory))
+      return Remote.layer({ url: source.url.replace(/\/+$/, ""), apiKey: source.apiKey, readRetries: 1, writeDeadline: "60 seconds" })
+        .pipe(Layer.provide([Outbox.layerMemory, FetchHttpClient.layer]))
   }
 }

@@ -25,7 +25,7 @@ const db = Options.text("db").pipe(
 const databaseUrl = Options.text("database-url").pipe(Options.withDescription("PostgreSQL URL to read"), Options.optional)
 const schema = Options.text("schema").pipe(Options.withDescription("PostgreSQL schema (default public)"), Options.optional)
 const project = Options.text("project").pipe(
-  Options.withDescription("project to read in a database (default \"default\", where SqliteLayer writes)"),
+  Options.withDescription("project to read in a database (default \"default\", where Sqlite.layer writes)"),
   Options.optional
 )
 const url = Options.text("url").pipe(Options.withDescription("server URL (or MULTIRUN_URL)"), Options.optional)

@@ -28,6 +28,7 @@ export interface PgClientLayerOptions {
 /**
  * Options of {@link PgLayer}: those of {@link PgClientLayer}, the project and the writer's buffer.
  *
+ * @deprecated since 0.3.0, removed in 0.4: use `Pg.Options`.
  * @since 0.1.0
  */
 export interface PgLayerOptions extends SqlStore.Options, PgClientLayerOptions {}
@@ -93,6 +94,8 @@ export const PgClientLayer = (options: PgClientLayerOptions): Layer.Layer<SqlCli
  * `SqlClient` of {@link PgClientLayer} (same schema, checks and migrations). Closing the layer
  * flushes the writer.
  *
+ * @deprecated since 0.3.0, removed in 0.4: use `Pg.layer(options)` (`import { Pg } from "@multirun/sql"`),
+ * or `Pg.layerConfig` to read the options through `Config`.
  * @since 0.1.0
  */
 export const PgLayer = (

@@ -16,7 +16,7 @@ const readOnly = (operation: string) =>
   Effect.fail(
     new BackendError({
       operation,
-      detail: "a ProjectView is read-only: write runs, agents and steps with SqliteLayer or PgLayer, " +
+      detail: "a ProjectView is read-only: write runs, agents and steps with Sqlite.layer or Pg.layer, " +
         "or send them to the server's ingest endpoint"
     })
   )

@@ -80,7 +80,7 @@ export const writeEvents = <W extends Event.Write>(
  * by it and every write tagged with it. Writes are buffered and written by one ordered writer,
  * each batch in one transaction with multi-row upserts (the last record of an id wins). Every
  * read and `saveCheckpoint` first flushes the writer, so they see every earlier write. The
- * tables must exist: `SqliteLayer` and `PgLayer` run `Migrations.run` first. `location` (the
+ * tables must exist: `Sqlite.layer` and `Pg.layer` run `Migrations.run` first. `location` (the
  * file or host) names the database in the errors of its writes.
  *
  * @since 0.1.0

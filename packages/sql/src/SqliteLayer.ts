@@ -37,6 +37,7 @@ export interface SqliteClientLayerOptions {
  * Options of {@link SqliteLayer}: those of {@link SqliteClientLayer}, the project and the
  * writer's buffer.
  *
+ * @deprecated since 0.3.0, removed in 0.4: use `Sqlite.Options`.
  * @since 0.1.0
  */
 export interface SqliteLayerOptions extends SqlStore.Options, SqliteClientLayerOptions {}
@@ -181,6 +182,8 @@ const readOnlyClient = (filename: string): Layer.Layer<SqlClient.SqlClient, Stor
  * the `SqlClient` of {@link SqliteClientLayer} (same checks, WAL and migrations). Closing the
  * layer flushes the writer before the file is closed.
  *
+ * @deprecated since 0.3.0, removed in 0.4: use `Sqlite.layer(options)` (`import { Sqlite } from "@multirun/sql"`),
+ * or `Sqlite.layerConfig` to read the options through `Config`.
  * @since 0.1.0
  */
 export const SqliteLayer = (

@@ -1,5 +1,5 @@
 /**
- * The durable outbox of `RemoteLayer`: a SQLite file (default `.multirun/outbox.db`) in WAL mode
+ * The durable outbox of `Remote.layer`: a SQLite file (default `.multirun/outbox.db`) in WAL mode
  * with `synchronous = NORMAL`, so an appended record survives `kill -9` of the process. Each row
  * holds one write event as its JSON, keyed by event id, with its target (server URL and key
  * fingerprint) and its owner (the outbox that appended or took it over). Several processes may
@@ -208,10 +208,10 @@ export const make = (options: Options = {}): Effect.Effect<OutboxService, Backen
   })
 
 /**
- * The durable outbox for `RemoteLayer`, over a SQLite file (default `.multirun/outbox.db`).
+ * The durable outbox for `Remote.layer`, over a SQLite file (default `.multirun/outbox.db`).
  *
  * @example
- * program.pipe(Effect.provide(RemoteLayer({ url, apiKey }).pipe(Layer.provide(SqliteOutbox.layer()))))
+ * program.pipe(Effect.provide(Remote.layer({ url, apiKey }).pipe(Layer.provide([FetchHttpClient.layer, SqliteOutbox.layer()]))))
  *
  * @since 0.2.0
  */
@@ -319,7 +319,7 @@ export const entries = (filename: string): Effect.Effect<ReadonlyArray<Entry>, B
     })))
 
 /**
- * Puts the selected records back in the queue, for the next `RemoteLayer` of their target (or of
+ * Puts the selected records back in the queue, for the next `Remote.layer` of their target (or of
  * `to`, when given: a target such as `project:NAME`); how many.
  *
  * @since 0.3.0

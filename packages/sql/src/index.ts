@@ -7,12 +7,16 @@
 
 /** @since 0.1.0 */
 export * as Migrations from "./Migrations.js"
+/** @since 0.3.0 */
+export * as Pg from "./Pg.js"
 /** @since 0.2.0 */
 export * as ProjectView from "./ProjectView.js"
 /** @since 0.2.0 */
 export * as Retention from "./Retention.js"
 /** @since 0.3.0 */
 export * as RunRows from "./RunRows.js"
+/** @since 0.3.0 */
+export * as Sqlite from "./Sqlite.js"
 /** @since 0.1.0 */
 export * as SqlStore from "./SqlStore.js"
 /** @since 0.2.0 */

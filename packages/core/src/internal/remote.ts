@@ -1,5 +1,5 @@
 /**
- * Helpers of `RemoteLayer`: how big a request's events are, what its failures say, and the check
+ * Helpers of `Remote.layer`: how big a request's events are, what its failures say, and the check
  * of the server at start.
  */
 import { type HttpClient, HttpClientError, HttpClientRequest, HttpClientResponse } from "@effect/platform"
