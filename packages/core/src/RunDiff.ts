@@ -12,7 +12,7 @@
  */
 import { Schema } from "effect"
 import { differences } from "./internal/canonical.js"
-import { toNanos } from "./internal/totals.js"
+import { summedCost, toNanos } from "./internal/totals.js"
 import { type SeqRanges, Status } from "./Model.js"
 import type * as Step from "./StepRecord.js"
 
@@ -287,7 +287,7 @@ const sumOf = (sum: MutableSum): Sum => ({
   steps: sum.steps,
   latencyMs: sum.latencyMs,
   tokensUsed: sum.tokensUsed,
-  costUsd: sum.unpricedSteps > 0 && sum.costNanos === 0 ? null : sum.costNanos / 1e9,
+  costUsd: summedCost(sum.costNanos, sum.unpricedSteps),
   unpricedSteps: sum.unpricedSteps
 })
 

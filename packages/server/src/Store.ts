@@ -10,7 +10,7 @@ import type { BackendError } from "@multirun/core/Errors"
 import type { MultiRunClientService } from "@multirun/core/MultiRunClient"
 import { ProjectView, StoreUsage, UsageByDay } from "@multirun/sql"
 import { backendError } from "@multirun/sql/StoreError"
-import { Context, Effect, Layer, type Option } from "effect"
+import { Context, type DateTime, Effect, Layer, type Option } from "effect"
 import * as ApiKeys from "./ApiKeys.js"
 import * as Ingest from "./Ingest.js"
 
@@ -32,7 +32,7 @@ export interface StoreService {
   readonly ingest: (project: string, batch: Api.IngestPayload) => Effect.Effect<Api.IngestResult, BackendError>
   readonly verifyKey: (key: string) => Effect.Effect<Option.Option<string>, BackendError>
   readonly usage: (project: string) => Effect.Effect<StoreUsage.ProjectUsage, BackendError>
-  readonly usageByDay: (project: string, until?: string) => Effect.Effect<UsageByDay.Report, BackendError>
+  readonly usageByDay: (project: string, until?: DateTime.Utc) => Effect.Effect<UsageByDay.Report, BackendError>
 }
 
 /**

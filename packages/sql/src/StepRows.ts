@@ -103,7 +103,7 @@ export interface Page extends Api.StepFilter {
 }
 
 /** The rows of a page of a run's steps, `columns` selected. */
-const pageRows = (sql: SqlClient, selected: Fragment, project: string, runId: string, page: Page) =>
+const pageRows = (sql: SqlClient, selected: Fragment, project: string, runId: string, page: Page, operation: string) =>
   Effect.flatMap(
     stepConditions(sql, project, runId, page),
     (conditions) =>
@@ -116,7 +116,7 @@ const pageRows = (sql: SqlClient, selected: Fragment, project: string, runId: st
             ...(page.afterSeq === undefined ? [] : [sql`seq > ${page.afterSeq}`]),
             ...conditions
           ])
-        } ORDER BY seq LIMIT ${page.limit ?? 1_000_000_000}`.values
+        } ORDER BY seq LIMIT ${page.limit ?? 1_000_000_000}`.values.pipe(Effect.mapError(backendError(operation)))
   )
 
 /**
@@ -130,8 +130,7 @@ export const page = (
   runId: string,
   page: Page
 ): Effect.Effect<Array<Step.Encoded>, BackendError> =>
-  pageRows(sql, columns(sql), project, runId, page).pipe(
-    Effect.mapError(backendError("listSteps")),
+  pageRows(sql, columns(sql), project, runId, page, "listSteps").pipe(
     Effect.flatMap((rows) => decode("listSteps", rows))
   )
 
@@ -147,7 +146,6 @@ export const summaryPage = (
   runId: string,
   page: Page
 ): Effect.Effect<Array<Api.StepSummary>, BackendError> =>
-  pageRows(sql, summaryColumns(sql), project, runId, page).pipe(
-    Effect.mapError(backendError("listSummaries")),
+  pageRows(sql, summaryColumns(sql), project, runId, page, "listSummaries").pipe(
     Effect.flatMap((rows) => decodeSummaries("listSummaries", rows))
   )

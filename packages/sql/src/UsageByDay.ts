@@ -140,16 +140,19 @@ const byCost = (a: Spending, b: Spending): number =>
   (b.costUsd ?? 0) - (a.costUsd ?? 0) || b.unpricedSteps - a.unpricedSteps || b.tokens - a.tokens
 
 /**
- * The report of `project` for the 30 UTC days that end with `until` (`2026-11-30`), or today by
+ * The report of `project` for the 30 UTC days that end with the day of `until`, or today by
  * the `Clock`. One pass over the window's steps, grouped by day, run and model; the rest is added
  * up here (integers: exact).
  *
  * @since 0.3.0
  */
-export const report = (project: string, until?: string): Effect.Effect<Report, SqlError, SqlClient.SqlClient> =>
+export const report = (
+  project: string,
+  until?: DateTime.Utc
+): Effect.Effect<Report, SqlError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const today = Math.floor((until === undefined ? yield* Clock.currentTimeMillis : Date.parse(`${until}T00:00:00Z`)) / dayMillis)
+    const today = Math.floor((until === undefined ? yield* Clock.currentTimeMillis : DateTime.toEpochMillis(until)) / dayMillis)
     const first = today - windowDays + 1
     const f = retentionFragments(sql)
     const rows = yield* sql<{ day: unknown; run: unknown; model: unknown } & Record<keyof Sums, unknown>>`
@@ -202,7 +205,7 @@ export const report = (project: string, until?: string): Effect.Effect<Report, S
  */
 export const reports = (
   project?: string,
-  until?: string
+  until?: DateTime.Utc
 ): Effect.Effect<ReadonlyArray<Report>, SqlError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient

@@ -10,7 +10,7 @@ import { RunContext, step, withRun } from "@multirun/core"
 import { MultiRunClient } from "@multirun/core/MultiRunClient"
 import type { Usage } from "@multirun/core/StepContext"
 import { describePg, stepRecord } from "@multirun/core/test-utils"
-import { Effect, Layer, TestClock } from "effect"
+import { DateTime, Effect, Layer, TestClock } from "effect"
 import type { Scope } from "effect"
 import { UsageByDay } from "../src/index.js"
 import { type Database, pgDatabase, sqliteDatabase } from "./helpers.js"
@@ -105,7 +105,7 @@ const suite = (name: string, newDatabase: Effect.Effect<Database, never, Scope.S
         assert.deepStrictEqual(all.map((r) => [r.project, r.total.steps, r.total.costUsd]), [["default", 6, 1], ["other", 1, 9]])
       }))
 
-    it.scoped("a project with no steps in the window has 30 days of zeros and no top runs", () =>
+    it.scoped("a project with no steps in the window has 30 days of zeros and no top runs; `until` ends the window on another day", () =>
       Effect.gen(function*() {
         const db = yield* newDatabase
         const store = yield* Layer.build(db.open())
@@ -117,6 +117,11 @@ const suite = (name: string, newDatabase: Effect.Effect<Database, never, Scope.S
         assert.deepStrictEqual(report.total, { runs: 0, steps: 0, tokens: 0, costUsd: 0, unpricedSteps: 0 })
         assert.deepStrictEqual(report.runs, [])
         assert.deepStrictEqual(report.models, [])
+        // ending the 30 days on the day of the old run finds it, whatever the clock says
+        const then = yield* Effect.provide(UsageByDay.report("default", DateTime.unsafeMake(today - 31 * day)), store)
+        assert.strictEqual(then.to, DateTime.formatIsoDateUtc(DateTime.unsafeMake(today - 31 * day)))
+        assert.deepStrictEqual(then.total, { runs: 1, steps: 1, tokens: 5, costUsd: 1, unpricedSteps: 0 })
+        assert.deepStrictEqual(then.runs.map((r) => r.name), ["long-ago"])
       }))
   })
 

@@ -45,9 +45,13 @@ export const zero = (): MutableTotals => ({ ...zeroUsage(), stepCount: 0, unpric
 export const copyOf = (totals: MutableTotals): MutableTotals => ({ ...totals })
 
 /**
- * Totals as recorded: the cost is `null` when no step's cost is known but some step's is
- * unknown, the sum of the known costs otherwise.
+ * The cost of a sum of steps, from its known costs in nano-dollars: `null` when none is known
+ * but some step's is unknown, the sum of the known costs otherwise.
  */
+export const summedCost = (costNanos: number, unpricedSteps: number): number | null =>
+  unpricedSteps > 0 && costNanos === 0 ? null : costNanos / 1e9
+
+/** Totals as recorded, their cost by {@link summedCost}. */
 export const toRecord = (totals: MutableTotals): Totals => ({
   stepCount: totals.stepCount,
   inputTokens: totals.inputTokens,
@@ -55,7 +59,7 @@ export const toRecord = (totals: MutableTotals): Totals => ({
   cachedInputTokens: totals.cachedInputTokens,
   reasoningTokens: totals.reasoningTokens,
   tokensUsed: totals.tokensUsed,
-  costUsd: totals.unpricedSteps > 0 && totals.costNanos === 0 ? null : totals.costNanos / 1e9,
+  costUsd: summedCost(totals.costNanos, totals.unpricedSteps),
   unpricedSteps: totals.unpricedSteps,
   latencyMs: totals.latencyMs
 })

@@ -1,5 +1,5 @@
 /** The schemas of the usage answers of the HTTP API (`Api.UsageGroup`). */
-import { Schema } from "effect"
+import { DateTime, Schema } from "effect"
 
 /** A count: an integer ≥ 0. */
 export const count = Schema.Int.pipe(Schema.nonNegative())
@@ -23,8 +23,15 @@ export const isoDay = Schema.String.pipe(
   })
 )
 
+/** A UTC day written `2026-11-30`, as the midnight that starts it. */
+const isoDayStart = Schema.transform(isoDay, Schema.DateTimeUtcFromSelf, {
+  strict: true,
+  decode: (day) => DateTime.unsafeMake(`${day}T00:00:00Z`),
+  encode: (start) => DateTime.formatIsoDateUtc(start)
+})
+
 /** The query of `GET /api/usage/days`: the last day of the 30 (today when absent). */
-export const usageDaysParams = Schema.Struct({ until: Schema.optional(isoDay) })
+export const usageDaysParams = Schema.Struct({ until: Schema.optional(isoDayStart) })
 
 /** The answer of `GET /api/usage/days` (`Api.UsageByDay`). */
 export const usageByDay = Schema.Struct({

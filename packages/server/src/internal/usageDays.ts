@@ -8,7 +8,7 @@ import * as HttpClientError from "@effect/platform/HttpClientError"
 import { Api } from "@multirun/core"
 import { HttpApiClientFor } from "@multirun/core/RemoteLayer"
 import type { UsageByDay } from "@multirun/sql"
-import { Console, Effect, Option, Redacted, Schema } from "effect"
+import { Console, type DateTime, Effect, Option, Redacted, Schema } from "effect"
 import * as format from "./format.js"
 
 /** The typed client of the server's API. */
@@ -21,7 +21,7 @@ const isHttpClientError = (error: unknown): error is HttpClientError.HttpClientE
  * The day `--until` names (`undefined` for today); a malformed day, or `--until` without
  * `--by day`, is one line.
  */
-export const lastDay = (until: Option.Option<string>, byDay: boolean): Effect.Effect<string | undefined, Error> => {
+export const lastDay = (until: Option.Option<string>, byDay: boolean): Effect.Effect<DateTime.Utc | undefined, Error> => {
   if (Option.isNone(until)) return Effect.succeed(undefined)
   if (!byDay) return Effect.fail(new Error("--until goes with --by day"))
   return Schema.decodeUnknown(Api.UsageDaysParams)({ until: until.value }).pipe(
