@@ -51,8 +51,7 @@ const fixtureLayer = Layer.scoped(
   })
 ).pipe(Layer.provide(layerSqlite()))
 
-const browserTest = (body: (fixture: Fixture) => Promise<void>) =>
-  Effect.flatMap(CompareFixture, (fixture) => Effect.promise(() => body(fixture)))
+const browserTest = Chromium.withFixture(CompareFixture)
 
 type Page = Awaited<ReturnType<Chromium.Browser["newPage"]>>
 

@@ -76,8 +76,7 @@ const fixtureLayer = Layer.scoped(
   })
 )
 
-const browserTest = (body: (fixture: Fixture) => Promise<void>) =>
-  Effect.flatMap(FindFixture, (fixture) => Effect.promise(() => body(fixture)))
+const browserTest = Chromium.withFixture(FindFixture)
 
 /** The seqs of the step rows drawn, as a person reads them (`#7`). */
 const rowSeqs = (page: Page) => page.locator(".step-row .c-seq").allTextContents()

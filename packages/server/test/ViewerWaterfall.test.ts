@@ -72,8 +72,7 @@ const fixtureLayer = Layer.scoped(
   })
 )
 
-const browserTest = (body: (fixture: Fixture) => Promise<void>) =>
-  Effect.flatMap(WaterfallFixture, (fixture) => Effect.promise(() => body(fixture)))
+const browserTest = Chromium.withFixture(WaterfallFixture)
 
 /** A label's text, classes and box, and the boxes of its plot (track) and of the waterfall. */
 interface Box {

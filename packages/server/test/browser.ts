@@ -5,7 +5,7 @@
  */
 import { isCI, tempDir } from "@multirun/core/test-utils"
 import { describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { type Context, Effect } from "effect"
 import type { Scope } from "effect"
 import { type Browser, defaultViewport, executablePath, hasChromium, launchIn } from "./chromium.js"
 
@@ -42,3 +42,7 @@ export const scoped = (viewport = defaultViewport): Effect.Effect<Browser, never
       Effect.promise(() => launchIn(dir, viewport)),
       (browser) => Effect.promise(() => browser.close())
     ))
+
+/** A browser test's body, written against the browser's promises, given the fixture `tag` provides. */
+export const withFixture = <I, A>(tag: Context.Tag<I, A>) => (body: (fixture: A) => Promise<void>) =>
+  Effect.flatMap(tag, (fixture) => Effect.promise(() => body(fixture)))
